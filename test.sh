@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up the Python environment (first run only) and runs the test suite.
+#
+#   ./test.sh                        # every test not marked slow
+#   ./test.sh -k flags               # extra arguments go to pytest
+#   ./test.sh tests/test_config.py   # a path replaces the default `tests`
+#   ./test.sh -m slow                # the slow tests (the last -m wins)
+#
+# Environment: TFUNSUP3D_VENV (default .venv) is the virtual environment;
+# PYTHON (default python3, >= 3.10) creates it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+VENV="${TFUNSUP3D_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  echo "test.sh: creating $VENV" >&2
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --upgrade pip
+fi
+stamp="$VENV/.tfunsup3d-installed-test"
+if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
+  echo "test.sh: installing tfunsup3d[test] into $VENV" >&2
+  "$VENV/bin/python" -m pip install -e '.[test]'
+  touch "$stamp"
+fi
+
+paths=(tests)
+for arg in "$@"; do
+  if [[ "$arg" != -* && -e "$arg" ]]; then
+    paths=()
+    break
+  fi
+done
+exec "$VENV/bin/python" -m pytest -m "not slow" -q -p no:cacheprovider \
+  ${paths[@]+"${paths[@]}"} "$@"

@@ -1,0 +1,117 @@
+"""Tests for tfunsup3d.models.encoder (Encoder: netL, netV)."""
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d.models import encoder as encoder_lib
+from tfunsup3d.models.encoder import Encoder
+
+
+def _images(batch=2, size=64, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+
+
+def _torch_conv2d(x, w, stride, pad):
+  """PyTorch Conv2d by definition. x `[C, H, W]`, w OIHW -> `[O, H', W']`."""
+  x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+  out_c, _, kh, kw = w.shape
+  out_h = (x.shape[1] - kh) // stride + 1
+  out_w = (x.shape[2] - kw) // stride + 1
+  out = np.zeros((out_c, out_h, out_w))
+  for i in range(out_h):
+    for j in range(out_w):
+      patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw]
+      out[:, i, j] = np.tensordot(w, patch, axes=([1, 2, 3], [0, 1, 2]))
+  return out
+
+
+class EncoderTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_output_shape_and_tanh_range(self):
+    net = Encoder(cout=6, nf=8).build_for(64)
+    out = net(_images(batch=3))
+    self.assertEqual(out.shape, (3, 6))
+    self.assertAllInRange(out, -1.0, 1.0)
+    self.assertEqual(net.compute_output_shape((3, 64, 64, 3)), (3, 6))
+
+  def test_no_activation_gives_raw_outputs(self):
+    net = Encoder(cout=4, nf=8, activation=None).build_for(64)
+    self.assertNotIn('network_11_tanh', [l.name for l in net.layers])
+    for layer in net.layers:
+      if isinstance(layer, keras.layers.Conv2D):
+        layer.kernel.assign(tf.ones_like(layer.kernel))
+    out = net(np.ones((1, 64, 64, 3), np.float32))
+    self.assertGreater(float(tf.reduce_min(out)), 1.0)
+
+  def test_weights_match_reference_layer_graph(self):
+    nf, cout = 8, 4
+    net = Encoder(cout=cout, nf=nf).build_for(64)
+    convs = [l for l in net.layers if isinstance(l, keras.layers.Conv2D)]
+    self.assertEqual([l.name for l in convs],
+                     [f'network_{i}_conv' for i in (0, 2, 4, 6, 8, 10)])
+    self.assertEqual([tuple(l.kernel.shape) for l in convs],
+                     [(4, 4, 3, nf), (4, 4, nf, 2 * nf),
+                      (4, 4, 2 * nf, 4 * nf), (4, 4, 4 * nf, 8 * nf),
+                      (4, 4, 8 * nf, 8 * nf), (1, 1, 8 * nf, cout)])
+    self.assertFalse(any(l.use_bias for l in convs))
+    self.assertLen(net.weights, 6)
+
+  def test_conv4x4_s2_is_torch_padding_1(self):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 8, 8, 2)).astype(np.float32)
+    w_oihw = rng.normal(size=(3, 2, 4, 4)).astype(np.float32)
+    pad, conv = encoder_lib.conv4x4_s2(3, 'network_0')
+    conv(pad(x))  # Builds.
+    conv.kernel.assign(w_oihw.transpose(2, 3, 1, 0))
+    y = conv(pad(x)).numpy()[0].transpose(2, 0, 1)
+    expected = _torch_conv2d(x[0].transpose(2, 0, 1), w_oihw, 2, 1)
+    self.assertEqual(y.shape, (3, 4, 4))
+    self.assertAllClose(y, expected, atol=1e-5)
+
+  @parameterized.parameters(80, 128)
+  def test_larger_images_pool_before_head(self, size):
+    net = Encoder(cout=6, nf=8).build_for(size)
+    self.assertEqual(net(_images(size=size)).shape, (2, 6))
+
+  def test_pool_is_identity_at_64(self):
+    net = Encoder(cout=4, nf=8).build_for(64)
+    x = _images()
+    h = x
+    for layer in net.network_layers:
+      if layer.name != 'pool':
+        h = layer(h)
+    self.assertAllEqual(net(x), tf.reshape(h, (-1, 4)))
+
+  @parameterized.parameters(32, 48, 72, 100)
+  def test_unsupported_image_sizes_raise(self, size):
+    with self.assertRaisesRegex(ValueError, 'multiples of 16 and at least 64'):
+      Encoder(cout=4, nf=8).build_for(size)
+
+  @parameterized.parameters(
+      dict(cout=0), dict(cout=2.0), dict(cout=True), dict(nf=0),
+      dict(nf=-8), dict(nf='8'), dict(activation='relu'))
+  def test_bad_args_raise(self, **kwargs):
+    args = dict(cout=4, nf=8)
+    args.update(kwargs)
+    with self.assertRaisesRegex(ValueError, 'Received: '):
+      Encoder(**args)
+
+  def test_get_config_round_trip(self):
+    net = Encoder(cout=6, nf=8, activation=None, name='netV').build_for(64)
+    config = net.get_config()
+    self.assertEqual({k: config[k] for k in ('cout', 'nf', 'activation')},
+                     {'cout': 6, 'nf': 8, 'activation': None})
+    clone = Encoder.from_config(config).build_for(64)
+    self.assertEqual(clone.get_config(), config)
+    self.assertEqual([tuple(w.shape) for w in clone.weights],
+                     [tuple(w.shape) for w in net.weights])
+    clone.set_weights(net.get_weights())
+    x = _images()
+    self.assertAllEqual(clone(x), net(x))
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,203 @@
+"""Tests for tfunsup3d.models.vgg (VGG16 relu3_3 features, weight loading)."""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tests.fixtures import REFERENCE_DIR
+from tests.fixtures import require_reference
+from tfunsup3d.convert import reference
+from tfunsup3d.convert import torch_format
+from tfunsup3d.models import vgg as vgg_lib
+from tfunsup3d.models.vgg import VGG16Features
+from tfunsup3d.models.vgg import load_vgg16_weights
+
+
+def _tempdir(test):
+  path = tempfile.mkdtemp(prefix='test_vgg_')
+  test.addCleanup(shutil.rmtree, path, ignore_errors=True)
+  return path
+
+
+def _images(batch=2, size=32, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+
+
+def _random_torchvision_state(seed=0):
+  """torchvision `vgg16().state_dict()` keys (OIHW) up to features.28."""
+  rng = np.random.default_rng(seed)
+  state, cin = {}, 3
+  widths = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512,
+            'M', 512, 512, 512]
+  index = 0
+  for width in widths:
+    if width == 'M':
+      index += 1
+      continue
+    std = np.sqrt(2.0 / (9 * cin))
+    state[f'features.{index}.weight'] = rng.normal(
+        0, std, (width, cin, 3, 3)).astype(np.float32)
+    state[f'features.{index}.bias'] = rng.normal(
+        0, 0.1, (width,)).astype(np.float32)
+    cin, index = width, index + 2
+  state['classifier.0.weight'] = np.zeros((4, 8), np.float32)
+  return state
+
+
+class VGG16FeaturesTest(tf.test.TestCase):
+
+  def test_output_shape_and_relu(self):
+    net = VGG16Features().build_for(64)
+    out = net(_images(size=64))
+    self.assertEqual(out.shape, (2, 16, 16, 256))
+    self.assertAllGreaterEqual(out, 0.0)
+    self.assertEqual(net.compute_output_shape((2, 64, 64, 3)),
+                     (2, 16, 16, 256))
+
+  def test_layers_are_torchvision_features_0_to_15(self):
+    net = VGG16Features().build_for()
+    self.assertEqual(
+        [l.name for l in net.layers],
+        ['features_0_conv', 'features_1_relu', 'features_2_conv',
+         'features_3_relu', 'features_4_pool', 'features_5_conv',
+         'features_6_relu', 'features_7_conv', 'features_8_relu',
+         'features_9_pool', 'features_10_conv', 'features_11_relu',
+         'features_12_conv', 'features_13_relu', 'features_14_conv',
+         'features_15_relu'])
+    convs = [l for l in net.layers if isinstance(l, keras.layers.Conv2D)]
+    self.assertTrue(all(l.use_bias for l in convs))
+    self.assertEqual([l.filters for l in convs],
+                     [64, 64, 128, 128, 256, 256, 256])
+
+  def test_frozen_by_default(self):
+    net = VGG16Features().build_for()
+    self.assertFalse(net.trainable)
+    self.assertEmpty(net.trainable_weights)
+    x = tf.constant(_images())
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      loss = tf.reduce_sum(net(x))
+    self.assertGreater(float(tf.reduce_sum(tf.abs(tape.gradient(loss, x)))),
+                       0.0)
+
+  def test_normalize_torch_convention(self):
+    net = VGG16Features()
+    x = np.array([[[[-1.0, 0.0, 1.0]]]], np.float32)
+    expected = [(0.0 - 0.485) / 0.229, (0.5 - 0.456) / 0.224,
+                (1.0 - 0.406) / 0.225]
+    self.assertAllClose(net.normalize(x)[0, 0, 0], expected, atol=1e-6)
+
+  def test_normalize_caffe_convention(self):
+    net = VGG16Features(input_convention='caffe')
+    x = np.array([[[[-1.0, 0.0, 1.0]]]], np.float32)  # R=0, G=127.5, B=255.
+    expected = [255.0 - 103.939, 127.5 - 116.779, 0.0 - 123.68]  # B, G, R.
+    self.assertAllClose(net.normalize(x)[0, 0, 0], expected, atol=1e-4)
+
+  def test_bad_args_raise(self):
+    with self.assertRaisesRegex(ValueError, 'Received: input_convention='):
+      VGG16Features(input_convention='tf')
+    with self.assertRaisesRegex(ValueError, 'Received: input_shape='):
+      VGG16Features().build((None, 32, 32, 1))
+
+  def test_get_config_round_trip(self):
+    net = VGG16Features(input_convention='caffe', name='vgg')
+    config = net.get_config()
+    self.assertEqual(config['input_convention'], 'caffe')
+    self.assertFalse(config['trainable'])
+    self.assertEqual(VGG16Features.from_config(config).get_config(), config)
+
+
+class LoadVGG16WeightsTest(tf.test.TestCase):
+
+  def test_missing_file_says_what_to_do(self):
+    path = os.path.join(_tempdir(self), 'vgg16-397923af.pth')
+    for bad in (path, None):
+      with self.assertRaises(FileNotFoundError) as ctx:
+        load_vgg16_weights(VGG16Features(), bad)
+      message = str(ctx.exception)
+      self.assertIn(repr(bad), message)
+      for hint in ('vgg16-397923af.pth',
+                   'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
+                   'vgg16_weights: PATH', 'lam_perc: 0'):
+        self.assertIn(hint, message)
+
+  def test_torchvision_pth_extra_keys_ignored(self):
+    state = _random_torchvision_state()
+    path = os.path.join(_tempdir(self), 'vgg16.pth')
+    torch_format.save(state, path)
+    net = load_vgg16_weights(VGG16Features(input_convention='caffe'), path)
+    self.assertEqual(net.input_convention, 'torch')
+    got = reference.state_dict_from_model(net, 'vgg')
+    self.assertLen(got, 14)
+    for key, value in got.items():
+      self.assertAllEqual(value, state[key])
+
+  def test_pth_without_vgg_keys_raises(self):
+    path = os.path.join(_tempdir(self), 'other.pth')
+    torch_format.save({'network.0.weight': np.zeros((2, 3, 4, 4), np.float32)},
+                      path)
+    with self.assertRaisesRegex(ValueError, 'features.0.weight'):
+      load_vgg16_weights(VGG16Features(), path)
+
+  def test_keras_weights_h5_matches_keras_applications(self):
+    keras_vgg = keras.applications.VGG16(include_top=False, weights=None,
+                                         input_shape=(32, 32, 3))
+    path = os.path.join(_tempdir(self), 'vgg16.weights.h5')
+    keras_vgg.save_weights(path)
+    net = load_vgg16_weights(VGG16Features(), path)
+    self.assertEqual(net.input_convention, 'caffe')
+    relu3_3 = keras.Model(keras_vgg.input,
+                          keras_vgg.get_layer('block3_conv3').output)
+    images01 = (_images() + 1) / 2
+    want = relu3_3(keras.applications.vgg16.preprocess_input(images01 * 255))
+    got = net(images01 * 2 - 1)
+    self.assertAllClose(got, want, atol=1e-3 * float(tf.reduce_max(want)))
+
+  def test_legacy_keras_h5_layout(self):
+    import h5py  # pylint: disable=g-import-not-at-top
+    state = _random_torchvision_state(seed=3)
+    path = os.path.join(_tempdir(self), 'vgg16_notop.h5')
+    with h5py.File(path, 'w') as f:
+      f.attrs['layer_names'] = [b'input_1'] + [
+          name.encode() for _, _, name in vgg_lib.CONV_LAYERS]
+      f.create_group('input_1')
+      for index, _, name in vgg_lib.CONV_LAYERS:
+        group = f.create_group(name)
+        group.attrs['weight_names'] = [f'{name}/kernel:0'.encode(),
+                                       f'{name}/bias:0'.encode()]
+        group[f'{name}/kernel:0'] = (
+            state[f'features.{index}.weight'].transpose(2, 3, 1, 0))
+        group[f'{name}/bias:0'] = state[f'features.{index}.bias']
+    net = load_vgg16_weights(VGG16Features(), path)
+    self.assertEqual(net.input_convention, 'caffe')
+    got = reference.state_dict_from_model(net, 'vgg')
+    for key, value in got.items():
+      self.assertAllEqual(value, state[key])
+
+  def test_h5_missing_layer_raises(self):
+    import h5py  # pylint: disable=g-import-not-at-top
+    path = os.path.join(_tempdir(self), 'partial.h5')
+    with h5py.File(path, 'w') as f:
+      f['block1_conv1/block1_conv1/kernel:0'] = np.zeros((3, 3, 3, 64))
+      f['block1_conv1/block1_conv1/bias:0'] = np.zeros((64,))
+    with self.assertRaisesRegex(ValueError, 'block1_conv2'):
+      load_vgg16_weights(VGG16Features(), path)
+
+  def test_reference_fixture_features(self):
+    require_reference(self)
+    net = load_vgg16_weights(
+        VGG16Features(), os.path.join(REFERENCE_DIR, 'vgg16_features.pth'))
+    with np.load(os.path.join(REFERENCE_DIR, 'inputs.npz')) as inputs:
+      images = inputs['images_nhwc'].astype(np.float32) * 2 - 1
+    with np.load(os.path.join(REFERENCE_DIR, 'ref_outputs.npz')) as ref:
+      want = ref['vgg_relu3_3_input'].transpose(0, 2, 3, 1)
+    self.assertAllClose(net(images), want, rtol=0, atol=1e-4)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,300 @@
+"""Listing and up-front validation of image files (no TensorFlow here).
+
+A split directory is scanned once per pipeline build, in Python: files are
+listed in the reference's order (`sorted(os.walk(dir))`, then sorted file
+names), every file is opened with PIL (`verify()`, then a real `load()` so
+truncated files are caught) in a thread pool, and files that cannot be used
+are skipped and reported in a `SkippedFiles` summary instead of failing in
+the middle of training. Probe results are cached per (path, size, mtime), so
+building the same pipeline again (or calling `count`) only re-stats files.
+
+Layouts (SPEC.md §5, reference `dataloaders.py`):
+  image collection: SPLIT_DIR/**/*.{jpg,jpeg,png,ppm,bmp,pgm,tif,tiff,webp}
+    (extensions case-insensitive, recursive);
+  ground-truth pairs: SPLIT_DIR/<dir_a>/**/X and SPLIT_DIR/<dir_b>/**/Y where
+    <dir_a>, <dir_b> = paired_data_dir_names (default image, depth) and Y is X
+    with paired_data_filename_diff[0] replaced by [1] (default
+    '0001_image.png' -> '0001_depth.png').
+
+Differences from the reference, on purpose: a crop that does not fit inside
+an image (the reference zero-pads it) skips that image with a counted
+warning; unreadable files and missing pairs are skipped and counted rather
+than crashing a worker (the reference silently drops images without a pair).
+"""
+
+import concurrent.futures
+import dataclasses
+import os
+import threading
+import warnings
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from PIL import Image
+
+# The reference's IMG_EXTENSIONS ('webp' there lacks its dot; fixed here).
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
+                  '.tiff', '.webp')
+# PIL formats/modes that tf.io.decode_image decodes exactly like PIL's
+# convert('RGB') (checked in tests); everything else (BMP, WebP, TIFF,
+# PPM/PGM, CMYK JPEG, ...) goes through the PIL fallback decoder.
+_NATIVE_FORMATS = {'PNG': None, 'GIF': None, 'JPEG': ('L', 'RGB')}
+# Kinds of skip, as stored in `SkippedFile.reason`.
+UNREADABLE = 'unreadable'
+TOO_SMALL = 'smaller than crop'
+MISSING_DEPTH = 'missing depth pair'
+DEPTH_WITHOUT_IMAGE = 'depth without image'
+
+Box = Tuple[int, int, int, int]  # (y0, x0, h, w) in pixels.
+Crop = Union[None, int, Tuple[int, int, int, int]]
+
+
+class SkippedFile(NamedTuple):
+  path: str
+  reason: str  # one of the kinds above.
+  detail: str = ''
+
+
+@dataclasses.dataclass
+class SkippedFiles:
+  """Files left out of a split, with why."""
+  entries: List[SkippedFile] = dataclasses.field(default_factory=list)
+
+  @property
+  def count(self) -> int:
+    return len(self.entries)
+
+  @property
+  def names(self) -> List[str]:
+    return [e.path for e in self.entries]
+
+  @property
+  def reasons(self) -> Dict[str, str]:
+    """path -> reason kind."""
+    return {e.path: e.reason for e in self.entries}
+
+  def by_reason(self) -> Dict[str, int]:
+    counts = {}
+    for e in self.entries:
+      counts[e.reason] = counts.get(e.reason, 0) + 1
+    return counts
+
+  def __len__(self) -> int:
+    return len(self.entries)
+
+  def summary(self, max_names: Optional[int] = 10) -> str:
+    kinds = ', '.join(f'{n} {k}' for k, n in sorted(self.by_reason().items()))
+    shown = self.entries if max_names is None else self.entries[:max_names]
+    lines = [f'{self.count} file(s) skipped ({kinds})']
+    lines += [f'  {e.path}: {e.reason}' + (f' ({e.detail})' if e.detail else '')
+              for e in shown]
+    if len(shown) < self.count:
+      lines.append(f'  ... and {self.count - len(shown)} more')
+    return '\n'.join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRecord:
+  """One usable sample. Boxes are the crop windows (y0, x0, h, w)."""
+  image_path: str
+  name: str  # path relative to the split's image dir, without extension.
+  image_box: Box
+  image_pil: bool  # decode with the PIL fallback instead of tf.io.
+  depth_path: Optional[str] = None
+  depth_box: Optional[Box] = None
+  depth_pil: bool = False
+
+
+class _Probe(NamedTuple):
+  width: int = 0
+  height: int = 0
+  native: bool = True
+  error: Optional[str] = None
+
+
+_PROBE_CACHE: Dict[Tuple[str, int, int], _Probe] = {}
+_PROBE_LOCK = threading.Lock()
+
+
+def is_image_file(filename: str) -> bool:
+  return filename.lower().endswith(IMG_EXTENSIONS)
+
+
+def normalize_crop(crop) -> Crop:
+  """Checks a config `crop`: None, int c (centre c x c) or [y0, x0, h, w]."""
+  if crop is None:
+    return None
+  if isinstance(crop, bool):
+    raise ValueError(
+        f'crop must be an int or [y0, x0, h, w]. Received: {crop!r}')
+  if isinstance(crop, int):
+    if crop <= 0:
+      raise ValueError(f'crop size must be positive. Received: {crop}')
+    return crop
+  if (isinstance(crop, (list, tuple)) and len(crop) == 4 and
+      all(isinstance(v, int) and not isinstance(v, bool) for v in crop)):
+    y0, x0, h, w = crop
+    if y0 < 0 or x0 < 0 or h <= 0 or w <= 0:
+      raise ValueError(f'crop [y0, x0, h, w] needs y0, x0 >= 0 and h, w > 0. '
+                       f'Received: {list(crop)}')
+    return tuple(crop)
+  raise ValueError('crop must be an integer for a centre crop, or a list of 4 '
+                   f'integers [y0, x0, h, w]. Received: {crop!r}')
+
+
+def crop_box(width: int, height: int, crop: Crop) -> Optional[Box]:
+  """Crop window (y0, x0, h, w) for an image, or None if it does not fit.
+
+  Centre crops round like torchvision's CenterCrop: int(round((H - c) / 2)).
+  """
+  if crop is None:
+    return (0, 0, height, width)
+  if isinstance(crop, int):
+    if crop > height or crop > width:
+      return None
+    return (int(round((height - crop) / 2.0)), int(round((width - crop) / 2.0)),
+            crop, crop)
+  y0, x0, h, w = crop
+  if y0 + h > height or x0 + w > width:
+    return None
+  return (y0, x0, h, w)
+
+
+def _probe_uncached(path: str) -> _Probe:
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore')  # e.g. DecompressionBombWarning.
+      with Image.open(path) as im:
+        im.verify()
+      with Image.open(path) as im:  # verify() leaves the image unusable.
+        fmt, mode, (width, height) = im.format, im.mode, im.size
+        im.load()  # raises OSError for truncated data.
+  except Exception as e:  # pylint: disable=broad-except
+    return _Probe(error=f'{type(e).__name__}: {e}')
+  if width <= 0 or height <= 0:
+    return _Probe(error=f'empty image ({width}x{height})')
+  modes = _NATIVE_FORMATS.get(fmt, ())
+  native = fmt in _NATIVE_FORMATS and (modes is None or mode in modes)
+  return _Probe(width, height, native)
+
+
+def probe(path: str) -> _Probe:
+  """Validates one file with PIL (cached by path, size and mtime)."""
+  try:
+    st = os.stat(path)
+  except OSError as e:
+    return _Probe(error=f'{type(e).__name__}: {e}')
+  key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+  with _PROBE_LOCK:
+    hit = _PROBE_CACHE.get(key)
+  if hit is None:
+    hit = _probe_uncached(path)
+    with _PROBE_LOCK:
+      _PROBE_CACHE[key] = hit
+  return hit
+
+
+def probe_all(paths: Sequence[str], num_workers: int = 4) -> List[_Probe]:
+  """Probes files in a thread pool (PIL decoders release the GIL)."""
+  if not paths:
+    return []
+  workers = max(1, min(int(num_workers or 1), 32, len(paths)))
+  if workers == 1:
+    return [probe(p) for p in paths]
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    return list(pool.map(probe, paths, chunksize=64))
+
+
+def walk_images(root: str) -> List[str]:
+  """Image files under `root`, in the reference's order."""
+  found = []
+  for dirpath, _, fnames in sorted(os.walk(root)):
+    for fname in sorted(fnames):
+      if is_image_file(fname):
+        found.append(os.path.join(dirpath, fname))
+  return found
+
+
+def _name(path: str, root: str) -> str:
+  return os.path.splitext(os.path.relpath(path, root))[0].replace(os.sep, '/')
+
+
+def scan_collection(root: str, crop: Crop, num_workers: int = 4
+                    ) -> Tuple[List[ImageRecord], SkippedFiles]:
+  """Validated records of an image collection under `root`."""
+  paths = walk_images(root)
+  records, skipped = [], SkippedFiles()
+  for path, pr in zip(paths, probe_all(paths, num_workers)):
+    if pr.error is not None:
+      skipped.entries.append(SkippedFile(path, UNREADABLE, pr.error))
+      continue
+    box = crop_box(pr.width, pr.height, crop)
+    if box is None:
+      skipped.entries.append(SkippedFile(
+          path, TOO_SMALL, f'{pr.width}x{pr.height} vs crop {crop}'))
+      continue
+    records.append(ImageRecord(path, _name(path, root), box, not pr.native))
+  return records, skipped
+
+
+def paired_path(image_path: str, dir_a: str, dir_b: str,
+                filename_diff: Optional[Sequence[str]]) -> str:
+  """The reference's pairing: swap dir_a for dir_b, replace in the name."""
+  root_a, fname_a = os.path.split(image_path)
+  root_b = root_a.replace(dir_a, dir_b, 1)
+  fname_b = fname_a.replace(*filename_diff) if filename_diff else fname_a
+  return os.path.join(root_b, fname_b)
+
+
+def scan_pairs(root: str, crop: Crop, dir_names: Sequence[str],
+               filename_diff: Optional[Sequence[str]], num_workers: int = 4
+               ) -> Tuple[List[ImageRecord], SkippedFiles]:
+  """Validated (image, depth) records under root/<dir_a>, root/<dir_b>."""
+  if not dir_names or len(dir_names) != 2:
+    raise ValueError('paired_data_dir_names must name 2 directories. '
+                     f'Received: {dir_names!r}')
+  if filename_diff and len(filename_diff) != 2:
+    raise ValueError('paired_data_filename_diff must be [old, new]. '
+                     f'Received: {filename_diff!r}')
+  dir_a, dir_b = (os.path.join(root, d) for d in dir_names)
+  for d in (dir_a, dir_b):
+    if not os.path.isdir(d):
+      raise FileNotFoundError(
+          f'Paired data directory does not exist: {d}. Expected layout: '
+          f'{root}/{dir_names[0]}/*.png with matching {root}/{dir_names[1]}/'
+          f'*.png (names differ by {filename_diff!r}).')
+  images, depths = walk_images(dir_a), walk_images(dir_b)
+  skipped = SkippedFiles()
+  pairs = []
+  for path in images:
+    depth = paired_path(path, dir_a, dir_b, filename_diff)
+    if os.path.isfile(depth):
+      pairs.append((path, depth))
+    else:
+      skipped.entries.append(SkippedFile(path, MISSING_DEPTH, depth))
+  expected = {os.path.normpath(d) for _, d in pairs}
+  for depth in depths:
+    if os.path.normpath(depth) not in expected:
+      skipped.entries.append(SkippedFile(depth, DEPTH_WITHOUT_IMAGE))
+  flat = [p for pair in pairs for p in pair]
+  probes = dict(zip(flat, probe_all(flat, num_workers)))
+  records = []
+  for path, depth in pairs:
+    bad = False
+    boxes = []
+    for p in (path, depth):
+      pr = probes[p]
+      if pr.error is not None:
+        skipped.entries.append(SkippedFile(p, UNREADABLE, pr.error))
+        bad = True
+        continue
+      box = crop_box(pr.width, pr.height, crop)
+      if box is None:
+        skipped.entries.append(SkippedFile(
+            p, TOO_SMALL, f'{pr.width}x{pr.height} vs crop {crop}'))
+        bad = True
+      boxes.append(box)
+    if not bad:
+      records.append(ImageRecord(
+          path, _name(path, dir_a), boxes[0], not probes[path].native,
+          depth, boxes[1], not probes[depth].native))
+  return records, skipped

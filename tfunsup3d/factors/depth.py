@@ -1,0 +1,49 @@
+"""Canonical depth: raw net output -> depth in [min_depth, max_depth]."""
+
+import tensorflow as tf
+
+
+def rescale(x, min_value: float, max_value: float):
+  """Maps [-1, 1] linearly onto [min_value, max_value]."""
+  return (1.0 + x) / 2.0 * max_value + (1.0 - x) / 2.0 * min_value
+
+
+def canonical_depth(raw, min_depth: float, max_depth: float):
+  """The reference's depth post-processing, before the border is set.
+
+  Subtract the per-image mean, tanh, rescale to [min_depth, max_depth].
+
+  Args:
+    raw: a tensor of shape `[B, H, W]` (netD output, no activation).
+    min_depth: near end of the depth range.
+    max_depth: far end of the depth range.
+
+  Returns:
+    A tensor of shape `[B, H, W]`.
+  """
+  depth = raw - tf.reduce_mean(raw, axis=[1, 2], keepdims=True)
+  return rescale(tf.tanh(depth), min_depth, max_depth)
+
+
+def set_border(depth, border_depth: float, border_width: int = 2):
+  """Sets the left and right `border_width` columns (not rows: the
+  reference pads the width only) of `[B, H, W]` depth to `border_depth`."""
+  w = depth.shape[2]
+  cols = tf.range(w)
+  border = tf.cast((cols < border_width) | (cols >= w - border_width),
+                   depth.dtype)
+  return depth * (1.0 - border) + border * border_depth
+
+
+def smoothness(depth, min_depth: float, max_depth: float):
+  """Mean absolute depth gradient in units of the depth range (the
+  reference's `loss_depth_sm`, on the depth before its border is set)."""
+  scale = max_depth - min_depth
+  dy = tf.reduce_mean(tf.abs(depth[:, :-1, :] - depth[:, 1:, :]) / scale)
+  dx = tf.reduce_mean(tf.abs(depth[:, :, :-1] - depth[:, :, 1:]) / scale)
+  return dy + dx
+
+
+def decode_depth_png(p, min_depth: float, max_depth: float):
+  """Ground-truth depth PNG value p in [0, 1] -> depth (1-p) max + p min."""
+  return (1.0 - p) * max_depth + p * min_depth

@@ -1,0 +1,64 @@
+"""Depth metrics against ground truth (SPEC §6): SIDE, MAD, MAE, MSE."""
+
+import math
+
+import tensorflow as tf
+
+from tfunsup3d.render import normals as normals_lib
+
+
+def erode(mask):
+  """The reference's 1-pixel erosion: 3x3 mean (zero padded, padding
+  counted) > 0.99.
+
+  Args:
+    mask: a tensor of shape `[B, H, W]` of 0/1.
+
+  Returns:
+    A float tensor of shape `[B, H, W]`.
+  """
+  m = tf.pad(tf.cast(mask, tf.float32)[..., tf.newaxis],
+             [[0, 0], [1, 1], [1, 1], [0, 0]])
+  m = tf.nn.avg_pool2d(m, 3, 1, 'VALID')[..., 0]
+  return tf.cast(m > 0.99, tf.float32)
+
+
+def depth_metrics(recon_depth, recon_valid, depth_gt, K):
+  """Per-image scores in the input view.
+
+  Args:
+    recon_depth: predicted depth, a tensor of shape `[B, H, W]`.
+    recon_valid: the prediction's validity mask `[B, H, W]` (recon_depth <
+      max_depth + margin).
+    depth_gt: ground-truth depth `[B, H, W]`; background is its maximum
+      (over the whole batch, as the reference).
+    K: the camera matrix `[3, 3]`.
+
+  Returns:
+    dict of `[B]` tensors `mae`, `mse`, `side` (scale-invariant depth error,
+    not scaled), `mad` (degrees), and maps `mask`, `sie_map`, `normal_gt`,
+    `normal_err_map` `[B, H, W]`.
+  """
+  b = tf.shape(depth_gt)[0]
+  mask_gt = erode(depth_gt < tf.reduce_max(depth_gt))
+  mask = mask_gt * erode(recon_valid)
+  count = tf.reduce_sum(mask, axis=[1, 2])
+
+  def mean_over_mask(x):
+    return tf.reduce_sum(x * mask, axis=[1, 2]) / count
+
+  diff = recon_depth - depth_gt
+  mae = mean_over_mask(tf.abs(diff))
+  mse = mean_over_mask(tf.square(diff))
+  log_diff = (tf.math.log(recon_depth) - tf.math.log(depth_gt)) * mask
+  avg = tf.reshape(tf.reduce_sum(log_diff, axis=[1, 2]) / count, [b, 1, 1])
+  sie_map = tf.square(log_diff - avg) * mask
+  side = tf.sqrt(tf.reduce_sum(sie_map, axis=[1, 2]) / count)
+  normal_gt = normals_lib.depth_to_normals(depth_gt, K)
+  normal_pred = normals_lib.depth_to_normals(recon_depth, K)
+  cos = tf.clip_by_value(tf.reduce_sum(normal_pred * normal_gt, -1), -1.0, 1.0)
+  err_map = tf.acos(cos) / math.pi * 180.0 * mask
+  mad = tf.reduce_sum(err_map, axis=[1, 2]) / count
+  return {'mae': mae, 'mse': mse, 'side': side, 'mad': mad, 'mask': mask,
+          'sie_map': sie_map, 'normal_gt': normal_gt,
+          'normal_err_map': err_map}

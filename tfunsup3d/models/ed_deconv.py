@@ -1,0 +1,177 @@
+"""EDDeconv: the depth (netD) and albedo (netA) encoder-decoder of Unsup3D."""
+
+from typing import List, Optional
+
+import keras
+
+from tfunsup3d.models.encoder import build_sequence
+from tfunsup3d.models.encoder import check_activation
+from tfunsup3d.models.encoder import check_image_shape
+from tfunsup3d.models.encoder import check_int
+from tfunsup3d.models.encoder import conv4x4_s2
+from tfunsup3d.models.encoder import run_sequence
+
+GN_EPSILON = 1e-5  # torch.nn.GroupNorm's default eps.
+
+
+def group_norm(groups: int, name: str) -> keras.layers.Layer:
+  return keras.layers.GroupNormalization(groups=groups, epsilon=GN_EPSILON,
+                                         name=name)
+
+
+def conv_transpose4x4(filters: int, name: str,
+                      stride: int = 2) -> keras.layers.Layer:
+  """PyTorch `ConvTranspose2d(k=4)`: s2 p1 (H -> 2H) or s1 p0 (H -> H+3).
+
+  For k=4, s=2, p=1 Keras' 'same' cropping equals PyTorch's (one row/column
+  off each side of the full 2H+2 output); for s=1, p=0 nothing is cropped
+  ('valid'). Both are checked numerically in tests/models/test_ed_deconv.py.
+  """
+  return keras.layers.Conv2DTranspose(
+      filters, 4, strides=stride, padding='same' if stride == 2 else 'valid',
+      use_bias=False, name=name)
+
+
+def conv(filters: int, kernel_size: int, name: str) -> keras.layers.Layer:
+  """PyTorch `Conv2d(k, s=1, p=k//2)` for odd k: 'same' padding."""
+  return keras.layers.Conv2D(filters, kernel_size, padding='same',
+                             use_bias=False, name=name)
+
+
+def down_path(nf: int, zdim: int) -> List[keras.layers.Layer]:
+  """Indices 0-12 of the reference EDDeconv/ConfNet `network`: 64 -> 1x1.
+
+  Conv4x4 s2 (nf, 2nf, 4nf with GroupNorm 16, 32, 64 groups; 8nf without)
+  each followed by LeakyReLU(0.2), then Conv4x4 valid (zdim) -> ReLU.
+  """
+  layers = []
+  index = 0
+  for mult, groups in ((1, 16), (2, 32), (4, 64), (8, None)):
+    layers += conv4x4_s2(nf * mult, f'network_{index}')
+    if groups:
+      layers.append(group_norm(groups, f'network_{index + 1}_gn'))
+      index += 1
+    layers.append(keras.layers.LeakyReLU(negative_slope=0.2,
+                                         name=f'network_{index + 1}_lrelu'))
+    index += 2
+  layers += [
+      keras.layers.Conv2D(zdim, 4, padding='valid', use_bias=False,
+                          name='network_11_conv'),
+      keras.layers.ReLU(name='network_12_relu'),
+  ]
+  return layers
+
+
+def relu(name: str) -> keras.layers.Layer:
+  return keras.layers.ReLU(name=name)
+
+
+@keras.saving.register_keras_serializable(package='tfunsup3d')
+class EDDeconv(keras.Model):
+  """Image to image encoder-decoder of the reference (netD, netA).
+
+  Down: Conv4x4 s2 to nf, 2nf, 4nf, 8nf (GroupNorm 16/32/64 groups on the
+  first three, LeakyReLU 0.2), Conv4x4 valid to `zdim` -> ReLU (64 -> 1).
+  Up: ConvT4x4 valid to 8nf -> ReLU (1 -> 4), Conv3x3 -> ReLU, then three
+  `ConvT4x4 s2 -> GN -> ReLU -> Conv3x3 -> GN -> ReLU` stages (4nf, 2nf, nf;
+  4 -> 32), nearest upsampling x2, Conv3x3 -> GN -> ReLU, Conv5x5 -> GN ->
+  ReLU, Conv5x5 to `cout` and an optional Tanh. All convolutions bias-free,
+  GroupNorm eps 1e-5. Layers are named `network_{i}_{kind}` after index `i`
+  of the reference's `nn.Sequential`.
+
+  Other image sizes: the net is fully convolutional. For H, W = 16k (k >= 4)
+  the bottleneck is (k-3)x(k-3)x`zdim` and the 4x4 'valid' transposed
+  convolution brings it back to k x k, so the output is H x W -- the same
+  computation the reference's layers do at that size (at 64, the reference's
+  1x1 bottleneck). Sizes below 64 raise.
+
+  Args:
+    cout: int. Output channels (1 for depth, 3 for albedo).
+    nf: int. Base width, a multiple of 16 (GroupNorm groups). Defaults to 64.
+    zdim: int. Bottleneck channels. Defaults to 256 (the reference model's
+      netD/netA).
+    activation: str or None. `'tanh'` (albedo) or None (raw depth). Defaults
+      to `'tanh'`.
+    **kwargs: `name`, `trainable`, `dtype` for `keras.Model`.
+
+  Example:
+  ```python
+  net_d = EDDeconv(cout=1, nf=64, zdim=256, activation=None, name='netD')
+  net_d.build_for(64)
+  depth_raw = net_d(images)[..., 0]  # [B, 64, 64, 3] in [-1, 1] -> [B, 64, 64].
+  ```
+
+  Reference:
+    Wu, Rupprecht, Vedaldi. Unsupervised Learning of Probably Symmetric
+    Deformable 3D Objects from Images in the Wild. CVPR 2020.
+  """
+
+  def __init__(self, cout: int, nf: int = 64, zdim: int = 256,
+               activation: Optional[str] = 'tanh', **kwargs):
+    check_int('cout', cout)
+    check_int('nf', nf, multiple_of=16)
+    check_int('zdim', zdim)
+    check_activation(activation)
+    super().__init__(**kwargs)
+    self.cout = cout
+    self.nf = nf
+    self.zdim = zdim
+    self.activation = activation
+
+    layers = down_path(nf, zdim)
+    layers += [
+        conv_transpose4x4(nf * 8, 'network_13_convt', stride=1),
+        relu('network_14_relu'),
+        conv(nf * 8, 3, 'network_15_conv'),
+        relu('network_16_relu'),
+    ]
+    index = 17
+    for mult, groups in ((4, 64), (2, 32), (1, 16)):
+      layers += [
+          conv_transpose4x4(nf * mult, f'network_{index}_convt'),
+          group_norm(groups, f'network_{index + 1}_gn'),
+          relu(f'network_{index + 2}_relu'),
+          conv(nf * mult, 3, f'network_{index + 3}_conv'),
+          group_norm(groups, f'network_{index + 4}_gn'),
+          relu(f'network_{index + 5}_relu'),
+      ]
+      index += 6
+    layers += [
+        keras.layers.UpSampling2D(2, interpolation='nearest',
+                                  name='network_35_upsample'),
+        conv(nf, 3, 'network_36_conv'),
+        group_norm(16, 'network_37_gn'),
+        relu('network_38_relu'),
+        conv(nf, 5, 'network_39_conv'),
+        group_norm(16, 'network_40_gn'),
+        relu('network_41_relu'),
+        conv(cout, 5, 'network_42_conv'),
+    ]
+    if activation == 'tanh':
+      layers.append(keras.layers.Activation('tanh', name='network_43_tanh'))
+    self.network_layers = layers
+
+  def build(self, input_shape):
+    check_image_shape(type(self).__name__, input_shape)
+    build_sequence(self.network_layers, input_shape)
+
+  def build_for(self, image_size: int, channels: int = 3):
+    """Creates the weights for `[B, image_size, image_size, channels]`."""
+    self.build((None, image_size, image_size, channels))
+    return self
+
+  def call(self, images):
+    return run_sequence(self.network_layers, images)
+
+  def compute_output_shape(self, input_shape):
+    return tuple(input_shape[:3]) + (self.cout,)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({
+        'cout': self.cout,
+        'nf': self.nf,
+        'zdim': self.zdim,
+        'activation': self.activation,
+    })
+    return config

@@ -1,0 +1,163 @@
+"""Encoder: the light (netL) and viewpoint (netV) network of Unsup3D.
+
+Also holds the small helpers the other nets of this package share (argument
+validation, the reference's padded 4x4 stride-2 convolution, input-shape
+checks), so each of them stays one class per file.
+"""
+
+from typing import List, Optional, Sequence
+
+import keras
+from keras import ops
+
+# Activations the reference lets a net end with (`activation=nn.Tanh` or None).
+FINAL_ACTIVATIONS = ('tanh', None)
+
+
+def check_int(name: str, value, minimum: int = 1, multiple_of: int = 1):
+  """Raises ValueError unless `value` is an int >= minimum, a multiple."""
+  if (isinstance(value, bool) or not isinstance(value, int) or
+      value < minimum or value % multiple_of):
+    need = f'an int >= {minimum}'
+    if multiple_of > 1:
+      need += f' and a multiple of {multiple_of}'
+    raise ValueError(f'`{name}` must be {need}. Received: {name}={value!r}')
+
+
+def check_activation(activation: Optional[str]):
+  if activation not in FINAL_ACTIVATIONS:
+    raise ValueError(f'`activation` must be one of {FINAL_ACTIVATIONS}. '
+                     f'Received: activation={activation!r}')
+
+
+def check_image_shape(class_name: str, input_shape: Sequence[Optional[int]],
+                      channels: Optional[int] = None):
+  """Checks `[B, H, W, C]`: H and W multiples of 16 and >= 64 when known.
+
+  The reference nets end their down path with a 4x4 'valid' convolution on
+  the H/16 x W/16 map, so H/16 and W/16 must be at least 4.
+  """
+  shape = tuple(input_shape)
+  if len(shape) != 4:
+    raise ValueError(f'{class_name} expects images of shape [B, H, W, C]. '
+                     f'Received: input_shape={shape}')
+  for size in shape[1:3]:
+    if size is not None and (size < 64 or size % 16):
+      raise ValueError(
+          f'{class_name} needs image height and width that are multiples of '
+          f'16 and at least 64. Received: input_shape={shape}')
+  if channels is not None and shape[3] is not None and shape[3] != channels:
+    raise ValueError(f'{class_name} expects {channels} input channels. '
+                     f'Received: input_shape={shape}')
+
+
+def conv4x4_s2(filters: int, prefix: str, use_bias: bool = False) -> List:
+  """PyTorch `Conv2d(k=4, s=2, p=1)`: explicit zero padding + 'valid' conv."""
+  return [
+      keras.layers.ZeroPadding2D(1, name=f'{prefix}_pad'),
+      keras.layers.Conv2D(filters, 4, strides=2, padding='valid',
+                          use_bias=use_bias, name=f'{prefix}_conv'),
+  ]
+
+
+def build_sequence(layers: Sequence[keras.layers.Layer], input_shape):
+  """Builds `layers` in order from `input_shape`; returns the output shape.
+
+  Layers are called on symbolic tensors, so each is built under its own name
+  scope and records its output shape (for `summary()`).
+  """
+  x = keras.KerasTensor(tuple(input_shape))
+  for layer in layers:
+    x = layer(x)
+  return tuple(x.shape)
+
+
+def run_sequence(layers: Sequence[keras.layers.Layer], x):
+  for layer in layers:
+    x = layer(x)
+  return x
+
+
+@keras.saving.register_keras_serializable(package='tfunsup3d')
+class Encoder(keras.Model):
+  """Image to vector encoder of the reference (netL, netV).
+
+  Four `Conv4x4 s2 p1 -> ReLU` stages (nf, 2nf, 4nf, 8nf channels; 64 -> 4),
+  `Conv4x4 valid (8nf) -> ReLU` (4 -> 1), `Conv1x1 (cout)` and an optional
+  `Tanh`. All convolutions are bias-free. Layers are named
+  `network_{i}_{kind}` after index `i` of the reference's `nn.Sequential`.
+
+  Other image sizes: at 64x64 the 4x4 'valid' convolution gives 1x1 and the
+  net is exactly the reference. At H, W = 16k with k > 4 it gives (k-3)x(k-3);
+  a global average pool (`pool`, the identity at 1x1) then reduces it to 1x1
+  before the 1x1 head, so the output stays `[B, cout]` (the reference would
+  return a `[B, cout*(k-3)^2]` vector there). Sizes below 64 raise.
+
+  Args:
+    cout: int. Number of outputs (4 for light, 6 for viewpoint).
+    nf: int. Base width. Defaults to 32 (the reference's netL/netV).
+    activation: str or None. `'tanh'` (the reference) or None for raw
+      outputs. Defaults to `'tanh'`.
+    **kwargs: `name`, `trainable`, `dtype` for `keras.Model`.
+
+  Example:
+  ```python
+  net_v = Encoder(cout=6, nf=32, name='netV')
+  net_v.build_for(64)
+  view = net_v(images)  # images [B, 64, 64, 3] in [-1, 1] -> [B, 6].
+  ```
+
+  Reference:
+    Wu, Rupprecht, Vedaldi. Unsupervised Learning of Probably Symmetric
+    Deformable 3D Objects from Images in the Wild. CVPR 2020.
+  """
+
+  def __init__(self, cout: int, nf: int = 32,
+               activation: Optional[str] = 'tanh', **kwargs):
+    check_int('cout', cout)
+    check_int('nf', nf)
+    check_activation(activation)
+    super().__init__(**kwargs)
+    self.cout = cout
+    self.nf = nf
+    self.activation = activation
+
+    layers = []
+    for stage, mult in enumerate((1, 2, 4, 8)):
+      layers += conv4x4_s2(nf * mult, f'network_{2 * stage}')
+      layers.append(keras.layers.ReLU(name=f'network_{2 * stage + 1}_relu'))
+    layers += [
+        keras.layers.Conv2D(nf * 8, 4, padding='valid', use_bias=False,
+                            name='network_8_conv'),
+        keras.layers.ReLU(name='network_9_relu'),
+        keras.layers.GlobalAveragePooling2D(keepdims=True, name='pool'),
+        keras.layers.Conv2D(cout, 1, use_bias=False, name='network_10_conv'),
+    ]
+    if activation == 'tanh':
+      layers.append(keras.layers.Activation('tanh', name='network_11_tanh'))
+    self.network_layers = layers
+
+  def build(self, input_shape):
+    check_image_shape(type(self).__name__, input_shape)
+    build_sequence(self.network_layers, input_shape)
+
+  def build_for(self, image_size: int, channels: int = 3):
+    """Creates the weights for `[B, image_size, image_size, channels]`."""
+    self.build((None, image_size, image_size, channels))
+    return self
+
+  def call(self, images):
+    x = run_sequence(self.network_layers, images)
+    return ops.reshape(x, (-1, self.cout))
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0], self.cout)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({
+        'cout': self.cout,
+        'nf': self.nf,
+        'activation': self.activation,
+    })
+    return config

@@ -1,0 +1,235 @@
+"""VGG16 features up to relu3_3, for the perceptual loss of Unsup3D.
+
+Weights are never downloaded: `load_vgg16_weights` reads a local file, either
+torchvision's `vgg16-397923af.pth` (or any `.pth` holding
+`features.N.weight` / `features.N.bias`) or Keras'
+`vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5` (or a `.weights.h5` of
+`keras.applications.VGG16`).
+"""
+
+import os
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfunsup3d.models.encoder import build_sequence
+from tfunsup3d.models.encoder import run_sequence
+
+# torchvision's ImageNet statistics, for inputs in [0, 1] (RGB).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# The Caffe VGG16 that keras.applications' weights come from: BGR in [0, 255]
+# minus this per-channel mean (B, G, R), no scaling.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+INPUT_CONVENTIONS = ('torch', 'caffe')
+
+# torchvision `vgg16.features` index of each conv up to relu3_3, its width and
+# its keras.applications name.
+CONV_LAYERS = (
+    (0, 64, 'block1_conv1'),
+    (2, 64, 'block1_conv2'),
+    (5, 128, 'block2_conv1'),
+    (7, 128, 'block2_conv2'),
+    (10, 256, 'block3_conv1'),
+    (12, 256, 'block3_conv2'),
+    (14, 256, 'block3_conv3'),
+)
+_POOL_INDICES = (4, 9)
+_LAST_INDEX = 15  # relu3_3
+
+MISSING_WEIGHTS_HELP = (
+    "get torchvision's vgg16-397923af.pth or Keras' "
+    'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 and set '
+    '`vgg16_weights: PATH`, or set `lam_perc: 0`')
+
+
+@keras.saving.register_keras_serializable(package='tfunsup3d')
+class VGG16Features(keras.Model):
+  """VGG16 `features[0:16]` (to relu3_3) with the reference's normalisation.
+
+  `call(images)` takes images in [-1, 1], `[B, H, W, 3]` RGB, applies
+  `normalize` and returns the relu3_3 features `[B, H/4, W/4, 256]`. Layers:
+  seven Conv3x3 'same' with bias, each followed by ReLU, and 2x2 max pools
+  after relu1_2 and relu2_2; named `features_{i}_{kind}` after torchvision's
+  `vgg16.features` indices. Not trainable by default (the reference freezes
+  it); gradients still flow to the images.
+
+  Args:
+    input_convention: str. How `normalize` prepares images for the weights:
+      `'torch'` (torchvision weights: x/2+0.5, then minus the ImageNet mean,
+      divided by its std, as the reference) or `'caffe'` (keras.applications
+      weights: RGB->BGR in [0, 255] minus the Caffe mean).
+      `load_vgg16_weights` sets it to match the file it reads. Defaults to
+      `'torch'`.
+    **kwargs: `name`, `trainable` (default False), `dtype` for `keras.Model`.
+
+  Example:
+  ```python
+  vgg = VGG16Features()
+  load_vgg16_weights(vgg, 'weights/vgg16-397923af.pth')
+  features = vgg(images)  # [B, 64, 64, 3] in [-1, 1] -> [B, 16, 16, 256].
+  ```
+
+  Reference:
+    Simonyan, Zisserman. Very Deep Convolutional Networks for Large-Scale
+    Image Recognition. ICLR 2015.
+  """
+
+  def __init__(self, input_convention: str = 'torch', **kwargs):
+    if input_convention not in INPUT_CONVENTIONS:
+      raise ValueError('`input_convention` must be one of '
+                       f'{INPUT_CONVENTIONS}. Received: '
+                       f'input_convention={input_convention!r}')
+    kwargs.setdefault('trainable', False)
+    super().__init__(**kwargs)
+    self.input_convention = input_convention
+    layers = []
+    widths = {index: width for index, width, _ in CONV_LAYERS}
+    for index in range(_LAST_INDEX + 1):
+      if index in widths:
+        layers.append(keras.layers.Conv2D(widths[index], 3, padding='same',
+                                          name=f'features_{index}_conv'))
+      elif index in _POOL_INDICES:
+        layers.append(
+            keras.layers.MaxPooling2D(2, name=f'features_{index}_pool'))
+      else:
+        layers.append(keras.layers.ReLU(name=f'features_{index}_relu'))
+    self.features_layers = layers
+
+  def normalize(self, images):
+    """Images in [-1, 1] `[..., 3]` RGB -> the weights' input convention."""
+    x = ops.convert_to_tensor(images) / 2.0 + 0.5
+    if self.input_convention == 'torch':
+      mean = ops.convert_to_tensor(IMAGENET_MEAN, dtype=x.dtype)
+      std = ops.convert_to_tensor(IMAGENET_STD, dtype=x.dtype)
+      return (x - mean) / std
+    mean = ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=x.dtype)
+    return ops.flip(x, axis=-1) * 255.0 - mean
+
+  def build(self, input_shape):
+    shape = tuple(input_shape)
+    if len(shape) != 4 or shape[-1] not in (None, 3):
+      raise ValueError('VGG16Features expects RGB images [B, H, W, 3]. '
+                       f'Received: input_shape={shape}')
+    build_sequence(self.features_layers, shape)
+
+  def build_for(self, image_size: Optional[int] = None):
+    """Creates the weights (they do not depend on the image size)."""
+    self.build((None, image_size, image_size, 3))
+    return self
+
+  def call(self, images):
+    return run_sequence(self.features_layers, self.normalize(images))
+
+  def compute_output_shape(self, input_shape):
+    quarter = [None if s is None else s // 4 for s in input_shape[1:3]]
+    return (input_shape[0], quarter[0], quarter[1], 256)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({'input_convention': self.input_convention})
+    return config
+
+
+def _read_h5_weights(path: str) -> Dict[str, np.ndarray]:
+  """Reads block{b}_conv{c} kernels (HWIO) and biases from a Keras .h5 file.
+
+  Works for the legacy `vgg16_weights_tf_dim_ordering_tf_kernels*.h5`
+  (`block1_conv1/block1_conv1/kernel:0`) and Keras 3 `.weights.h5`
+  (`layers/conv2d/vars/0`, the group `vars` having `name='block1_conv1'`)
+  layouts: the datasets below a group named after the layer (by path or by
+  `name` attribute) are taken, the rank-4 one as kernel, the rank-1 as bias.
+  Returns torchvision's keys and layout: `features.N.weight` (OIHW), `.bias`.
+  """
+  try:
+    import h5py  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise ImportError(
+        f'Reading the Keras VGG16 weights {path} needs h5py '
+        '(pip install h5py); or use torchvision\'s vgg16-397923af.pth.'
+    ) from None
+  found = {name: {} for _, _, name in CONV_LAYERS}
+  with h5py.File(path, 'r') as f:
+    def names_of(item):
+      """Path components and `name` attributes of the item's groups."""
+      names = set()
+      group = item.parent
+      while group.name != '/':
+        names.add(group.name.rsplit('/', 1)[-1])
+        name = group.attrs.get('name')
+        names.add(name.decode() if isinstance(name, bytes) else str(name))
+        group = group.parent
+      return names
+
+    def visit(item_path, item):
+      kind = {4: 'kernel', 1: 'bias'}.get(getattr(item, 'ndim', None))
+      if not isinstance(item, h5py.Dataset) or kind is None:
+        return
+      names = names_of(item)
+      for name, arrays in found.items():
+        if name in names:
+          if kind in arrays:
+            raise ValueError(f'{path}: more than one {kind} for {name} '
+                             f'({arrays[kind][0]}, {item_path}).')
+          arrays[kind] = (item_path, np.asarray(item, dtype=np.float32))
+
+    f.visititems(visit)
+  state = {}
+  for index, _, name in CONV_LAYERS:
+    arrays = found[name]
+    if set(arrays) != {'kernel', 'bias'}:
+      raise ValueError(f'{path} is not a Keras VGG16 weights file: no kernel '
+                       f'and bias found for layer {name}.')
+    kernel = arrays['kernel'][1]  # HWIO -> OIHW.
+    state[f'features.{index}.weight'] = kernel.transpose(3, 2, 0, 1)
+    state[f'features.{index}.bias'] = arrays['bias'][1]
+  return state
+
+
+def load_vgg16_weights(model: VGG16Features, path: Optional[str]):
+  """Loads local VGG16 weights into `model`; never downloads.
+
+  Args:
+    model: a `VGG16Features` (built here if needed).
+    path: a torchvision `.pth` with `features.N.weight/bias` keys (extra keys,
+      e.g. later features and the classifier, are ignored), or a Keras `.h5`
+      / `.weights.h5` with `block1_conv1` ... `block3_conv3` layers. Sets
+      `model.input_convention` to `'torch'` or `'caffe'` accordingly.
+
+  Returns:
+    `model`.
+
+  Raises:
+    FileNotFoundError: `path` is None or does not exist.
+    ValueError: the file lacks a layer or a shape does not match.
+  """
+  path = os.fspath(path) if path else path
+  if not path or not os.path.isfile(path):
+    raise FileNotFoundError(
+        f'VGG16 weights file not found: {path!r}. For the perceptual loss, '
+        f'{MISSING_WEIGHTS_HELP}.')
+  # Imported here: the converter imports this module.
+  from tfunsup3d.convert import reference  # pylint: disable=g-import-not-at-top
+  if not model.built:
+    model.build_for()
+  if path.endswith('.h5'):
+    state = _read_h5_weights(path)
+    reference.assign_state_dict(model, state, 'vgg')
+    model.input_convention = 'caffe'
+  else:
+    # pylint: disable-next=g-import-not-at-top
+    from tfunsup3d.convert import torch_format
+    candidates = [sd for sd in torch_format.load_state_dicts(path).values()
+                  if 'features.0.weight' in sd]
+    if not candidates:
+      raise ValueError(f'{path} holds no VGG16 state dict (no key '
+                       "'features.0.weight').")
+    wanted = {f'features.{index}.{kind}' for index, _, _ in CONV_LAYERS
+              for kind in ('weight', 'bias')}
+    loaded = candidates[0]
+    state = {k: np.asarray(v) for k, v in loaded.items() if k in wanted}
+    reference.assign_state_dict(model, state, 'vgg')
+    model.input_convention = 'torch'
+  return model

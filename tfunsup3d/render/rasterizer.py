@@ -1,0 +1,301 @@
+"""Differentiable z-buffer rasteriser in plain TF ops (XLA-compilable).
+
+Visibility is discrete and found without gradients: every triangle scatters
+a packed (depth, triangle id) key into the pixels inside its bounding box,
+and the smallest key wins (nearest depth, ties to the lowest id, so the
+result is deterministic). The winning triangle's perspective-correct depth
+(and attributes) are then recomputed differentiably from its vertices, the
+same gradient semantics as neural_renderer's depth: gradients reach the
+vertices of the visible face, there are no edge/visibility gradients.
+
+Sample convention (`anti_aliasing=True`, the reference's default and the one
+its checkpoints were trained with): neural_renderer rasterises at 2S x 2S with
+its samples half a pixel off the K frame, then average-pools 2x2, so output
+pixel (i, j) averages the z-buffer at (u, v) in {j+0.25, j+0.75} x
+{i+0.25, i+0.75}, where pixel j sits at u = j in the K / grid_sample frame.
+With `anti_aliasing=False` each output pixel takes one sample at (u, v) =
+(j, i), exactly on the K frame (no half-pixel shift).
+
+Triangles of both orientations are drawn; samples on an edge are inside;
+depth must lie in (near, far) = (0.1, 100); background is `far` = 100.
+Triangles with a vertex at depth <= near are skipped (the reference never
+produces them: depths are about 1).
+"""
+
+import tensorflow as tf
+
+from tfunsup3d.render import checks
+
+NEAR = 0.1
+FAR = 100.0
+_INT64_MAX = (1 << 63) - 1
+
+
+def _sample_grid_params(anti_aliasing: bool):
+  """Returns (samples per pixel per axis, pixel offset of the samples)."""
+  return (2, 0.5) if anti_aliasing else (1, 0.0)
+
+
+def _triangles(vertices, faces, K, supersample: int, offset: float):
+  """Per-triangle screen-space data.
+
+  Sample s (an integer, at resolution S * supersample) sits at image
+  coordinate u = (s + 0.5) / supersample - 0.5 + offset, so a point at u has
+  sample coordinate (u - offset + 0.5) * supersample - 0.5.
+
+  Returns:
+    A tensor of shape `[B, T, 3, 3]`: for each corner (sx, sy, z).
+  """
+  x, y, z = tf.unstack(vertices, axis=-1)
+  u = checks.safe_divide(x, z) * K[0, 0] + K[0, 2]
+  v = checks.safe_divide(y, z) * K[1, 1] + K[1, 2]
+  sx = (u - offset + 0.5) * supersample - 0.5
+  sy = (v - offset + 0.5) * supersample - 0.5
+  screen = tf.stack([sx, sy, z], axis=-1)  # [B, N, 3]
+  return tf.gather(screen, faces, axis=1)  # [B, T, 3, 3]
+
+
+def _edge_terms(tris):
+  """Barycentric coefficients relative to corner 0.
+
+  For a sample p, with d = p - v0: w1 = d.x * a1 + d.y * b1,
+  w2 = d.x * a2 + d.y * b2, w0 = 1 - w1 - w2.
+
+  Returns:
+    (x0, y0, a1, b1, a2, b2, valid) each `[...]`; valid is False for
+    degenerate (zero-area) triangles.
+  """
+  x0, y0 = tris[..., 0, 0], tris[..., 0, 1]
+  ex1, ey1 = tris[..., 1, 0] - x0, tris[..., 1, 1] - y0
+  ex2, ey2 = tris[..., 2, 0] - x0, tris[..., 2, 1] - y0
+  area = ex1 * ey2 - ex2 * ey1
+  valid = tf.abs(area) > 1e-10
+  inv = checks.safe_divide(tf.ones_like(area), area, eps=1e-10)
+  return x0, y0, ey2 * inv, -ex2 * inv, -ey1 * inv, ex1 * inv, valid
+
+
+def _interpolate_depth(w0, w1, w2, tris):
+  """Perspective-correct depth 1 / sum(w_i / z_i) and whether it is valid."""
+  inv_z = (w0 / tris[..., 0, 2] + w1 / tris[..., 1, 2] +
+           w2 / tris[..., 2, 2])
+  z = checks.safe_divide(tf.ones_like(inv_z), inv_z)
+  return z, (inv_z > 0.0) & (z > NEAR) & (z < FAR)
+
+
+def _visible_faces(tris, height: int, width: int,
+                   chunk_size: int = 16384) -> tf.Tensor:
+  """Z-buffer: the id of the visible triangle per sample, -1 for background.
+
+  Every triangle visits the sample cells of its (clipped) bounding box and
+  scatter-mins a packed key (depth bits << 32 | triangle id) into them. To
+  keep the work proportional to the total box area even when a few
+  triangles are large (noisy depth early in training), triangles are sorted
+  by box area and processed in chunks of `chunk_size`: a `tf.while_loop`
+  over chunks, inside it a loop over the cells of the chunk's largest box
+  (iteration k visits cell k of every box in the chunk). Everything compiles
+  under XLA; no Python loop ends up in the graph.
+
+  Args:
+    tris: a tensor of shape `[B, T, 3, 3]` (see `_triangles`).
+    height: sample rows.
+    width: sample columns.
+    chunk_size: triangles per inner loop (a static int).
+
+  Returns:
+    An int32 tensor of shape `[B, height, width]`.
+  """
+  tris = tf.stop_gradient(tris)
+  batch, num_tris = tf.shape(tris)[0], tf.shape(tris)[1]
+  tris = tf.reshape(tris, [-1, 3, 3])  # [N, 3, 3]
+  x0, y0, a1, b1, a2, b2, nondegenerate = _edge_terms(tris)
+  xs, ys, zs = tris[..., 0], tris[..., 1], tris[..., 2]
+  xmin = tf.maximum(tf.math.ceil(tf.reduce_min(xs, -1)), 0.0)
+  xmax = tf.minimum(tf.math.floor(tf.reduce_max(xs, -1)), width - 1.0)
+  ymin = tf.maximum(tf.math.ceil(tf.reduce_min(ys, -1)), 0.0)
+  ymax = tf.minimum(tf.math.floor(tf.reduce_max(ys, -1)), height - 1.0)
+  box_w = tf.maximum(xmax - xmin + 1.0, 0.0)
+  box_h = tf.maximum(ymax - ymin + 1.0, 0.0)
+  drawable = nondegenerate & (tf.reduce_min(zs, -1) > NEAR)
+  box_area = tf.where(drawable, tf.cast(box_w * box_h, tf.int32), 0)
+
+  plane = height * width
+  n = batch * num_tris
+  tri_index = tf.range(n, dtype=tf.int32)
+  pixel_base = (tri_index // num_tris) * plane
+  floats = tf.stack([x0, y0, a1, b1, a2, b2, zs[:, 0], zs[:, 1], zs[:, 2]],
+                    axis=-1)
+  ints = tf.stack([tf.cast(xmin, tf.int32), tf.cast(ymin, tf.int32),
+                   tf.cast(box_w, tf.int32), box_area,
+                   pixel_base, tri_index % num_tris], axis=-1)
+  # Sort by box area (largest first) and cut into chunks.
+  order = tf.argsort(box_area, direction='DESCENDING', stable=True)
+  num_chunks = (n + chunk_size - 1) // chunk_size
+  pad = num_chunks * chunk_size - n
+  floats = tf.reshape(tf.pad(tf.gather(floats, order), [[0, pad], [0, 0]]),
+                      [num_chunks, chunk_size, 9])
+  ints = tf.reshape(tf.pad(tf.gather(ints, order), [[0, pad], [0, 0]]),
+                    [num_chunks, chunk_size, 6])
+  chunk_max_area = ints[:, 0, 3]
+  dummy = batch * plane  # slot for rejected candidates
+
+  def scatter_cell(k, keys, f, i):
+    """Visits cell k of every box of one chunk."""
+    box_w = tf.maximum(i[:, 2], 1)  # padding rows hold zeros
+    px_int = i[:, 0] + k % box_w
+    py_int = i[:, 1] + k // box_w
+    dx = tf.cast(px_int, tf.float32) - f[:, 0]
+    dy = tf.cast(py_int, tf.float32) - f[:, 1]
+    w1 = dx * f[:, 2] + dy * f[:, 3]
+    w2 = dx * f[:, 4] + dy * f[:, 5]
+    w0 = 1.0 - w1 - w2
+    inv_z = w0 / f[:, 6] + w1 / f[:, 7] + w2 / f[:, 8]
+    z = checks.safe_divide(tf.ones_like(inv_z), inv_z)
+    hit = ((k < i[:, 3]) & (inv_z > 0.0) & (z > NEAR) & (z < FAR) &
+           (w0 >= 0.0) & (w1 >= 0.0) & (w2 >= 0.0))
+    pix = tf.where(hit, i[:, 4] + py_int * width + px_int, dummy)
+    z_bits = tf.cast(tf.bitcast(tf.where(hit, z, FAR), tf.int32), tf.int64)
+    key = tf.bitwise.bitwise_or(tf.bitwise.left_shift(z_bits, 32),
+                                tf.cast(i[:, 5], tf.int64))
+    return tf.tensor_scatter_nd_min(keys, pix[:, tf.newaxis], key)
+
+  def chunk_body(c, keys):
+    f, i = floats[c], ints[c]
+    _, keys = tf.while_loop(
+        lambda k, _: k < chunk_max_area[c],
+        lambda k, keys: (k + 1, scatter_cell(k, keys, f, i)),
+        (tf.constant(0), keys))
+    return c + 1, keys
+
+  keys = tf.fill([dummy + 1], tf.constant(_INT64_MAX, tf.int64))
+  _, keys = tf.while_loop(
+      lambda c, _: (c < num_chunks) & (chunk_max_area[tf.minimum(
+          c, num_chunks - 1)] > 0),
+      chunk_body, (tf.constant(0), keys))
+  keys = keys[:-1]
+  ids = tf.cast(tf.bitwise.bitwise_and(keys, 0xFFFFFFFF), tf.int32)
+  ids = tf.where(keys == _INT64_MAX, -1, ids)
+  return tf.reshape(ids, [batch, height, width])
+
+
+_visible_faces_xla = tf.function(_visible_faces, jit_compile=True,
+                                 reduce_retracing=True)
+
+
+def _find_visible_faces(tris, height: int, width: int) -> tf.Tensor:
+  """Runs the z-buffer compiled when called eagerly (an eager while loop
+  would run op by op), inline when already inside a graph."""
+  if tf.executing_eagerly():
+    return _visible_faces_xla(tris, height, width)
+  return _visible_faces(tris, height, width)
+
+
+def _barycentrics(tris, face_ids, height: int, width: int):
+  """Differentiable screen-space barycentrics and depth of the visible face.
+
+  Returns:
+    (w `[B, h, w, 3]`, z `[B, h, w]`, mask `[B, h, w]` bool).
+  """
+  batch = tf.shape(tris)[0]
+  flat_ids = tf.reshape(face_ids, [batch, height * width])
+  mask = flat_ids >= 0
+  tri = tf.gather(tris, tf.maximum(flat_ids, 0), batch_dims=1)  # [B,P,3,3]
+  x0, y0, a1, b1, a2, b2, _ = _edge_terms(tri)
+  py, px = tf.meshgrid(tf.range(height, dtype=tf.float32),
+                       tf.range(width, dtype=tf.float32), indexing='ij')
+  dx = tf.reshape(px, [1, -1]) - x0
+  dy = tf.reshape(py, [1, -1]) - y0
+  w1 = dx * a1 + dy * b1
+  w2 = dx * a2 + dy * b2
+  w0 = 1.0 - w1 - w2
+  z, _ = _interpolate_depth(w0, w1, w2, tri)
+  w = tf.stack([w0, w1, w2], axis=-1)
+  w = tf.where(mask[..., tf.newaxis], w, 0.0)
+  z = tf.where(mask, z, FAR)
+  return (tf.reshape(w, [batch, height, width, 3]),
+          tf.reshape(z, [batch, height, width]),
+          tf.reshape(mask, [batch, height, width]), tri)
+
+
+def _check_inputs(vertices, faces, K):
+  vertices = checks.check_tensor(vertices, 'vertices', rank=3, last_dims=(3,))
+  faces = checks.check_tensor(faces, 'faces', rank=2, last_dims=(3,),
+                              dtype=tf.int32)
+  return vertices, faces, tf.convert_to_tensor(K, tf.float32)
+
+
+def _pool(x, supersample: int, height: int, width: int):
+  """Averages supersample x supersample blocks of `[B, h*s, w*s, C]`."""
+  if supersample == 1:
+    return x
+  x = tf.reshape(x, [-1, height, supersample, width, supersample, x.shape[-1]])
+  return tf.reduce_mean(x, axis=[2, 4])
+
+
+def rasterize_depth(vertices, faces, K, height: int, width: int,
+                    anti_aliasing: bool = True) -> tf.Tensor:
+  """Renders the depth map of a mesh with a z-buffer.
+
+  Args:
+    vertices: camera-space vertices, a tensor of shape `[B, N, 3]`.
+    faces: int32 vertex ids, a tensor of shape `[T, 3]`.
+    K: the camera matrix, shape `[3, 3]`.
+    height: output rows H.
+    width: output columns W.
+    anti_aliasing: the reference's 2x supersampled convention (see module
+      docstring); False renders one sample per pixel on the K frame.
+
+  Returns:
+    A tensor of shape `[B, H, W]`: perspective-correct depth, `FAR` (100)
+    where no triangle is hit; a pixel with a background sub-sample averages
+    to >= 25.
+  """
+  with tf.name_scope('rasterize_depth'):
+    vertices, faces, K = _check_inputs(vertices, faces, K)
+    ss, offset = _sample_grid_params(anti_aliasing)
+    tris = _triangles(vertices, faces, K, ss, offset)
+    ids = _find_visible_faces(tris, height * ss, width * ss)
+    _, z, _, _ = _barycentrics(tris, ids, height * ss, width * ss)
+    return _pool(z[..., tf.newaxis], ss, height, width)[..., 0]
+
+
+def rasterize_attributes(vertices, faces, attributes, K, height: int,
+                         width: int, anti_aliasing: bool = True,
+                         background: float = 0.0):
+  """Renders per-vertex attributes (e.g. colours) with a z-buffer.
+
+  Attributes are interpolated perspective-correctly:
+  a = z * sum(w_i a_i / z_i).
+
+  Args:
+    vertices: a tensor of shape `[B, N, 3]`.
+    faces: a tensor of shape `[T, 3]`.
+    attributes: a tensor of shape `[B, N, C]`.
+    K: a tensor of shape `[3, 3]`.
+    height: output rows.
+    width: output columns.
+    anti_aliasing: see `rasterize_depth`.
+    background: value of pixels not covered.
+
+  Returns:
+    (image `[B, H, W, C]`, coverage `[B, H, W, 1]` in [0, 1]).
+  """
+  with tf.name_scope('rasterize_attributes'):
+    vertices, faces, K = _check_inputs(vertices, faces, K)
+    attributes = checks.check_tensor(attributes, 'attributes', rank=3)
+    ss, offset = _sample_grid_params(anti_aliasing)
+    tris = _triangles(vertices, faces, K, ss, offset)
+    ids = _find_visible_faces(tris, height * ss, width * ss)
+    w, z, mask, tri = _barycentrics(tris, ids, height * ss, width * ss)
+    batch = tf.shape(w)[0]
+    attr = tf.gather(attributes, faces, axis=1)  # [B, T, 3, C]
+    flat_ids = tf.maximum(tf.reshape(ids, [batch, -1]), 0)
+    attr = tf.gather(attr, flat_ids, batch_dims=1)  # [B, P, 3, C]
+    wz = tf.reshape(w, [batch, -1, 3]) / tri[..., 2]
+    zf = tf.reshape(z, [batch, -1, 1])
+    values = zf * tf.reduce_sum(wz[..., tf.newaxis] * attr, axis=2)
+    maskf = tf.cast(tf.reshape(mask, [batch, -1, 1]), values.dtype)
+    values = values * maskf + background * (1.0 - maskf)
+    c = attributes.shape[-1]
+    values = tf.reshape(values, [batch, height * ss, width * ss, c])
+    maskf = tf.reshape(maskf, [batch, height * ss, width * ss, 1])
+    return (_pool(values, ss, height, width), _pool(maskf, ss, height, width))

@@ -1,0 +1,73 @@
+"""Viewpoint: 3 rotation angles + 3 translations -> rigid transform.
+
+Rotation R = Rz Ry Rx (tensorflow-graphics' `rotation_matrix_3d.from_euler`
+uses exactly this convention; checked against the reference's matrices in
+tests), applied about the point (0, 0, rot_center_depth), then translated.
+"""
+
+import tensorflow as tf
+from tensorflow_graphics.geometry.transformation import rotation_matrix_3d
+
+from tfunsup3d.render import checks
+
+
+def rotation_matrix(angles) -> tf.Tensor:
+  """Rotation matrices Rz(angles[2]) Ry(angles[1]) Rx(angles[0]).
+
+  Args:
+    angles: a tensor of shape `[A1, ..., An, 3]` in radians.
+
+  Returns:
+    A tensor of shape `[A1, ..., An, 3, 3]`.
+  """
+  angles = checks.check_tensor(angles, 'angles', last_dims=(3,))
+  return rotation_matrix_3d.from_euler(angles)
+
+
+def view_to_transform(view):
+  """Splits a viewpoint into a rotation matrix and a translation.
+
+  Args:
+    view: a tensor of shape `[B, 6]` (rx, ry, rz in radians, tx, ty, tz),
+      `[B, 5]` (no tz) or `[B, 3]` (no translation).
+
+  Returns:
+    (rot `[B, 3, 3]`, trans `[B, 3]`).
+  """
+  view = checks.check_tensor(view, 'view', rank=2)
+  n = view.shape[-1]
+  if n not in (3, 5, 6):
+    raise ValueError(f'view must have 3, 5 or 6 columns. Received: shape='
+                     f'{view.shape}')
+  rot = rotation_matrix(view[:, :3])
+  trans = view[:, 3:]
+  if n < 6:
+    trans = tf.pad(trans, [[0, 0], [0, 6 - n]])
+  return rot, trans
+
+
+def transform_points(points, view, rot_center_depth: float,
+                     inverse: bool = False) -> tf.Tensor:
+  """Moves points by the viewpoint (or its inverse).
+
+  Forward: p' = R (p - c) + c + t with c = (0, 0, rot_center_depth).
+  Inverse: p = R^T (p' - t - c) + c.
+
+  Args:
+    points: a tensor of shape `[B, N, 3]`.
+    view: a tensor of shape `[B, 6]` (see `view_to_transform`).
+    rot_center_depth: depth of the rotation centre on the optical axis.
+    inverse: apply the inverse transform.
+
+  Returns:
+    A tensor of shape `[B, N, 3]`.
+  """
+  with tf.name_scope('transform_points'):
+    points = checks.check_tensor(points, 'points', rank=3, last_dims=(3,))
+    rot, trans = view_to_transform(view)
+    centre = tf.constant([0.0, 0.0, rot_center_depth], tf.float32)
+    if inverse:
+      p = points - trans[:, tf.newaxis, :] - centre
+      return tf.linalg.matmul(p, rot) + centre  # rows: p R = (R^T p^T)^T
+    p = tf.linalg.matmul(points - centre, rot, transpose_b=True)
+    return p + centre + trans[:, tf.newaxis, :]
