@@ -1,4 +1,4 @@
-"""Shared test helpers: where the reference fixture lives, and skipping without it.
+"""Shared test helpers: the reference fixture's location, skipping without it.
 
 The reference fixture (the authors' PyTorch run, see its README.md) sits in
 `<repo root>/../shared/fixtures/reference`. It is never downloaded or made at

@@ -71,10 +71,10 @@ def test_reference_values():
 
 def test_quickstart_values():
   cfg = _load('quickstart')
-  assert cfg.image_size == 32 and cfg.batch_size == 16
-  assert (cfg.nf_depth, cfg.zdim_depth) == (16, 64)
-  assert cfg.nf_encoder == 8
-  assert (cfg.nf_conf, cfg.zdim_conf) == (16, 32)
+  # A reduced model: the networks accept sizes >= 64 in steps of 16.
+  assert cfg.image_size >= 64 and cfg.image_size % 16 == 0
+  assert cfg.nf_depth < 64 and cfg.zdim_depth < 256
+  assert cfg.nf_encoder < 32 and cfg.nf_conf < 64 and cfg.zdim_conf < 128
   assert cfg.lam_perc == 0  # No VGG16 weights needed.
   assert cfg.vgg16_weights is None
   assert cfg.train_val_data_dir == 'data/quickstart'

@@ -65,8 +65,11 @@ def feature_loss(feat1, feat2, mask=None, conf_sigma=None):
 
 
 def flip_weight(epoch, lam_flip: float, lam_flip_start_epoch: int):
-  """lambda_flip: 1 before `lam_flip_start_epoch`, then `lam_flip`."""
-  epoch = tf.convert_to_tensor(epoch, tf.float32)
+  """lambda_flip: 1 before `lam_flip_start_epoch`, then `lam_flip`.
+
+  `epoch` may be a Python number or a tensor of any real dtype (e.g. an
+  int64 epoch counter variable)."""
+  epoch = tf.cast(epoch, tf.float32)
   return tf.where(epoch < lam_flip_start_epoch, 1.0, lam_flip)
 
 

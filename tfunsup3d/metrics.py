@@ -27,7 +27,8 @@ def depth_metrics(recon_depth, recon_valid, depth_gt, K):
   """Per-image scores in the input view.
 
   Args:
-    recon_depth: predicted depth, a tensor of shape `[B, H, W]`.
+    recon_depth: predicted depth, a tensor of shape `[B, H, W]` (any real
+      dtype; the metrics are computed in float32).
     recon_valid: the prediction's validity mask `[B, H, W]` (recon_depth <
       max_depth + margin).
     depth_gt: ground-truth depth `[B, H, W]`; background is its maximum
@@ -39,6 +40,8 @@ def depth_metrics(recon_depth, recon_valid, depth_gt, K):
     not scaled), `mad` (degrees), and maps `mask`, `sie_map`, `normal_gt`,
     `normal_err_map` `[B, H, W]`.
   """
+  recon_depth = tf.cast(recon_depth, tf.float32)
+  depth_gt = tf.cast(depth_gt, tf.float32)
   b = tf.shape(depth_gt)[0]
   mask_gt = erode(depth_gt < tf.reduce_max(depth_gt))
   mask = mask_gt * erode(recon_valid)

@@ -12,6 +12,7 @@ from tfunsup3d import losses, metrics, render
 from tfunsup3d.factors import confidence, depth as depth_lib, light, view
 from tfunsup3d.models import ConfNet, EDDeconv, Encoder, VGG16Features
 from tfunsup3d.models import load_vgg16_weights
+from tfunsup3d.models.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
 
@@ -82,8 +83,14 @@ class Unsup3D(keras.Model):
   def load_perceptual(self, path: Optional[str] = None):
     """Builds the VGG16 features and loads their weights from `path`
     (default: config `vgg16_weights`). Needed when `lam_perc > 0`."""
+    path = path or self.cfg.vgg16_weights
+    if not path:
+      raise FileNotFoundError(
+          f'The perceptual loss (lam_perc={self.cfg.lam_perc:g}) needs VGG16 '
+          'weights, but the config key `vgg16_weights` is not set: '
+          f'{MISSING_WEIGHTS_HELP}.')
     vgg = VGG16Features(name='vgg16')
-    load_vgg16_weights(vgg, path or self.cfg.vgg16_weights)
+    load_vgg16_weights(vgg, path)
     vgg.trainable = False
     self.vgg = vgg
     return vgg
@@ -132,7 +139,12 @@ class Unsup3D(keras.Model):
     cfg = config_lib.load(cfg_path if os.path.isfile(cfg_path) else None,
                           config_overrides)
     model = cls(cfg)
-    tf.train.Checkpoint(model=model).read(prefix).expect_partial()
+    status = tf.train.Checkpoint(model=model).read(prefix).expect_partial()
+    try:
+      status.assert_existing_objects_matched()
+    except AssertionError as e:
+      raise ValueError(f'{prefix} does not match the model built from its '
+                       f'config (different network sizes?): {e}') from None
     return model
 
   # --- forward --------------------------------------------------------------

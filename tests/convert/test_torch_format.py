@@ -40,7 +40,8 @@ def _assert_same(got, want, where='obj'):
     assert got.dtype == want.dtype.newbyteorder('='), where
     assert got.shape == want.shape, where
     assert got.flags.c_contiguous, where
-    assert got.tobytes() == np.ascontiguousarray(want, got.dtype).tobytes(), where
+    want = np.ascontiguousarray(want, got.dtype)
+    assert got.tobytes() == want.tobytes(), where
   elif isinstance(want, dict):
     assert type(got) is type(want), where
     assert list(got) == list(want), where
@@ -54,7 +55,7 @@ def _assert_same(got, want, where='obj'):
     assert type(got) is type(want) and got == want, where
 
 
-# --- hand-made containers -------------------------------------------------------
+# --- hand-made containers -----------------------------------------------------
 
 
 def _atom(value):
@@ -98,7 +99,7 @@ def _write_legacy(path, object_pkl, storages=(), magic=None, keys_pkl=None):
   return str(path)
 
 
-# --- the reference's real files -------------------------------------------------
+# --- the reference's real files -----------------------------------------------
 
 
 class TestReferenceFiles:
@@ -143,7 +144,8 @@ class TestReferenceFiles:
   def test_load_state_dicts_of_reference_checkpoints(self, name):
     states = torch_format.load_state_dicts(_reference(self, name))
     assert list(states) == list(NETS)
-    assert all(type(s) is dict for s in states.values())  # pylint: disable=unidiomatic-typecheck
+    for state in states.values():  # Plain dicts.
+      assert not isinstance(state, collections.OrderedDict)
     assert states['netL']['network.0.weight'].shape == (8, 3, 4, 4)
 
   def test_vgg16_features(self):
@@ -186,7 +188,7 @@ class TestReferenceFiles:
     assert result.returncode == 0 and 'ok' in result.stdout, result.stderr
 
 
-# --- writer ---------------------------------------------------------------------
+# --- writer -------------------------------------------------------------------
 
 
 def _nested(rng):
@@ -360,7 +362,7 @@ class TestStorages:
       torch_format.load(path)
 
 
-# --- hostile pickles --------------------------------------------------------------
+# --- hostile pickles ----------------------------------------------------------
 
 
 class _Call:
@@ -479,7 +481,7 @@ class TestHostilePickles:
       torch_format.load(_write_zip(tmp_path / 'a.pth', payload))
 
 
-# --- missing, empty, truncated, foreign files -------------------------------------
+# --- missing, empty, truncated, foreign files ---------------------------------
 
 
 def _cuts(size):

@@ -17,6 +17,10 @@ QUICKSTART = 'configs/quickstart.yml'
 SCRIPTS = ('synth', 'train', 'test', 'convert', 'export', 'demo', 'explain',
            'quickstart')
 
+_QUICKSTART = config.load_yaml(
+    os.path.join(os.path.dirname(__file__), '..', '..', 'configs',
+                 'quickstart.yml'))
+
 
 def _flag_values(argv):
   flag_values = flags.FlagValues()
@@ -67,7 +71,7 @@ def test_yaml_then_explicit_flags():
   cfg = tool_flags.config_from_flags(
       _flag_values([f'--config={QUICKSTART}', '--num_epochs=2']))
   assert cfg.num_epochs == 2  # Flag.
-  assert cfg.image_size == 32 and cfg.batch_size == 16  # YAML.
+  assert cfg.image_size == _QUICKSTART['image_size'] and cfg.batch_size == _QUICKSTART['batch_size']  # YAML.
   assert cfg.lam_perc == 0.0  # YAML; the flag's default (1.0) is not applied.
   assert cfg.fov == 10.0  # Default.
 
@@ -114,7 +118,7 @@ def test_explicit_default_value_still_overrides_yaml():
 def test_command_line_form():
   cfg = tool_flags.config_from_flags(
       ['prog', f'--config={QUICKSTART}', '--num_epochs=2'])
-  assert cfg.num_epochs == 2 and cfg.image_size == 32
+  assert cfg.num_epochs == 2 and cfg.image_size == _QUICKSTART['image_size']
   cfg = tool_flags.config_from_flags(['--num_epochs=5'])  # No program name.
   assert cfg.num_epochs == 5
 
@@ -188,7 +192,7 @@ def test_main_wrapper_runs_fn_with_the_config(monkeypatch):
   monkeypatch.setattr(tool_flags, 'FLAGS', flag_values)
   main = tool_flags.main_wrapper(seen.append, 'train')
   assert main(['prog']) == 0
-  assert seen[0].num_epochs == 2 and seen[0].image_size == 32
+  assert seen[0].num_epochs == 2 and seen[0].image_size == _QUICKSTART['image_size']
 
 
 @pytest.mark.parametrize('error', [
@@ -292,7 +296,7 @@ def test_script_print_config_shows_the_override():
   assert proc.returncode == 0, proc.stderr[-2000:]
   printed = config.from_dict(yaml.safe_load(proc.stdout))
   assert printed.num_epochs == 2
-  assert printed.image_size == 32  # From the YAML.
+  assert printed.image_size == _QUICKSTART['image_size']  # From the YAML.
   assert printed.crop == [8, 14, 100, 100]
   assert printed.border_depth == pytest.approx(1.04)  # Resolved.
 

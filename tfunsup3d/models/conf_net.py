@@ -7,6 +7,7 @@ from tfunsup3d.models.ed_deconv import conv_transpose4x4
 from tfunsup3d.models.ed_deconv import down_path
 from tfunsup3d.models.ed_deconv import group_norm
 from tfunsup3d.models.ed_deconv import relu
+from tfunsup3d.models.encoder import TracksLayerLists
 from tfunsup3d.models.encoder import build_sequence
 from tfunsup3d.models.encoder import check_image_shape
 from tfunsup3d.models.encoder import check_int
@@ -14,7 +15,9 @@ from tfunsup3d.models.encoder import run_sequence
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
-class ConfNet(keras.Model):
+class ConfNet(TracksLayerLists, keras.Model):
+  _LAYER_LISTS = ('network_layers', 'out_net1_layers', 'out_net2_layers')
+
   """Predicts the per-pixel confidences sigma, sigma' of the reconstruction.
 
   Trunk (`network`): the EDDeconv down path (nf .. 8nf, GroupNorm 16/32/64,

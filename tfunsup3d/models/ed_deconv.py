@@ -4,6 +4,7 @@ from typing import List, Optional
 
 import keras
 
+from tfunsup3d.models.encoder import TracksLayerLists
 from tfunsup3d.models.encoder import build_sequence
 from tfunsup3d.models.encoder import check_activation
 from tfunsup3d.models.encoder import check_image_shape
@@ -67,7 +68,7 @@ def relu(name: str) -> keras.layers.Layer:
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
-class EDDeconv(keras.Model):
+class EDDeconv(TracksLayerLists, keras.Model):
   """Image to image encoder-decoder of the reference (netD, netA).
 
   Down: Conv4x4 s2 to nf, 2nf, 4nf, 8nf (GroupNorm 16/32/64 groups on the

@@ -78,8 +78,27 @@ def run_sequence(layers: Sequence[keras.layers.Layer], x):
   return x
 
 
+class TracksLayerLists:
+  """Makes layers kept in Python lists visible to TF's object graph.
+
+  Keras 3 wraps list attributes in its own `TrackedList`, which
+  `tf.train.Checkpoint` and SavedModel do not traverse, so the weights of
+  layers held only in lists would silently be left out of TF checkpoints.
+  Subclasses name their list attributes in `_LAYER_LISTS`; each listed layer
+  becomes a checkpoint child under its (unique) layer name.
+  """
+  _LAYER_LISTS = ('network_layers',)
+
+  def _trackable_children(self, save_type='checkpoint', **kwargs):
+    children = super()._trackable_children(save_type, **kwargs)
+    for attr in self._LAYER_LISTS:
+      for layer in getattr(self, attr, ()):
+        children.setdefault(layer.name, layer)
+    return children
+
+
 @keras.saving.register_keras_serializable(package='tfunsup3d')
-class Encoder(keras.Model):
+class Encoder(TracksLayerLists, keras.Model):
   """Image to vector encoder of the reference (netL, netV).
 
   Four `Conv4x4 s2 p1 -> ReLU` stages (nf, 2nf, 4nf, 8nf channels; 64 -> 4),

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfunsup3d.models.encoder import TracksLayerLists
 from tfunsup3d.models.encoder import build_sequence
 from tfunsup3d.models.encoder import run_sequence
 
@@ -46,7 +47,9 @@ MISSING_WEIGHTS_HELP = (
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
-class VGG16Features(keras.Model):
+class VGG16Features(TracksLayerLists, keras.Model):
+  _LAYER_LISTS = ('features_layers',)
+
   """VGG16 `features[0:16]` (to relu3_3) with the reference's normalisation.
 
   `call(images)` takes images in [-1, 1], `[B, H, W, 3]` RGB, applies

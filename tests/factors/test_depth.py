@@ -1,0 +1,96 @@
+"""Tests for tfunsup3d.factors.depth (canonical depth post-processing)."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d.factors import depth
+
+
+class RescaleTest(tf.test.TestCase):
+
+  def test_endpoints_and_midpoint(self):
+    got = depth.rescale(tf.constant([-1.0, 0.0, 1.0, 0.5]), 0.9, 1.1)
+    # -1 -> min, 1 -> max, linear in between: 0.5 -> 0.9 + 0.75 * 0.2.
+    self.assertAllClose(got, [0.9, 1.0, 1.1, 1.05], atol=1e-7)
+
+  def test_reversed_range_is_allowed(self):
+    # The light rescaler uses the same function; nothing forces min < max.
+    self.assertAllClose(depth.rescale(tf.constant([-1.0, 1.0]), 2.0, -2.0),
+                        [2.0, -2.0])
+
+
+class CanonicalDepthTest(tf.test.TestCase):
+
+  def test_constant_raw_gives_middle_depth(self):
+    # Mean subtraction removes any constant: tanh(0) = 0 -> (min + max) / 2.
+    raw = tf.fill([2, 3, 4], 7.5)
+    self.assertAllClose(depth.canonical_depth(raw, 0.9, 1.1),
+                        np.full([2, 3, 4], 1.0), atol=1e-7)
+
+  def test_hand_values(self):
+    # raw [[0, 2]]: mean 1 -> [-1, 1] -> tanh -> -t, t (t = tanh 1) ->
+    # 1 -+ 0.1 t.
+    t = math.tanh(1.0)
+    got = depth.canonical_depth(tf.constant([[[0.0, 2.0]]]), 0.9, 1.1)
+    self.assertAllClose(got, [[[1.0 - 0.1 * t, 1.0 + 0.1 * t]]], atol=1e-7)
+
+  def test_mean_is_per_image(self):
+    base = np.array([[0.0, 1.0], [2.0, -3.0]], np.float32)
+    raw = np.stack([base, base + 10.0, base - 4.0])
+    got = depth.canonical_depth(raw, 0.5, 2.0).numpy()
+    self.assertAllClose(got[1], got[0], atol=1e-6)
+    self.assertAllClose(got[2], got[0], atol=1e-6)
+    expect = np.tanh(base - base.mean())
+    self.assertAllClose(got[0], (1 + expect) / 2 * 2.0 + (1 - expect) / 2 * 0.5,
+                        atol=1e-6)
+
+  def test_within_range_for_extreme_raw(self):
+    raw = tf.constant([[[-1e4, 0.0, 1e4, 3.0]]])
+    got = depth.canonical_depth(raw, 0.9, 1.1).numpy()
+    self.assertTrue(np.all(got >= 0.9) and np.all(got <= 1.1), got)
+
+
+class SetBorderTest(tf.test.TestCase):
+
+  def test_two_left_and_right_columns_only(self):
+    d = np.arange(5 * 7, dtype=np.float32).reshape(1, 5, 7) / 100.0 + 1.0
+    got = depth.set_border(d, 0.25).numpy()
+    expect = d.copy()
+    expect[:, :, [0, 1, 5, 6]] = 0.25
+    # Exact: the rows at the top and bottom are not touched.
+    self.assertAllEqual(got, expect)
+
+  def test_border_width(self):
+    d = np.ones([2, 3, 6], np.float32)
+    got = depth.set_border(d, 4.0, border_width=1).numpy()
+    self.assertAllEqual(got[:, :, 0], np.full([2, 3], 4.0))
+    self.assertAllEqual(got[:, :, -1], np.full([2, 3], 4.0))
+    self.assertAllEqual(got[:, :, 1:-1], np.ones([2, 3, 4]))
+
+
+class SmoothnessTest(tf.test.TestCase):
+
+  def test_hand_value(self):
+    # d = [[1.0, 1.1, 1.3], [0.9, 0.9, 1.0]], range 0.2:
+    # vertical |diffs| 0.1, 0.2, 0.3 -> mean 0.2 / 0.2 = 1.0;
+    # horizontal 0.1, 0.2, 0.0, 0.1 -> mean 0.1 / 0.2 = 0.5.
+    d = tf.constant([[[1.0, 1.1, 1.3], [0.9, 0.9, 1.0]]])
+    self.assertAllClose(depth.smoothness(d, 0.9, 1.1), 1.5, atol=1e-5)
+
+  def test_constant_is_zero(self):
+    self.assertEqual(float(depth.smoothness(tf.ones([2, 4, 4]), 0.9, 1.1)),
+                     0.0)
+
+
+class DecodeDepthPngTest(tf.test.TestCase):
+
+  def test_endpoints(self):
+    # p = 0 (background) -> max_depth, p = 1 -> min_depth.
+    got = depth.decode_depth_png(tf.constant([0.0, 1.0, 0.25]), 0.9, 1.1)
+    self.assertAllClose(got, [1.1, 0.9, 1.05], atol=1e-7)
+
+
+if __name__ == '__main__':
+  tf.test.main()

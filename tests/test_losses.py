@@ -1,0 +1,175 @@
+"""Tests for tfunsup3d.losses: hand-computed values on tiny tensors."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d import losses
+
+SQRT2 = math.sqrt(2.0)
+
+
+def _images():
+  """im1 = 0 and im2 with known |differences| per pixel and channel
+  (B=1, 2x2, 3 channels): per-pixel channel sums 0.6, 1.5, 0.4, 3.0."""
+  im2 = np.array([[[[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]],
+                   [[-0.2, 0.0, 0.2], [1.0, -1.0, 1.0]]]], np.float32)
+  return np.zeros_like(im2), im2
+
+
+class PhotometricLossTest(tf.test.TestCase):
+
+  def test_plain_mean(self):
+    im1, im2 = _images()
+    self.assertAllClose(losses.photometric_loss(im1, im2), 5.5 / 12,
+                        atol=1e-7)
+
+  def test_mask_is_broadcast_to_channels(self):
+    im1, im2 = _images()
+    mask = np.array([[[[1.0], [0.0]], [[1.0], [0.0]]]], np.float32)
+    # Masked pixels (0,0) and (1,0): sum 0.6 + 0.4 = 1.0 over 2 pixels x 3
+    # channels = 6 entries (a per-pixel count would give 0.5).
+    self.assertAllClose(losses.photometric_loss(im1, im2, mask), 1.0 / 6,
+                        atol=1e-7)
+
+  def test_with_sigma(self):
+    im1, im2 = _images()
+    sigma = np.array([[[[1.0], [2.0]], [[0.5], [1.0]]]], np.float32)
+    # e sqrt2 / sigma + log sigma per entry (3 per pixel).
+    per_pixel = [0.6 * SQRT2 / 1.0 + 3 * math.log(1.0),
+                 1.5 * SQRT2 / 2.0 + 3 * math.log(2.0),
+                 0.4 * SQRT2 / 0.5 + 3 * math.log(0.5),
+                 3.0 * SQRT2 / 1.0 + 3 * math.log(1.0)]
+    self.assertAllClose(losses.photometric_loss(im1, im2, None, sigma),
+                        sum(per_pixel) / 12, atol=2e-6)
+    mask = np.array([[[[1.0], [0.0]], [[1.0], [0.0]]]], np.float32)
+    self.assertAllClose(losses.photometric_loss(im1, im2, mask, sigma),
+                        (per_pixel[0] + per_pixel[2]) / 6, atol=2e-6)
+
+  def test_symmetric_and_zero_for_equal(self):
+    im1, im2 = _images()
+    self.assertAllClose(losses.photometric_loss(im2, im1),
+                        losses.photometric_loss(im1, im2))
+    self.assertEqual(float(losses.photometric_loss(im2, im2)), 0.0)
+
+  def test_gradients_finite(self):
+    im1, im2 = _images()
+    im1 = tf.Variable(im1 + 0.05)
+    sigma = tf.Variable(np.full([1, 2, 2, 1], 0.3, np.float32))
+    mask = np.array([[[[1.0], [0.0]], [[1.0], [1.0]]]], np.float32)
+    with tf.GradientTape() as tape:
+      loss = losses.photometric_loss(im1, im2, mask, sigma)
+    g_im, g_sigma = tape.gradient(loss, [im1, sigma])
+    self.assertTrue(np.all(np.isfinite(g_im.numpy())))
+    self.assertTrue(np.all(np.isfinite(g_sigma.numpy())))
+    # Masked-out pixel (0, 1) gets no gradient; d/dsigma of the NLL at a kept
+    # pixel is (-sum_c e_c sqrt2 / sigma^2 + 3 / sigma) / 9.
+    self.assertAllEqual(g_im[0, 0, 1], [0.0, 0.0, 0.0])
+    e = np.abs(im1.numpy() - im2)[0, 0, 0].sum()
+    self.assertAllClose(g_sigma[0, 0, 0, 0],
+                        (-e * SQRT2 / 0.09 + 3 / 0.3) / 9, rtol=1e-5)
+
+
+class FeatureLossTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    # B=1, 2x2 features, 2 channels; f1 = 0, so e = f2^2.
+    self.f2 = np.array([[[[1.0, 2.0], [0.0, 1.0]],
+                         [[3.0, 0.0], [2.0, 2.0]]]], np.float32)
+    self.f1 = np.zeros_like(self.f2)
+    # Per-position sums of e over channels: 5, 1, 9, 8.
+
+  def test_plain_mean(self):
+    self.assertAllClose(losses.feature_loss(self.f1, self.f2), 23.0 / 8,
+                        atol=1e-6)
+
+  def test_mask_average_pooled_to_feature_size(self):
+    # A 4x4 image mask, pooled 2x2 -> weights [[1, 0.5], [0.25, 0]].
+    mask = np.zeros([1, 4, 4, 1], np.float32)
+    mask[0, :2, :2] = 1.0
+    mask[0, 0, 2:] = 1.0  # top-right block: 2 of 4
+    mask[0, 2, 0] = 1.0  # bottom-left block: 1 of 4
+    # sum(e * w) / sum(w over 2 channels) = (5 + 0.5 + 2.25) / (2 * 1.75).
+    self.assertAllClose(losses.feature_loss(self.f1, self.f2, mask),
+                        7.75 / 3.5, atol=1e-6)
+
+  def test_mask_same_resolution(self):
+    mask = np.array([[[[0.0], [1.0]], [[1.0], [0.0]]]], np.float32)
+    self.assertAllClose(losses.feature_loss(self.f1, self.f2, mask),
+                        10.0 / 4, atol=1e-6)
+
+  def test_with_sigma(self):
+    sigma = np.array([[[[1.0], [2.0]], [[0.5], [1.0]]]], np.float32)
+    # e / (2 sigma^2) + log sigma per entry (2 channels per position).
+    per_pos = [5 / 2.0 + 2 * math.log(1.0), 1 / 8.0 + 2 * math.log(2.0),
+               9 / 0.5 + 2 * math.log(0.5), 8 / 2.0 + 2 * math.log(1.0)]
+    self.assertAllClose(losses.feature_loss(self.f1, self.f2, None, sigma),
+                        sum(per_pos) / 8, atol=1e-5)
+    mask = np.ones([1, 4, 4, 1], np.float32)
+    mask[0, 2:, 2:] = 0.0  # drops position (1, 1)
+    self.assertAllClose(losses.feature_loss(self.f1, self.f2, mask, sigma),
+                        sum(per_pos[:3]) / 6, atol=1e-5)
+
+  def test_gradients_finite(self):
+    f1 = tf.Variable(self.f1)
+    sigma = tf.Variable(np.full([1, 2, 2, 1], 0.7, np.float32))
+    mask = np.ones([1, 4, 4, 1], np.float32)
+    with tf.GradientTape() as tape:
+      loss = losses.feature_loss(f1, self.f2, mask, sigma)
+    for g in tape.gradient(loss, [f1, sigma]):
+      self.assertTrue(np.all(np.isfinite(g.numpy())))
+      self.assertGreater(np.abs(g.numpy()).sum(), 0.0)
+
+
+class MaskedMeanTest(tf.test.TestCase):
+
+  def test_counts_per_channel(self):
+    values = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
+    mask = np.array([[[[1.0], [0.0]], [[0.0], [1.0]]]], np.float32)
+    # kept: (0,1) at (0,0) and (6,7) at (1,1) -> 14 / 4.
+    self.assertAllClose(losses.masked_mean(values, mask), 3.5)
+
+
+class FlipWeightTest(tf.test.TestCase):
+
+  def test_schedule(self):
+    # lambda_flip = 1 while epoch < lam_flip_start_epoch, then lam_flip.
+    self.assertEqual(float(losses.flip_weight(0, 0.5, 0)), 0.5)
+    self.assertEqual(float(losses.flip_weight(0, 0.5, 10)), 1.0)
+    self.assertEqual(float(losses.flip_weight(9, 0.5, 10)), 1.0)
+    self.assertEqual(float(losses.flip_weight(10, 0.5, 10)), 0.5)
+    self.assertEqual(float(losses.flip_weight(25, 0.25, 10)), 0.25)
+
+  def test_tensor_epoch_of_any_dtype(self):
+    # The training loop may keep the epoch in an int64 variable.
+    for epoch in (tf.constant(3), tf.constant(3, tf.int64),
+                  tf.Variable(3, dtype=tf.int64), tf.constant(3.0)):
+      self.assertEqual(float(losses.flip_weight(epoch, 0.5, 4)), 1.0)
+      self.assertEqual(float(losses.flip_weight(epoch, 0.5, 3)), 0.5)
+
+
+class TotalLossTest(tf.test.TestCase):
+
+  def test_composition(self):
+    # L1 + lf L1' + lp (P + lf P') + ls sm = 1 + 0.5*2 + 0.1*(3 + 0.5*4)
+    # + 0.2*5.
+    got = losses.total_loss(1.0, 2.0, tf.constant(3.0), tf.constant(4.0), 5.0,
+                            0.5, 0.1, 0.2)
+    self.assertAllClose(got, 1 + 1 + 0.5 + 1.0, atol=1e-6)
+
+  def test_no_perceptual(self):
+    got = losses.total_loss(1.0, 2.0, None, None, 5.0, 0.5, 0.1, 0.0)
+    self.assertAllClose(got, 2.0, atol=1e-6)
+
+  def test_gradients(self):
+    parts = [tf.Variable(v) for v in (1.0, 2.0, 3.0, 4.0, 5.0)]
+    with tf.GradientTape() as tape:
+      total = losses.total_loss(*parts, 0.5, 0.1, 0.2)
+    grads = tape.gradient(total, parts)
+    self.assertAllClose(grads, [1.0, 0.5, 0.1, 0.05, 0.2], atol=1e-7)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,435 @@
+"""Tests for tfunsup3d.model.Unsup3D: reference parity, layouts, errors."""
+
+import functools
+import os
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tests import fixtures
+from tfunsup3d import Unsup3D
+from tfunsup3d import config as config_lib
+from tfunsup3d.convert import torch_format
+from tfunsup3d.factors import depth as depth_lib
+
+# The smallest networks the model accepts (EDDeconv/ConfNet need nf to be a
+# multiple of 16 for their GroupNorm groups; 64 px is the minimum size).
+TINY = dict(image_size=64, nf_depth=16, zdim_depth=16, nf_encoder=4,
+            nf_conf=16, zdim_conf=16, lam_perc=0.0)
+
+# The fixture's settings beside the code defaults (its README).
+FIXTURE_OVERRIDES = dict(border_depth=1.04, z_translation_range=0.1)
+CHECKPOINTS = ('ckpt_legacy_trainer.pth', 'ckpt_zip.pth')
+
+# decompose() output -> reference attribute, compared to ATOL max abs.
+# (Every key both produce; recon_normal and the masks are checked apart.)
+COMPARED = ('input_im', 'canon_depth_raw', 'canon_depth', 'canon_albedo',
+            'conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
+            'conf_sigma_percl_flip', 'canon_light_a', 'canon_light_b',
+            'canon_light_d', 'canon_normal', 'canon_diffuse_shading',
+            'canon_im', 'view', 'recon_depth', 'recon_im',
+            'recon_im_mask_both', 'recon_sym_axis', 'input_im_symline',
+            'loss_depth_sm')
+ATOL = 1e-4
+# recon_normal: the rasterised recon_depth differs from the reference's
+# float64 z-buffer by <= 1.2e-6 (measured). A normal is a cross product of
+# central differences of points 2 px apart, |t| = 2 z / f ~ 0.0056 at
+# f = 360, so a depth error dz moves a normal component by up to
+# ~2 dz f / (2 z) = dz f / z ~ 450 dz (z >= 0.8): 1.2e-6 -> 5.4e-4 in the
+# worst case; measured 2.0e-4 (legacy and zip). canon_normal, from the
+# float-exact canonical depth (error 1.2e-7), stays within ATOL (4.3e-5).
+RECON_NORMAL_ATOL = 5e-4
+LOSS_KEYS = ('loss_l1_im', 'loss_l1_im_flip', 'loss_perc_im',
+             'loss_perc_im_flip', 'loss_depth_sm', 'loss_total')
+# Our metric key -> the reference's.
+METRIC_KEYS = {'mae': 'acc_mae_masked', 'mse': 'acc_mse_masked',
+               'side': 'acc_sie_masked', 'mad': 'acc_normal_masked'}
+RTOL = 1e-4
+
+
+@functools.lru_cache(maxsize=None)
+def _reference_run(checkpoint: str):
+  """Model from a reference checkpoint and its outputs, losses, metrics on
+  the fixture's inputs (computed once per checkpoint)."""
+  model = Unsup3D.from_checkpoint(
+      fixtures.reference_path(checkpoint),
+      vgg16_weights=fixtures.reference_path('vgg16_features.pth'),
+      **FIXTURE_OVERRIDES)
+  inputs = fixtures.reference_inputs()
+  out = model.decompose(inputs['images_nhwc'])
+  loss = model.compute_losses(out, inputs['images_nhwc'], epoch=0)
+  metric = model.compute_metrics(out, inputs['depth_gt'])
+  to_np = lambda d: {k: v.numpy() for k, v in d.items() if v is not None}
+  return model, to_np(out), to_np(loss), to_np(metric)
+
+
+def _tiny_model(**overrides) -> Unsup3D:
+  values = dict(TINY)
+  values.update(overrides)
+  return Unsup3D(config_lib.from_dict(values))
+
+
+def _synthetic_images(batch=2, size=64):
+  """A fixed, smooth, mirror-symmetric 'face': a shaded ellipse on a
+  gradient background, in [0, 1]."""
+  v, u = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size),
+                     indexing='ij')
+  blob = np.clip(1.0 - (u / 0.6) ** 2 - (v / 0.8) ** 2, 0.0, 1.0)
+  images = []
+  for i in range(batch):
+    shade = 0.3 + 0.6 * np.sqrt(blob) * (1.0 - 0.2 * i * v)
+    image = np.stack([shade, 0.8 * shade, 0.6 * shade + 0.1 * (v + 1)], -1)
+    images.append(np.clip(image, 0.0, 1.0))
+  return np.asarray(images, np.float32)
+
+
+class ReferenceParityTest(tf.test.TestCase, parameterized.TestCase):
+  """The converted quarter-width reference checkpoints reproduce every
+  tensor, loss and metric of the authors' run (fixtures/reference)."""
+
+  def setUp(self):
+    super().setUp()
+    fixtures.require_reference(self, *CHECKPOINTS, 'vgg16_features.pth',
+                               'inputs.npz', 'ref_outputs.npz')
+    self.ref = fixtures.reference_outputs_nhwc()
+
+  def test_both_containers_hold_the_same_weights(self):
+    legacy, zipped = _reference_run(CHECKPOINTS[0])[0], _reference_run(
+        CHECKPOINTS[1])[0]
+    self.assertEqual(legacy.cfg, zipped.cfg)
+    self.assertEqual(
+        (legacy.cfg.nf_depth, legacy.cfg.zdim_depth, legacy.cfg.nf_encoder,
+         legacy.cfg.nf_conf, legacy.cfg.zdim_conf), (16, 64, 8, 16, 32))
+    for name, net in legacy.networks.items():
+      for a, b in zip(net.get_weights(), zipped.networks[name].get_weights()):
+        self.assertAllEqual(a, b, msg=name)
+
+  @parameterized.parameters(*CHECKPOINTS)
+  def test_outputs(self, checkpoint):
+    _, out, _, _ = _reference_run(checkpoint)
+    for key in COMPARED:
+      ref = self.ref[key]
+      self.assertEqual(out[key].shape, ref.shape, msg=key)
+      error = np.abs(out[key] - ref).max()
+      self.assertLessEqual(error, ATOL, msg=f'{key}: max abs error {error}')
+    error = np.abs(out['recon_normal'] - self.ref['recon_normal']).max()
+    self.assertLessEqual(error, RECON_NORMAL_ATOL, msg=f'recon_normal {error}')
+
+  @parameterized.parameters(*CHECKPOINTS)
+  def test_every_shared_key_is_compared(self, checkpoint):
+    _, out, _, _ = _reference_run(checkpoint)
+    checked = set(COMPARED) | {'recon_normal', 'recon_im_mask'}
+    self.assertEmpty((set(out) & set(self.ref)) - checked)
+
+  @parameterized.parameters(*CHECKPOINTS)
+  def test_validity_mask(self, checkpoint):
+    _, out, _, _ = _reference_run(checkpoint)
+    ref_mask = self.ref['recon_im_mask']  # [2B, H, W]
+    ours = out['recon_im_mask'][..., 0]
+    self.assertEqual(ours.shape, ref_mask.shape)
+    self.assertGreaterEqual(np.mean(ours == ref_mask), 0.999)
+    # Sanity: the fixture's views do invalidate pixels (so this can fail).
+    self.assertGreater(np.mean(ref_mask == 0), 0.01)
+    both = out['recon_im_mask_both'][..., 0]
+    b = both.shape[0] // 2
+    self.assertAllEqual(both[:b], ours[:b] * ours[b:])
+    self.assertAllEqual(both[b:], both[:b])
+
+  @parameterized.parameters(*CHECKPOINTS)
+  def test_losses(self, checkpoint):
+    _, _, loss, _ = _reference_run(checkpoint)
+    for key in LOSS_KEYS:
+      self.assertAllClose(loss[key], self.ref[key], rtol=RTOL, atol=0,
+                          msg=key)
+
+  @parameterized.parameters(*CHECKPOINTS)
+  def test_metrics(self, checkpoint):
+    model, _, _, metric = _reference_run(checkpoint)
+    inputs = fixtures.reference_inputs()
+    depth_gt = model.depth_from_png(inputs['depth_gt_p'].transpose(0, 2, 3, 1))
+    self.assertAllClose(depth_gt, self.ref['depth_gt'], atol=1e-6)
+    self.assertAllClose(inputs['depth_gt'], self.ref['depth_gt'], atol=1e-6)
+    for ours, theirs in METRIC_KEYS.items():
+      self.assertAllClose(metric[ours], self.ref[theirs], rtol=RTOL, atol=0,
+                          msg=ours)
+    self.assertAllClose(metric['side'].mean(), self.ref['SIE_masked'],
+                        rtol=RTOL, atol=0)
+    self.assertAllClose(metric['mad'].mean(), self.ref['NorErr_masked'],
+                        rtol=RTOL, atol=0)
+    self.assertAllEqual(metric['mask'], self.ref['metric_mask'])
+    self.assertAllClose(metric['normal_gt'], self.ref['normal_gt'], atol=1e-5)
+    self.assertAllClose(metric['sie_map'], self.ref['sie_map_masked'],
+                        atol=1e-6)
+
+
+class OutputLayoutTest(tf.test.TestCase):
+  """Shapes, ranges and the original/flipped row layout of a tiny random
+  model."""
+
+  B = 3
+  CFG = dict(min_amb_light=0.2, max_amb_light=0.6, min_diff_light=0.5,
+             max_diff_light=0.9, border_depth=1.07, xyz_rotation_range=30.0,
+             xy_translation_range=0.05, z_translation_range=0.02)
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    keras.utils.set_random_seed(1)
+    cls.model = _tiny_model(**cls.CFG)
+    rng = np.random.default_rng(0)
+    cls.images = rng.uniform(0, 1, (cls.B, 64, 64, 3)).astype(np.float32)
+    cls.out = {k: v.numpy() for k, v in
+               cls.model.decompose(cls.images).items()}
+
+  def test_shapes(self):
+    b, s = self.B, 64
+    expect = {
+        'input_im': (b, s, s, 3), 'canon_depth_raw': (b, s, s),
+        'canon_depth': (2 * b, s, s), 'canon_albedo': (2 * b, s, s, 3),
+        'conf_sigma_l1': (b, s, s, 1), 'conf_sigma_l1_flip': (b, s, s, 1),
+        'conf_sigma_percl': (b, s // 4, s // 4, 1),
+        'conf_sigma_percl_flip': (b, s // 4, s // 4, 1),
+        'canon_light_a': (2 * b, 1), 'canon_light_b': (2 * b, 1),
+        'canon_light_d': (2 * b, 3), 'canon_normal': (2 * b, s, s, 3),
+        'canon_diffuse_shading': (2 * b, s, s, 1),
+        'canon_im': (2 * b, s, s, 3), 'view': (2 * b, 6),
+        'recon_depth': (2 * b, s, s), 'recon_normal': (2 * b, s, s, 3),
+        'recon_im': (2 * b, s, s, 3), 'recon_im_mask': (2 * b, s, s, 1),
+        'recon_im_mask_both': (2 * b, s, s, 1),
+        'recon_sym_axis': (2 * b, s, s, 1),
+        'input_im_symline': (2 * b, s, s, 3), 'loss_depth_sm': ()}
+    self.assertEqual({k: v.shape for k, v in self.out.items()}, expect)
+
+  def test_input_mapping(self):
+    self.assertAllClose(self.out['input_im'], self.images * 2 - 1, atol=1e-7)
+
+  def test_depth_range_and_border(self):
+    cfg = self.model.cfg
+    d = self.out['canon_depth']
+    self.assertTrue(np.all(d >= cfg.min_depth) and np.all(d <= cfg.max_depth))
+    # The 2 left and right columns are exactly border_depth, rows are not.
+    self.assertTrue(np.all(d[:, :, [0, 1, -2, -1]] == np.float32(1.07)))
+    self.assertFalse(np.any(d[:, [0, -1], 2:-2] == np.float32(1.07)))
+    # The canonical depth is the post-processed raw output.
+    expect = depth_lib.set_border(
+        depth_lib.canonical_depth(self.out['canon_depth_raw'], cfg.min_depth,
+                                  cfg.max_depth), 1.07)
+    self.assertAllClose(d[:self.B], expect, atol=1e-7)
+    smooth = depth_lib.smoothness(
+        depth_lib.canonical_depth(self.out['canon_depth_raw'], cfg.min_depth,
+                                  cfg.max_depth), cfg.min_depth, cfg.max_depth)
+    self.assertAllClose(self.out['loss_depth_sm'], smooth, atol=1e-7)
+    margin = (cfg.max_depth - cfg.min_depth) / 2
+    r = self.out['recon_depth']
+    self.assertTrue(np.all(r >= cfg.min_depth - margin - 1e-6))
+    self.assertTrue(np.all(r <= cfg.max_depth + margin + 1e-6))
+
+  def test_light_ranges(self):
+    a, b = self.out['canon_light_a'], self.out['canon_light_b']
+    d = self.out['canon_light_d']
+    self.assertTrue(np.all((a >= 0.2) & (a <= 0.6)), a)
+    self.assertTrue(np.all((b >= 0.5) & (b <= 0.9)), b)
+    self.assertAllClose(np.linalg.norm(d, axis=1), np.ones(2 * self.B),
+                        atol=1e-6)
+    self.assertTrue(np.all(d[:, 2] > 0))
+
+  def test_view_ranges(self):
+    v = self.out['view']
+    self.assertTrue(np.all(np.abs(v[:, :3]) <= np.radians(30.0) + 1e-7))
+    self.assertTrue(np.all(np.abs(v[:, 3:5]) <= 0.05 + 1e-7))
+    self.assertTrue(np.all(np.abs(v[:, 5]) <= 0.02 + 1e-7))
+
+  def test_sigmas_positive_and_albedo_in_range(self):
+    for key in ('conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
+                'conf_sigma_percl_flip'):
+      self.assertTrue(np.all(self.out[key] > 0), key)
+    albedo = self.out['canon_albedo']
+    self.assertTrue(np.all(albedo >= -1) and np.all(albedo <= 1))
+
+  def test_shading_composition_numpy(self):
+    # Independent numpy: shading = max(0, n.l); canon_im = ((a+1)/2 (k_a +
+    # k_d shading)) 2 - 1, each row with its own light.
+    n, l = self.out['canon_normal'], self.out['canon_light_d']
+    shading = np.maximum(0.0, np.einsum('bhwc,bc->bhw', n, l))[..., None]
+    self.assertAllClose(self.out['canon_diffuse_shading'], shading, atol=1e-6)
+    ka = self.out['canon_light_a'][:, None, None, :]
+    kd = self.out['canon_light_b'][:, None, None, :]
+    albedo = self.out['canon_albedo']
+    expect = (albedo / 2 + 0.5) * (ka + kd * shading) * 2 - 1
+    self.assertAllClose(self.out['canon_im'], expect, atol=1e-5)
+
+  def test_flip_layout(self):
+    # Rows B.. are the flipped canonical maps of rows ..B with the same light
+    # and view (the reference's torch.cat([x, x.flip(2)], 0) and repeat).
+    b, out = self.B, self.out
+    self.assertAllEqual(out['canon_depth'][b:], out['canon_depth'][:b, :, ::-1])
+    self.assertAllEqual(out['canon_albedo'][b:],
+                        out['canon_albedo'][:b, :, ::-1])
+    for key in ('canon_light_a', 'canon_light_b', 'canon_light_d', 'view'):
+      self.assertAllEqual(out[key][b:], out[key][:b], msg=key)
+    # The flipped depth is not the original (a random net is not symmetric),
+    # so the check above can fail.
+    self.assertGreater(
+        np.abs(out['canon_depth'][b:] - out['canon_depth'][:b]).max(), 1e-6)
+
+  def test_mask_applied(self):
+    mask = self.out['recon_im_mask_both']
+    self.assertTrue(np.all((mask == 0) | (mask == 1)))
+    self.assertTrue(np.all(self.out['recon_im'][np.broadcast_to(
+        mask == 0, self.out['recon_im'].shape)] == 0))
+    sym = self.out['recon_sym_axis']
+    self.assertTrue(np.all((sym >= 0) & (sym <= 1 + 1e-6)))
+
+  def test_without_confidence(self):
+    model = _tiny_model(use_conf_map=False)
+    self.assertNotIn('netC', model.networks)
+    out = model.decompose(self.images[:1])
+    self.assertIsNone(out['conf_sigma_l1'])
+    loss = model.compute_losses(out)
+    self.assertTrue(np.isfinite(float(loss['loss_total'])))
+
+
+class BadInputTest(tf.test.TestCase, parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.model = _tiny_model()
+
+  @parameterized.named_parameters(
+      ('rank3', (64, 64, 3), r'\[B, H, W, 3\].*\(64, 64, 3\)'),
+      ('rank5', (1, 1, 64, 64, 3), r'\[B, H, W, 3\]'),
+      ('one_channel', (2, 64, 64, 1), r'\[B, H, W, 3\].*\(2, 64, 64, 1\)'),
+      ('four_channels', (2, 64, 64, 4), r'\[B, H, W, 3\]'),
+      ('small', (2, 32, 32, 3), r'64x64 \(config image_size\).*32, 32'),
+      ('not_square', (2, 64, 48, 3), r'64x64 \(config image_size\)'),
+  )
+  def test_raises(self, shape, pattern):
+    with self.assertRaisesRegex(ValueError, pattern):
+      self.model.decompose(np.zeros(shape, np.float32))
+
+
+class TrainingTest(tf.test.TestCase):
+
+  def test_adam_steps_lower_the_loss(self):
+    keras.utils.set_random_seed(3)
+    model = _tiny_model()
+    images = _synthetic_images()
+    variables = model.trainable_variables
+    optimizer = keras.optimizers.Adam(1e-3)
+
+    def loss_and_grads():
+      with tf.GradientTape() as tape:
+        loss = model.compute_losses(model.decompose(images))['loss_total']
+      return loss, tape.gradient(loss, variables)
+
+    first, grads = loss_and_grads()
+    # Gradients reach every network through the renderer (depth and view
+    # through the rasterised depth and the inverse warp). Only ConfNet's
+    # perceptual sigma head has none: lam_perc is 0.
+    by_var = {v.path: g for v, g in zip(variables, grads)}
+    for name in ('netD', 'netA', 'netL', 'netV', 'netC'):
+      norms = [float(tf.norm(g)) for p, g in by_var.items()
+               if p.startswith(name + '/') and g is not None]
+      self.assertTrue(norms and all(np.isfinite(norms)), name)
+      self.assertGreater(sum(norms), 0.0, name)
+    self.assertEqual([p for p, g in by_var.items() if g is None],
+                     ['netC/out_net2_0_conv/kernel'])
+    for _ in range(4):
+      optimizer.apply_gradients(
+          [(g, v) for g, v in zip(grads, variables) if g is not None])
+      loss, grads = loss_and_grads()
+    self.assertLess(float(loss), float(first) - 0.1,
+                    msg=f'{float(first)} -> {float(loss)}')
+
+
+class ConstructionTest(tf.test.TestCase):
+
+  def test_config_round_trip(self):
+    model = _tiny_model(lam_flip=0.25, border_depth=1.05)
+    config = model.get_config()
+    clone = Unsup3D.from_config(config)
+    self.assertEqual(clone.cfg, model.cfg)
+    self.assertEqual(clone.cfg.border_depth, 1.05)
+    self.assertEqual(
+        [v.shape for v in clone.trainable_variables],
+        [v.shape for v in model.trainable_variables])
+    revived = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(model))
+    self.assertIsInstance(revived, Unsup3D)
+    self.assertEqual(revived.cfg, model.cfg)
+
+  def test_config_dict_and_derived_defaults(self):
+    model = Unsup3D(dict(TINY, min_depth=0.8, max_depth=1.2))
+    self.assertAllClose(model.cfg.border_depth, 0.7 * 1.2 + 0.3 * 0.8)
+    self.assertAllClose(model.cfg.rot_center_depth, 1.0)
+
+  def test_with_config_keeps_weights(self):
+    keras.utils.set_random_seed(5)
+    model = _tiny_model()
+    other = model.with_config(lam_flip=1.0)
+    self.assertEqual(other.cfg.lam_flip, 1.0)
+    images = _synthetic_images(1)
+    self.assertAllClose(model.decompose(images)['recon_im'],
+                        other.decompose(images)['recon_im'], atol=1e-6)
+
+  def test_tf_checkpoint_directory(self):
+    keras.utils.set_random_seed(6)
+    model = _tiny_model(lam_flip=0.3)
+    directory = self.create_tempdir().full_path
+    with open(os.path.join(directory, 'config.yml'), 'w') as f:
+      f.write(model.cfg.to_yaml())
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), directory,
+                               max_to_keep=1).save()
+    restored = Unsup3D.from_checkpoint(directory)
+    self.assertEqual(restored.cfg.lam_flip, 0.3)
+    for name, net in model.networks.items():
+      for a, b in zip(net.get_weights(), restored.networks[name].get_weights()):
+        self.assertAllEqual(a, b, msg=name)
+
+  def test_from_checkpoint_missing_path(self):
+    path = os.path.join(self.create_tempdir().full_path, 'nope.pth')
+    with self.assertRaisesRegex(FileNotFoundError, 'nope.pth'):
+      Unsup3D.from_checkpoint(path)
+
+  def test_from_checkpoint_directory_without_checkpoint(self):
+    with self.assertRaisesRegex(FileNotFoundError, 'No TF checkpoint'):
+      Unsup3D.from_checkpoint(self.create_tempdir().full_path)
+
+  def test_from_checkpoint_not_a_checkpoint(self):
+    path = self.create_tempfile('notes.pth', content='hello\n').full_path
+    with self.assertRaisesRegex(torch_format.CheckpointFormatError,
+                                r'cannot read torch checkpoint .*notes\.pth'):
+      Unsup3D.from_checkpoint(path)
+
+  def test_from_checkpoint_without_networks(self):
+    fixtures.require_reference(self, 'vgg16_features.pth')
+    with self.assertRaisesRegex(ValueError, 'holds no Unsup3D networks'):
+      Unsup3D.from_checkpoint(fixtures.reference_path('vgg16_features.pth'))
+
+  def test_perceptual_loss_without_weights(self):
+    model = _tiny_model(lam_perc=1.0)
+    out = model.decompose(_synthetic_images(1))
+    with self.assertRaises(FileNotFoundError) as caught:
+      model.compute_losses(out)
+    message = str(caught.exception)
+    # Says why, what to get, where to put it, and how to do without.
+    for part in ('lam_perc=1', 'vgg16_weights', 'vgg16-397923af.pth',
+                 'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
+                 '`vgg16_weights: PATH`', '`lam_perc: 0`'):
+      self.assertIn(part, message)
+    self.assertNotIn('None', message)
+
+  def test_perceptual_loss_with_missing_weights_file(self):
+    path = os.path.join(self.create_tempdir().full_path, 'vgg16.pth')
+    model = _tiny_model(lam_perc=1.0, vgg16_weights=path)
+    out = model.decompose(_synthetic_images(1))
+    with self.assertRaisesRegex(FileNotFoundError,
+                                r'(?s)vgg16\.pth.*`lam_perc: 0`'):
+      model.compute_losses(out)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,416 @@
+"""A synthetic, symmetric, face-like category with ground-truth depth.
+
+Instances follow Unsup3D's own image formation (SPEC §2): a canonical depth
+and albedo, mirror-symmetric about the vertical centre line, shaded by an
+ambient + diffuse (Lambertian) light and reprojected into a random view (yaw,
+pitch, roll, x/y translation) by `tfunsup3d.render`. The canonical scene is
+a face-like relief on a backdrop plane at `border_depth`:
+  depth: head (a rounded ellipsoid cap) + nose ridge + brow ridge + cheeks +
+    chin + lips - eye sockets: smooth symmetric bumps of random per-instance
+    amplitude, position and width (a low-dimensional family);
+  albedo: skin tone with a smooth gradient and blush; symmetric eyes, brows,
+    lips, mostly hair; a smooth coloured backdrop gradient; asymmetric
+    details (a dark mark on one side, a horizontal backdrop gradient) scaled
+    by `asymmetry` (0: an exact mirror).
+Ground truth (layout of SPEC §5) is the face's depth in the input view;
+everything else (backdrop, uncovered pixels) is background, p = 0. Face
+depths stay well below max_depth, so the metric mask (d < max d) is the face.
+"""
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from typing import Dict, Mapping, Optional, Tuple
+
+from absl import logging
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+
+from tfunsup3d import render
+
+SPLITS = ('train', 'val', 'test')
+BATCH_SIZE = 64  # render batch; fixed so outputs never depend on it.
+_FACTOR_KEYS = ('canon_depth', 'canon_albedo', 'backdrop_albedo',
+                'face_mask', 'light_a', 'light_b', 'light_d', 'view')
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthOptions:
+  """Ranges of the random viewpoint and the amount of asymmetry.
+
+  Angles are degrees, sampled uniformly in (-max, max); translations are
+  scene units (at depth 1 the 64-pixel image spans about 0.175).
+  """
+  max_yaw: float = 30.0
+  max_pitch: float = 10.0
+  max_roll: float = 5.0
+  max_translation: float = 0.02
+  asymmetry: float = 0.3  # in [0, 1]; 0 gives exactly mirrored albedo.
+
+  def check(self) -> 'SynthOptions':
+    for name, hi in (('max_yaw', 90), ('max_pitch', 90), ('max_roll', 90),
+                     ('max_translation', 0.2), ('asymmetry', 1)):
+      if not 0.0 <= getattr(self, name) <= hi:
+        raise ValueError(f'{name} must be in [0, {hi}]. Received: '
+                         f'{getattr(self, name)}')
+    return self
+
+
+# Per-instance parameters, each uniform in [lo, hi) (optional trailing size).
+# Positions are in units of the half image (x right, y down, centre 0);
+# depth amplitudes in units of (max_depth - min_depth).
+# 'hair' < 0.75: has hair; 'mark' < 0.5: has a mark; light_b is rescaled to
+# [0.4, 1.1 - light_a] (no over-exposure).
+_RANGES = (
+    ('head_y', -0.06, 0.04), ('head_ax', 0.56, 0.7), ('head_ay', 0.76, 0.9),
+    ('head_amp', 0.3, 0.45), ('head_pow', 0.5, 0.8), ('nose_amp', 0.08, 0.2),
+    ('nose_top', -0.2, -0.1), ('nose_tip', 0.12, 0.24),
+    ('nose_width', 0.07, 0.11), ('eye_x', 0.22, 0.3), ('eye_y', -0.22, -0.12),
+    ('socket_amp', 0.04, 0.1), ('socket_sigma', 0.08, 0.12),
+    ('brow_amp', 0.02, 0.06), ('brow_dy', 0.1, 0.14), ('brow_tilt', -0.3, 0.3),
+    ('cheek_x', 0.28, 0.36), ('cheek_y', 0.12, 0.22), ('cheek_amp', 0.02, 0.07),
+    ('chin_amp', 0.02, 0.06), ('lip_dy', 0.15, 0.22), ('lip_amp', 0.01, 0.03),
+    ('skin_tone', 0.0, 1.0), ('skin_jitter', -0.05, 0.05, 3),
+    ('skin_grad', -0.12, 0.12), ('blush', 0.0, 1.0), ('hair', 0.0, 1.0),
+    ('hair_tone', 0.0, 1.0), ('hair_jitter', -0.05, 0.05, 3),
+    ('hairline', 0.45, 0.62), ('iris_rgb', 0.05, 0.45, 3),
+    ('lip_rgb', 0.4, 0.65), ('bg_rgb', 0.15, 0.85, 3), ('bg_grad', -0.3, 0.3),
+    ('bg_grad_x', -0.3, 0.3), ('mark', 0.0, 1.0), ('mark_x', -0.27, 0.27),
+    ('mark_y', -0.1, 0.45), ('mark_r', 0.04, 0.09), ('mark_strength', 0.5, 1),
+    ('light_a', 0.25, 0.55), ('light_b', 0.0, 1.0),
+    ('light_dxy', -0.75, 0.75, 2))
+
+
+def sample_params(rng: np.random.Generator, n: int,
+                  options: SynthOptions = SynthOptions()
+                  ) -> Dict[str, np.ndarray]:
+  """Draws the per-instance parameters (shape, albedo, light, view).
+
+  Returns:
+    dict of float64 arrays `[n, ...]`, a few numbers per instance
+    (`factors_from_params` turns them into maps); 'view' is `[n, 6]`.
+  """
+  o = options.check()
+  p = {r[0]: rng.uniform(r[1], r[2], (n,) + tuple(r[3:])) for r in _RANGES}
+  p['light_b'] = 0.4 + p['light_b'] * (0.7 - p['light_a'])
+  deg, t = math.pi / 180.0, o.max_translation
+  lim = np.array([o.max_pitch * deg, o.max_yaw * deg, o.max_roll * deg, t, t,
+                  0.0])
+  p['view'] = rng.uniform(-1.0, 1.0, (n, 6)) * lim
+  p['asymmetry'] = np.full((n,), o.asymmetry)
+  return p
+
+
+def _gauss(dx, dy, sx, sy):
+  return np.exp(-0.5 * ((dx / sx) ** 2 + (dy / sy) ** 2))
+
+
+def _disc(dx, dy, sx, sy, pixel):
+  """Anti-aliased filled ellipse (a linear ramp about one pixel wide)."""
+  r = np.sqrt((dx / sx) ** 2 + (dy / sy) ** 2)
+  return np.clip((1.0 - r) * np.minimum(sx, sy) / pixel + 0.5, 0.0, 1.0)
+
+
+def _over(base, alpha, colour):
+  """Paints `colour` [n,(S,S,)3] over `base` [n,S,S,3] with alpha [n,S,S]."""
+  colour = colour if colour.ndim == 4 else colour[:, None, None, :]
+  return base + alpha[..., None] * (colour - base)
+
+
+def _mirror(x):
+  """Exactly symmetric part of [n,S,S(,C)] maps ((a + b) / 2 is exact)."""
+  return 0.5 * (x + x[:, :, ::-1])
+
+
+def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
+                        min_depth: float = 0.9, max_depth: float = 1.1,
+                        border_depth: Optional[float] = None
+                        ) -> Dict[str, np.ndarray]:
+  """Evaluates the canonical maps of `sample_params`' instances.
+
+  Returns:
+    dict of float32 arrays: canon_depth [n,S,S] in [min_depth, border_depth];
+    canon_albedo [n,S,S,3] in [-1, 1]; backdrop_albedo [n,S,S,3] (the
+    backdrop alone, which fills pixels the mesh leaves uncovered);
+    face_mask [n,S,S] (1 on the face);
+    light_a, light_b [n,1]; light_d [n,3] (unit); view [n,6] (radians).
+  """
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  rng_ = max_depth - min_depth
+  if border_depth is None:
+    border_depth = 0.7 * max_depth + 0.3 * min_depth
+  c = (int(image_size) - 1) / 2.0
+  pixel = 1.0 / c
+  coords = (np.arange(int(image_size)) - c) / c  # exact mirror: x_j = -x_-j
+  y, x = coords[None, :, None], coords[None, None, :]
+  ax = np.abs(x)
+  q = {k: (v[:, None, None] if v.ndim == 1 else v) for k, v in p.items()}
+  hy = q['head_y']
+  r2 = (x / q['head_ax']) ** 2 + ((y - hy) / q['head_ay']) ** 2
+  face = (r2 < 1.0).astype(np.float64)
+  inside = np.clip(1.0 - r2, 0.0, 1.0)
+  window = np.clip(inside / 0.35, 0.0, 1.0) ** 2  # fades features at the rim
+  eye_y = hy + q['eye_y']
+  # Depth relief h (towards the camera), in units of the depth range.
+  t = np.clip((y - hy - q['nose_top']) / (q['nose_tip'] - q['nose_top']), 0, 1)
+  tip = hy + q['nose_tip']
+  nose = (0.35 + 0.65 * t) * np.exp(
+      -0.5 * (np.maximum(y - tip, 0.0) / 0.06) ** 2
+      - 0.5 * (np.maximum(hy + q['nose_top'] - y, 0.0) / 0.12) ** 2
+      - 0.5 * (x / (q['nose_width'] * (0.55 + 0.6 * t))) ** 2)
+
+  def pair(cx, cy, sx, sy):  # smooth bumps at (+-cx, cy)
+    return _gauss(ax - cx, y - cy, sx, sy) + _gauss(ax + cx, y - cy, sx, sy)
+
+  lip_y = tip + q['lip_dy']
+  h = q['head_amp'] * inside ** q['head_pow'] + window * (
+      q['nose_amp'] * nose
+      - q['socket_amp'] * pair(q['eye_x'], eye_y, q['socket_sigma'],
+                               q['socket_sigma'])
+      + q['brow_amp'] * pair(q['eye_x'], eye_y - q['brow_dy'], 0.14, 0.05)
+      + q['cheek_amp'] * pair(q['cheek_x'], hy + q['cheek_y'], 0.14, 0.12)
+      + q['chin_amp'] * _gauss(x, y - hy - 0.75 * q['head_ay'], 0.13, 0.08)
+      + q['lip_amp'] * _gauss(x, y - lip_y, 0.13, 0.04))
+  depth = np.clip(border_depth - rng_ * h, min_depth + 0.02 * rng_,
+                  border_depth)
+  # Albedo in [0, 1].
+  light, dark = np.array([0.94, 0.78, 0.66]), np.array([0.42, 0.27, 0.18])
+  skin = (light + q['skin_tone'][..., None] * (dark - light)) * (
+      1.0 + p['skin_jitter'][:, None, None, :])
+  skin = skin * (1.0 + q['skin_grad'] * y)[..., None]
+  cheeks = q['blush'] * pair(q['cheek_x'], hy + q['cheek_y'], 0.1, 0.08)
+  skin = skin + cheeks[..., None] * np.array([0.08, -0.03, -0.03])
+  bg = p['bg_rgb'][:, None, None, :] * (1.0 + q['bg_grad'] * y)[..., None]
+  head = _disc(x, y - hy, q['head_ax'], q['head_ay'], pixel)
+  alb = _over(bg, head, skin)
+  hair_edge = hy - q['hairline'] * q['head_ay'] + 0.35 * x ** 2
+  hair = (q['hair'] < 0.75) * head * np.clip((hair_edge - y) / pixel + 0.5, 0, 1)
+  hair_rgb = np.clip(0.07 + p['hair_tone'][:, None] ** 1.5 * np.array(
+      [0.85, 0.65, 0.4]) + p['hair_jitter'], 0.03, 1.0)  # black to blond
+  alb = _over(alb, hair, hair_rgb)
+  alb = _over(alb, _disc(x, y - lip_y, 0.12, 0.035, pixel),
+              skin * np.array([1.0, 0.6, 0.6]) * q['lip_rgb'][..., None] / 0.55)
+  alb = _over(alb, _disc(ax - q['eye_x'], y - eye_y, 0.09, 0.04, pixel),
+              np.full_like(bg[:, :1, :1], 0.92))
+  alb = _over(alb, _disc(ax - q['eye_x'], y - eye_y, 0.035, 0.035, pixel),
+              p['iris_rgb'])
+  brow_y = eye_y - q['brow_dy'] + q['brow_tilt'] * (ax - q['eye_x'])
+  alb = _over(alb, _disc(ax - q['eye_x'], y - brow_y, 0.11, 0.022, pixel),
+              hair_rgb * 0.45)
+  alb = _mirror(alb)
+  a = q['asymmetry']
+  if np.any(p['asymmetry'] > 0):
+    mark_x = q['mark_x'] + 0.15 * np.sign(q['mark_x'])  # off the centre line
+    mark = a * (q['mark'] < 0.5) * q['mark_strength'] * head * _disc(
+        x - mark_x, y - hy - q['mark_y'], q['mark_r'], q['mark_r'], pixel)
+    alb = _over(alb, mark, np.tile(np.array([[0.25, 0.15, 0.1]]), (len(a), 1)))
+    bg_x = (1.0 + a * q['bg_grad_x'] * x)[..., None]
+    alb, bg = alb * (bg_x + head[..., None] * (1.0 - bg_x)), bg * bg_x
+  d = np.concatenate([p['light_dxy'], np.ones_like(p['light_dxy'][:, :1])], 1)
+  out = {'canon_depth': _mirror(depth), 'face_mask': face,
+         'canon_albedo': np.clip(alb, 0.0, 1.0) * 2.0 - 1.0,
+         'backdrop_albedo': np.clip(bg, 0.0, 1.0) * 2.0 - 1.0,
+         'light_a': p['light_a'][:, None], 'light_b': p['light_b'][:, None],
+         'light_d': d / np.linalg.norm(d, axis=1, keepdims=True),
+         'view': p['view']}
+  return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+def sample_factors(rng: np.random.Generator, n: int, image_size: int,
+                   min_depth: float = 0.9, max_depth: float = 1.1,
+                   border_depth: Optional[float] = None,
+                   options: SynthOptions = SynthOptions()
+                   ) -> Dict[str, np.ndarray]:
+  """Draws n instances' canonical factors (see `factors_from_params`)."""
+  return factors_from_params(sample_params(rng, n, options), image_size,
+                             min_depth, max_depth, border_depth)
+
+
+@functools.lru_cache(maxsize=8)
+def _renderer(image_size: int, fov: float, rot_center_depth: float,
+              min_depth: float, max_depth: float, anti_aliasing: bool):
+  """A compiled `(factors) -> (image [-1,1], depth, mask)` for one setting."""
+  K = render.intrinsics(image_size, fov)
+  margin = (max_depth - min_depth) / 2.0
+
+  @tf.function(jit_compile=True, reduce_retracing=True)
+  def fn(depth, albedo, backdrop, face, light_a, light_b, light_d, view):
+    normal = render.depth_to_normals(depth, K)
+    canon_im, _ = render.shade(albedo, normal, light_a, light_b, light_d)
+    flat = tf.zeros_like(normal) + tf.constant([0.0, 0.0, 1.0])
+    backdrop_im, _ = render.shade(backdrop, flat, light_a, light_b, light_d)
+    recon = render.render_depth(depth, view, K, rot_center_depth, min_depth,
+                                max_depth, anti_aliasing=anti_aliasing)
+    grid = render.inverse_warp_grid(recon, view, K, rot_center_depth)
+    valid = recon < max_depth + margin
+    # Edge-replicating sampling: no zero-padding seam at the canonical border.
+    inside = tf.clip_by_value(grid, -1.0, 1.0)
+    image = tf.where(valid[..., None], render.grid_sample(canon_im, inside),
+                     render.grid_sample(backdrop_im, inside))
+    on_face = render.grid_sample(face[..., None], grid)[..., 0] > 0.5
+    mask = valid & on_face
+    return image, tf.where(mask, recon, max_depth), mask
+  return fn
+
+
+def render_instances(factors: Mapping[str, np.ndarray], cfg,
+                     batch_size: int = BATCH_SIZE
+                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Renders instances into their views with the model's image formation.
+
+  Args:
+    factors: dict of `sample_factors` (n instances of size S).
+    cfg: `Config` (fov, min/max_depth, rot_center_depth, anti_aliasing).
+    batch_size: instances per compiled call (the last call is padded).
+  Returns:
+    (images [n,S,S,3] float32 in [0, 1]; depth_gt [n,S,S] float32: the face
+    depth in the input view, max_depth elsewhere; mask [n,S,S] bool: face).
+  """
+  cfg = cfg.resolved()
+  n, s = factors['canon_depth'].shape[:2]
+  fn = _renderer(int(s), float(cfg.fov), float(cfg.rot_center_depth),
+                 float(cfg.min_depth), float(cfg.max_depth),
+                 bool(cfg.anti_aliasing))
+  outs = []
+  for start in range(0, n, batch_size):
+    keep = min(batch_size, n - start)
+    args = [np.asarray(factors[k][start:start + keep], np.float32)
+            for k in _FACTOR_KEYS]  # padded: one compiled shape
+    args = [np.concatenate([v, np.repeat(v[-1:], batch_size - keep, 0)])
+            for v in args]
+    outs.append([t.numpy()[:keep] for t in fn(*args)])
+  images, depth, mask = (np.concatenate(z) for z in zip(*outs))
+  return np.clip(images * 0.5 + 0.5, 0.0, 1.0), depth, mask
+
+
+def depth_to_png(depth: np.ndarray, mask: np.ndarray, min_depth: float,
+                 max_depth: float) -> np.ndarray:
+  """Depth -> uint16 p * 65535 (p = (max - d) / (max - min); 0 off mask)."""
+  p = (max_depth - depth) / (max_depth - min_depth)
+  q = np.clip(np.round(p * 65535.0), 1, 65535).astype(np.uint16)
+  return np.where(mask, q, 0).astype(np.uint16)
+
+
+def split_seed(seed: int, split: str) -> np.random.SeedSequence:
+  """Independent random stream of each split."""
+  return np.random.SeedSequence([int(seed), SPLITS.index(split)])
+
+
+def write_split(split_dir: str, n: int, cfg, seed: int,
+                options: SynthOptions, split: str) -> None:
+  """Renders n instances of `split` into split_dir (layout of SPEC §5).
+
+  Also writes split_dir/factors.npz: canon_depth [n,S,S] float32,
+  canon_albedo [n,S,S,3] uint8 ((a + 1) * 127.5), face_mask [n,S,S] bool,
+  light_a, light_b [n,1], light_d [n,3], view [n,6] float32, the exact
+  parameters param_<name> (see `factors_from_params`) and meta (JSON).
+  """
+  cfg = cfg.resolved()
+  params = sample_params(np.random.default_rng(split_seed(seed, split)), n,
+                         options)
+  for sub in ('image', 'depth'):
+    os.makedirs(os.path.join(split_dir, sub), exist_ok=True)
+  store = {k: [] for k in ('canon_depth', 'canon_albedo', 'face_mask',
+                           'light_a', 'light_b', 'light_d', 'view')}
+  start_time, logged = time.time(), 0
+  for start in range(0, n, BATCH_SIZE):
+    chunk = factors_from_params(
+        {k: v[start:start + BATCH_SIZE] for k, v in params.items()},
+        cfg.image_size, cfg.min_depth, cfg.max_depth, cfg.border_depth)
+    images, depth, mask = render_instances(chunk, cfg)
+    pngs = depth_to_png(depth, mask, cfg.min_depth, cfg.max_depth)
+    images8 = np.round(images * 255.0).astype(np.uint8)
+    for i, (image, png) in enumerate(zip(images8, pngs)):
+      name = os.path.join(split_dir, '{}', f'{start + i:06d}_{{}}.png')
+      Image.fromarray(image).save(name.format('image', 'image'))
+      Image.fromarray(png).save(name.format('depth', 'depth'))
+    chunk['canon_albedo'] = np.round((chunk['canon_albedo'] + 1.0) * 127.5
+                                     ).astype(np.uint8)
+    chunk['face_mask'] = chunk['face_mask'] > 0.5
+    for k, v in store.items():
+      v.append(chunk[k])
+    done = start + len(images8)
+    if done == n or done - logged >= max(n // 10, BATCH_SIZE):
+      logged = done
+      logging.info('synth %s: %d/%d (%.1f s)', split, done, n,
+                   time.time() - start_time)
+  meta = {'seed': int(seed), 'split': split, 'count': n,
+          'image_size': cfg.image_size, 'min_depth': cfg.min_depth,
+          'max_depth': cfg.max_depth, 'options': dataclasses.asdict(options)}
+  np.savez_compressed(
+      os.path.join(split_dir, 'factors.npz'),
+      **{k: np.concatenate(v) for k, v in store.items()},
+      **{f'param_{k}': v for k, v in params.items()},
+      meta=np.array(json.dumps(meta, sort_keys=True)))
+
+
+def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
+                  seed: int = 0, overwrite: bool = False,
+                  options: SynthOptions = SynthOptions()) -> Dict[str, float]:
+  """Writes `out_dir/{split}/{image,depth}/{i:06d}_{image,depth}.png`.
+
+  Deterministic given the seed (the same bytes); each split has its own
+  random stream (`split_seed`). Each split is written to a temporary
+  directory and moved into place when complete. All split directories are
+  checked before anything is written: a non-empty one is replaced only with
+  `overwrite=True`. Splits with count 0 are left alone.
+
+  Args:
+    out_dir: the data set root (a config's train_val_data_dir).
+    counts: {'train': n, 'val': n, 'test': n} (missing splits: 0).
+    cfg: `Config` (image_size, min/max/border_depth, fov, rot_center_depth,
+      anti_aliasing).
+    seed: the random seed.
+    overwrite: replace non-empty split directories.
+    options: view ranges and asymmetry.
+  Returns:
+    {split: seconds taken} for the splits written.
+  Raises:
+    ValueError: unknown split or negative count.
+    FileExistsError: a split directory is not empty and not `overwrite`.
+  """
+  options.check()
+  cfg = cfg.resolved()
+  if set(counts) - set(SPLITS):
+    raise ValueError(f'Unknown split(s) {sorted(set(counts) - set(SPLITS))}; '
+                     f'expected {SPLITS}.')
+  for split, n in counts.items():
+    if int(n) < 0:
+      raise ValueError(f'Count of {split} must be >= 0. Received: {n}')
+  todo = [(s, int(counts[s])) for s in SPLITS if int(counts.get(s, 0))]
+  busy = {}
+  for split, _ in todo:  # all checked before anything is written
+    path = os.path.join(out_dir, split)
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise NotADirectoryError(f'Not a directory: {path}')
+    busy[split] = os.path.isdir(path) and bool(os.listdir(path))
+    if busy[split] and not overwrite:
+      raise FileExistsError(f'{path} exists and is not empty; pass '
+                            'overwrite (--overwrite) to replace it.')
+  os.makedirs(out_dir, exist_ok=True)
+  seconds = {}
+  for split, n in todo:
+    target, start = os.path.join(out_dir, split), time.time()
+    tmp = tempfile.mkdtemp(prefix=f'.{split}.partial-', dir=out_dir)
+    os.chmod(tmp, 0o755)  # mkdtemp makes it 0700.
+    try:
+      write_split(tmp, n, cfg, seed, options, split)
+      if busy[split]:
+        logging.warning('synth: replacing %s (overwrite)', target)
+        shutil.rmtree(target)
+      elif os.path.isdir(target):
+        os.rmdir(target)
+      os.replace(tmp, target)
+    finally:
+      if os.path.isdir(tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+    seconds[split] = time.time() - start
+    logging.info('synth %s: %d instances in %s (%.1f s)', split, n, target,
+                 seconds[split])
+  return seconds

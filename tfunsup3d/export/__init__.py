@@ -1,0 +1,23 @@
+"""Deployment: SavedModel for TF Serving, TFLite, and model loading for tools.
+
+* `saved_model`: `export_saved_model(model, export_dir, name, version)` writes
+  `<export_dir>/<name>/<version>/` (the TF Serving layout) with the signatures
+  `serving_default` (float images) and `predict_encoded` (JPEG/PNG bytes).
+* `tflite`: `export_tflite(model, out_dir)` converts the encoders and the
+  canonical decomposition to float32 / float16 / int8 (dynamic range) and
+  reports their error against Keras.
+* `loading`: `load_model(checkpoint, overrides)` for the console scripts, with
+  one-line errors.
+
+Heavy modules load lazily: `import tfunsup3d.export` does not import
+TensorFlow.
+"""
+
+__all__ = ['saved_model', 'tflite', 'loading']
+
+
+def __getattr__(name):
+  if name in __all__:
+    import importlib  # pylint: disable=g-import-not-at-top
+    return importlib.import_module(f'tfunsup3d.export.{name}')
+  raise AttributeError(f'module tfunsup3d.export has no attribute {name!r}')

@@ -1,0 +1,177 @@
+"""The Unsup3D training task: model, optimisers, train and eval steps.
+
+Model-Garden style: the task owns what is specific to Unsup3D (the model,
+one `TorchAdam` per network, the losses and depth metrics of one step); the
+loop in `loop.py` is generic and only sees dicts of scalars.
+
+Distribution: every step is `strategy.run(replica_step)` under an outer
+`tf.function`, reduced with MEAN across replicas. A replica's loss is the
+mean over that replica's batch, divided by `num_replicas_in_sync` before the
+gradient, so that the SUM all-reduce Keras optimisers do under
+`tf.distribute` gives the gradient of the global mean. With the default
+strategy (one replica) all of this is the identity. To add MirroredStrategy:
+build the task under `strategy.scope()` (or pass `strategy=`) and feed
+`task.distribute_dataset(ds)` batches; nothing else changes. Multi-worker
+is not handled here.
+"""
+
+from typing import Dict, Optional
+
+import tensorflow as tf
+
+from tfunsup3d import config as config_lib
+from tfunsup3d.model import Unsup3D
+from tfunsup3d.train import optimizers as optimizers_lib
+
+# Keys of the per-image depth metrics (model.compute_metrics) -> our names.
+METRIC_KEYS = {'side': 'SIDE', 'mad': 'MAD', 'mae': 'MAE', 'mse': 'MSE'}
+_STEP_INPUTS = ('image', 'depth_gt')
+
+
+class Unsup3DTask:
+  """Model + optimisers + the train/eval steps of Unsup3D.
+
+  Args:
+    cfg: `Config`.
+    model: optional `Unsup3D` to use (e.g. from `Unsup3D.from_checkpoint`);
+      built from `cfg` (with the global Keras seed) when None.
+    strategy: optional `tf.distribute.Strategy`. Defaults to the current one
+      (`tf.distribute.get_strategy()`).
+
+  With `lam_perc > 0` the VGG16 weights are loaded here (`vgg16_weights`),
+  so a missing file fails before any training.
+
+  Example:
+  ```python
+  task = Unsup3DTask(cfg)
+  for batch in dataset:                   # dicts of images_lib.build_dataset
+    scalars = task.train_step(batch, epoch)  # {'loss_total': tf scalar, ...}
+  ```
+  """
+
+  def __init__(self, cfg: config_lib.Config, model: Optional[Unsup3D] = None,
+               strategy: Optional[tf.distribute.Strategy] = None):
+    self.cfg = cfg.resolved()
+    self.strategy = strategy or tf.distribute.get_strategy()
+    with self.strategy.scope():
+      self.model = model if model is not None else Unsup3D(self.cfg)
+      if self.model.cfg.lam_perc > 0 and self.model.vgg is None:
+        self.model.load_perceptual()
+      self.optimizers = optimizers_lib.build_optimizers(self.model.networks,
+                                                        self.cfg)
+    jit = bool(self.cfg.jit_compile)
+    self._replica_train = tf.function(self._train_replica, jit_compile=jit,
+                                     autograph=False)
+    self._replica_eval = tf.function(self._eval_replica, jit_compile=jit,
+                                    autograph=False)
+    self._train_fn = tf.function(self._distributed_train, autograph=False)
+    self._eval_fn = tf.function(self._distributed_eval, autograph=False)
+
+  # --- public steps ---------------------------------------------------------
+
+  def train_step(self, batch: Dict[str, tf.Tensor],
+                 epoch: int) -> Dict[str, tf.Tensor]:
+    """One optimisation step of every network.
+
+    Args:
+      batch: dict with 'image' `[B, S, S, 3]` in [0, 1] and optionally
+        'depth_gt' `[B, S, S, 1]` (depth PNG values); other keys ignored.
+      epoch: the current epoch (lambda_flip schedule).
+
+    Returns:
+      dict of scalars: loss_total, loss_l1_im, loss_l1_im_flip, loss_perc_im,
+      loss_perc_im_flip, loss_depth_sm (+ loss_depth_gt when supervised),
+      and with 'depth_gt' the batch means SIDE, MAD, MAE, MSE (before the
+      update, as the reference).
+    """
+    return self._train_fn(self._inputs(batch),
+                          tf.constant(epoch, tf.float32))
+
+  def eval_step(self, batch: Dict[str, tf.Tensor],
+                epoch: int = 0) -> Dict[str, tf.Tensor]:
+    """Losses (and metrics with 'depth_gt') without updating; see
+    `train_step`."""
+    return self._eval_fn(self._inputs(batch), tf.constant(epoch, tf.float32))
+
+  def distribute_dataset(self, dataset: tf.data.Dataset):
+    """The dataset to feed the steps under this task's strategy."""
+    if self.strategy.num_replicas_in_sync == 1:
+      return dataset
+    return self.strategy.experimental_distribute_dataset(dataset)
+
+  @property
+  def networks(self):
+    return self.model.networks
+
+  @property
+  def step_functions(self):
+    """The replica step tf.functions (for benchmarks: compile/trace)."""
+    return {'train': self._replica_train, 'eval': self._replica_eval}
+
+  # --- internals -------------------------------------------------------------
+
+  @staticmethod
+  def _inputs(batch) -> Dict[str, tf.Tensor]:
+    if not isinstance(batch, dict):
+      batch = {'image': batch}
+    if 'image' not in batch:
+      raise ValueError(f'batch must hold "image". Received keys: '
+                       f'{sorted(batch)}')
+    return {k: batch[k] for k in _STEP_INPUTS if batch.get(k) is not None}
+
+  def _reduce(self, per_replica):
+    mean = tf.distribute.ReduceOp.MEAN
+    return {k: self.strategy.reduce(mean, v, axis=None)
+            for k, v in per_replica.items()}
+
+  def _distributed_train(self, inputs, epoch):
+    return self._reduce(self.strategy.run(self._replica_train,
+                                          args=(inputs, epoch)))
+
+  def _distributed_eval(self, inputs, epoch):
+    return self._reduce(self.strategy.run(self._replica_eval,
+                                          args=(inputs, epoch)))
+
+  def _forward(self, inputs, epoch):
+    model = self.model
+    outputs = model.decompose(inputs['image'], training=True)
+    depth_gt = None
+    if 'depth_gt' in inputs:
+      depth_gt = model.depth_from_png(inputs['depth_gt'])
+    losses = model.compute_losses(outputs, inputs['image'], epoch,
+                                  depth_gt=depth_gt)
+    return outputs, depth_gt, losses
+
+  def _metric_means(self, outputs, depth_gt) -> Dict[str, tf.Tensor]:
+    if depth_gt is None:
+      return {}
+    per_image = self.model.compute_metrics(outputs, depth_gt)
+    return {ours: tf.reduce_mean(per_image[key])
+            for key, ours in METRIC_KEYS.items()}
+
+  def _train_replica(self, inputs, epoch):
+    """One replica's step: forward, backward, one Adam step per network."""
+    networks = self.model.networks
+    variables = {name: net.trainable_variables
+                 for name, net in networks.items()}
+    flat = [v for name in networks for v in variables[name]]
+    with tf.GradientTape() as tape:
+      outputs, depth_gt, losses = self._forward(inputs, epoch)
+      replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+      scaled = losses['loss_total'] / float(replicas)
+    grads = tape.gradient(scaled, flat)
+    start = 0
+    for name in networks:
+      n = len(variables[name])
+      optimizers_lib.apply_gradients(self.optimizers[name],
+                                     grads[start:start + n], variables[name])
+      start += n
+    result = dict(losses)
+    result.update(self._metric_means(outputs, depth_gt))
+    return result
+
+  def _eval_replica(self, inputs, epoch):
+    outputs, depth_gt, losses = self._forward(inputs, epoch)
+    result = dict(losses)
+    result.update(self._metric_means(outputs, depth_gt))
+    return result
