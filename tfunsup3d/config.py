@@ -86,6 +86,7 @@ class Config:
   jit_compile: bool = True  # XLA for the train/eval steps.
   deterministic: bool = False  # tf.config.experimental.enable_op_determinism.
   max_steps_per_epoch: Optional[int] = None  # cap on steps (quick runs).
+  save_checkpoint_steps: int = 0  # also checkpoint every N steps (0: off).
   val_max_batches: Optional[int] = None  # cap on validation batches.
   strategy: str = 'default'  # tf.distribute: default|mirrored|multi_worker|tpu
   supervised_depth: bool = False  # upper-bound baseline: L1 on GT depth.

@@ -91,7 +91,12 @@ class Unsup3D(keras.Model):
           f'{MISSING_WEIGHTS_HELP}.')
     vgg = VGG16Features(name='vgg16')
     load_vgg16_weights(vgg, path)
-    vgg.trainable = False
+    # Freeze every layer: VGG16Features(trainable=False) creates its conv
+    # layers trainable, and setting an unchanged `trainable` again does not
+    # reach them, so their weights would be in this model's
+    # trainable_variables.
+    for layer in [vgg] + list(vgg.layers):
+      layer.trainable = False
     self.vgg = vgg
     return vgg
 

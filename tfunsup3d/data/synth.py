@@ -13,18 +13,20 @@ a face-like relief on a backdrop plane at `border_depth`:
     details (a dark mark on one side, a horizontal backdrop gradient) scaled
     by `asymmetry` (0: an exact mirror).
 Ground truth (layout of SPEC §5) is the face's depth in the input view;
-everything else (backdrop, uncovered pixels) is background, p = 0. Face
-depths stay well below max_depth, so the metric mask (d < max d) is the face.
+elsewhere (backdrop, uncovered pixels) p = 0 (d = max_depth, which face
+depths stay well below, so the metric mask d < max d is the face).
 """
 
 import dataclasses
 import functools
+import io
 import json
 import math
 import os
 import shutil
 import tempfile
 import time
+import zipfile
 from typing import Dict, Mapping, Optional, Tuple
 
 from absl import logging
@@ -42,11 +44,8 @@ _FACTOR_KEYS = ('canon_depth', 'canon_albedo', 'backdrop_albedo',
 
 @dataclasses.dataclass(frozen=True)
 class SynthOptions:
-  """Ranges of the random viewpoint and the amount of asymmetry.
-
-  Angles are degrees, sampled uniformly in (-max, max); translations are
-  scene units (at depth 1 the 64-pixel image spans about 0.175).
-  """
+  """View ranges (uniform in (-max, max); degrees, and scene units, in
+  which the image spans about 0.175 at depth 1) and the asymmetry."""
   max_yaw: float = 30.0
   max_pitch: float = 10.0
   max_roll: float = 5.0
@@ -90,12 +89,8 @@ _RANGES = (
 def sample_params(rng: np.random.Generator, n: int,
                   options: SynthOptions = SynthOptions()
                   ) -> Dict[str, np.ndarray]:
-  """Draws the per-instance parameters (shape, albedo, light, view).
-
-  Returns:
-    dict of float64 arrays `[n, ...]`, a few numbers per instance
-    (`factors_from_params` turns them into maps); 'view' is `[n, 6]`.
-  """
+  """Draws per-instance parameters: float64 `[n, ...]` arrays, a few numbers
+  each (`factors_from_params` makes the maps); 'view' is `[n, 6]`."""
   o = options.check()
   p = {r[0]: rng.uniform(r[1], r[2], (n,) + tuple(r[3:])) for r in _RANGES}
   p['light_b'] = 0.4 + p['light_b'] * (0.7 - p['light_a'])
@@ -105,10 +100,6 @@ def sample_params(rng: np.random.Generator, n: int,
   p['view'] = rng.uniform(-1.0, 1.0, (n, 6)) * lim
   p['asymmetry'] = np.full((n,), o.asymmetry)
   return p
-
-
-def _gauss(dx, dy, sx, sy):
-  return np.exp(-0.5 * ((dx / sx) ** 2 + (dy / sy) ** 2))
 
 
 def _disc(dx, dy, sx, sy, pixel):
@@ -136,14 +127,12 @@ def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
 
   Returns:
     dict of float32 arrays: canon_depth [n,S,S] in [min_depth, border_depth];
-    canon_albedo [n,S,S,3] in [-1, 1]; backdrop_albedo [n,S,S,3] (the
-    backdrop alone, which fills pixels the mesh leaves uncovered);
-    face_mask [n,S,S] (1 on the face);
-    light_a, light_b [n,1]; light_d [n,3] (unit); view [n,6] (radians).
+    canon_albedo [n,S,S,3] in [-1, 1]; backdrop_albedo [n,S,S,3] (backdrop
+    only: fills what the mesh leaves uncovered); face_mask [n,S,S] (1 on the
+    face); light_a, light_b [n,1]; light_d [n,3] (unit); view [n,6].
   """
   p = {k: np.asarray(v, np.float64) for k, v in params.items()}
-  rng_ = max_depth - min_depth
-  if border_depth is None:
+  if border_depth is None:  # the model's default (config.resolved)
     border_depth = 0.7 * max_depth + 0.3 * min_depth
   c = (int(image_size) - 1) / 2.0
   pixel = 1.0 / c
@@ -165,8 +154,9 @@ def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
       - 0.5 * (np.maximum(hy + q['nose_top'] - y, 0.0) / 0.12) ** 2
       - 0.5 * (x / (q['nose_width'] * (0.55 + 0.6 * t))) ** 2)
 
-  def pair(cx, cy, sx, sy):  # smooth bumps at (+-cx, cy)
-    return _gauss(ax - cx, y - cy, sx, sy) + _gauss(ax + cx, y - cy, sx, sy)
+  def pair(cx, cy, sx, sy):  # Gaussian bumps at (+-cx, cy) (one of 2 if 0)
+    return sum(np.exp(-0.5 * (((ax + sign * cx) / sx) ** 2 +
+                              ((y - cy) / sy) ** 2)) for sign in (-1.0, 1.0))
 
   lip_y = tip + q['lip_dy']
   h = q['head_amp'] * inside ** q['head_pow'] + window * (
@@ -175,11 +165,11 @@ def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
                                q['socket_sigma'])
       + q['brow_amp'] * pair(q['eye_x'], eye_y - q['brow_dy'], 0.14, 0.05)
       + q['cheek_amp'] * pair(q['cheek_x'], hy + q['cheek_y'], 0.14, 0.12)
-      + q['chin_amp'] * _gauss(x, y - hy - 0.75 * q['head_ay'], 0.13, 0.08)
-      + q['lip_amp'] * _gauss(x, y - lip_y, 0.13, 0.04))
-  depth = np.clip(border_depth - rng_ * h, min_depth + 0.02 * rng_,
-                  border_depth)
-  # Albedo in [0, 1].
+      + q['chin_amp'] / 2 * pair(0.0, hy + 0.75 * q['head_ay'], 0.13, 0.08)
+      + q['lip_amp'] / 2 * pair(0.0, lip_y, 0.13, 0.04))
+  span = max_depth - min_depth
+  depth = np.clip(border_depth - span * h, min_depth + 0.02 * span,
+                  border_depth)  # albedo, in [0, 1], below
   light, dark = np.array([0.94, 0.78, 0.66]), np.array([0.42, 0.27, 0.18])
   skin = (light + q['skin_tone'][..., None] * (dark - light)) * (
       1.0 + p['skin_jitter'][:, None, None, :])
@@ -190,16 +180,16 @@ def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
   head = _disc(x, y - hy, q['head_ax'], q['head_ay'], pixel)
   alb = _over(bg, head, skin)
   hair_edge = hy - q['hairline'] * q['head_ay'] + 0.35 * x ** 2
-  hair = (q['hair'] < 0.75) * head * np.clip((hair_edge - y) / pixel + 0.5, 0, 1)
+  hair = (q['hair'] < 0.75) * head * np.clip((hair_edge - y) / pixel + 0.5,
+                                             0.0, 1.0)
   hair_rgb = np.clip(0.07 + p['hair_tone'][:, None] ** 1.5 * np.array(
       [0.85, 0.65, 0.4]) + p['hair_jitter'], 0.03, 1.0)  # black to blond
   alb = _over(alb, hair, hair_rgb)
   alb = _over(alb, _disc(x, y - lip_y, 0.12, 0.035, pixel),
               skin * np.array([1.0, 0.6, 0.6]) * q['lip_rgb'][..., None] / 0.55)
-  alb = _over(alb, _disc(ax - q['eye_x'], y - eye_y, 0.09, 0.04, pixel),
-              np.full_like(bg[:, :1, :1], 0.92))
-  alb = _over(alb, _disc(ax - q['eye_x'], y - eye_y, 0.035, 0.035, pixel),
-              p['iris_rgb'])
+  for sx, sy, rgb in ((0.09, 0.04, np.full_like(p['iris_rgb'], 0.92)),
+                      (0.035, 0.035, p['iris_rgb'])):  # eye white, iris
+    alb = _over(alb, _disc(ax - q['eye_x'], y - eye_y, sx, sy, pixel), rgb)
   brow_y = eye_y - q['brow_dy'] + q['brow_tilt'] * (ax - q['eye_x'])
   alb = _over(alb, _disc(ax - q['eye_x'], y - brow_y, 0.11, 0.022, pixel),
               hair_rgb * 0.45)
@@ -254,7 +244,7 @@ def _renderer(image_size: int, fov: float, rot_center_depth: float,
     image = tf.where(valid[..., None], render.grid_sample(canon_im, inside),
                      render.grid_sample(backdrop_im, inside))
     on_face = render.grid_sample(face[..., None], grid)[..., 0] > 0.5
-    mask = valid & on_face
+    mask = valid & on_face & (recon < max_depth)  # max_depth: background
     return image, tf.where(mask, recon, max_depth), mask
   return fn
 
@@ -281,9 +271,9 @@ def render_instances(factors: Mapping[str, np.ndarray], cfg,
   for start in range(0, n, batch_size):
     keep = min(batch_size, n - start)
     args = [np.asarray(factors[k][start:start + keep], np.float32)
-            for k in _FACTOR_KEYS]  # padded: one compiled shape
-    args = [np.concatenate([v, np.repeat(v[-1:], batch_size - keep, 0)])
-            for v in args]
+            for k in _FACTOR_KEYS]  # padded below: one compiled shape
+    args = [np.pad(v, [(0, batch_size - keep)] + [(0, 0)] * (v.ndim - 1),
+                   mode='edge') for v in args]
     outs.append([t.numpy()[:keep] for t in fn(*args)])
   images, depth, mask = (np.concatenate(z) for z in zip(*outs))
   return np.clip(images * 0.5 + 0.5, 0.0, 1.0), depth, mask
@@ -297,11 +287,6 @@ def depth_to_png(depth: np.ndarray, mask: np.ndarray, min_depth: float,
   return np.where(mask, q, 0).astype(np.uint16)
 
 
-def split_seed(seed: int, split: str) -> np.random.SeedSequence:
-  """Independent random stream of each split."""
-  return np.random.SeedSequence([int(seed), SPLITS.index(split)])
-
-
 def write_split(split_dir: str, n: int, cfg, seed: int,
                 options: SynthOptions, split: str) -> None:
   """Renders n instances of `split` into split_dir (layout of SPEC §5).
@@ -312,12 +297,11 @@ def write_split(split_dir: str, n: int, cfg, seed: int,
   parameters param_<name> (see `factors_from_params`) and meta (JSON).
   """
   cfg = cfg.resolved()
-  params = sample_params(np.random.default_rng(split_seed(seed, split)), n,
-                         options)
+  rng = np.random.default_rng([int(seed), SPLITS.index(split)])  # per split
+  params = sample_params(rng, n, options)
   for sub in ('image', 'depth'):
     os.makedirs(os.path.join(split_dir, sub), exist_ok=True)
-  store = {k: [] for k in ('canon_depth', 'canon_albedo', 'face_mask',
-                           'light_a', 'light_b', 'light_d', 'view')}
+  store = {k: [] for k in _FACTOR_KEYS if k != 'backdrop_albedo'}
   start_time, logged = time.time(), 0
   for start in range(0, n, BATCH_SIZE):
     chunk = factors_from_params(
@@ -325,29 +309,31 @@ def write_split(split_dir: str, n: int, cfg, seed: int,
         cfg.image_size, cfg.min_depth, cfg.max_depth, cfg.border_depth)
     images, depth, mask = render_instances(chunk, cfg)
     pngs = depth_to_png(depth, mask, cfg.min_depth, cfg.max_depth)
-    images8 = np.round(images * 255.0).astype(np.uint8)
-    for i, (image, png) in enumerate(zip(images8, pngs)):
-      name = os.path.join(split_dir, '{}', f'{start + i:06d}_{{}}.png')
-      Image.fromarray(image).save(name.format('image', 'image'))
-      Image.fromarray(png).save(name.format('depth', 'depth'))
-    chunk['canon_albedo'] = np.round((chunk['canon_albedo'] + 1.0) * 127.5
-                                     ).astype(np.uint8)
-    chunk['face_mask'] = chunk['face_mask'] > 0.5
+    for i, image in enumerate(np.round(images * 255.0).astype(np.uint8)):
+      for sub, array in (('image', image), ('depth', pngs[i])):
+        Image.fromarray(array).save(
+            os.path.join(split_dir, sub, f'{start + i:06d}_{sub}.png'))
+    chunk['canon_albedo'] = np.round((chunk['canon_albedo'] + 1.0) * 127.5)
     for k, v in store.items():
-      v.append(chunk[k])
-    done = start + len(images8)
+      v.append(chunk[k].astype({'canon_albedo': np.uint8,
+                                'face_mask': bool}.get(k, np.float32)))
+    done = start + len(images)
     if done == n or done - logged >= max(n // 10, BATCH_SIZE):
       logged = done
       logging.info('synth %s: %d/%d (%.1f s)', split, done, n,
                    time.time() - start_time)
-  meta = {'seed': int(seed), 'split': split, 'count': n,
-          'image_size': cfg.image_size, 'min_depth': cfg.min_depth,
-          'max_depth': cfg.max_depth, 'options': dataclasses.asdict(options)}
-  np.savez_compressed(
-      os.path.join(split_dir, 'factors.npz'),
-      **{k: np.concatenate(v) for k, v in store.items()},
-      **{f'param_{k}': v for k, v in params.items()},
-      meta=np.array(json.dumps(meta, sort_keys=True)))
+  arrays = {k: np.concatenate(v) for k, v in store.items()}
+  arrays.update({f'param_{k}': v for k, v in params.items()})
+  arrays['meta'] = np.array(json.dumps(dict(
+      seed=int(seed), split=split, count=n, image_size=cfg.image_size,
+      min_depth=cfg.min_depth, max_depth=cfg.max_depth,
+      options=dataclasses.asdict(options)), sort_keys=True))
+  with zipfile.ZipFile(os.path.join(split_dir, 'factors.npz'), 'w') as zf:
+    for key, value in arrays.items():  # np.savez_compressed, no timestamps
+      buf = io.BytesIO()
+      np.lib.format.write_array(buf, np.asarray(value), allow_pickle=False)
+      zf.writestr(zipfile.ZipInfo(f'{key}.npy', (1980, 1, 1, 0, 0, 0)),
+                  buf.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
 
 
 def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
@@ -356,7 +342,7 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
   """Writes `out_dir/{split}/{image,depth}/{i:06d}_{image,depth}.png`.
 
   Deterministic given the seed (the same bytes); each split has its own
-  random stream (`split_seed`). Each split is written to a temporary
+  random stream, seeded by (seed, split). Each split is written to a temporary
   directory and moved into place when complete. All split directories are
   checked before anything is written: a non-empty one is replaced only with
   `overwrite=True`. Splits with count 0 are left alone.
@@ -377,12 +363,10 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
   """
   options.check()
   cfg = cfg.resolved()
-  if set(counts) - set(SPLITS):
-    raise ValueError(f'Unknown split(s) {sorted(set(counts) - set(SPLITS))}; '
-                     f'expected {SPLITS}.')
-  for split, n in counts.items():
-    if int(n) < 0:
-      raise ValueError(f'Count of {split} must be >= 0. Received: {n}')
+  bad = {k: n for k, n in counts.items() if k not in SPLITS or int(n) < 0}
+  if bad:
+    raise ValueError(f'counts must map {SPLITS} to numbers >= 0. '
+                     f'Received: {bad}')
   todo = [(s, int(counts[s])) for s in SPLITS if int(counts.get(s, 0))]
   busy = {}
   for split, _ in todo:  # all checked before anything is written
@@ -408,8 +392,7 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
         os.rmdir(target)
       os.replace(tmp, target)
     finally:
-      if os.path.isdir(tmp):
-        shutil.rmtree(tmp, ignore_errors=True)
+      shutil.rmtree(tmp, ignore_errors=True)  # only left after a failure
     seconds[split] = time.time() - start
     logging.info('synth %s: %d instances in %s (%.1f s)', split, n, target,
                  seconds[split])

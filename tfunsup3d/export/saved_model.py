@@ -30,8 +30,8 @@ out = loaded.signatures['serving_default'](images=images)
 ```
 
 The renderer's z-buffer (a `tf.while_loop` of scatter-min ops) exports as
-plain TF ops. `jit_compile=True` marks the model function for XLA: faster,
-and it loads in TensorFlow, but TF Serving builds run such functions only
+plain TF ops. `jit_compile=True` marks the model function for XLA; it saves,
+loads and runs in TensorFlow, but TF Serving builds run such functions only
 with XLA enabled (e.g. `--xla_cpu_compilation_enabled`), so it is off by
 default.
 """
@@ -243,7 +243,7 @@ class ServingModule(tf.Module):
 
   Only the variables are tracked (once each); the Keras model itself stays
   outside the checkpoint graph, so the SavedModel holds each weight once and
-  loads without tfunsup3d or Keras.
+  loads with TensorFlow alone (no tfunsup3d, no Keras objects).
 
   Args:
     model: an `Unsup3D`.
@@ -263,7 +263,6 @@ class ServingModule(tf.Module):
     crop = _resolve_crop(cfg, encoded_crop)
     # Underlying tf.Variables, tracked once (Keras 3 variables wrap them).
     self.model_variables = [getattr(v, 'value', v) for v in model.weights]
-    self.image_size = tf.constant(size, tf.int32)
     if metadata_path is not None:
       self.metadata_asset = tf.saved_model.Asset(metadata_path)
 

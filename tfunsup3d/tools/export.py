@@ -1,22 +1,113 @@
 """tfunsup3d-export: exports a trained model as a SavedModel (TF Serving layout) or TFLite.
 
 Usage:
-  tfunsup3d-export --config=configs/test_celeba.yml [--KEY=VALUE ...]
+  tfunsup3d-export --checkpoint=results/celeba                # SavedModel
+  tfunsup3d-export --checkpoint=pretrained_celeba.pth --name=celeba \
+      --export_dir=saved_models --version=3 --tflite
+  tfunsup3d-export --checkpoint=results/quickstart --nosaved_model --tflite \
+      --tflite_variants=float32,int8
 
-Takes --config=FILE.yml and --KEY=VALUE for any config key; --helpfull lists
-them all, --print_config prints the effective config.
+SavedModel: `<export_dir>/<name>/<version>/` (name: --name or the config's
+model_name; version: --version or the next integer), signatures
+`serving_default` (input `images`, float32 [None, S, S, 3] in [0, 1]) and
+`predict_encoded` (input `image_bytes`, string [None] of JPEG/PNG files;
+decoded, cropped (--encoded_crop) and resized in the graph); metadata in
+`assets/tfunsup3d.json`. See tfunsup3d/export/saved_model.py.
+
+TFLite (--tflite): `<export_dir>/<name>_tflite/<version>/` holds each network
+(netD, netA, netL, netV, netC) and the canonical decomposition (no
+rasteriser) as float32, float16 and dynamic-range int8 `.tflite` files, and
+`tflite_report.json` with their sizes and errors against Keras. See
+tfunsup3d/export/tflite.py.
+
+Takes --config=FILE.yml and --KEY=VALUE for any config key on top of the
+checkpoint's own config (the config key export_dir sets the base directory);
+--helpfull lists them all.
 """
 
+import os
+
+from absl import flags
+
 from tfunsup3d import config as config_lib
+from tfunsup3d.demo import cli
 from tfunsup3d.tools import flags as tool_flags
+
+FLAGS = flags.FLAGS
+TFLITE_VARIANTS = ('float32', 'float16', 'int8')  # tfunsup3d.export.tflite
+
+
+def define_flags() -> None:
+  """This script's flags (idempotent; defined when it runs)."""
+  cli.define_checkpoint_flag()
+  cli.define('string', 'name', None, 'Model name, the folder under '
+             'export_dir (default: the config\'s model_name).')
+  cli.define('integer', 'version', None, 'Integer version folder (default: '
+             'the next one after the existing versions).')
+  cli.define('boolean', 'saved_model', True, 'Write the SavedModel.')
+  cli.define('boolean', 'overwrite', False, 'Replace an existing version.')
+  cli.define('enum', 'encoded_crop', 'config',
+             'Crop of predict_encoded before resizing: the config\'s `crop`, '
+             'the largest centred square, or none.',
+             enum_values=['config', 'square', 'none'])
+  cli.define('boolean', 'serving_jit_compile', False,
+             'XLA-compile the SavedModel\'s model function (TF Serving then '
+             'needs an XLA-enabled build; see docs/deploy.md).')
+  cli.define('boolean', 'tflite', False, 'Also convert to TFLite (float32, '
+             'float16, int8) and write tflite_report.json.')
+  cli.define('list', 'tflite_variants', list(TFLITE_VARIANTS),
+             'TFLite variants: float32, float16, int8 (dynamic range).')
+  cli.define('list', 'tflite_models', None, 'TFLite models to convert '
+             '(default: netD, netA, netL, netV, netC and canonical).')
 
 
 def main(cfg: config_lib.Config) -> None:
-  del cfg  # Unused until implemented.
-  print('coming: SavedModel / TFLite export (tfunsup3d.export)')
+  from tfunsup3d.export import loading  # pylint: disable=g-import-not-at-top
+  if not FLAGS.saved_model and not FLAGS.tflite:
+    raise tool_flags.UserError('Nothing to export: --nosaved_model without '
+                               '--tflite.')
+  bad = sorted(set(FLAGS.tflite_variants) - set(TFLITE_VARIANTS))
+  if bad:
+    raise tool_flags.UserError(f'Unknown --tflite_variants {bad}; choose from '
+                               f'{", ".join(TFLITE_VARIANTS)}.')
+  if FLAGS.version is not None and FLAGS.version < 0:
+    raise tool_flags.UserError(f'--version must be >= 0. Received: '
+                               f'{FLAGS.version}')
+  checkpoint = loading.resolve_checkpoint(FLAGS.checkpoint, cfg)
+  model = loading.load_model(checkpoint, loading.config_overrides())
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfunsup3d.export import saved_model  # pylint: disable=g-import-not-at-top
+  tf.get_logger().setLevel('WARNING')  # SavedModel/converter INFO chatter.
+  name = FLAGS.name or model.cfg.model_name
+  base = cfg.export_dir
+  version = FLAGS.version
+  if version is None:
+    version = max(
+        saved_model.next_version(os.path.join(base, name)),
+        saved_model.next_version(os.path.join(base, f'{name}_tflite')))
+  tflite_dir = os.path.join(base, f'{name}_tflite', str(version))
+  if FLAGS.tflite and os.path.exists(tflite_dir) and not FLAGS.overwrite:
+    raise FileExistsError(f'TFLite version exists: {tflite_dir} (choose '
+                          'another --version or pass --overwrite)')
+  if FLAGS.saved_model:
+    path = saved_model.export_saved_model(
+        model, base, name, version, source=checkpoint,
+        jit_compile=FLAGS.serving_jit_compile,
+        encoded_crop=FLAGS.encoded_crop, overwrite=FLAGS.overwrite)
+    print(f'tfunsup3d-export: SavedModel written to {path} (signatures '
+          f'{", ".join(saved_model.SIGNATURES)})')
+  if FLAGS.tflite:
+    from tfunsup3d.export import tflite  # pylint: disable=g-import-not-at-top
+    report = tflite.export_tflite(model, tflite_dir, FLAGS.tflite_variants,
+                                  names=FLAGS.tflite_models, source=checkpoint)
+    print(f'tfunsup3d-export: TFLite models and {tflite.REPORT_FILE} written '
+          f'to {tflite_dir}')
+    print(tflite.report_table(report))
 
 
 def run() -> None:
+  define_flags()
+  cli.register_key_flags()
   tool_flags.run_main(main, 'export')
 
 

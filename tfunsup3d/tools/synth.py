@@ -1,22 +1,86 @@
 """tfunsup3d-synth: writes a synthetic symmetric face-like data set with ground-truth depth.
 
 Usage:
-  tfunsup3d-synth --config=configs/quickstart.yml --train_val_data_dir=data/quickstart [--KEY=VALUE ...]
+  tfunsup3d-synth --out_dir=data/quickstart [--num_train=6000 --num_val=300
+      --num_test=300 --seed=0 --overwrite] [--config=FILE.yml] [--KEY=VALUE]
 
+Writes OUT_DIR/{train,val,test}/{image,depth}/NNNNNN_{image,depth}.png (the
+ground-truth layout that `load_gt_depth: true` reads) and a factors.npz per
+split, rendered by the model's own image formation (tfunsup3d.data.synth).
+--out_dir defaults to the config's train_val_data_dir; image_size, min_depth,
+max_depth, fov, anti_aliasing and seed come from the config.
 Takes --config=FILE.yml and --KEY=VALUE for any config key; --helpfull lists
 them all, --print_config prints the effective config.
 """
 
+import time
+
+from absl import flags
+from absl import logging
+
 from tfunsup3d import config as config_lib
 from tfunsup3d.tools import flags as tool_flags
 
+FLAGS = flags.FLAGS
+# (define function, name, default, help, extra keyword arguments)
+_FLAGS = (
+    (flags.DEFINE_string, 'out_dir', None,
+     'Data set root to write (default: the config\'s train_val_data_dir).',
+     {}),
+    (flags.DEFINE_integer, 'num_train', 6000, 'Training images.',
+     {'lower_bound': 0}),
+    (flags.DEFINE_integer, 'num_val', 300, 'Validation images.',
+     {'lower_bound': 0}),
+    (flags.DEFINE_integer, 'num_test', 300, 'Test images.',
+     {'lower_bound': 0}),
+    (flags.DEFINE_boolean, 'overwrite', False,
+     'Replace split directories that are not empty (without it, the script '
+     'refuses and changes nothing).', {}),
+    (flags.DEFINE_float, 'max_yaw', 30.0, 'Yaw range (-r, r), degrees.', {}),
+    (flags.DEFINE_float, 'max_pitch', 10.0, 'Pitch range (-r, r), degrees.',
+     {}),
+    (flags.DEFINE_float, 'max_roll', 5.0, 'Roll range (-r, r), degrees.', {}),
+    (flags.DEFINE_float, 'max_translation', 0.02,
+     'x/y translation range (-t, t), scene units (the image spans ~0.175).',
+     {}),
+    (flags.DEFINE_float, 'asymmetry', 0.3,
+     'Strength of asymmetric details in [0, 1] (a mark on one side, a '
+     'sideways backdrop gradient); 0: exactly symmetric albedo.', {}),
+)
+
+
+def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+  """Defines this script's own flags (idempotent; only when it runs, so that
+  importing it beside another tool with an --overwrite flag is fine)."""
+  for define, name, default, help_text, kwargs in _FLAGS:
+    if name not in flag_values:
+      define(name, default, help_text, flag_values=flag_values, **kwargs)
+
 
 def main(cfg: config_lib.Config) -> None:
-  del cfg  # Unused until implemented.
-  print('coming: synthetic data set generation (tfunsup3d.data.synth)')
+  if cfg.seed < 0:
+    raise tool_flags.UserError(f'seed must be >= 0. Received: {cfg.seed}')
+  counts = {'train': FLAGS.num_train, 'val': FLAGS.num_val,
+            'test': FLAGS.num_test}
+  if not any(counts.values()):
+    raise tool_flags.UserError('Nothing to write: all counts are 0.')
+  from tfunsup3d.data import synth  # pylint: disable=g-import-not-at-top
+  out_dir = FLAGS.out_dir or cfg.train_val_data_dir
+  options = synth.SynthOptions(
+      max_yaw=FLAGS.max_yaw, max_pitch=FLAGS.max_pitch,
+      max_roll=FLAGS.max_roll, max_translation=FLAGS.max_translation,
+      asymmetry=FLAGS.asymmetry).check()
+  logging.set_verbosity(logging.INFO)
+  start = time.time()
+  seconds = synth.write_dataset(out_dir, counts, cfg, seed=cfg.seed,
+                                overwrite=FLAGS.overwrite, options=options)
+  done = ', '.join(f'{s} {counts[s]} ({t:.0f} s)' for s, t in seconds.items())
+  print(f'tfunsup3d-synth: wrote {out_dir}: {done}; '
+        f'{time.time() - start:.0f} s in all.')
 
 
 def run() -> None:
+  define_flags()
   tool_flags.run_main(main, 'synth')
 
 

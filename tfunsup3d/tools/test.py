@@ -5,15 +5,34 @@ Usage:
 
 Takes --config=FILE.yml and --KEY=VALUE for any config key; --helpfull lists
 them all, --print_config prints the effective config.
+
+Loads `checkpoint_dir`/`checkpoint_name` (a tfunsup3d run directory or one of
+its `ckpt-N` checkpoints, or a reference `.pth`; without checkpoint_name the
+run's latest checkpoint, else its last `*.pth`), runs the test split and
+writes per-image results under `test_result_dir` (default
+`checkpoint_dir/test_results`) in the reference's layout; with ground-truth
+depth (`load_gt_depth`) also `eval_scores.txt` and the one-line summary
+`SIDE (x1e-2): m ± s, MAD (deg): m ± s`. `--write_images=false` writes only
+the scores.
 """
+
+from absl import flags
 
 from tfunsup3d import config as config_lib
 from tfunsup3d.tools import flags as tool_flags
 
+flags.DEFINE_boolean(
+    'write_images', True,
+    'Write the per-image results (images, light, view); false: scores only.')
+
 
 def main(cfg: config_lib.Config) -> None:
-  del cfg  # Unused until implemented.
-  print('coming: testing and metrics (tfunsup3d.train, tfunsup3d.metrics)')
+  from tfunsup3d.train import evaluate  # pylint: disable=g-import-not-at-top
+  write_images = flags.FLAGS['write_images'].value
+  result = evaluate.test(cfg, write_images=write_images)
+  print(f'Tested {result["checkpoint"]}; results in {result["result_dir"]}')
+  if result['summary']:
+    print(result['summary'])
 
 
 def run() -> None:

@@ -60,8 +60,16 @@ class Unsup3DTask:
       self.optimizers = optimizers_lib.build_optimizers(self.model.networks,
                                                         self.cfg)
     jit = bool(self.cfg.jit_compile)
-    self._replica_train = tf.function(self._train_replica, jit_compile=jit,
-                                     autograph=False)
+    if self.strategy.num_replicas_in_sync == 1:
+      # The whole step, optimiser updates included, in one XLA cluster.
+      self._replica_train = tf.function(self._train_replica, jit_compile=jit,
+                                       autograph=False)
+    else:
+      # Optimisers all-reduce through merge_call, which XLA cannot hold:
+      # compile forward + backward only.
+      self._gradients = tf.function(self._gradients, jit_compile=jit,
+                                    autograph=False)
+      self._replica_train = self._train_replica
     self._replica_eval = tf.function(self._eval_replica, jit_compile=jit,
                                     autograph=False)
     self._train_fn = tf.function(self._distributed_train, autograph=False)
@@ -149,25 +157,32 @@ class Unsup3DTask:
     return {ours: tf.reduce_mean(per_image[key])
             for key, ours in METRIC_KEYS.items()}
 
-  def _train_replica(self, inputs, epoch):
-    """One replica's step: forward, backward, one Adam step per network."""
-    networks = self.model.networks
-    variables = {name: net.trainable_variables
-                 for name, net in networks.items()}
-    flat = [v for name in networks for v in variables[name]]
+  def _variables(self):
+    return {name: net.trainable_variables
+            for name, net in self.model.networks.items()}
+
+  def _gradients(self, inputs, epoch):
+    """Forward and backward: ({net: [grad or None]}, scalars)."""
+    variables = self._variables()
+    flat = [v for vs in variables.values() for v in vs]
     with tf.GradientTape() as tape:
       outputs, depth_gt, losses = self._forward(inputs, epoch)
       replicas = tf.distribute.get_replica_context().num_replicas_in_sync
       scaled = losses['loss_total'] / float(replicas)
-    grads = tape.gradient(scaled, flat)
-    start = 0
-    for name in networks:
-      n = len(variables[name])
-      optimizers_lib.apply_gradients(self.optimizers[name],
-                                     grads[start:start + n], variables[name])
-      start += n
+    grads, start = tape.gradient(scaled, flat), 0
+    per_net = {}
+    for name, vs in variables.items():
+      per_net[name] = grads[start:start + len(vs)]
+      start += len(vs)
     result = dict(losses)
     result.update(self._metric_means(outputs, depth_gt))
+    return per_net, result
+
+  def _train_replica(self, inputs, epoch):
+    """One replica's step: forward, backward, one Adam step per network."""
+    grads, result = self._gradients(inputs, epoch)
+    for name, vs in self._variables().items():
+      optimizers_lib.apply_gradients(self.optimizers[name], grads[name], vs)
     return result
 
   def _eval_replica(self, inputs, epoch):

@@ -1,0 +1,273 @@
+"""Tests for tfunsup3d.data.synth and tfunsup3d.baselines (small, 32x32)."""
+
+import filecmp
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d import baselines
+from tfunsup3d import config as config_lib
+from tfunsup3d import metrics
+from tfunsup3d import render
+from tfunsup3d.data import images
+from tfunsup3d.data import synth
+
+S = 32
+QUANTUM = 0.2 / 65535  # one 16-bit depth level, (max - min) / 65535.
+
+
+def _cfg(root='.', **kw):
+  values = dict(image_size=S, train_val_data_dir=root, load_gt_depth=True,
+                batch_size=4, num_workers=1)
+  values.update(kw)
+  return config_lib.Config(**values)
+
+
+def _tempdir(test):
+  path = tempfile.mkdtemp(prefix='test_synth_')
+  test.addCleanup(shutil.rmtree, path, ignore_errors=True)
+  return path
+
+
+def _factors(seed=0, n=8, **options):
+  return synth.sample_factors(np.random.default_rng(seed), n, S,
+                              options=synth.SynthOptions(**options))
+
+
+class SampleFactorsTest(tf.test.TestCase):
+
+  def test_shapes_and_ranges(self):
+    f = _factors(n=6)
+    self.assertEqual(f['canon_depth'].shape, (6, S, S))
+    self.assertEqual(f['canon_albedo'].shape, (6, S, S, 3))
+    self.assertEqual(f['view'].shape, (6, 6))
+    self.assertEqual(f['light_d'].shape, (6, 3))
+    self.assertEqual(f['light_a'].shape, (6, 1))
+    self.assertAllInRange(f['canon_albedo'], -1.0, 1.0)
+    self.assertAllInRange(f['canon_depth'], 0.9, 1.04 + 1e-6)
+    self.assertAllClose(np.linalg.norm(f['light_d'], axis=1), np.ones(6))
+    # Not constant: a face relief in front of the backdrop, varying per face.
+    self.assertLess(f['canon_depth'].min(), 1.0)
+    self.assertGreater(np.std(f['canon_depth'][:, S // 2, S // 2]), 1e-3)
+    self.assertAllEqual(f['view'][:, 5], np.zeros(6))
+
+  def test_same_seed_same_factors_other_seed_differs(self):
+    a, b, c = _factors(3), _factors(3), _factors(4)
+    for key in a:
+      self.assertAllEqual(a[key], b[key])
+    self.assertNotAllClose(a['canon_depth'], c['canon_depth'])
+    self.assertNotAllClose(a['view'], c['view'])
+
+  def test_exact_mirror_symmetry_without_asymmetry(self):
+    f = _factors(n=16, asymmetry=0.0)
+    self.assertAllEqual(f['canon_depth'], f['canon_depth'][:, :, ::-1])
+    self.assertAllEqual(f['canon_albedo'], f['canon_albedo'][:, :, ::-1])
+    self.assertAllEqual(f['face_mask'], f['face_mask'][:, :, ::-1])
+
+  def test_asymmetry_changes_albedo_only(self):
+    f = _factors(n=16, asymmetry=1.0)
+    self.assertAllEqual(f['canon_depth'], f['canon_depth'][:, :, ::-1])
+    diff = np.abs(f['canon_albedo'] - f['canon_albedo'][:, :, ::-1])
+    self.assertGreater(diff.max(), 0.1)
+    small = _factors(n=16, asymmetry=0.3)['canon_albedo']
+    self.assertLess(np.abs(small - small[:, :, ::-1]).mean(), diff.mean())
+
+  def test_views_are_varied_and_in_range(self):
+    view = synth.sample_params(np.random.default_rng(0), 500)['view']
+    deg = np.abs(view[:, :3]) * 180.0 / np.pi
+    self.assertGreater(np.mean(deg[:, 1] > 10.0), 0.3)  # yaw
+    self.assertLessEqual(deg[:, 1].max(), 30.0)
+    self.assertLessEqual(deg[:, 0].max(), 10.0)  # pitch
+    self.assertLessEqual(deg[:, 2].max(), 5.0)  # roll
+    self.assertLessEqual(np.abs(view[:, 3:5]).max(), 0.02)
+
+  def test_bad_options(self):
+    with self.assertRaisesRegex(ValueError, 'asymmetry'):
+      synth.SynthOptions(asymmetry=1.5).check()
+    with self.assertRaisesRegex(ValueError, 'max_yaw'):
+      synth.SynthOptions(max_yaw=-1.0).check()
+
+
+class RenderTest(tf.test.TestCase):
+
+  def test_depth_range_background_and_image(self):
+    f = _factors(n=8)
+    image, depth, mask = synth.render_instances(f, _cfg())
+    self.assertEqual(image.shape, (8, S, S, 3))
+    self.assertAllInRange(image, 0.0, 1.0)
+    self.assertAllEqual(depth[~mask], np.full((~mask).sum(), 1.1, np.float32))
+    self.assertLess(depth[mask].max(), 1.08)  # well below max_depth
+    self.assertGreater(depth[mask].min(), 0.9)
+    coverage = mask.mean(axis=(1, 2))
+    self.assertAllInRange(coverage, 0.15, 0.8)
+    self.assertGreater(image[~mask].mean(), 0.1)  # a backdrop, not black
+
+  def test_depth_is_render_depth_recomputed(self):
+    f = _factors(n=4)
+    cfg = _cfg().resolved()
+    _, depth, mask = synth.render_instances(f, cfg)
+    K = render.intrinsics(S, cfg.fov)
+    expected = render.render_depth(
+        f['canon_depth'], f['view'], K, cfg.rot_center_depth, cfg.min_depth,
+        cfg.max_depth, anti_aliasing=cfg.anti_aliasing).numpy()
+    self.assertAllClose(depth[mask], expected[mask], atol=1e-6)
+    self.assertTrue(np.all(expected[mask] < cfg.max_depth + 0.1))  # valid
+    self.assertGreater(np.mean(expected[~mask] < cfg.max_depth), 0.5)
+
+  def test_identity_view_of_a_plane_gives_the_plane(self):
+    f = _factors(n=2)
+    f['canon_depth'] = np.full((2, S, S), 1.0, np.float32)
+    f['face_mask'] = np.ones((2, S, S), np.float32)
+    f['view'] = np.zeros((2, 6), np.float32)
+    image, depth, mask = synth.render_instances(f, _cfg())
+    # The reference's anti-aliased samples sit half a pixel off: the last
+    # row and column are only partly covered, hence background.
+    self.assertAllClose(depth[:, :-1, :-1], np.ones((2, S - 1, S - 1)),
+                        atol=1e-6)
+    self.assertAllEqual(mask[:, -1], np.zeros((2, S), bool))
+    normal = render.depth_to_normals(f['canon_depth'], render.intrinsics(S))
+    shaded, _ = render.shade(f['canon_albedo'], normal, f['light_a'],
+                             f['light_b'], f['light_d'])
+    shaded = np.clip(shaded.numpy() / 2 + 0.5, 0, 1)
+    self.assertAllClose(image[:, :-1, :-1], shaded[:, :-1, :-1], atol=1e-5)
+
+  def test_depth_png_encoding(self):
+    depth = np.array([[0.9, 1.0, 1.1 - 1e-7, 1.1]], np.float32)
+    mask = np.array([[True, True, True, False]])
+    png = synth.depth_to_png(depth, mask, 0.9, 1.1)
+    self.assertEqual(png.dtype, np.uint16)
+    self.assertAllEqual(png, [[65535, 32768, 1, 0]])  # face never p = 0
+
+
+class WriteDatasetTest(tf.test.TestCase):
+
+  COUNTS = {'train': 6, 'val': 2, 'test': 3}
+
+  def _write(self, root=None, seed=0, **kw):
+    root = root or _tempdir(self)
+    synth.write_dataset(root, self.COUNTS, _cfg(), seed=seed, **kw)
+    return root
+
+  def test_layout_is_what_the_loader_reads(self):
+    root = self._write()
+    for split, n in self.COUNTS.items():
+      records, skipped = images.list_split(_cfg(root), split)
+      self.assertLen(records, n)
+      self.assertEqual(skipped.count, 0)
+      self.assertEqual(records[0].name, '000000_image')
+      self.assertTrue(os.path.isfile(os.path.join(root, split,
+                                                  'factors.npz')))
+    self.assertEqual(sorted(os.listdir(root)), ['test', 'train', 'val'])
+
+  def test_loader_round_trip_within_quantisation(self):
+    root = self._write(seed=5)
+    cfg = _cfg(root, test_data_dir=os.path.join(root, 'test'))
+    batch = next(iter(images.build_dataset(cfg, 'test', training=False)))
+    got = images.decode_depth(batch['depth_gt'].numpy()[..., 0], 0.9, 1.1)
+    # Re-render the test split from its own random stream.
+    params = synth.sample_params(np.random.default_rng([5, 2]), 3)
+    f = synth.factors_from_params(params, S)
+    image, depth, mask = synth.render_instances(f, cfg)
+    self.assertAllClose(got, depth, atol=QUANTUM / 2 + 1e-6)
+    self.assertAllEqual(got < 1.1, mask)  # background exactly max_depth
+    self.assertAllClose(batch['image'].numpy(), image, atol=0.5 / 255 + 1e-6)
+    with np.load(os.path.join(root, 'test', 'factors.npz')) as z:
+      self.assertAllEqual(z['param_head_ax'], params['head_ax'])
+      self.assertAllEqual(z['view'], f['view'])
+      self.assertAllEqual(z['canon_depth'], f['canon_depth'])
+      self.assertEqual(z['canon_albedo'].dtype, np.uint8)
+      self.assertIn('"seed": 5', str(z['meta']))
+
+  def test_same_seed_same_bytes(self):
+    a, b, c = self._write(seed=1), self._write(seed=1), self._write(seed=2)
+    for split in self.COUNTS:
+      for sub in ('image', 'depth'):
+        names = sorted(os.listdir(os.path.join(a, split, sub)))
+        _, mismatch, errors = filecmp.cmpfiles(
+            os.path.join(a, split, sub), os.path.join(b, split, sub), names,
+            shallow=False)
+        self.assertEqual((mismatch, errors), ([], []))
+      self.assertTrue(filecmp.cmp(os.path.join(a, split, 'factors.npz'),
+                                  os.path.join(b, split, 'factors.npz'),
+                                  shallow=False))
+    self.assertFalse(filecmp.cmp(
+        os.path.join(a, 'train', 'image', '000000_image.png'),
+        os.path.join(c, 'train', 'image', '000000_image.png'), shallow=False))
+
+  def test_splits_do_not_overlap(self):
+    root = self._write()
+    views = {}
+    for split in self.COUNTS:
+      with np.load(os.path.join(root, split, 'factors.npz')) as z:
+        views[split] = z['view']
+    all_views = np.concatenate(list(views.values()))
+    self.assertLen(np.unique(all_views, axis=0), len(all_views))
+
+  def test_refuses_to_overwrite_without_permission(self):
+    root = self._write()
+    user_file = os.path.join(root, 'val', 'mine.txt')
+    with open(user_file, 'w') as f:
+      f.write('keep me')
+    before = sorted(os.listdir(os.path.join(root, 'train', 'image')))
+    with self.assertRaisesRegex(FileExistsError, 'overwrite'):
+      self._write(root)
+    self.assertTrue(os.path.isfile(user_file))
+    self.assertEqual(sorted(os.listdir(os.path.join(root, 'train', 'image'))),
+                     before)
+    self.assertEqual([n for n in os.listdir(root) if n.startswith('.')], [])
+    self._write(root, overwrite=True)
+    self.assertFalse(os.path.exists(user_file))
+    self.assertLen(os.listdir(os.path.join(root, 'val', 'image')), 2)
+
+  def test_empty_existing_dir_and_zero_counts(self):
+    root = _tempdir(self)
+    os.makedirs(os.path.join(root, 'train'))
+    synth.write_dataset(root, {'train': 2, 'val': 0}, _cfg())
+    self.assertLen(os.listdir(os.path.join(root, 'train', 'depth')), 2)
+    self.assertFalse(os.path.exists(os.path.join(root, 'val')))
+
+  def test_bad_counts(self):
+    root = _tempdir(self)
+    with self.assertRaisesRegex(ValueError, 'counts'):
+      synth.write_dataset(root, {'train': -1}, _cfg())
+    with self.assertRaisesRegex(ValueError, 'counts'):
+      synth.write_dataset(root, {'training': 1}, _cfg())
+    self.assertEqual(os.listdir(root), [])
+
+
+class BaselinesTest(tf.test.TestCase):
+
+  def test_average_of_identical_maps_is_exact(self):
+    _, depth, _ = synth.render_instances(_factors(n=4), _cfg())
+    K = render.intrinsics(S, 10.0)
+    same = np.repeat(depth[:1], 3, axis=0)
+    r = baselines.baseline_scores(same, same, K)
+    self.assertAllClose(r['average']['side'], np.zeros(3), atol=1e-6)
+    # MAD is not 0 even for the ground truth itself: like the reference,
+    # normals are n / (|n| + 1e-7) with |n| ~ 1e-4 here, so n.n < 1.
+    floor = metrics.depth_metrics(same, np.ones_like(same), same, K)['mad']
+    self.assertAllClose(r['average']['mad'], floor.numpy(), atol=1e-3)
+    self.assertGreater(r['null']['side_mean'], 0.1)  # x1e-2
+    self.assertGreater(r['null']['mad_mean'], 5.0)
+
+  def test_null_is_worse_than_average_on_synthetic_faces(self):
+    _, train, _ = synth.render_instances(_factors(seed=1, n=64), _cfg())
+    _, test, mask = synth.render_instances(_factors(seed=2, n=16), _cfg())
+    K = render.intrinsics(S, 10.0)
+    r = baselines.baseline_scores(test, train, K)
+    self.assertGreater(r['null']['side_mean'], r['average']['side_mean'])
+    self.assertGreater(r['null']['mad_mean'], r['average']['mad_mean'])
+    self.assertEqual(r['null']['side'].shape, (16,))
+    # Explicit masks give the same scores as the max-depth background code.
+    m = baselines.baseline_scores(test, train, K, test_mask=mask)
+    self.assertAllClose(m['null']['side'], r['null']['side'])
+    avg = baselines.average_depth(train)
+    self.assertEqual(avg.shape, (S, S))
+    self.assertLess(avg.max(), 1.1)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,93 @@
+"""tfunsup3d-synth run as a subprocess: success, refusals, bad flags."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from tfunsup3d import config as config_lib
+from tfunsup3d.data import images
+from tfunsup3d.tools import flags as tool_flags
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _run(*args):
+  env = dict(os.environ)
+  env['PYTHONPATH'] = os.pathsep.join(
+      [str(ROOT)] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+  env.pop(tool_flags.DEBUG_ENV, None)
+  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  return subprocess.run(
+      [sys.executable, '-m', 'tfunsup3d.tools.synth', *args], cwd=ROOT,
+      env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _error_lines(proc):
+  return [line for line in proc.stderr.splitlines()
+          if line.startswith('tfunsup3d-synth: error:')]
+
+
+def _listing(root):
+  return sorted(str(p.relative_to(root)) for p in pathlib.Path(root).rglob('*'))
+
+
+@pytest.fixture(scope='module')
+def written(tmp_path_factory):
+  out = tmp_path_factory.mktemp('synth') / 'data'
+  proc = _run(f'--out_dir={out}', '--num_train=8', '--num_val=4',
+              '--num_test=4')
+  return out, proc
+
+
+def test_writes_the_layout_the_loader_reads(written):
+  out, proc = written
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'wrote' in proc.stdout
+  cfg = config_lib.Config(train_val_data_dir=str(out), load_gt_depth=True,
+                          num_workers=1)
+  for split, n in (('train', 8), ('val', 4), ('test', 4)):
+    records, skipped = images.list_split(cfg, split)
+    assert len(records) == n and skipped.count == 0
+    assert (out / split / 'factors.npz').is_file()
+  assert (out / 'train' / 'depth' / '000007_depth.png').is_file()
+
+
+def test_refuses_a_non_empty_dir_without_overwrite(written):
+  out, _ = written
+  before = _listing(out)
+  proc = _run(f'--out_dir={out}', '--num_train=2', '--num_val=0',
+              '--num_test=0', '--image_size=16')
+  assert proc.returncode == 2, (proc.stdout, proc.stderr[-3000:])
+  lines = _error_lines(proc)
+  assert len(lines) == 1 and 'overwrite' in lines[0], proc.stderr[-3000:]
+  assert _listing(out) == before
+
+
+def test_overwrite_replaces_only_the_splits_asked_for(tmp_path):
+  out = tmp_path / 'data'
+  args = (f'--out_dir={out}', '--num_val=0', '--num_test=1',
+          '--image_size=16')
+  assert _run(*args, '--num_train=3').returncode == 0
+  proc = _run(*args, '--num_train=2', '--overwrite', '--seed=3')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert len(os.listdir(out / 'train' / 'image')) == 2
+  assert len(os.listdir(out / 'test' / 'image')) == 1
+  assert not (out / 'val').exists()
+
+
+@pytest.mark.parametrize('args, reason', [
+    (['--num_train=-1'], 'num_train'),
+    (['--num_train=0', '--num_val=0', '--num_test=0'], 'Nothing to write'),
+    (['--asymmetry=2'], 'asymmetry'),
+    (['--seed=-1'], 'seed'),
+])
+def test_bad_args_exit_2_with_one_line(tmp_path, args, reason):
+  out = tmp_path / 'data'
+  proc = _run(f'--out_dir={out}', *args)
+  assert proc.returncode == 2, (proc.stdout, proc.stderr[-3000:])
+  lines = _error_lines(proc)
+  assert len(lines) == 1 and reason in lines[0], proc.stderr[-3000:]
+  assert not out.exists()

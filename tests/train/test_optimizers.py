@@ -1,0 +1,94 @@
+"""Tests of tfunsup3d.train.optimizers: torch.optim.Adam semantics."""
+
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d.train import optimizers
+
+
+def torch_adam(w, grads, lr, wd, betas=(0.9, 0.999), eps=1e-8):
+  """torch.optim.Adam(weight_decay=wd).step(), transcribed in float64."""
+  w = np.asarray(w, np.float64)
+  m, v = np.zeros_like(w), np.zeros_like(w)
+  b1, b2 = betas
+  for t, g in enumerate(grads, 1):
+    g = g + wd * w  # L2 added to the gradient (not decoupled).
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    denom = np.sqrt(v) / np.sqrt(1 - b2 ** t) + eps
+    w = w - lr / (1 - b1 ** t) * m / denom
+  return w
+
+
+class TorchAdamTest(tf.test.TestCase):
+
+  def test_one_step_by_hand(self):
+    # w = 2, g = 0.5, wd = 0.1: g' = 0.7; m = 0.07, v = 0.00049; after bias
+    # correction m^ = 0.7, sqrt(v^) = 0.7; w' = 2 - lr * 0.7 / (0.7 + 1e-8).
+    var = keras.Variable(np.array([2.0], np.float32))
+    opt = optimizers.TorchAdam(1e-2, l2_weight_decay=0.1)
+    opt.build([var])
+    optimizers.apply_gradients(opt, [tf.constant([0.5])], [var])
+    self.assertAllClose(var.numpy(), [2.0 - 1e-2 * 0.7 / (0.7 + 1e-8)],
+                        atol=1e-7)
+    self.assertAllClose(opt._momentums[0].numpy(), [0.07], rtol=1e-5)
+    self.assertAllClose(opt._velocities[0].numpy(), [0.00049], rtol=1e-4)
+
+  def test_matches_torch_rule_over_steps(self):
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((3, 5)).astype(np.float32)
+    # Small gradients make eps and the decay term matter.
+    grads = [1e-4 * rng.standard_normal((3, 5)).astype(np.float32)
+             for _ in range(4)]
+    var = keras.Variable(w0)
+    opt = optimizers.TorchAdam(1e-3, l2_weight_decay=5e-4)
+    opt.build([var])
+
+    @tf.function(jit_compile=True, autograph=False)
+    def step(g):
+      optimizers.apply_gradients(opt, [g], [var])
+
+    for g in grads:
+      step(tf.constant(g))
+    expected = torch_adam(w0, grads, 1e-3, 5e-4)
+    self.assertAllClose(var.numpy(), expected, rtol=1e-5, atol=1e-7)
+    self.assertEqual(int(opt.iterations.numpy()), 4)
+    # Keras' Adam differs (epsilon hat, decoupled decay): the test can fail.
+    keras_var = keras.Variable(w0)
+    keras_opt = keras.optimizers.Adam(1e-3, epsilon=1e-8, weight_decay=5e-4)
+    for g in grads:
+      keras_opt.apply([tf.constant(g)], [keras_var])
+    self.assertGreater(np.abs(keras_var.numpy() - expected).max(), 1e-6)
+
+  def test_none_gradients_are_skipped_without_warnings(self):
+    a = keras.Variable(np.ones([2], np.float32))
+    b = keras.Variable(np.ones([2], np.float32))
+    opt = optimizers.TorchAdam(1e-2)
+    opt.build([a, b])
+    with warnings.catch_warnings():
+      warnings.simplefilter('error')
+      n = optimizers.apply_gradients(opt, [tf.ones([2]), None], [a, b])
+    self.assertEqual(n, 1)
+    self.assertAllClose(b.numpy(), [1.0, 1.0])
+    self.assertNotAllClose(a.numpy(), [1.0, 1.0])
+    self.assertAllClose(opt._momentums[1].numpy(), [0.0, 0.0])
+
+  def test_rejects_decoupled_weight_decay(self):
+    with self.assertRaisesRegex(ValueError, 'l2_weight_decay'):
+      optimizers.TorchAdam(1e-3, weight_decay=0.1)
+    with self.assertRaisesRegex(ValueError, 'l2_weight_decay'):
+      optimizers.TorchAdam(1e-3, l2_weight_decay=-1.0)
+
+  def test_config_round_trip(self):
+    opt = optimizers.TorchAdam(3e-4, l2_weight_decay=5e-4)
+    again = optimizers.TorchAdam.from_config(opt.get_config())
+    self.assertAllClose(again.l2_weight_decay, 5e-4)
+    self.assertAllClose(again.epsilon, 1e-8)
+    self.assertAllClose(float(again.learning_rate), 3e-4)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,194 @@
+"""Tests of the task and the training loop on a tiny model and data set.
+
+All tests share one `Unsup3DTask` (tests/train/tiny.py): tracing its steps
+costs seconds, so each test resets it to the same initial state instead.
+"""
+
+import glob
+import json
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tests.train import tiny
+from tfunsup3d.model import Unsup3D
+from tfunsup3d.train import loop
+
+
+class _Proxy:
+  """Wraps the shared task; subclasses change `train_step`."""
+
+  def __init__(self, task):
+    self.task = task
+    self.calls = 0
+
+  def __getattr__(self, name):
+    return getattr(self.task, name)
+
+  def train_step(self, batch, epoch):
+    self.calls += 1
+    return self.task.train_step(batch, epoch)
+
+
+class _Interrupt(Exception):
+  pass
+
+
+class _StopAfter(_Proxy):
+  """Raises after `n` steps (a crash between checkpoints)."""
+
+  def __init__(self, task, n):
+    super().__init__(task)
+    self.n = n
+
+  def train_step(self, batch, epoch):
+    if self.calls == self.n:
+      raise _Interrupt()
+    return super().train_step(batch, epoch)
+
+
+class _Diverge(_Proxy):
+  """Makes netL's output NaN at call `at` (weights diverged)."""
+
+  def __init__(self, task, at):
+    super().__init__(task)
+    self.at = at
+
+  def train_step(self, batch, epoch):
+    if self.calls + 1 == self.at:
+      kernel = self.task.model.netL.weights[0]
+      kernel.assign(tf.fill(kernel.shape, np.nan))
+    return super().train_step(batch, epoch)
+
+
+class TrainingTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.task = tiny.shared_task()
+
+  def setUp(self):
+    super().setUp()
+    tiny.reset(self.task)
+    self.data = tiny.write_dataset(tempfile.mkdtemp(dir=self.get_temp_dir()),
+                                   n_train=8, n_val=4)
+
+  def _cfg(self, name, **overrides):
+    return tiny.tiny_config(self.data, os.path.join(self.get_temp_dir(),
+                                                    name), **overrides)
+
+  def test_steps_lower_the_loss_on_a_fixed_batch(self):
+    batch = next(iter(loop.train_dataset(self._cfg('fixed'), 0)))
+    first = self.task.train_step(batch, 0)
+    for name in ('SIDE', 'MAD', 'MAE', 'MSE', 'loss_l1_im_flip'):
+      self.assertIn(name, first)
+    losses = [float(first['loss_total'])]
+    for _ in range(5):
+      losses.append(float(self.task.train_step(batch, 0)['loss_total']))
+    self.assertLess(losses[-1], losses[0] - 0.05, losses)
+    # eval_step does not update.
+    before = float(self.task.eval_step(batch)['loss_total'])
+    self.assertAllClose(float(self.task.eval_step(batch)['loss_total']),
+                        before)
+
+  def test_resume_continues_the_same_run(self):
+    # Straight: 2 epochs of 2 steps.
+    straight = loop.train(self._cfg('straight', num_epochs=2), task=self.task)
+    self.assertEqual(straight['step'], 4)
+    final = tiny.weights(self.task)
+    # Crash after 3 steps (mid epoch 1), with a checkpoint every step.
+    tiny.reset(self.task)
+    cfg = self._cfg('split', num_epochs=2, save_checkpoint_steps=1)
+    with self.assertRaises(_Interrupt):
+      loop.train(cfg, task=_StopAfter(self.task, 3))
+    tiny.reset(self.task)  # Forget the in-memory state: only the ckpt counts.
+    resumed = loop.train(cfg, task=self.task)
+    self.assertEqual(os.path.basename(resumed['resumed_from']), 'ckpt-3')
+    self.assertEqual(resumed['step'], 4)
+    for a, b in zip(final, tiny.weights(self.task)):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    # Same per-epoch means, the resumed epoch's included.
+    for epoch in ('0', '1'):
+      for split in ('train', 'val'):
+        want, got = straight['metrics'][epoch], resumed['metrics'][epoch]
+        for key in ('loss_total', 'loss_l1_im', 'SIDE', 'MAD'):
+          self.assertAllClose(want[split][key], got[split][key], rtol=1e-5)
+    with open(os.path.join(cfg.checkpoint_dir, loop.METRICS_FILE)) as f:
+      trace = json.load(f)
+    self.assertEqual(sorted(trace), ['0', '1'])
+    self.assertEqual(trace['1']['step'], 4)
+    # A finished run resumes to nothing more.
+    again = loop.train(cfg, task=self.task)
+    self.assertEqual(again['step'], 4)
+
+  def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(self):
+    tiny.write_split(self.data, 'train', 12, with_depth=True, seed=5)
+    cfg = self._cfg('nan', num_epochs=3, save_checkpoint_steps=2,
+                    train_val_data_dir=self.data)
+    task = _Diverge(self.task, at=5)
+    with self.assertRaisesRegex(
+        loop.NonFiniteLossError,
+        r'epoch 1, step 1 of the epoch \(global step 4, 0-based\).*'
+        r'loss_total=nan.*last good checkpoint: .*ckpt-4'):
+      loop.train(cfg, task=task)
+    latest = tf.train.latest_checkpoint(cfg.checkpoint_dir)
+    # 3 steps per epoch: ckpt-2 (steps), ckpt-3 (epoch), ckpt-4 (steps).
+    self.assertEqual(os.path.basename(latest), 'ckpt-4')
+    model = Unsup3D.from_checkpoint(cfg.checkpoint_dir)
+    for v in model.weights:
+      self.assertTrue(np.all(np.isfinite(v.numpy())), v.name)
+
+  def test_missing_train_split_fails_before_anything(self):
+    cfg = self._cfg('missing', train_val_data_dir=self.data + '/nowhere')
+    with self.assertRaisesRegex(FileNotFoundError,
+                                'train data directory does not exist'):
+      loop.train(cfg, task=self.task)
+    self.assertFalse(os.path.exists(cfg.checkpoint_dir))
+    os.makedirs(self.data + '/empty/train/image')
+    os.makedirs(self.data + '/empty/train/depth')
+    cfg = self._cfg('empty', train_val_data_dir=self.data + '/empty')
+    with self.assertRaisesRegex(ValueError, 'No usable images'):
+      loop.train(cfg, task=self.task)
+    self.assertFalse(os.path.exists(cfg.checkpoint_dir))
+
+  def test_missing_vgg_weights_fail_before_training(self):
+    cfg = self._cfg('vgg', lam_perc=1.0, vgg16_weights='/nowhere/vgg16.pth')
+    with self.assertRaisesRegex(FileNotFoundError, 'VGG16 weights'):
+      loop.train(cfg)  # Builds its own task (and fails there).
+    self.assertFalse(os.path.exists(cfg.checkpoint_dir))
+
+  def test_tensorboard_and_missing_val_split(self):
+    data = tiny.write_dataset(tempfile.mkdtemp(dir=self.get_temp_dir()), n_train=4,
+                              n_val=0)
+    cfg = self._cfg('tb', num_epochs=1, use_logger=True, log_freq=1,
+                    train_val_data_dir=data)
+    with self.assertLogs('absl', level='WARNING') as logs:
+      result = loop.train(cfg, task=self.task)
+    self.assertIn('No validation', '\n'.join(logs.output))
+    self.assertNotIn('val', result['metrics']['0'])
+    tags = {}
+    for path in glob.glob(os.path.join(cfg.checkpoint_dir, 'logs', 'train',
+                                       'events.*')):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for value in event.summary.value:
+          tags[value.tag] = value.metadata.plugin_data.plugin_name
+    for tag, plugin in [
+        ('Loss/loss_total', 'scalars'), ('Loss/loss_l1_im_flip', 'scalars'),
+        ('Acc_masked/SIE_masked', 'scalars'),
+        ('Acc_masked/NorErr_masked', 'scalars'),
+        ('Depth/canon_depth_raw_hist', 'histograms'),
+        ('View/view_ry', 'histograms'), ('Light/canon_light_dz', 'histograms'),
+        ('Conf/conf_sigma_l1_hist', 'histograms'),
+        ('Image/input_image_symline', 'images'),
+        ('Image/recon_image_flip', 'images'), ('Depth/recon_normal', 'images'),
+        ('Conf/conf_map_percl_flip', 'images'),
+        ('Image_rotate/recon_rotate', 'images'),
+        ('Depth_gt/norm_err_map_masked', 'images')]:
+      self.assertEqual(tags.get(tag), plugin, tag)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,367 @@
+"""TFLite export: the five networks and the canonical decomposition.
+
+`export_tflite(model, out_dir)` converts, each in three variants:
+
+* the networks netD, netA, netL, netV (and netC), input `images` float32
+  `[1, S, S, 3]` in **[-1, 1]** (the networks' own input, `2 x - 1`), outputs
+  `output` (netD `[1, S, S, 1]` raw depth, netA `[1, S, S, 3]`, netL `[1, 4]`,
+  netV `[1, 6]`, tanh) or netC's `sigma_l1` `[1, S, S, 2]` and `sigma_percl`
+  `[1, S/4, S/4, 2]`;
+* `canonical`: the whole decomposition up to, not including, the
+  rasteriser: input `images` `[1, S, S, 3]` in **[0, 1]**, outputs the
+  SavedModel's names `canon_depth`, `canon_albedo`, `canon_normal`,
+  `canon_diffuse_shading`, `canon_im`, `light_a`, `light_b`, `light_d`, `view`
+  (and the four `conf_sigma_*`); no `recon_*` (the z-buffer's scatter-min
+  `tf.while_loop` has no TFLite builtin).
+
+Variants: `float32` (no optimisation), `float16` (weights stored as
+float16, computed in float32), `int8` (dynamic-range quantisation: int8
+weights, activations quantised on the fly; no calibration data needed).
+
+Each converted model is run with `ai_edge_litert.interpreter.Interpreter`
+(`tf.lite.Interpreter` only if that is missing) on sample images and
+compared with the Keras model; `tflite_report.json` records, per model and
+variant, the file size and the max / mean absolute error of every output.
+
+Normals: `tfunsup3d.render.depth_to_normals` uses `tf.linalg.cross`, which
+has no TFLite builtin ("'tf.Cross' op is neither a custom op nor a flex
+op"); the canonical model computes the same cross product with
+multiplications (`depth_to_normals_lite`, equal to within float rounding).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d import render
+from tfunsup3d.factors import confidence
+from tfunsup3d.factors import depth as depth_lib
+from tfunsup3d.factors import light as light_lib
+from tfunsup3d.factors import view as view_lib
+from tfunsup3d.render import camera
+
+VARIANTS = ('float32', 'float16', 'int8')
+REPORT_FILE = 'tflite_report.json'
+CANONICAL = 'canonical'
+INPUT_NAME = 'images'
+EPS = 1e-7  # as tfunsup3d.render.normals
+
+
+def depth_to_normals_lite(depth, K) -> tf.Tensor:
+  """`tfunsup3d.render.depth_to_normals` with TFLite builtin ops only.
+
+  Args:
+    depth: a tensor of shape `[B, H, W]`.
+    K: a tensor of shape `[3, 3]`.
+
+  Returns:
+    A tensor of shape `[B, H, W, 3]` of unit normals, (0, 0, 1) on the
+    border.
+  """
+  with tf.name_scope('depth_to_normals_lite'):
+    p = camera.depth_to_points(depth, K)
+    tu = p[:, 1:-1, 2:] - p[:, 1:-1, :-2]
+    tv = p[:, 2:, 1:-1] - p[:, :-2, 1:-1]
+    ux, uy, uz = tu[..., 0:1], tu[..., 1:2], tu[..., 2:3]
+    vx, vy, vz = tv[..., 0:1], tv[..., 1:2], tv[..., 2:3]
+    n = tf.concat([uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx],
+                  axis=-1)
+    n = tf.pad(n, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    border = tf.pad(tf.zeros_like(n[..., :1])[:, 1:-1, 1:-1],
+                    [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=1.0)
+    n = n + border * tf.constant([0.0, 0.0, 1.0])
+    norm = tf.sqrt(tf.reduce_sum(n * n, axis=-1, keepdims=True))
+    return n / (norm + EPS)
+
+
+def canonical_decomposition(model, images, lite: bool = False
+                            ) -> Dict[str, tf.Tensor]:
+  """The canonical factors of `images` (no flip, no rendering).
+
+  The same computation as the first B rows of `model.decompose`.
+
+  Args:
+    model: an `Unsup3D`.
+    images: float32 `[B, S, S, 3]` in [0, 1].
+    lite: compute normals with `depth_to_normals_lite` (TFLite builtins).
+
+  Returns:
+    dict with canon_depth `[B,S,S]`, canon_albedo, canon_normal, canon_im
+    `[B,S,S,3]`, canon_diffuse_shading `[B,S,S,1]`, light_a, light_b `[B,1]`,
+    light_d `[B,3]`, view `[B,6]` and, with a confidence net, the
+    conf_sigma_* maps.
+  """
+  cfg = model.cfg
+  input_im = images * 2.0 - 1.0
+  depth = depth_lib.canonical_depth(model.netD(input_im)[..., 0],
+                                    cfg.min_depth, cfg.max_depth)
+  depth = depth_lib.set_border(depth, cfg.border_depth)
+  albedo = model.netA(input_im)
+  light_a, light_b, light_d = light_lib.canonical_light(
+      model.netL(input_im), cfg.min_amb_light, cfg.max_amb_light,
+      cfg.min_diff_light, cfg.max_diff_light)
+  normals = (depth_to_normals_lite if lite else render.depth_to_normals)(
+      depth, model.K)
+  canon_im, shading = render.shade(albedo, normals, light_a, light_b, light_d)
+  out = {
+      'canon_depth': depth,
+      'canon_albedo': albedo,
+      'canon_normal': normals,
+      'canon_diffuse_shading': shading,
+      'canon_im': canon_im,
+      'light_a': light_a,
+      'light_b': light_b,
+      'light_d': light_d,
+      'view': view_lib.viewpoint(model.netV(input_im), cfg.xyz_rotation_range,
+                                 cfg.xy_translation_range,
+                                 cfg.z_translation_range),
+  }
+  if model.netC is not None:
+    out.update(confidence.split_sigmas(*model.netC(input_im)))
+  return out
+
+
+def model_functions(model, include_canonical: bool = True
+                    ) -> Dict[str, Tuple[Callable, List[tf.Variable]]]:
+  """name -> (fn(images) -> dict of outputs, the variables it reads)."""
+
+  def net_fn(net, name):
+    if name == 'netC':
+      return lambda im: dict(zip(('sigma_l1', 'sigma_percl'), net(im)))
+    return lambda im: {'output': net(im)}
+
+  fns = {}
+  for name, net in model.networks.items():
+    fns[name] = (net_fn(net, name), [getattr(v, 'value', v)
+                                     for v in net.weights])
+  if include_canonical:
+    fns[CANONICAL] = (
+        lambda im: canonical_decomposition(model, im, lite=True),
+        [getattr(v, 'value', v) for v in model.weights])
+  return fns
+
+
+def _save_for_conversion(fn, variables, spec, directory: str):
+  module = tf.Module()
+  module.model_variables = list(variables)
+  module.fn = tf.function(fn, input_signature=[spec])
+  tf.saved_model.save(module, directory, signatures={
+      'serving_default': module.fn.get_concrete_function()})
+
+
+def convert(saved_model_dir: str, variant: str) -> bytes:
+  """Converts a SavedModel's serving_default to TFLite (builtin ops only)."""
+  if variant not in VARIANTS:
+    raise ValueError(f'variant must be one of {VARIANTS}. '
+                     f'Received: variant={variant!r}')
+  converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  if variant != 'float32':
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if variant == 'float16':
+    converter.target_spec.supported_types = [tf.float16]
+  return converter.convert()
+
+
+def interpreter_class():
+  """`(Interpreter class, description)`: ai_edge_litert, else tf.lite."""
+  try:
+    from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
+    import importlib.metadata  # pylint: disable=g-import-not-at-top
+    try:
+      version = importlib.metadata.version('ai-edge-litert')
+    except importlib.metadata.PackageNotFoundError:
+      version = '?'
+    return litert.Interpreter, f'ai_edge_litert {version}'
+  except ImportError:
+    return tf.lite.Interpreter, f'tf.lite.Interpreter (TF {tf.__version__})'
+
+
+def run_tflite(model_content_or_path, images: np.ndarray
+               ) -> Dict[str, np.ndarray]:
+  """Runs a converted model's serving_default signature on `images`.
+
+  Args:
+    model_content_or_path: the .tflite bytes or a path.
+    images: float32 array matching the model input (batch 1; a larger batch
+      is run one image at a time).
+
+  Returns:
+    dict of float32 outputs, batched like `images`.
+  """
+  cls, _ = interpreter_class()
+  if isinstance(model_content_or_path, (bytes, bytearray)):
+    interpreter = cls(model_content=bytes(model_content_or_path))
+  else:
+    interpreter = cls(model_path=str(model_content_or_path))
+  runner = interpreter.get_signature_runner('serving_default')
+  outs = [runner(**{INPUT_NAME: images[i:i + 1]}) for i in range(len(images))]
+  return {k: np.concatenate([o[k] for o in outs], 0) for k in outs[0]}
+
+
+def _errors(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray]
+            ) -> Dict[str, Dict[str, float]]:
+  errors = {}
+  for key, ref in want.items():
+    diff = np.abs(np.asarray(got[key], np.float64) -
+                  np.asarray(ref, np.float64))
+    errors[key] = {'max_abs_error': float(diff.max()),
+                   'mean_abs_error': float(diff.mean()),
+                   'reference_abs_max': float(np.abs(ref).max())}
+  return errors
+
+
+def sample_images(image_size: int, count: int = 2, seed: int = 0
+                  ) -> np.ndarray:
+  """Smooth random test images `[count, S, S, 3]` in [0, 1]."""
+  rng = np.random.RandomState(seed)
+  low = rng.rand(count, 8, 8, 3).astype(np.float32)
+  images = tf.image.resize(low, [image_size, image_size], 'bicubic').numpy()
+  noise = 0.05 * rng.randn(count, image_size, image_size, 3)
+  return np.clip(images + noise, 0.0, 1.0).astype(np.float32)
+
+
+def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
+                  names: Optional[Sequence[str]] = None,
+                  include_canonical: bool = True,
+                  images: Optional[np.ndarray] = None,
+                  source: Optional[str] = None) -> Dict[str, Any]:
+  """Converts, runs and compares; writes `<name>_<variant>.tflite` files and
+  `tflite_report.json` to `out_dir`.
+
+  Args:
+    model: an `Unsup3D`.
+    out_dir: output directory (created).
+    variants: subset of `VARIANTS`.
+    names: models to convert (default: every network, plus `canonical`
+      when `include_canonical`).
+    include_canonical: also convert the canonical decomposition.
+    images: float32 `[N, S, S, 3]` in [0, 1] to measure errors on (default:
+      `sample_images`).
+    source: the checkpoint the weights came from (recorded).
+
+  Returns:
+    The report (also written as JSON). `report['models'][name]['variants']
+    [variant]` holds `file`, `bytes`, `seconds` (conversion), `errors` (per
+    output) and `max_abs_error` / `mean_abs_error` (over outputs), or
+    `error` (the one-line reason) when conversion or running failed.
+  """
+  for variant in variants:
+    if variant not in VARIANTS:
+      raise ValueError(f'Unknown TFLite variant {variant!r}; choose from '
+                       f'{VARIANTS}.')
+  cfg = model.cfg
+  size = int(cfg.image_size)
+  if images is None:
+    images = sample_images(size)
+  images = np.asarray(images, np.float32)
+  fns = model_functions(model, include_canonical)
+  if names is not None:
+    unknown = sorted(set(names) - set(fns))
+    if unknown:
+      raise ValueError(f'Unknown TFLite model(s) {unknown}; choose from '
+                       f'{sorted(fns)}.')
+    fns = {k: v for k, v in fns.items() if k in names}
+  os.makedirs(out_dir, exist_ok=True)
+  _, interpreter_name = interpreter_class()
+  report = {
+      'image_size': size,
+      'batch_size': 1,
+      'num_test_images': int(len(images)),
+      'interpreter': interpreter_name,
+      'tensorflow_version': tf.__version__,
+      'source_checkpoint': os.path.abspath(source) if source else None,
+      'variants': list(variants),
+      'inputs': {'networks': 'images [1,S,S,3] float32 in [-1, 1]',
+                 CANONICAL: 'images [1,S,S,3] float32 in [0, 1]'},
+      'models': {},
+  }
+  spec = tf.TensorSpec([1, size, size, 3], tf.float32, name=INPUT_NAME)
+  staging = tempfile.mkdtemp(prefix='tfunsup3d-tflite-')
+  try:
+    for name, (fn, variables) in fns.items():
+      net_inputs = images if name == CANONICAL else images * 2.0 - 1.0
+      keras_out = {k: v.numpy() for k, v in fn(tf.constant(net_inputs)).items()}
+      entry = {'outputs': {k: list(v.shape[1:]) for k, v in keras_out.items()},
+               'variants': {}}
+      report['models'][name] = entry
+      sm_dir = os.path.join(staging, name)
+      try:
+        _save_for_conversion(fn, variables, spec, sm_dir)
+      except Exception as e:  # pylint: disable=broad-except
+        entry['error'] = _one_line(e)
+        logging.warning('TFLite %s: could not trace: %s', name, entry['error'])
+        continue
+      for variant in variants:
+        result = {}
+        entry['variants'][variant] = result
+        start = time.time()
+        try:
+          content = convert(sm_dir, variant)
+        except Exception as e:  # pylint: disable=broad-except
+          result['error'] = f'conversion failed: {_one_line(e)}'
+          logging.warning('TFLite %s %s: %s', name, variant, result['error'])
+          continue
+        result['seconds'] = round(time.time() - start, 2)
+        filename = f'{name}_{variant}.tflite'
+        path = os.path.join(out_dir, filename)
+        with open(path, 'wb') as f:
+          f.write(content)
+        result['file'] = filename
+        result['bytes'] = len(content)
+        try:
+          got = run_tflite(content, net_inputs)
+        except Exception as e:  # pylint: disable=broad-except
+          result['error'] = f'interpreter failed: {_one_line(e)}'
+          logging.warning('TFLite %s %s: %s', name, variant, result['error'])
+          continue
+        errors = _errors(got, keras_out)
+        result['errors'] = errors
+        result['max_abs_error'] = max(e['max_abs_error']
+                                      for e in errors.values())
+        result['mean_abs_error'] = float(np.mean(
+            [e['mean_abs_error'] for e in errors.values()]))
+        logging.info('TFLite %-9s %-7s %9d bytes  max|err| %.3g  mean|err| '
+                     '%.3g', name, variant, len(content),
+                     result['max_abs_error'], result['mean_abs_error'])
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+  with open(os.path.join(out_dir, REPORT_FILE), 'w', encoding='utf-8') as f:
+    json.dump(report, f, indent=1)
+  return report
+
+
+def _one_line(error: BaseException) -> str:
+  """The first informative line of an exception (converter errors are long)."""
+  text = str(error).strip()
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  for line in lines:
+    if "' op is neither a custom op nor a flex op" in line or (
+        'Custom ops:' in line):
+      return f'{type(error).__name__}: {line}'[:500]
+  head = lines[0] if lines else type(error).__name__
+  return f'{type(error).__name__}: {head}'[:500]
+
+
+def report_table(report: Dict[str, Any]) -> str:
+  """A Markdown table of a report: model, variant, size, max/mean error."""
+  rows = ['| model | variant | size (KiB) | max abs err | mean abs err |',
+          '|---|---|---:|---:|---:|']
+  for name, entry in report['models'].items():
+    if 'error' in entry:
+      rows.append(f'| {name} | - | - | {entry["error"]} | |')
+      continue
+    for variant, r in entry['variants'].items():
+      if 'error' in r:
+        rows.append(f'| {name} | {variant} | - | {r["error"]} | |')
+      else:
+        rows.append(f'| {name} | {variant} | {r["bytes"] / 1024:.1f} | '
+                    f'{r["max_abs_error"]:.2e} | {r["mean_abs_error"]:.2e} |')
+  return '\n'.join(rows)

@@ -1,0 +1,230 @@
+"""Training checkpoints: weights, optimiser state, progress, metrics trace.
+
+One `tf.train.Checkpoint` holds
+  model=Unsup3D (the key `Unsup3D.from_checkpoint` reads),
+  optimizerD, optimizerA, optimizerL, optimizerV[, optimizerC] (TorchAdam),
+  train_state=TrainState (epoch, global step, step in epoch, data seed and
+    the JSON metrics trace),
+written by a `tf.train.CheckpointManager` as `checkpoint_dir/ckpt-<global
+step>`; `checkpoint_dir/config.yml` holds the config (so a directory is a
+complete model for `Unsup3D.from_checkpoint`).
+
+Atomicity: TensorFlow writes the data and index files first and rewrites the
+`checkpoint` state file (atomically, by rename) only after the write has
+finished, and it deletes old checkpoints only after that; a process killed
+while saving therefore leaves the state file naming the previous complete
+checkpoint. `restore` does not trust that alone: it tries the listed
+checkpoints newest first and falls back (with a warning) past any that fail
+to load, moving their files to `checkpoint_dir/corrupt/` and rewriting the
+state file without them.
+"""
+
+import json
+import os
+import re
+import shutil
+from typing import Any, Dict, List, Optional
+
+from absl import logging
+import tensorflow as tf
+
+CONFIG_FILE = 'config.yml'
+PREFIX = 'ckpt'
+CORRUPT_DIR = 'corrupt'
+# Config keys that fix variable shapes: a resume with others cannot load.
+SHAPE_KEYS = ('image_size', 'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf',
+              'zdim_conf', 'use_conf_map')
+
+
+class CheckpointError(Exception):
+  """Checkpoints exist in checkpoint_dir but none can be restored."""
+
+
+class TrainState(tf.Module):
+  """Progress counters saved with the weights.
+
+  Attributes:
+    epoch: the epoch in progress (0-based; == epochs completed when
+      `epoch_step` is 0).
+    step: global optimisation steps done.
+    epoch_step: steps done in `epoch` (batches to skip on resume).
+    trace: JSON text of the metrics trace and the running means of the epoch
+      in progress.
+  """
+
+  def __init__(self):
+    super().__init__(name='train_state')
+    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    self.epoch_step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                  name='epoch_step')
+    self.trace = tf.Variable('{}', dtype=tf.string, trainable=False,
+                             name='trace')
+
+  def get(self) -> Dict[str, Any]:
+    return {'epoch': int(self.epoch.numpy()), 'step': int(self.step.numpy()),
+            'epoch_step': int(self.epoch_step.numpy()),
+            'trace': json.loads(self.trace.numpy().decode('utf-8') or '{}')}
+
+  def set(self, epoch: int, step: int, epoch_step: int,
+          trace: Optional[Dict[str, Any]] = None):
+    self.epoch.assign(epoch)
+    self.step.assign(step)
+    self.epoch_step.assign(epoch_step)
+    if trace is not None:
+      self.trace.assign(json.dumps(trace))
+
+
+def _number(path: str) -> int:
+  m = re.search(r'-(\d+)$', path)
+  return int(m.group(1)) if m else -1
+
+
+def write_text_atomic(path: str, text: str):
+  """Writes `text` to `path` via a temporary file and a rename."""
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+class Checkpoints:
+  """Saves and restores a training run in `checkpoint_dir`.
+
+  Args:
+    checkpoint_dir: str, the run directory.
+    model: the `Unsup3D`.
+    optimizers: {'netD': optimizer, ...} (built, so that their slots
+      restore immediately).
+    keep_num_checkpoint: int, checkpoints to keep; <= 0 keeps all
+      (reference: -1).
+  """
+
+  def __init__(self, checkpoint_dir: str, model, optimizers: Dict[str, Any],
+               keep_num_checkpoint: int = 2):
+    self.directory = checkpoint_dir
+    self.state = TrainState()
+    opts = {name.replace('net', 'optimizer'): opt
+            for name, opt in optimizers.items()}
+    self.checkpoint = tf.train.Checkpoint(model=model, train_state=self.state,
+                                          **opts)
+    self.max_to_keep = (keep_num_checkpoint if keep_num_checkpoint > 0
+                        else None)
+    self._manager = None
+
+  @property
+  def manager(self) -> tf.train.CheckpointManager:
+    if self._manager is None:
+      os.makedirs(self.directory, exist_ok=True)
+      self._manager = tf.train.CheckpointManager(
+          self.checkpoint, self.directory, max_to_keep=self.max_to_keep,
+          checkpoint_name=PREFIX)
+    return self._manager
+
+  @property
+  def latest(self) -> Optional[str]:
+    """The newest complete checkpoint's prefix (per the state file)."""
+    return tf.train.latest_checkpoint(self.directory)
+
+  def write_config(self, cfg):
+    """Writes `config.yml` (atomically) for `Unsup3D.from_checkpoint`."""
+    os.makedirs(self.directory, exist_ok=True)
+    write_text_atomic(os.path.join(self.directory, CONFIG_FILE), cfg.to_yaml())
+
+  def check_config(self, cfg):
+    """Raises CheckpointError if the run's config.yml has other network
+    sizes than `cfg` (its checkpoints could not load)."""
+    path = os.path.join(self.directory, CONFIG_FILE)
+    if not os.path.isfile(path):
+      return
+    from tfunsup3d import config as config_lib  # pylint: disable=g-import-not-at-top
+    saved = config_lib.load(path)
+    diff = [f'{k}: {getattr(saved, k)!r} in {path}, {getattr(cfg, k)!r} now'
+            for k in SHAPE_KEYS if getattr(saved, k) != getattr(cfg, k)]
+    if diff and self.candidates():
+      raise CheckpointError(
+          'Cannot resume from ' + self.directory + ', the network sizes '
+          'differ (' + '; '.join(diff) + '). Use another checkpoint_dir, or '
+          'resume=false to start over there.')
+
+  def candidates(self) -> List[str]:
+    """Checkpoint prefixes to try, newest first: those of the state file
+    (in its order, which is the order of saving), else every `ckpt-N.index`
+    of the directory by N."""
+    state = tf.train.get_checkpoint_state(self.directory)
+    paths = []
+    if state is not None:
+      paths = list(state.all_model_checkpoint_paths)
+      if state.model_checkpoint_path:
+        paths = [p for p in paths if p != state.model_checkpoint_path] + [
+            state.model_checkpoint_path]
+      paths = [p if os.path.isabs(p) else os.path.join(self.directory, p)
+               for p in reversed(paths)]
+    elif os.path.isdir(self.directory):
+      paths = sorted((os.path.join(self.directory, f[:-len('.index')])
+                      for f in os.listdir(self.directory)
+                      if re.fullmatch(PREFIX + r'-\d+\.index', f)),
+                     key=_number, reverse=True)
+    return list(dict.fromkeys(paths))  # Unique, order kept.
+
+  def restore(self) -> Optional[str]:
+    """Restores the newest checkpoint that loads; returns its prefix.
+
+    Returns None (and changes nothing) when the directory holds no
+    checkpoint. Checkpoints that fail to load are skipped with a warning and
+    moved to `corrupt/`.
+
+    Raises:
+      CheckpointError: checkpoints exist but none loads.
+    """
+    candidates = self.candidates()
+    if not candidates:
+      return None
+    bad, errors = [], []
+    for path in candidates:
+      try:
+        if not tf.io.gfile.exists(path + '.index'):
+          raise FileNotFoundError(f'{path}.index is missing')
+        status = self.checkpoint.read(path)
+        status.assert_existing_objects_matched().expect_partial()
+      except Exception as e:  # pylint: disable=broad-except
+        # A damaged file raises anything from OpError to IndexError.
+        reason = ' '.join(str(e).split())[:300]
+        logging.warning('Checkpoint %s cannot be loaded (%s: %s); trying the '
+                        'previous one.', path, type(e).__name__, reason)
+        bad.append(path)
+        errors.append(f'{os.path.basename(path)}: {reason}')
+        continue
+      if bad:
+        self._drop(bad, keep=[p for p in candidates if p not in bad])
+      logging.info('Resumed from %s (epoch %d, step %d).', path,
+                   int(self.state.epoch.numpy()), int(self.state.step.numpy()))
+      return path
+    raise CheckpointError(
+        f'No checkpoint in {self.directory} can be loaded: '
+        + '; '.join(errors) + '. Remove them, or set resume=false.')
+
+  def _drop(self, bad: List[str], keep: List[str]):
+    """Moves unloadable checkpoints aside; rewrites the state file."""
+    corrupt = os.path.join(self.directory, CORRUPT_DIR)
+    os.makedirs(corrupt, exist_ok=True)
+    for path in bad:
+      for f in tf.io.gfile.glob(path + '.*'):
+        shutil.move(f, os.path.join(corrupt, os.path.basename(f)))
+      logging.warning('Moved the files of unloadable checkpoint %s to %s.',
+                      path, corrupt)
+    keep = [os.path.basename(p) for p in reversed(keep)]  # Oldest first.
+    tf.compat.v1.train.update_checkpoint_state(
+        self.directory, model_checkpoint_path=keep[-1],
+        all_model_checkpoint_paths=keep)
+    self._manager = None  # Re-read the state file.
+
+  def save(self, epoch: int, step: int, epoch_step: int,
+           trace: Dict[str, Any]) -> str:
+    """Saves the current weights and state as `ckpt-<step>`; returns the
+    prefix."""
+    self.state.set(epoch, step, epoch_step, trace)
+    path = self.manager.save(checkpoint_number=step)
+    logging.info('Saved checkpoint %s (epoch %d, step %d in epoch, global '
+                 'step %d).', path, epoch, epoch_step, step)
+    return path

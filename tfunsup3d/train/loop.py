@@ -1,0 +1,300 @@
+"""The generic training loop: epochs, validation, checkpoints, logging.
+
+`train(cfg)` runs `Unsup3DTask` steps over the train split for
+`num_epochs` epochs (resuming from `checkpoint_dir` when `resume`), with
+  * data order a function of (seed, epoch): each epoch's shuffled dataset
+    is rebuilt with a seed derived from both, so a resumed epoch sees the
+    same batches and skips those already done;
+  * at most `max_steps_per_epoch` steps per epoch, then validation on at most
+    `val_max_batches` batches (a missing val split is warned about and
+    skipped; a missing or unusable train split fails before anything
+    starts);
+  * checkpoints every `save_checkpoint_freq` epochs, every
+    `save_checkpoint_steps` steps when > 0, and after the last epoch;
+  * TensorBoard under `log_dir` (default `checkpoint_dir/logs`): `train/`
+    gets every step's scalars and, every `log_freq` steps, the
+    visualisation of a fixed batch; `val/` gets each epoch's means;
+  * `checkpoint_dir/metrics.json`: per epoch (key: 0-based epoch index as a
+    string) {"train": means, "val": means, "step": global steps done}, the
+    means over images of every loss and, with ground truth, SIDE (not
+    scaled), MAD (degrees), MAE, MSE; train also has images_per_sec;
+  * a non-finite loss stops training with `NonFiniteLossError` naming the
+    epoch and step; that state is not saved.
+"""
+
+import collections
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any, Dict, Optional
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d import config as config_lib
+from tfunsup3d.data import images as images_lib
+from tfunsup3d.train import checkpoints as checkpoints_lib
+from tfunsup3d.train import summaries
+from tfunsup3d.train.task import Unsup3DTask
+
+METRICS_FILE = 'metrics.json'
+
+
+class NonFiniteLossError(RuntimeError):
+  """A loss became NaN or Inf; training stopped without saving."""
+
+
+class Means:
+  """Running means over images of step scalars (weights: batch sizes)."""
+
+  def __init__(self, state: Optional[Dict[str, Any]] = None):
+    state = state or {}
+    self.sums = collections.OrderedDict(state.get('sums', {}))
+    self.mass = dict(state.get('mass', {}))
+
+  def update(self, scalars: Dict[str, float], batch_size: int):
+    for k, v in scalars.items():
+      self.sums[k] = self.sums.get(k, 0.0) + float(v) * batch_size
+      self.mass[k] = self.mass.get(k, 0) + batch_size
+
+  def result(self) -> Dict[str, float]:
+    return {k: self.sums[k] / self.mass[k] for k in self.sums}
+
+  def state(self) -> Dict[str, Any]:
+    return {'sums': dict(self.sums), 'mass': dict(self.mass)}
+
+
+def setup_runtime(cfg: config_lib.Config):
+  """Seeds Python, NumPy and TF (`cfg.seed`); with `cfg.deterministic` also
+  enables TF op determinism (process-wide, irreversible)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(cfg.seed)
+  if cfg.deterministic:
+    tf.config.experimental.enable_op_determinism()
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+  """The data seed of `epoch`: a fixed function of (seed, epoch)."""
+  return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]
+             & 0x7fffffff)
+
+
+def train_dataset(cfg: config_lib.Config, epoch: int) -> tf.data.Dataset:
+  """The train split of `epoch`, shuffled and flipped by `epoch_seed`.
+
+  tf.data runs in deterministic order here whatever `cfg.deterministic`, so
+  the batches depend on (seed, epoch) only.
+  """
+  epoch_cfg = dataclasses.replace(cfg, seed=epoch_seed(cfg.seed, epoch),
+                                  deterministic=True)
+  return images_lib.build_dataset(epoch_cfg, 'train', training=True)
+
+
+def _check_cfg(cfg: config_lib.Config):
+  for key in ('max_steps_per_epoch', 'val_max_batches'):
+    value = getattr(cfg, key)
+    if value is not None and value <= 0:
+      raise ValueError(f'{key} must be > 0 or none. Received: {key}={value}')
+  if cfg.num_epochs < 0:
+    raise ValueError(f'num_epochs must be >= 0. Received: {cfg.num_epochs}')
+
+
+def _progress(epoch, done, total, scalars, images_per_sec):
+  width = 20
+  filled = int(width * done / max(total, 1))
+  bar = '#' * filled + '-' * (width - filled)
+  speed = f' {images_per_sec:7.1f} img/s' if images_per_sec else ''
+  logging.info('T%02d [%s] %d/%d loss %.5f%s', epoch, bar, done, total,
+               scalars['loss_total'], speed)
+
+
+def _write_metrics(path: str, epochs: Dict[str, Any]):
+  checkpoints_lib.write_text_atomic(path, json.dumps(epochs, indent=2))
+
+
+class _Run:
+  """State of one `train` call (kept out of `train` for readability)."""
+
+  def __init__(self, cfg, task, ckpts, writers, val_ds, viz_batch,
+               steps_per_epoch):
+    self.cfg, self.task, self.ckpts = cfg, task, ckpts
+    self.writers, self.val_ds, self.viz_batch = writers, val_ds, viz_batch
+    self.steps_per_epoch = steps_per_epoch
+    self.visualizer = summaries.Visualizer(task.model) if writers else None
+    st = ckpts.state.get()
+    self.epoch, self.step, self.epoch_step = (st['epoch'], st['step'],
+                                              st['epoch_step'])
+    self.epochs = st['trace'].get('epochs', {})
+    self.means = Means(st['trace'].get('partial'))
+    self.last_checkpoint = ckpts.latest
+
+  def trace(self):
+    return {'epochs': self.epochs, 'partial': self.means.state()}
+
+  def save(self):
+    self.last_checkpoint = self.ckpts.save(self.epoch, self.step,
+                                           self.epoch_step, self.trace())
+
+  def train_epoch(self):
+    cfg, epoch = self.cfg, self.epoch
+    total = self.steps_per_epoch
+    ds = train_dataset(cfg, epoch).take(total).skip(self.epoch_step)
+    ds = self.task.distribute_dataset(ds)
+    logging.info('Starting training epoch %d (step %d of %d).', epoch,
+                 self.epoch_step, total)
+    every = max(1, min(50, total // 10))
+    epoch_saved = self._epoch_save_due()
+    timer, timed_images, speed = None, 0, 0.0
+    writer = self.writers.get('train') if self.writers else None
+    for batch in ds:
+      scalars = {k: float(v) for k, v in
+                 self.task.train_step(batch, epoch).items()}
+      bad = [k for k, v in scalars.items()
+             if k.startswith('loss') and not math.isfinite(v)]
+      if bad:
+        raise NonFiniteLossError(
+            f'Non-finite loss at epoch {epoch}, step {self.epoch_step} of the '
+            f'epoch (global step {self.step}, 0-based): '
+            + ', '.join(f'{k}={scalars[k]}' for k in bad)
+            + '. Stopped without saving this state; last good checkpoint: '
+            + (self.last_checkpoint or 'none (nothing saved yet)') + '.')
+      batch_size = int(batch['image'].shape[0])
+      self.means.update(scalars, batch_size)
+      summaries.write_scalars(writer, scalars, self.step)
+      if writer is not None and self.step % cfg.log_freq == 0:
+        self.visualizer.write(writer, self.step, self.viz_batch)
+      self.step += 1
+      self.epoch_step += 1
+      if timer is None:  # The first step compiles: time from the second.
+        timer = time.time()
+      else:
+        timed_images += batch_size
+        speed = timed_images / max(time.time() - timer, 1e-9)
+      if self.epoch_step % every == 0 or self.epoch_step == total:
+        _progress(epoch, self.epoch_step, total, scalars, speed)
+      n = cfg.save_checkpoint_steps
+      if n and self.step % n == 0 and not (
+          epoch_saved and self.epoch_step == total):
+        self.save()
+    result = self.means.result()
+    if speed:
+      result['images_per_sec'] = speed
+    return result
+
+  def validate(self) -> Optional[Dict[str, float]]:
+    if self.val_ds is None:
+      return None
+    means = Means()
+    for batch in self.val_ds:
+      scalars = self.task.eval_step(batch, self.epoch)
+      means.update({k: float(v) for k, v in scalars.items()},
+                   int(batch['image'].shape[0]))
+    result = means.result()
+    logging.info('Validation epoch %d: %s', self.epoch, ', '.join(
+        f'{k} {v:.5f}' for k, v in result.items()))
+    if self.writers:
+      summaries.write_scalars(self.writers['val'], result, self.step)
+    return result
+
+  def _epoch_save_due(self) -> bool:
+    freq = self.cfg.save_checkpoint_freq
+    last = self.epoch + 1 == self.cfg.num_epochs
+    return last or (freq > 0 and (self.epoch + 1) % freq == 0)
+
+  def run(self):
+    cfg = self.cfg
+    logging.info('%s: optimizing to %d epochs (%d steps each).',
+                 cfg.model_name, cfg.num_epochs, self.steps_per_epoch)
+    while self.epoch < cfg.num_epochs:
+      train_means = self.train_epoch()
+      entry = {'train': train_means, 'step': self.step}
+      val_means = self.validate()
+      if val_means is not None:
+        entry['val'] = val_means
+      self.epochs[str(self.epoch)] = entry
+      save = self._epoch_save_due()
+      self.epoch, self.epoch_step, self.means = self.epoch + 1, 0, Means()
+      if save:
+        self.save()
+      _write_metrics(os.path.join(cfg.checkpoint_dir, METRICS_FILE),
+                     self.epochs)
+    logging.info('Training completed after %d epochs.', self.epoch)
+
+
+def _val_dataset(cfg):
+  try:
+    images_lib.list_split(cfg, 'val')
+  except (FileNotFoundError, ValueError) as e:
+    logging.warning('No validation: %s', e)
+    return None
+  ds = images_lib.build_dataset(cfg, 'val', training=False)
+  return ds.take(cfg.val_max_batches) if cfg.val_max_batches else ds
+
+
+def train(cfg: config_lib.Config,
+          task: Optional[Unsup3DTask] = None) -> Dict[str, Any]:
+  """Trains Unsup3D as configured; see the module docstring.
+
+  Args:
+    cfg: `Config`.
+    task: optional `Unsup3DTask` to train (default: built from `cfg` after
+      seeding with `cfg.seed`).
+
+  Returns:
+    dict: 'epoch' (epochs completed), 'step' (global steps), 'checkpoint'
+    (the last checkpoint's prefix or None), 'metrics' (metrics.json's
+    content), 'resumed_from' (prefix or None).
+
+  Raises:
+    FileNotFoundError / ValueError: unusable train split or config.
+    NonFiniteLossError: a loss became NaN/Inf.
+    checkpoints.CheckpointError: resume impossible.
+  """
+  cfg = cfg.resolved()
+  _check_cfg(cfg)
+  records, _ = images_lib.list_split(cfg, 'train')  # Fails early.
+  if len(records) < cfg.batch_size:
+    raise ValueError(
+        f'The train split ({images_lib.split_dir(cfg, "train")}) has '
+        f'{len(records)} usable images, fewer than batch_size='
+        f'{cfg.batch_size}. Lower batch_size.')
+  steps = len(records) // cfg.batch_size
+  if cfg.max_steps_per_epoch:
+    steps = min(steps, cfg.max_steps_per_epoch)
+  if task is None:
+    setup_runtime(cfg)
+    task = Unsup3DTask(cfg)  # Loads VGG16 weights if lam_perc > 0.
+  ckpts = checkpoints_lib.Checkpoints(cfg.checkpoint_dir, task.model,
+                                      task.optimizers, cfg.keep_num_checkpoint)
+  resumed = None
+  if cfg.resume:
+    ckpts.check_config(cfg)
+    resumed = ckpts.restore()
+  elif ckpts.candidates():
+    logging.warning('resume=false: starting over; the checkpoints already in '
+                    '%s will be replaced as new ones are saved.',
+                    cfg.checkpoint_dir)
+  ckpts.write_config(cfg)
+  if resumed:  # Drop epochs the restored checkpoint had not reached.
+    _write_metrics(os.path.join(cfg.checkpoint_dir, METRICS_FILE),
+                   ckpts.state.get()['trace'].get('epochs', {}))
+  val_ds = _val_dataset(cfg)
+  writers, viz_batch = None, None
+  if cfg.use_logger:
+    log_dir = cfg.log_dir or os.path.join(cfg.checkpoint_dir, 'logs')
+    writers = {name: tf.summary.create_file_writer(os.path.join(log_dir, name))
+               for name in ('train', 'val')}
+    viz_ds = val_ds if val_ds is not None else train_dataset(cfg, 0)
+    viz_batch = next(iter(viz_ds))
+  run = _Run(cfg, task, ckpts, writers, val_ds, viz_batch, steps)
+  try:
+    run.run()
+  finally:
+    for writer in (writers or {}).values():
+      writer.close()
+  return {'epoch': run.epoch, 'step': run.step,
+          'checkpoint': run.last_checkpoint, 'metrics': run.epochs,
+          'resumed_from': resumed}
