@@ -3,7 +3,9 @@
 `tfunsup3d-train` runs in a subprocess, checkpointing every step; as soon
 as the first checkpoint appears it is killed (-9), most likely in the middle
 of a step or of a save. The newest checkpoint the state file names must then
-load, and training must go on from exactly there.
+load, and training must go on from exactly there. The subprocess runs with
+--deterministic, so every op of the step is also checked to have a
+deterministic implementation.
 """
 
 import os

@@ -11,6 +11,7 @@ from tfunsup3d.models.encoder import check_image_shape
 from tfunsup3d.models.encoder import check_int
 from tfunsup3d.models.encoder import conv4x4_s2
 from tfunsup3d.models.encoder import run_sequence
+from tfunsup3d.models.encoder import torch_init
 
 GN_EPSILON = 1e-5  # torch.nn.GroupNorm's default eps.
 
@@ -30,13 +31,14 @@ def conv_transpose4x4(filters: int, name: str,
   """
   return keras.layers.Conv2DTranspose(
       filters, 4, strides=stride, padding='same' if stride == 2 else 'valid',
-      use_bias=False, name=name)
+      use_bias=False, kernel_initializer=torch_init(), name=name)
 
 
 def conv(filters: int, kernel_size: int, name: str) -> keras.layers.Layer:
   """PyTorch `Conv2d(k, s=1, p=k//2)` for odd k: 'same' padding."""
   return keras.layers.Conv2D(filters, kernel_size, padding='same',
-                             use_bias=False, name=name)
+                             use_bias=False, kernel_initializer=torch_init(),
+                             name=name)
 
 
 def down_path(nf: int, zdim: int) -> List[keras.layers.Layer]:
@@ -57,6 +59,7 @@ def down_path(nf: int, zdim: int) -> List[keras.layers.Layer]:
     index += 2
   layers += [
       keras.layers.Conv2D(zdim, 4, padding='valid', use_bias=False,
+                          kernel_initializer=torch_init(),
                           name='network_11_conv'),
       keras.layers.ReLU(name='network_12_relu'),
   ]

@@ -51,12 +51,22 @@ def check_image_shape(class_name: str, input_shape: Sequence[Optional[int]],
                      f'Received: input_shape={shape}')
 
 
+def torch_init() -> keras.initializers.Initializer:
+  """PyTorch's default Conv/ConvTranspose weight init (kaiming_uniform with
+  a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), so that a freshly
+  built net starts where the reference's does (Keras' glorot_uniform is
+  about 2.4x wider on the depth head, which makes the initial depth rough)."""
+  return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode='fan_in',
+                                            distribution='uniform')
+
+
 def conv4x4_s2(filters: int, prefix: str, use_bias: bool = False) -> List:
   """PyTorch `Conv2d(k=4, s=2, p=1)`: explicit zero padding + 'valid' conv."""
   return [
       keras.layers.ZeroPadding2D(1, name=f'{prefix}_pad'),
       keras.layers.Conv2D(filters, 4, strides=2, padding='valid',
-                          use_bias=use_bias, name=f'{prefix}_conv'),
+                          use_bias=use_bias, kernel_initializer=torch_init(),
+                          name=f'{prefix}_conv'),
   ]
 
 
@@ -147,10 +157,13 @@ class Encoder(TracksLayerLists, keras.Model):
       layers.append(keras.layers.ReLU(name=f'network_{2 * stage + 1}_relu'))
     layers += [
         keras.layers.Conv2D(nf * 8, 4, padding='valid', use_bias=False,
+                            kernel_initializer=torch_init(),
                             name='network_8_conv'),
         keras.layers.ReLU(name='network_9_relu'),
         keras.layers.GlobalAveragePooling2D(keepdims=True, name='pool'),
-        keras.layers.Conv2D(cout, 1, use_bias=False, name='network_10_conv'),
+        keras.layers.Conv2D(cout, 1, use_bias=False,
+                            kernel_initializer=torch_init(),
+                            name='network_10_conv'),
     ]
     if activation == 'tanh':
       layers.append(keras.layers.Activation('tanh', name='network_11_tanh'))

@@ -37,6 +37,7 @@ import tensorflow as tf
 from tfunsup3d import config as config_lib
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.train import checkpoints as checkpoints_lib
+from tfunsup3d.train import distribute as distribute_lib
 from tfunsup3d.train import summaries
 from tfunsup3d.train.task import Unsup3DTask
 
@@ -161,7 +162,7 @@ class _Run:
             + ', '.join(f'{k}={scalars[k]}' for k in bad)
             + '. Stopped without saving this state; last good checkpoint: '
             + (self.last_checkpoint or 'none (nothing saved yet)') + '.')
-      batch_size = int(batch['image'].shape[0])
+      batch_size = distribute_lib.global_batch_size(batch, self.task.strategy)
       self.means.update(scalars, batch_size)
       summaries.write_scalars(writer, scalars, self.step)
       if writer is not None and self.step % cfg.log_freq == 0:
@@ -188,10 +189,10 @@ class _Run:
     if self.val_ds is None:
       return None
     means = Means()
-    for batch in self.val_ds:
+    for batch in self.task.distribute_dataset(self.val_ds):
       scalars = self.task.eval_step(batch, self.epoch)
       means.update({k: float(v) for k, v in scalars.items()},
-                   int(batch['image'].shape[0]))
+                   distribute_lib.global_batch_size(batch, self.task.strategy))
     result = means.result()
     logging.info('Validation epoch %d: %s', self.epoch, ', '.join(
         f'{k} {v:.5f}' for k, v in result.items()))
@@ -219,8 +220,9 @@ class _Run:
       self.epoch, self.epoch_step, self.means = self.epoch + 1, 0, Means()
       if save:
         self.save()
-      _write_metrics(os.path.join(cfg.checkpoint_dir, METRICS_FILE),
-                     self.epochs)
+      if distribute_lib.is_chief(self.task.strategy):
+        _write_metrics(os.path.join(cfg.checkpoint_dir, METRICS_FILE),
+                       self.epochs)
     logging.info('Training completed after %d epochs.', self.epoch)
 
 
@@ -265,10 +267,15 @@ def train(cfg: config_lib.Config,
   if cfg.max_steps_per_epoch:
     steps = min(steps, cfg.max_steps_per_epoch)
   if task is None:
+    # multi_worker: the strategy must exist before TF runs any op.
+    strategy = distribute_lib.make_strategy(cfg.strategy)
     setup_runtime(cfg)
-    task = Unsup3DTask(cfg)  # Loads VGG16 weights if lam_perc > 0.
-  ckpts = checkpoints_lib.Checkpoints(cfg.checkpoint_dir, task.model,
-                                      task.optimizers, cfg.keep_num_checkpoint)
+    # Loads VGG16 weights if lam_perc > 0.
+    task = Unsup3DTask(cfg, strategy=strategy)
+  chief = distribute_lib.is_chief(task.strategy)  # Only the chief writes.
+  ckpts = distribute_lib.make_checkpoints(task.strategy, cfg.checkpoint_dir,
+                                          task.model, task.optimizers,
+                                          cfg.keep_num_checkpoint)
   resumed = None
   if cfg.resume:
     ckpts.check_config(cfg)
@@ -278,12 +285,12 @@ def train(cfg: config_lib.Config,
                     '%s will be replaced as new ones are saved.',
                     cfg.checkpoint_dir)
   ckpts.write_config(cfg)
-  if resumed:  # Drop epochs the restored checkpoint had not reached.
+  if resumed and chief:  # Drop epochs the restored checkpoint hadn't reached.
     _write_metrics(os.path.join(cfg.checkpoint_dir, METRICS_FILE),
                    ckpts.state.get()['trace'].get('epochs', {}))
   val_ds = _val_dataset(cfg)
   writers, viz_batch = None, None
-  if cfg.use_logger:
+  if cfg.use_logger and chief:
     log_dir = cfg.log_dir or os.path.join(cfg.checkpoint_dir, 'logs')
     writers = {name: tf.summary.create_file_writer(os.path.join(log_dir, name))
                for name in ('train', 'val')}

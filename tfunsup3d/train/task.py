@@ -5,14 +5,13 @@ one `TorchAdam` per network, the losses and depth metrics of one step); the
 loop in `loop.py` is generic and only sees dicts of scalars.
 
 Distribution: every step is `strategy.run(replica_step)` under an outer
-`tf.function`, reduced with MEAN across replicas. A replica's loss is the
-mean over that replica's batch, divided by `num_replicas_in_sync` before the
-gradient, so that the SUM all-reduce Keras optimisers do under
-`tf.distribute` gives the gradient of the global mean. With the default
-strategy (one replica) all of this is the identity. To add MirroredStrategy:
-build the task under `strategy.scope()` (or pass `strategy=`) and feed
-`task.distribute_dataset(ds)` batches; nothing else changes. Multi-worker
-is not handled here.
+`tf.function`, reduced with SUM across replicas. Each replica returns its
+exact share of the global batch's masked means (`distribute.ReplicaResults`:
+local numerator / all-reduced denominator), so the summed values and the
+SUM of gradients Keras optimisers all-reduce equal the single-device ones.
+With the default strategy (one replica) all of this is the identity. Pass
+`strategy=` (see `distribute.make_strategy`) and feed
+`task.distribute_dataset(ds)` batches.
 """
 
 from typing import Dict, Optional
@@ -21,6 +20,7 @@ import tensorflow as tf
 
 from tfunsup3d import config as config_lib
 from tfunsup3d.model import Unsup3D
+from tfunsup3d.train import distribute as distribute_lib
 from tfunsup3d.train import optimizers as optimizers_lib
 
 # Keys of the per-image depth metrics (model.compute_metrics) -> our names.
@@ -60,18 +60,21 @@ class Unsup3DTask:
       self.optimizers = optimizers_lib.build_optimizers(self.model.networks,
                                                         self.cfg)
     jit = bool(self.cfg.jit_compile)
-    if self.strategy.num_replicas_in_sync == 1:
+    single = self.strategy.num_replicas_in_sync == 1
+    # With several replicas only the forward pass is XLA-compiled (inside
+    # ReplicaResults): the all-reduces cannot live in an XLA cluster.
+    self._replica_results = distribute_lib.ReplicaResults(
+        self._forward, self._metric_means, self.model.cfg,
+        jit_compile=jit and not single)
+    if single:
       # The whole step, optimiser updates included, in one XLA cluster.
       self._replica_train = tf.function(self._train_replica, jit_compile=jit,
                                        autograph=False)
+      self._replica_eval = tf.function(self._eval_replica, jit_compile=jit,
+                                      autograph=False)
     else:
-      # Optimisers all-reduce through merge_call, which XLA cannot hold:
-      # compile forward + backward only.
-      self._gradients = tf.function(self._gradients, jit_compile=jit,
-                                    autograph=False)
       self._replica_train = self._train_replica
-    self._replica_eval = tf.function(self._eval_replica, jit_compile=jit,
-                                    autograph=False)
+      self._replica_eval = self._eval_replica
     self._train_fn = tf.function(self._distributed_train, autograph=False)
     self._eval_fn = tf.function(self._distributed_eval, autograph=False)
 
@@ -103,9 +106,8 @@ class Unsup3DTask:
 
   def distribute_dataset(self, dataset: tf.data.Dataset):
     """The dataset to feed the steps under this task's strategy."""
-    if self.strategy.num_replicas_in_sync == 1:
-      return dataset
-    return self.strategy.experimental_distribute_dataset(dataset)
+    return distribute_lib.distribute_dataset(self.strategy, dataset,
+                                             self.cfg.batch_size)
 
   @property
   def networks(self):
@@ -128,8 +130,8 @@ class Unsup3DTask:
     return {k: batch[k] for k in _STEP_INPUTS if batch.get(k) is not None}
 
   def _reduce(self, per_replica):
-    mean = tf.distribute.ReduceOp.MEAN
-    return {k: self.strategy.reduce(mean, v, axis=None)
+    total = tf.distribute.ReduceOp.SUM  # of exact shares (ReplicaResults)
+    return {k: self.strategy.reduce(total, v, axis=None)
             for k, v in per_replica.items()}
 
   def _distributed_train(self, inputs, epoch):
@@ -166,16 +168,12 @@ class Unsup3DTask:
     variables = self._variables()
     flat = [v for vs in variables.values() for v in vs]
     with tf.GradientTape() as tape:
-      outputs, depth_gt, losses = self._forward(inputs, epoch)
-      replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-      scaled = losses['loss_total'] / float(replicas)
-    grads, start = tape.gradient(scaled, flat), 0
+      result = self._replica_results(inputs, epoch)
+    grads, start = tape.gradient(result['loss_total'], flat), 0
     per_net = {}
     for name, vs in variables.items():
       per_net[name] = grads[start:start + len(vs)]
       start += len(vs)
-    result = dict(losses)
-    result.update(self._metric_means(outputs, depth_gt))
     return per_net, result
 
   def _train_replica(self, inputs, epoch):
@@ -186,7 +184,4 @@ class Unsup3DTask:
     return result
 
   def _eval_replica(self, inputs, epoch):
-    outputs, depth_gt, losses = self._forward(inputs, epoch)
-    result = dict(losses)
-    result.update(self._metric_means(outputs, depth_gt))
-    return result
+    return self._replica_results(inputs, epoch)

@@ -1,0 +1,356 @@
+"""tf.distribute training: strategies, exact reduction, multi-worker runs.
+
+Logical CPU devices must be configured before TensorFlow initialises its
+devices, and MultiWorkerMirroredStrategy before TF runs any op, so the
+multi-replica checks run in subprocesses (`python -c`), which print one JSON
+line that the test reads.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.train import tiny
+from tfunsup3d import config
+from tfunsup3d.train import distribute
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+MIRRORED_TIMEOUT_S = 420  # TF import + tracing two tasks on two busy cores.
+MULTI_WORKER_TIMEOUT_S = 420
+MARK = 'RESULT_JSON '
+
+# Default vs MirroredStrategy over two logical CPUs on one global batch.
+_MIRRORED_SCRIPT = r'''
+import json, sys, tempfile
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices('CPU')[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from tests.train import tiny
+from tfunsup3d import config
+from tfunsup3d.train import checkpoints, distribute
+from tfunsup3d.train.task import Unsup3DTask
+
+cfg = config.from_dict(dict(tiny.TINY, load_gt_depth=True, lam_depth_sm=0.3,
+                            supervised_depth=True, xyz_rotation_range=60.0))
+keras.utils.set_random_seed(0)
+single = Unsup3DTask(cfg)
+# Image-dependent views, hence masks of different sums on the two replicas.
+kernel = single.model.netV.weights[-1]
+kernel.assign(kernel * 50.0)
+mirrored_strategy = distribute.make_strategy('mirrored')
+multi = Unsup3DTask(cfg, strategy=mirrored_strategy)
+for name, net in single.model.networks.items():
+  multi.model.networks[name].set_weights(net.get_weights())
+
+rng = np.random.default_rng(3)
+images = np.stack([tiny.smooth_image(rng) for _ in range(4)]) / 255.0
+depth = np.stack([tiny.smooth_depth(rng) for _ in range(4)])[..., None] / 255.
+batch = {'image': tf.constant(images, tf.float32),
+         'depth_gt': tf.constant(depth, tf.float32)}
+
+def first(ds):
+  return next(iter(ds))
+
+def to_py(d):
+  return {k: float(v) for k, v in d.items()}
+
+# Naive mean of the two halves' means, to show the masks differ.
+halves = [to_py(single.eval_step({k: v[i:i + 2] for k, v in batch.items()}))
+          for i in (0, 2)]
+eval_single = to_py(single.eval_step(batch))
+eval_multi = to_py(multi.eval_step(first(multi.distribute_dataset(
+    tf.data.Dataset.from_tensors(batch)))))
+# An uneven batch of 3 (2 + 1 images per replica).
+three = {k: v[:3] for k, v in batch.items()}
+eval3_single = to_py(single.eval_step(three))
+dist3 = mirrored_strategy.experimental_distribute_dataset(
+    tf.data.Dataset.from_tensors(three))
+eval3_multi = to_py(multi.eval_step(first(dist3)))
+sizes3 = distribute.global_batch_size(first(dist3), mirrored_strategy)
+
+train_single = to_py(single.train_step(batch, 0))
+train_multi = to_py(multi.train_step(first(multi.distribute_dataset(
+    tf.data.Dataset.from_tensors(batch))), 0))
+# Adam's first moment after one step is 0.1 * (summed gradient + L2 term):
+# compare it relative to each variable's largest moment. The weights moved
+# by lr * g / (|g| + eps) (first Adam step), so elements whose gradient is
+# rounding noise (|g| < 1e-4 of the variable's largest) may differ by up to
+# 2 lr: those are counted apart.
+grad_rel_diff, weight_diff, noise_elements, elements = 0.0, 0.0, 0, 0
+for name in sorted(single.model.networks):
+  opt_s, opt_m = single.optimizers[name], multi.optimizers[name]
+  for var_s, var_m in zip(single.model.networks[name].trainable_variables,
+                          multi.model.networks[name].trainable_variables):
+    m_s = opt_s._momentums[opt_s._get_variable_index(var_s)].numpy()
+    m_m = opt_m._momentums[opt_m._get_variable_index(var_m)].numpy()
+    scale = max(float(np.max(np.abs(m_s))), 1e-30)
+    grad_rel_diff = max(grad_rel_diff, float(np.max(np.abs(m_s - m_m))) / scale)
+    noise = np.abs(m_s) < 1e-4 * scale
+    diff = np.abs(var_s.numpy() - var_m.numpy())
+    weight_diff = max(weight_diff, float(np.max(np.where(noise, 0.0, diff))))
+    noise_elements += int(np.sum(noise & (diff > 1e-5)))
+    elements += int(diff.size)
+  for a, b in zip(opt_s.variables, opt_m.variables):
+    if 'int' in str(a.dtype):  # iterations
+      grad_rel_diff = max(grad_rel_diff, float(abs(a.numpy() - b.numpy())))
+other_diff = 0.0
+for a, b in zip(single.model.weights, multi.model.weights):
+  if not a.trainable:
+    other_diff = max(other_diff, float(np.max(np.abs(a.numpy() - b.numpy()))))
+
+# Checkpoint written with 2 replicas, restored with 1.
+ckpt_dir = tempfile.mkdtemp(dir=sys.argv[1])
+saver = distribute.make_checkpoints(mirrored_strategy, ckpt_dir, multi.model,
+                                    multi.optimizers)
+prefix = saver.save(0, 1, 1, {})
+keras.utils.set_random_seed(1)
+fresh = Unsup3DTask(cfg)
+restorer = checkpoints.Checkpoints(ckpt_dir, fresh.model, fresh.optimizers)
+restored = restorer.restore()
+restore_diff = 0.0
+for name in sorted(fresh.model.networks):
+  for a, b in zip(fresh.model.networks[name].weights + list(
+      fresh.optimizers[name].variables), multi.model.networks[name].weights
+      + list(multi.optimizers[name].variables)):
+    restore_diff = max(restore_diff, float(np.max(np.abs(
+        np.asarray(a.numpy(), np.float64) - np.asarray(b.numpy())))))
+print('RESULT_JSON ' + json.dumps(dict(
+    replicas=multi.strategy.num_replicas_in_sync, halves=halves,
+    eval_single=eval_single, eval_multi=eval_multi,
+    eval3_single=eval3_single, eval3_multi=eval3_multi, sizes3=sizes3,
+    train_single=train_single, train_multi=train_multi,
+    grad_rel_diff=grad_rel_diff, weight_diff=weight_diff,
+    noise_elements=noise_elements, elements=elements, other_diff=other_diff,
+    prefix=prefix, restored=restored,
+    restore_diff=restore_diff)))
+'''
+
+# One worker of a two-worker MultiWorkerMirroredStrategy run.
+_WORKER_SCRIPT = r'''
+import json, sys
+from tfunsup3d import config
+from tfunsup3d.train import loop
+cfg = config.from_dict(json.loads(sys.argv[1]))
+result = loop.train(cfg)
+print('RESULT_JSON ' + json.dumps(dict(
+    step=result['step'], epoch=result['epoch'],
+    checkpoint=result['checkpoint'],
+    loss=result['metrics']['0']['train']['loss_total'])))
+'''
+
+
+def _result(stdout: str):
+  lines = [l for l in stdout.splitlines() if l.startswith(MARK)]
+  return json.loads(lines[-1][len(MARK):]) if lines else None
+
+
+def _env(**extra):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='')
+  env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+  env.update(extra)
+  return env
+
+
+def _free_ports(n: int):
+  socks = []
+  try:
+    for _ in range(n):
+      s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+      s.bind(('127.0.0.1', 0))
+      socks.append(s)
+    return [s.getsockname()[1] for s in socks]
+  finally:
+    for s in socks:
+      s.close()
+
+
+class StrategyTest(tf.test.TestCase):
+
+  def test_default_is_the_current_strategy(self):
+    self.assertIs(distribute.make_strategy('default'),
+                  tf.distribute.get_strategy())
+    self.assertTrue(distribute.is_chief(distribute.make_strategy('default')))
+
+  def test_unknown_name(self):
+    with self.assertRaisesRegex(distribute.StrategyError, 'one of default'):
+      distribute.make_strategy('horovod')
+
+  def test_tf_config_missing_or_invalid(self):
+    with self.assertRaisesRegex(distribute.StrategyError, 'needs the TF_CONF'):
+      distribute.parse_tf_config('')
+    with self.assertRaisesRegex(distribute.StrategyError, 'not valid JSON'):
+      distribute.parse_tf_config('{cluster')
+    with self.assertRaisesRegex(distribute.StrategyError, 'does not name'):
+      distribute.parse_tf_config(json.dumps(
+          {'cluster': {'worker': ['127.0.0.1:1']},
+           'task': {'type': 'worker', 'index': 1}}))
+    with self.assertRaisesRegex(distribute.StrategyError, 'host:port'):
+      distribute.parse_tf_config(json.dumps(
+          {'cluster': {'worker': []}, 'task': {'type': 'worker',
+                                                'index': 0}}))
+    ok = {'cluster': {'worker': ['127.0.0.1:1', '127.0.0.1:2']},
+          'task': {'type': 'worker', 'index': 1}}
+    self.assertEqual(distribute.parse_tf_config(json.dumps(ok)), ok)
+
+  def test_multi_worker_without_tf_config(self):
+    old = os.environ.pop('TF_CONFIG', None)
+    try:
+      with self.assertRaisesRegex(distribute.StrategyError, 'TF_CONFIG'):
+        distribute.make_strategy('multi_worker')
+    finally:
+      if old is not None:
+        os.environ['TF_CONFIG'] = old
+
+  def test_tpu_without_tpu(self):
+    with self.assertRaisesRegex(distribute.StrategyError, 'no TPU found'):
+      distribute.make_strategy('tpu')
+
+  def test_batch_size_must_divide(self):
+
+    class _Fake:
+      num_replicas_in_sync = 3
+
+    self.assertEqual(distribute.per_replica_batch_size(12, _Fake()), 4)
+    with self.assertRaisesRegex(distribute.StrategyError, 'divisible'):
+      distribute.per_replica_batch_size(8, _Fake())
+
+
+class TotalFromTermsTest(tf.test.TestCase):
+
+  def test_matches_compute_losses(self):
+    from tfunsup3d.model import Unsup3D  # pylint: disable=g-import-not-at-top
+    cfg = config.from_dict(dict(tiny.TINY, lam_depth_sm=0.3, lam_flip=0.7,
+                                lam_flip_start_epoch=2,
+                                supervised_depth=True)).resolved()
+    model = Unsup3D(cfg)
+    rng = np.random.default_rng(0)
+    images = np.stack([tiny.smooth_image(rng) for _ in range(2)]) / 255.0
+    depth_gt = model.depth_from_png(np.stack(
+        [tiny.smooth_depth(rng) for _ in range(2)]) / 255.0)
+    outputs = model.decompose(tf.constant(images, tf.float32))
+    for epoch in (0.0, 3.0):
+      res = model.compute_losses(outputs, epoch=epoch, depth_gt=depth_gt)
+      self.assertAllClose(distribute.total_from_terms(res, cfg, epoch),
+                          res['loss_total'], rtol=1e-6)
+    dens = distribute.denominators(outputs, depth_gt)
+    self.assertEqual(sorted(dens),
+                     ['depth_valid', 'images', 'mask', 'mask_flip'])
+    self.assertEqual(float(dens['images']), 2.0)
+
+
+class MirroredTest(tf.test.TestCase):
+
+  def test_two_replicas_match_one_device(self):
+    tmp = tempfile.mkdtemp(dir=self.get_temp_dir())
+    proc = subprocess.run(
+        [sys.executable, '-c', _MIRRORED_SCRIPT, tmp], cwd=ROOT, env=_env(),
+        capture_output=True, text=True, timeout=MIRRORED_TIMEOUT_S,
+        check=False)
+    res = _result(proc.stdout)
+    self.assertIsNotNone(res, proc.stdout[-3000:] + proc.stderr[-5000:])
+    self.assertEqual(res['replicas'], 2)
+    # The two halves' masks differ, so the naive mean of means is off...
+    naive = (res['halves'][0]['loss_l1_im'] +
+             res['halves'][1]['loss_l1_im']) / 2
+    self.assertGreater(abs(naive - res['eval_single']['loss_l1_im']), 1e-4)
+    # ...while the exact reduction is not.
+    for single, multi in (('eval_single', 'eval_multi'),
+                          ('eval3_single', 'eval3_multi'),
+                          ('train_single', 'train_multi')):
+      self.assertEqual(sorted(res[single]), sorted(res[multi]))
+      for key in res[single]:
+        self.assertAllClose(res[multi][key], res[single][key], rtol=1e-5,
+                            atol=1e-6, msg=f'{multi} {key}')
+    self.assertIn('loss_depth_gt', res['train_multi'])
+    self.assertIn('SIDE', res['train_multi'])
+    self.assertEqual(res['sizes3'], 3)
+    # Same weights and Adam state after one step: the Keras optimisers SUM
+    # the replicas' gradients.
+    self.assertLess(res['grad_rel_diff'], 1e-5)
+    self.assertLess(res['weight_diff'], 1e-5)
+    self.assertLess(res['noise_elements'], 1e-3 * res['elements'])
+    self.assertEqual(res['other_diff'], 0.0)
+    self.assertEqual(res['restored'], res['prefix'])
+    self.assertEqual(res['restore_diff'], 0.0)
+
+
+@pytest.mark.slow
+class MultiWorkerTest(tf.test.TestCase):
+
+  def test_two_workers_train_and_chief_checkpoint_restores(self):
+    tmp = tempfile.mkdtemp(dir=self.get_temp_dir())
+    data = tiny.write_dataset(os.path.join(tmp, 'data'), n_train=8, n_val=4)
+    ckpt_dir = os.path.join(tmp, 'run')
+    values = dict(tiny.TINY, train_val_data_dir=data, checkpoint_dir=ckpt_dir,
+                  load_gt_depth=True, num_epochs=1, max_steps_per_epoch=2,
+                  val_max_batches=1, strategy='multi_worker',
+                  use_logger=True, log_freq=1000)
+    workers = [f'127.0.0.1:{p}' for p in _free_ports(2)]
+    procs, logs = [], []
+    try:
+      for index in range(2):
+        tf_config = json.dumps({'cluster': {'worker': workers},
+                                'task': {'type': 'worker', 'index': index}})
+        log = open(os.path.join(tmp, f'worker{index}.log'), 'w+')
+        logs.append(log)
+        procs.append(subprocess.Popen(
+            [sys.executable, '-c', _WORKER_SCRIPT, json.dumps(values)],
+            cwd=ROOT, env=_env(TF_CONFIG=tf_config), stdout=log,
+            stderr=subprocess.STDOUT, text=True))
+      deadline = time.time() + MULTI_WORKER_TIMEOUT_S
+      for proc in procs:
+        proc.wait(timeout=max(1.0, deadline - time.time()))
+      outputs = []
+      for log in logs:
+        log.seek(0)
+        outputs.append(log.read())
+    finally:
+      for proc in procs:
+        if proc.poll() is None:
+          proc.kill()
+          proc.wait()
+      for log in logs:
+        log.close()
+    for proc, out in zip(procs, outputs):
+      self.assertEqual(proc.returncode, 0, out[-5000:])
+    chief, other = (_result(out) for out in outputs)
+    self.assertEqual(chief['step'], 2)
+    self.assertEqual(other['step'], 2)
+    self.assertAllClose(chief['loss'], other['loss'], rtol=1e-6)
+    self.assertEqual(chief['checkpoint'], os.path.join(ckpt_dir, 'ckpt-2'))
+    # Only the chief wrote into checkpoint_dir.
+    self.assertEqual(tf.train.latest_checkpoint(ckpt_dir),
+                     chief['checkpoint'])
+    self.assertEqual(sorted(os.listdir(os.path.join(ckpt_dir, 'logs'))),
+                     ['train', 'val'])
+    self.assertLen(os.listdir(os.path.join(ckpt_dir, 'logs', 'train')), 1)
+    # The chief's checkpoint restores into a default-strategy model.
+    from tfunsup3d.model import Unsup3D  # pylint: disable=g-import-not-at-top
+    from tfunsup3d.train import checkpoints  # pylint: disable=g-import-not-at-top
+    from tfunsup3d.train.task import Unsup3DTask  # pylint: disable=g-import-not-at-top
+    model = Unsup3D.from_checkpoint(ckpt_dir)
+    self.assertEqual(model.cfg.strategy, 'multi_worker')
+    cfg = config.from_dict(dict(values, strategy='default'))
+    task = Unsup3DTask(cfg)
+    ckpts = checkpoints.Checkpoints(ckpt_dir, task.model, task.optimizers)
+    self.assertEqual(ckpts.restore(), chief['checkpoint'])
+    self.assertEqual(ckpts.state.get()['step'], 2)
+    for name, net in task.model.networks.items():
+      for a, b in zip(net.weights, model.networks[name].weights):
+        self.assertAllEqual(a, b)
+
+
+if __name__ == '__main__':
+  tf.test.main()
