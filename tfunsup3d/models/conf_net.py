@@ -16,8 +16,6 @@ from tfunsup3d.models.encoder import run_sequence
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
 class ConfNet(TracksLayerLists, keras.Model):
-  _LAYER_LISTS = ('network_layers', 'out_net1_layers', 'out_net2_layers')
-
   """Predicts the per-pixel confidences sigma, sigma' of the reconstruction.
 
   Trunk (`network`): the EDDeconv down path (nf .. 8nf, GroupNorm 16/32/64,
@@ -55,6 +53,8 @@ class ConfNet(TracksLayerLists, keras.Model):
     Wu, Rupprecht, Vedaldi. Unsupervised Learning of Probably Symmetric
     Deformable 3D Objects from Images in the Wild. CVPR 2020.
   """
+
+  _LAYER_LISTS = ('network_layers', 'out_net1_layers', 'out_net2_layers')
 
   def __init__(self, nf: int = 64, zdim: int = 128, **kwargs):
     check_int('nf', nf, multiple_of=16)

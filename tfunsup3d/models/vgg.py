@@ -48,8 +48,6 @@ MISSING_WEIGHTS_HELP = (
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
 class VGG16Features(TracksLayerLists, keras.Model):
-  _LAYER_LISTS = ('features_layers',)
-
   """VGG16 `features[0:16]` (to relu3_3) with the reference's normalisation.
 
   `call(images)` takes images in [-1, 1], `[B, H, W, 3]` RGB, applies
@@ -79,6 +77,8 @@ class VGG16Features(TracksLayerLists, keras.Model):
     Simonyan, Zisserman. Very Deep Convolutional Networks for Large-Scale
     Image Recognition. ICLR 2015.
   """
+
+  _LAYER_LISTS = ('features_layers',)
 
   def __init__(self, input_convention: str = 'torch', **kwargs):
     if input_convention not in INPUT_CONVENTIONS:

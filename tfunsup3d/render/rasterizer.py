@@ -193,7 +193,8 @@ def _barycentrics(tris, face_ids, height: int, width: int):
   """Differentiable screen-space barycentrics and depth of the visible face.
 
   Returns:
-    (w `[B, h, w, 3]`, z `[B, h, w]`, mask `[B, h, w]` bool).
+    (w `[B, h, w, 3]`, z `[B, h, w]`, mask `[B, h, w]` bool, the visible
+    triangles' screen data `[B, h*w, 3, 3]`).
   """
   batch = tf.shape(tris)[0]
   flat_ids = tf.reshape(face_ids, [batch, height * width])
