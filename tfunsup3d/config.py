@@ -80,6 +80,7 @@ class Config:
   nf_encoder: int = 32  # nf of netL and netV (Encoder).
   nf_conf: int = 64  # nf of netC (ConfNet).
   zdim_conf: int = 128  # zdim of netC.
+  gn_channels: Optional[int] = None  # channels per GroupNorm group (None: the reference's 16 groups per nf)
   vgg16_weights: Optional[str] = None  # local VGG16 weights file.
   anti_aliasing: bool = True  # reference rasteriser convention (2x, +0.5px).
   weight_decay: float = 5e-4  # PyTorch-style L2 added to the gradient.
@@ -90,6 +91,8 @@ class Config:
   val_max_batches: Optional[int] = None  # cap on validation batches.
   strategy: str = 'default'  # tf.distribute: default|mirrored|multi_worker|tpu
   supervised_depth: bool = False  # upper-bound baseline: L1 on GT depth.
+  flip_albedo: bool = True  # False: paper Table 2 ablation "no albedo flip".
+  flip_depth: bool = True  # False: paper Table 2 ablation "no depth flip".
   log_dir: Optional[str] = None  # TensorBoard dir (default checkpoint_dir/logs)
   export_dir: str = 'saved_models'
 

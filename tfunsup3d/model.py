@@ -48,13 +48,15 @@ class Unsup3D(keras.Model):
       config = config_lib.from_dict(config)
     self.cfg = config.resolved()
     cfg = self.cfg
+    gn = cfg.gn_channels
     self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, activation=None,
-                         name='netD')
+                         gn_channels=gn, name='netD')
     self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, activation='tanh',
-                         name='netA')
+                         gn_channels=gn, name='netA')
     self.netL = Encoder(4, cfg.nf_encoder, name='netL')
     self.netV = Encoder(6, cfg.nf_encoder, name='netV')
-    self.netC = (ConfNet(cfg.nf_conf, cfg.zdim_conf, name='netC')
+    self.netC = (ConfNet(cfg.nf_conf, cfg.zdim_conf, gn_channels=gn,
+                         name='netC')
                  if cfg.use_conf_map else None)
     self.vgg = None
     self.K = render.intrinsics(cfg.image_size, cfg.fov)
@@ -194,9 +196,13 @@ class Unsup3D(keras.Model):
     out['loss_depth_sm'] = depth_lib.smoothness(depth, cfg.min_depth,
                                                 cfg.max_depth)
     depth = depth_lib.set_border(depth, cfg.border_depth)
-    out['canon_depth'] = tf.concat([depth, depth[:, :, ::-1]], 0)
+    # The second half feeds the flipped reconstruction; the ablations of
+    # Table 2 leave depth or albedo unflipped there.
+    out['canon_depth'] = tf.concat(
+        [depth, depth[:, :, ::-1] if cfg.flip_depth else depth], 0)
     albedo = self.netA(input_im)
-    out['canon_albedo'] = tf.concat([albedo, albedo[:, :, ::-1]], 0)
+    out['canon_albedo'] = tf.concat(
+        [albedo, albedo[:, :, ::-1] if cfg.flip_albedo else albedo], 0)
     if self.netC is not None:
       out.update(confidence.split_sigmas(*self.netC(input_im)))
     else:

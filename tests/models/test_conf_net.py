@@ -52,6 +52,11 @@ class ConfNetTest(tf.test.TestCase, parameterized.TestCase):
         'network_1_gn': 16, 'network_4_gn': 32, 'network_7_gn': 64,
         'network_16_gn': 64, 'network_19_gn': 32, 'out_net1_1_gn': 16,
         'out_net1_4_gn': 16})
+    net4 = ConfNet(nf=nf, zdim=zdim, gn_channels=4).build_for(64)
+    self.assertEqual(
+        sorted(l.groups for l in net4.layers
+               if isinstance(l, keras.layers.GroupNormalization)),
+        [4, 4, 4, 8, 8, 16, 16])
     self.assertFalse(any(getattr(l, 'use_bias', False) for l in net.layers))
 
   @parameterized.parameters(80, 128)
@@ -66,7 +71,7 @@ class ConfNetTest(tf.test.TestCase, parameterized.TestCase):
       ConfNet(nf=16, zdim=32).build_for(48)
 
   @parameterized.parameters(
-      dict(nf=32.0), dict(nf=20), dict(nf=0), dict(zdim=0), dict(zdim=None))
+      dict(nf=32.0), dict(nf=20), dict(nf=0), dict(gn_channels=5), dict(zdim=0), dict(zdim=None))
   def test_bad_args_raise(self, **kwargs):
     args = dict(nf=16, zdim=32)
     args.update(kwargs)

@@ -72,6 +72,19 @@ class EDDeconvTest(tf.test.TestCase, parameterized.TestCase):
         'network_18_gn': 64, 'network_21_gn': 64, 'network_24_gn': 32,
         'network_27_gn': 32, 'network_30_gn': 16, 'network_33_gn': 16,
         'network_37_gn': 16, 'network_40_gn': 16})
+    # gn_channels=4: groups of 4 channels (the reference's layout at nf=64).
+    net4 = EDDeconv(cout=1, nf=nf, zdim=zdim, gn_channels=4).build_for(64)
+    self.assertEqual(
+        [l.groups for l in net4.layers
+         if isinstance(l, keras.layers.GroupNormalization)],
+        [4, 8, 16, 16, 16, 8, 8, 4, 4, 4, 4])
+    ref = EDDeconv(cout=1, nf=64, zdim=8).build_for(64)
+    self.assertEqual(
+        [l.groups for l in ref.layers
+         if isinstance(l, keras.layers.GroupNormalization)],
+        [l.groups for l in EDDeconv(cout=1, nf=64, zdim=8, gn_channels=4)
+         .build_for(64).layers
+         if isinstance(l, keras.layers.GroupNormalization)])
     self.assertTrue(all(l.epsilon == 1e-5 for l in net.layers
                         if isinstance(l, keras.layers.GroupNormalization)))
     convts = {n: tuple(l.kernel.shape) for n, l in by_name.items()
@@ -101,7 +114,8 @@ class EDDeconvTest(tf.test.TestCase, parameterized.TestCase):
       EDDeconv(cout=1, nf=16, zdim=32).build_for(size)
 
   @parameterized.parameters(
-      dict(cout=0), dict(nf=8), dict(nf=24), dict(nf=0), dict(zdim=0),
+      dict(cout=0), dict(nf=8), dict(nf=24), dict(nf=0),
+      dict(gn_channels=3), dict(gn_channels=0), dict(zdim=0),
       dict(zdim=1.5), dict(activation='sigmoid'))
   def test_bad_args_raise(self, **kwargs):
     args = dict(cout=1, nf=16, zdim=32)

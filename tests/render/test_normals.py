@@ -9,6 +9,11 @@ from tfunsup3d.render import camera, normals
 
 class NormalsTest(tf.test.TestCase):
 
+  def test_cross_matches_numpy(self):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 4, 5, 3)).astype(np.float32)
+    self.assertAllClose(normals.cross(a, b), np.cross(a, b), atol=1e-6)
+
   def test_plane(self):
     K = camera.intrinsics(8)
     n = normals.depth_to_normals(tf.ones([1, 8, 8]), K).numpy()

@@ -186,6 +186,19 @@ class RasterizerTest(tf.test.TestCase):
     self.assertAllClose(img[0, 2, :, 1], 2 * np.arange(size), atol=1e-4)
     self.assertAllClose(cov, np.ones([1, size, size, 1]))
 
+  def test_order_by_area_bucket(self):
+    # A permutation; buckets non-increasing; original order within a bucket.
+    rng = np.random.default_rng(0)
+    area = rng.choice([0, 1, 3, 5, 8, 20, 30, 50, 100, 500], size=777)
+    order = rasterizer._order_by_area_bucket(  # pylint: disable=protected-access
+        tf.constant(area, tf.int32)).numpy()
+    self.assertAllEqual(np.sort(order), np.arange(777))
+    bucket = np.searchsorted(rasterizer._AREA_BUCKETS, area[order])  # pylint: disable=protected-access
+    self.assertTrue(np.all(np.diff(bucket) <= 0))
+    for b in np.unique(bucket):
+      ids = order[bucket == b]
+      self.assertTrue(np.all(np.diff(ids) > 0))
+
   def test_bad_inputs(self):
     K = camera.intrinsics(4)
     faces = mesh.grid_faces(2, 2)

@@ -23,10 +23,9 @@ Each converted model is run with `ai_edge_litert.interpreter.Interpreter`
 compared with the Keras model; `tflite_report.json` records, per model and
 variant, the file size and the max / mean absolute error of every output.
 
-Normals: `tfunsup3d.render.depth_to_normals` uses `tf.linalg.cross`, which
-has no TFLite builtin ("'tf.Cross' op is neither a custom op nor a flex
-op"); the canonical model computes the same cross product with
-multiplications (`depth_to_normals_lite`, equal to within float rounding).
+Normals: `tf.linalg.cross` has no TFLite builtin ("'tf.Cross' op is
+neither a custom op nor a flex op"), so `tfunsup3d.render.depth_to_normals`
+writes the cross product with multiplications and converts as it is.
 """
 
 import json
@@ -45,7 +44,6 @@ from tfunsup3d.factors import confidence
 from tfunsup3d.factors import depth as depth_lib
 from tfunsup3d.factors import light as light_lib
 from tfunsup3d.factors import view as view_lib
-from tfunsup3d.render import camera
 
 VARIANTS = ('float32', 'float16', 'int8')
 REPORT_FILE = 'tflite_report.json'
@@ -54,35 +52,7 @@ INPUT_NAME = 'images'
 EPS = 1e-7  # as tfunsup3d.render.normals
 
 
-def depth_to_normals_lite(depth, K) -> tf.Tensor:
-  """`tfunsup3d.render.depth_to_normals` with TFLite builtin ops only.
-
-  Args:
-    depth: a tensor of shape `[B, H, W]`.
-    K: a tensor of shape `[3, 3]`.
-
-  Returns:
-    A tensor of shape `[B, H, W, 3]` of unit normals, (0, 0, 1) on the
-    border.
-  """
-  with tf.name_scope('depth_to_normals_lite'):
-    p = camera.depth_to_points(depth, K)
-    tu = p[:, 1:-1, 2:] - p[:, 1:-1, :-2]
-    tv = p[:, 2:, 1:-1] - p[:, :-2, 1:-1]
-    ux, uy, uz = tu[..., 0:1], tu[..., 1:2], tu[..., 2:3]
-    vx, vy, vz = tv[..., 0:1], tv[..., 1:2], tv[..., 2:3]
-    n = tf.concat([uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx],
-                  axis=-1)
-    n = tf.pad(n, [[0, 0], [1, 1], [1, 1], [0, 0]])
-    border = tf.pad(tf.zeros_like(n[..., :1])[:, 1:-1, 1:-1],
-                    [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=1.0)
-    n = n + border * tf.constant([0.0, 0.0, 1.0])
-    norm = tf.sqrt(tf.reduce_sum(n * n, axis=-1, keepdims=True))
-    return n / (norm + EPS)
-
-
-def canonical_decomposition(model, images, lite: bool = False
-                            ) -> Dict[str, tf.Tensor]:
+def canonical_decomposition(model, images) -> Dict[str, tf.Tensor]:
   """The canonical factors of `images` (no flip, no rendering).
 
   The same computation as the first B rows of `model.decompose`.
@@ -90,7 +60,6 @@ def canonical_decomposition(model, images, lite: bool = False
   Args:
     model: an `Unsup3D`.
     images: float32 `[B, S, S, 3]` in [0, 1].
-    lite: compute normals with `depth_to_normals_lite` (TFLite builtins).
 
   Returns:
     dict with canon_depth `[B,S,S]`, canon_albedo, canon_normal, canon_im
@@ -107,8 +76,7 @@ def canonical_decomposition(model, images, lite: bool = False
   light_a, light_b, light_d = light_lib.canonical_light(
       model.netL(input_im), cfg.min_amb_light, cfg.max_amb_light,
       cfg.min_diff_light, cfg.max_diff_light)
-  normals = (depth_to_normals_lite if lite else render.depth_to_normals)(
-      depth, model.K)
+  normals = render.depth_to_normals(depth, model.K)
   canon_im, shading = render.shade(albedo, normals, light_a, light_b, light_d)
   out = {
       'canon_depth': depth,
@@ -143,7 +111,7 @@ def model_functions(model, include_canonical: bool = True
                                      for v in net.weights])
   if include_canonical:
     fns[CANONICAL] = (
-        lambda im: canonical_decomposition(model, im, lite=True),
+        lambda im: canonical_decomposition(model, im),
         [getattr(v, 'value', v) for v in model.weights])
   return fns
 

@@ -1,10 +1,13 @@
 """ConfNet: the confidence network (netC) of Unsup3D."""
 
+from typing import Optional
+
 import keras
 
 from tfunsup3d.models.ed_deconv import conv
 from tfunsup3d.models.ed_deconv import conv_transpose4x4
 from tfunsup3d.models.ed_deconv import down_path
+from tfunsup3d.models.ed_deconv import check_gn_channels
 from tfunsup3d.models.ed_deconv import group_norm
 from tfunsup3d.models.ed_deconv import relu
 from tfunsup3d.models.encoder import TracksLayerLists
@@ -33,8 +36,11 @@ class ConfNet(TracksLayerLists, keras.Model):
   reference's layers give. Sizes below 64 raise.
 
   Args:
-    nf: int. Base width, a multiple of 16 (GroupNorm groups). Defaults to 64.
+    nf: int. Base width, a multiple of 16 (of `gn_channels` if set).
+      Defaults to 64.
     zdim: int. Bottleneck channels. Defaults to 128 (the reference's netC).
+    gn_channels: int or None. Channels per GroupNorm group; None (default)
+      is the reference's layout (see `ed_deconv.group_norm`).
     **kwargs: `name`, `trainable`, `dtype` for `keras.Model`.
 
   Returns from `call(images [B, H, W, C])` a tuple:
@@ -56,31 +62,33 @@ class ConfNet(TracksLayerLists, keras.Model):
 
   _LAYER_LISTS = ('network_layers', 'out_net1_layers', 'out_net2_layers')
 
-  def __init__(self, nf: int = 64, zdim: int = 128, **kwargs):
-    check_int('nf', nf, multiple_of=16)
+  def __init__(self, nf: int = 64, zdim: int = 128,
+               gn_channels: Optional[int] = None, **kwargs):
+    check_gn_channels(nf, gn_channels)
     check_int('zdim', zdim)
     super().__init__(**kwargs)
     self.nf = nf
     self.zdim = zdim
+    self.gn_channels = gn_channels
 
-    trunk = down_path(nf, zdim)
+    trunk = down_path(nf, zdim, gn_channels)
     trunk += [
         conv_transpose4x4(nf * 8, 'network_13_convt', stride=1),
         relu('network_14_relu'),
         conv_transpose4x4(nf * 4, 'network_15_convt'),
-        group_norm(64, 'network_16_gn'),
+        group_norm(nf * 4, nf, gn_channels, 'network_16_gn'),
         relu('network_17_relu'),
         conv_transpose4x4(nf * 2, 'network_18_convt'),
-        group_norm(32, 'network_19_gn'),
+        group_norm(nf * 2, nf, gn_channels, 'network_19_gn'),
         relu('network_20_relu'),
     ]
     self.network_layers = trunk
     self.out_net1_layers = [
         conv_transpose4x4(nf, 'out_net1_0_convt'),
-        group_norm(16, 'out_net1_1_gn'),
+        group_norm(nf, nf, gn_channels, 'out_net1_1_gn'),
         relu('out_net1_2_relu'),
         conv_transpose4x4(nf, 'out_net1_3_convt'),
-        group_norm(16, 'out_net1_4_gn'),
+        group_norm(nf, nf, gn_channels, 'out_net1_4_gn'),
         relu('out_net1_5_relu'),
         conv(2, 5, 'out_net1_6_conv'),
         keras.layers.Activation('softplus', name='out_net1_7_softplus'),
@@ -114,5 +122,6 @@ class ConfNet(TracksLayerLists, keras.Model):
 
   def get_config(self):
     config = super().get_config()
-    config.update({'nf': self.nf, 'zdim': self.zdim})
+    config.update({'nf': self.nf, 'zdim': self.zdim,
+                   'gn_channels': self.gn_channels})
     return config

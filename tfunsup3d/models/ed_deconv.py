@@ -16,7 +16,27 @@ from tfunsup3d.models.encoder import torch_init
 GN_EPSILON = 1e-5  # torch.nn.GroupNorm's default eps.
 
 
-def group_norm(groups: int, name: str) -> keras.layers.Layer:
+def check_gn_channels(nf: int, gn_channels: Optional[int]) -> None:
+  """nf must split into GroupNorm groups (see `group_norm`)."""
+  if gn_channels is None:
+    check_int('nf', nf, multiple_of=16)
+  else:
+    check_int('gn_channels', gn_channels)
+    check_int('nf', nf, multiple_of=gn_channels)
+
+
+def group_norm(channels: int, nf: int, gn_channels: Optional[int],
+               name: str) -> keras.layers.Layer:
+  """torch GroupNorm over `channels` (a multiple of nf).
+
+  gn_channels None: the reference's layout, 16 groups per nf channels (4
+  channels a group at its nf = 64, but 1, i.e. instance norm, at nf = 16).
+  An int: groups of that many channels at any width (4 gives the reference's
+  layers at nf = 64 and keeps narrow nets from normalising every channel on
+  its own, which amplifies near-constant channels into noise).
+  """
+  groups = (16 * channels // nf if gn_channels is None
+            else channels // gn_channels)
   return keras.layers.GroupNormalization(groups=groups, epsilon=GN_EPSILON,
                                          name=name)
 
@@ -41,18 +61,20 @@ def conv(filters: int, kernel_size: int, name: str) -> keras.layers.Layer:
                              name=name)
 
 
-def down_path(nf: int, zdim: int) -> List[keras.layers.Layer]:
+def down_path(nf: int, zdim: int,
+              gn_channels: Optional[int] = None) -> List[keras.layers.Layer]:
   """Indices 0-12 of the reference EDDeconv/ConfNet `network`: 64 -> 1x1.
 
-  Conv4x4 s2 (nf, 2nf, 4nf with GroupNorm 16, 32, 64 groups; 8nf without)
+  Conv4x4 s2 (nf, 2nf, 4nf with GroupNorm, 4 channels a group; 8nf without)
   each followed by LeakyReLU(0.2), then Conv4x4 valid (zdim) -> ReLU.
   """
   layers = []
   index = 0
-  for mult, groups in ((1, 16), (2, 32), (4, 64), (8, None)):
+  for mult, norm in ((1, True), (2, True), (4, True), (8, False)):
     layers += conv4x4_s2(nf * mult, f'network_{index}')
-    if groups:
-      layers.append(group_norm(groups, f'network_{index + 1}_gn'))
+    if norm:
+      layers.append(group_norm(nf * mult, nf, gn_channels,
+                               f'network_{index + 1}_gn'))
       index += 1
     layers.append(keras.layers.LeakyReLU(negative_slope=0.2,
                                          name=f'network_{index + 1}_lrelu'))
@@ -91,11 +113,14 @@ class EDDeconv(TracksLayerLists, keras.Model):
 
   Args:
     cout: int. Output channels (1 for depth, 3 for albedo).
-    nf: int. Base width, a multiple of 16 (GroupNorm groups). Defaults to 64.
+    nf: int. Base width, a multiple of 16 (of `gn_channels` if set).
+      Defaults to 64.
     zdim: int. Bottleneck channels. Defaults to 256 (the reference model's
       netD/netA).
     activation: str or None. `'tanh'` (albedo) or None (raw depth). Defaults
       to `'tanh'`.
+    gn_channels: int or None. Channels per GroupNorm group; None (default)
+      is the reference's layout (see `group_norm`).
     **kwargs: `name`, `trainable`, `dtype` for `keras.Model`.
 
   Example:
@@ -111,9 +136,10 @@ class EDDeconv(TracksLayerLists, keras.Model):
   """
 
   def __init__(self, cout: int, nf: int = 64, zdim: int = 256,
-               activation: Optional[str] = 'tanh', **kwargs):
+               activation: Optional[str] = 'tanh',
+               gn_channels: Optional[int] = None, **kwargs):
     check_int('cout', cout)
-    check_int('nf', nf, multiple_of=16)
+    check_gn_channels(nf, gn_channels)
     check_int('zdim', zdim)
     check_activation(activation)
     super().__init__(**kwargs)
@@ -121,8 +147,9 @@ class EDDeconv(TracksLayerLists, keras.Model):
     self.nf = nf
     self.zdim = zdim
     self.activation = activation
+    self.gn_channels = gn = gn_channels
 
-    layers = down_path(nf, zdim)
+    layers = down_path(nf, zdim, gn)
     layers += [
         conv_transpose4x4(nf * 8, 'network_13_convt', stride=1),
         relu('network_14_relu'),
@@ -130,13 +157,13 @@ class EDDeconv(TracksLayerLists, keras.Model):
         relu('network_16_relu'),
     ]
     index = 17
-    for mult, groups in ((4, 64), (2, 32), (1, 16)):
+    for mult in (4, 2, 1):
       layers += [
           conv_transpose4x4(nf * mult, f'network_{index}_convt'),
-          group_norm(groups, f'network_{index + 1}_gn'),
+          group_norm(nf * mult, nf, gn, f'network_{index + 1}_gn'),
           relu(f'network_{index + 2}_relu'),
           conv(nf * mult, 3, f'network_{index + 3}_conv'),
-          group_norm(groups, f'network_{index + 4}_gn'),
+          group_norm(nf * mult, nf, gn, f'network_{index + 4}_gn'),
           relu(f'network_{index + 5}_relu'),
       ]
       index += 6
@@ -144,10 +171,10 @@ class EDDeconv(TracksLayerLists, keras.Model):
         keras.layers.UpSampling2D(2, interpolation='nearest',
                                   name='network_35_upsample'),
         conv(nf, 3, 'network_36_conv'),
-        group_norm(16, 'network_37_gn'),
+        group_norm(nf, nf, gn, 'network_37_gn'),
         relu('network_38_relu'),
         conv(nf, 5, 'network_39_conv'),
-        group_norm(16, 'network_40_gn'),
+        group_norm(nf, nf, gn, 'network_40_gn'),
         relu('network_41_relu'),
         conv(cout, 5, 'network_42_conv'),
     ]
@@ -177,5 +204,6 @@ class EDDeconv(TracksLayerLists, keras.Model):
         'nf': self.nf,
         'zdim': self.zdim,
         'activation': self.activation,
+        'gn_channels': self.gn_channels,
     })
     return config

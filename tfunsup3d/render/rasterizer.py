@@ -82,6 +82,30 @@ def _interpolate_depth(w0, w1, w2, tris):
   return z, (inv_z > 0.0) & (z > NEAR) & (z < FAR)
 
 
+# Upper bounds (inclusive) of the box-area buckets of `_order_by_area_bucket`.
+_AREA_BUCKETS = (0, 2, 4, 6, 9, 12, 16, 25, 36, 64, 144)
+
+
+def _order_by_area_bucket(area):
+  """A permutation of `area` `[N]` (int32) by area bucket, largest first.
+
+  A counting sort over `_AREA_BUCKETS` (O(N) vectorised, stable within a
+  bucket): chunks of the result hold triangles of similar box size, which is
+  all the chunked z-buffer needs, at a fraction of the cost of a comparison
+  sort (XLA:CPU's sort was about half of the z-buffer's time).
+  """
+  edges = tf.constant(_AREA_BUCKETS, tf.int32)
+  num_buckets = len(_AREA_BUCKETS) + 1
+  bucket = num_buckets - 1 - tf.reduce_sum(
+      tf.cast(area[:, tf.newaxis] > edges, tf.int32), axis=1)
+  onehot = tf.one_hot(bucket, num_buckets, dtype=tf.int32)  # [N, nb]
+  rank = tf.reduce_sum(tf.cumsum(onehot, axis=0, exclusive=True) * onehot, 1)
+  offsets = tf.cumsum(tf.reduce_sum(onehot, axis=0), exclusive=True)
+  position = tf.gather(offsets, bucket) + rank
+  n = tf.shape(area)[0]
+  return tf.scatter_nd(position[:, tf.newaxis], tf.range(n), [n])
+
+
 def _visible_faces(tris, height: int, width: int,
                    chunk_size: int = 16384) -> tf.Tensor:
   """Z-buffer: the id of the visible triangle per sample, -1 for background.
@@ -89,8 +113,9 @@ def _visible_faces(tris, height: int, width: int,
   Every triangle visits the sample cells of its (clipped) bounding box and
   scatter-mins a packed key (depth bits << 32 | triangle id) into them. To
   keep the work proportional to the total box area even when a few
-  triangles are large (noisy depth early in training), triangles are sorted
-  by box area and processed in chunks of `chunk_size`: a `tf.while_loop`
+  triangles are large (noisy depth early in training), triangles are grouped
+  by box area (`_order_by_area_bucket`) and processed in chunks of
+  `chunk_size`: a `tf.while_loop`
   over chunks, inside it a loop over the cells of the chunk's largest box
   (iteration k visits cell k of every box in the chunk). Everything compiles
   under XLA; no Python loop ends up in the graph.
@@ -127,15 +152,15 @@ def _visible_faces(tris, height: int, width: int,
   ints = tf.stack([tf.cast(xmin, tf.int32), tf.cast(ymin, tf.int32),
                    tf.cast(box_w, tf.int32), box_area,
                    pixel_base, tri_index % num_tris], axis=-1)
-  # Sort by box area (largest first) and cut into chunks.
-  order = tf.argsort(box_area, direction='DESCENDING', stable=True)
+  # Group by box area (largest first) and cut into chunks.
+  order = _order_by_area_bucket(box_area)
   num_chunks = (n + chunk_size - 1) // chunk_size
   pad = num_chunks * chunk_size - n
   floats = tf.reshape(tf.pad(tf.gather(floats, order), [[0, pad], [0, 0]]),
                       [num_chunks, chunk_size, 9])
   ints = tf.reshape(tf.pad(tf.gather(ints, order), [[0, pad], [0, 0]]),
                     [num_chunks, chunk_size, 6])
-  chunk_max_area = ints[:, 0, 3]
+  chunk_max_area = tf.reduce_max(ints[:, :, 3], axis=1)
   dummy = batch * plane  # slot for rejected candidates
 
   def scatter_cell(k, keys, f, i):

@@ -6,6 +6,7 @@
 
 BUILD lists every file explicitly (no glob), deterministically sorted:
   * py_library `tfunsup3d`: every .py file under tfunsup3d/;
+  * py_library `bench`: the .py files under bench/ (tests/bench depend on it);
   * py_library `test_helpers` (testonly): the .py files under tests/ that are
     not tests (conftest.py, fixtures, __init__.py);
   * one py_test per tests/**/test_*.py, named after its path
@@ -23,6 +24,7 @@ from typing import List, Optional, Sequence
 BUILD_FILE = 'BUILD'
 PACKAGE_DIR = 'tfunsup3d'
 TESTS_DIR = 'tests'
+BENCH_DIR = 'bench'
 PYTEST_MAIN = 'tests/bazel_pytest_main.py'
 SYNC_COMMAND = 'python -m tfunsup3d.tools.build_sync --write'
 _SKIP_DIRS = ('__pycache__', '.pytest_cache')
@@ -102,6 +104,8 @@ def generate(root: str) -> str:
   tests = [p for p in test_tree if is_test_file(p)]
   helpers = [p for p in test_tree if not is_test_file(p) and p != PYTEST_MAIN]
   has_configs = os.path.isdir(os.path.join(root, 'configs'))
+  bench = (python_files(root, BENCH_DIR)
+           if os.path.isdir(os.path.join(root, BENCH_DIR)) else [])
 
   out = [_HEADER]
   out.append(f'''
@@ -119,6 +123,15 @@ filegroup(
     srcs = glob(["configs/*.yml"]),
 )
 ''')
+  if bench:
+    out.append(f'''
+py_library(
+    name = "bench",
+    srcs = {_string_list(bench, '    ')},
+    imports = ["."],
+    deps = [":tfunsup3d"],
+)
+''')
   out.append(f'''
 py_library(
     name = "test_helpers",
@@ -129,6 +142,9 @@ py_library(
 )
 ''')
   for test in tests:
+    deps = [':test_helpers', ':tfunsup3d']
+    if bench and test.startswith(f'{TESTS_DIR}/{BENCH_DIR}/'):
+      deps.insert(0, ':bench')
     out.append(f'''
 py_test(
     name = "{test_target_name(test)}",
@@ -138,10 +154,7 @@ py_test(
     ],
     args = ["$(rootpath {test})"],
     main = "{PYTEST_MAIN}",
-    deps = [
-        ":test_helpers",
-        ":tfunsup3d",
-    ],
+    deps = {_string_list(deps, '    ')},
 )
 ''')
   return ''.join(out)

@@ -1,0 +1,364 @@
+"""Learning benchmark: does it learn 3D from unlabelled images, and how well?
+
+Generates (once) a synthetic ground-truth set with `tfunsup3d.data.synth`
+(fixed seed, separate train/val/test splits), trains one model per row from
+the same initialisation for a fixed number of steps, and scores the test
+split every `--eval_every` steps: SIDE (x1e-2) and MAD (degrees), mean and
+std over images. Next to the rows it reports the constant null-depth and
+average ground-truth-depth baselines computed by the same metric code on
+the same images (`tfunsup3d.baselines`).
+
+Rows (`--rows`, comma-separated):
+  unsup            the config as given (the method),
+  supervised       the same networks and losses plus L1 on the ground-truth
+                   depth (`supervised_depth`, the upper bound),
+  no_conf          without confidence maps (`use_conf_map: false`),
+  no_albedo_flip   the flipped reconstruction uses the unflipped albedo,
+  no_depth_flip    the flipped reconstruction uses the unflipped depth,
+  no_perc          without the perceptual loss (`lam_perc: 0`; the same as
+                   `unsup` when the config has no perceptual loss).
+
+Writes `<out_dir>/<name>.json` (everything, curves included; rows are added
+as they finish, so an interrupted run keeps its finished rows and
+`--resume` skips them), `<name>.md` (the table) and `<name>_curves.png`
+(test SIDE/MAD and the training loss against steps, baselines as lines).
+
+  python -m bench.learning --steps=1200 --eval_every=200
+  python -m bench.learning --rows=unsup,supervised --steps=3000 \\
+      --name=learning_long --set lr=0.0002
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from typing import Dict, List
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d import baselines
+from tfunsup3d import config as config_lib
+from tfunsup3d import render
+from tfunsup3d.data import images as images_lib
+from tfunsup3d.data import synth
+from tfunsup3d.factors import depth as depth_lib
+from tfunsup3d.train import loop
+from tfunsup3d.train import task as task_lib
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROWS = {
+    'unsup': {},
+    'supervised': {'supervised_depth': True},
+    'no_conf': {'use_conf_map': False},
+    'no_albedo_flip': {'flip_albedo': False},
+    'no_depth_flip': {'flip_depth': False},
+    'no_perc': {'lam_perc': 0.0},
+}
+ROW_TITLES = {
+    'unsup': 'Unsup3D (ours, no depth labels)',
+    'supervised': 'same networks, supervised with GT depth (upper bound)',
+    'no_conf': 'ablation: no confidence maps',
+    'no_albedo_flip': 'ablation: no albedo flip',
+    'no_depth_flip': 'ablation: no depth flip',
+    'no_perc': 'ablation: no perceptual loss',
+}
+
+
+def summarise(side: np.ndarray, mad: np.ndarray) -> Dict[str, float]:
+  """Per-image SIDE (unscaled) and MAD -> the paper's mean/std numbers."""
+  return {'side_mean': float(np.mean(side) * 100),
+          'side_std': float(np.std(side) * 100),
+          'mad_mean': float(np.mean(mad)), 'mad_std': float(np.std(mad))}
+
+
+def gt_depths(cfg, split: str) -> np.ndarray:
+  """Ground-truth depth `[N, S, S]` of a split, in file order."""
+  ds = images_lib.build_dataset(
+      config_lib.from_dict({'load_gt_depth': True}, base=cfg), split,
+      training=False)
+  return np.concatenate([depth_lib.decode_depth_png(
+      b['depth_gt'][..., 0], cfg.min_depth, cfg.max_depth).numpy()
+                         for b in ds], 0)
+
+
+RELIEF_SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
+
+
+class Scorer:
+  """Scores a model on the test split (the model's metrics, XLA).
+
+  Besides SIDE and MAD it reports two diagnostics (not scores): the SIDE
+  of the predicted depth with its relief (log depth about its mean over the
+  face) scaled by one global factor, the best of `RELIEF_SCALES`, which
+  separates "wrong shape" from "right shape, wrong depth scale" (the
+  relief/rotation ambiguity of a nearly orthographic camera); and the
+  predicted yaw's spread and correlation against the generator's yaw.
+  """
+
+  def __init__(self, cfg, factors_path: str):
+    ds = images_lib.build_dataset(
+        config_lib.from_dict({'load_gt_depth': True}, base=cfg), 'test',
+        training=False)
+    self.batches = [(b['image'], b['depth_gt']) for b in ds]
+    with np.load(factors_path) as f:
+      self.gt_yaw = f['view'][:, 1]
+
+  def __call__(self, model) -> Dict[str, float]:
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def score(image, depth_p):
+      out = model.decompose(image, training=False)
+      gt = model.depth_from_png(depth_p)
+      m = model.compute_metrics(out, gt)
+      b = tf.shape(gt)[0]
+      mask = m['mask']
+      n = tf.reduce_sum(mask, [1, 2], keepdims=True)
+      mean = lambda x: tf.reduce_sum(x * mask, [1, 2], keepdims=True) / n
+      log_d = tf.math.log(out['recon_depth'][:b])
+      log_gt = tf.math.log(gt)
+      scaled = []
+      for s in RELIEF_SCALES:
+        e = mean(log_d) + s * (log_d - mean(log_d)) - log_gt
+        scaled.append(tf.sqrt(tf.maximum(
+            mean(e ** 2) - mean(e) ** 2, 0.0))[:, 0, 0])
+      return m['side'], m['mad'], tf.stack(scaled, 1), out['view'][:b, 1]
+    side, mad, scaled, yaw = (np.concatenate(x) for x in zip(*[
+        [t.numpy() for t in score(i, d)] for i, d in self.batches]))
+    result = summarise(side, mad)
+    best = int(np.argmin(scaled.mean(0)))
+    gt_yaw = self.gt_yaw[:len(yaw)]
+    result.update({
+        'diag_best_relief_scale': RELIEF_SCALES[best],
+        'diag_side_at_best_scale': float(scaled[:, best].mean() * 100),
+        'diag_yaw_std_deg': float(np.degrees(yaw.std())),
+        'diag_gt_yaw_std_deg': float(np.degrees(gt_yaw.std())),
+        'diag_yaw_corr': float(np.corrcoef(yaw, gt_yaw)[0, 1])})
+    return result
+
+
+def train_row(cfg, steps: int, eval_every: int, scorer: Scorer,
+              log) -> Dict[str, object]:
+  """Trains one row from the seeded initialisation; returns its record."""
+  keras.utils.set_random_seed(cfg.seed)
+  task = task_lib.Unsup3DTask(cfg)
+  curve, sums, count = [], {}, 0
+  step, epoch, start, train_s = 0, 0, time.time(), 0.0
+  while step < steps:
+    for batch in loop.train_dataset(cfg, epoch):
+      t0 = time.time()
+      scalars = task.train_step(batch, epoch)
+      scalars = {k: float(v) for k, v in scalars.items()}
+      train_s += time.time() - t0
+      if not np.isfinite(scalars['loss_total']):
+        raise FloatingPointError(f'loss is {scalars["loss_total"]} at step '
+                                 f'{step + 1}')
+      for k, v in scalars.items():
+        sums[k] = sums.get(k, 0.0) + v
+      count, step = count + 1, step + 1
+      if step % eval_every == 0 or step == steps:
+        point = {'step': step, 'epoch': epoch,
+                 'wall_s': round(time.time() - start, 1),
+                 'train': {k: v / count for k, v in sums.items()},
+                 'test': scorer(task.model)}
+        sums, count = {}, 0
+        curve.append(point)
+        log(f'  step {step}: test SIDE {point["test"]["side_mean"]:.3f} '
+            f'MAD {point["test"]["mad_mean"]:.2f} ({point["wall_s"]:.0f} s)')
+      if step >= steps:
+        break
+    epoch += 1
+  return {'final': curve[-1]['test'], 'curve': curve,
+          'train_s_per_step': train_s / steps,
+          'wall_s': round(time.time() - start, 1)}
+
+
+def _fmt(r: Dict[str, float]) -> str:
+  return (f'{r["side_mean"]:.3f} ± {r["side_std"]:.3f} | '
+          f'{r["mad_mean"]:.2f} ± {r["mad_std"]:.2f}')
+
+
+def markdown(result: Dict[str, object]) -> str:
+  s = result['settings']
+  lines = [
+      f'# Learning benchmark: `{result["name"]}`', '',
+      f'Config `{s["config"]}` with {s["overrides"] or "no overrides"}; '
+      f'{s["steps"]} steps of batch {s["batch_size"]} per row; synthetic '
+      f'data (seed {s["data_seed"]}): {s["counts"]}; test split scored with '
+      'the model\'s metrics (SIDE x1e-2, MAD degrees, mean ± std over test '
+      f'images). {s["machine"]}.', '',
+      '| row | SIDE (×1e-2) ↓ | MAD (deg) ↓ | train s/step | wall s | '
+      'diag: SIDE at best relief scale | diag: yaw std (GT) / corr |',
+      '|---|---|---|---|---|---|---|']
+  for key in ('null', 'average'):
+    title = {'null': 'baseline: constant null depth',
+             'average': 'baseline: average ground-truth depth'}[key]
+    lines.append(f'| {title} | {_fmt(result["baselines"][key])} | – | – '
+                 '| – | – |')
+  for name, row in result['rows'].items():
+    title = ROW_TITLES.get(name, name)
+    if row.get('same_as'):
+      title += f' (the config has it already: the {row["same_as"]} run)'
+    f = row['final']
+    lines.append(f'| {title} | {_fmt(f)} | '
+                 f'{row["train_s_per_step"]:.3f} | {row["wall_s"]:.0f} | '
+                 f'{f["diag_side_at_best_scale"]:.3f} (×'
+                 f'{f["diag_best_relief_scale"]}) | '
+                 f'{f["diag_yaw_std_deg"]:.1f}° ({f["diag_gt_yaw_std_deg"]:.1f}'
+                 f'°) / {f["diag_yaw_corr"]:.2f} |')
+  lines += [
+      '', 'Diagnostics, not scores: the SIDE of the prediction with its '
+      'relief (log depth about the face mean) scaled by the best single '
+      'factor for the whole test set (same-shape-wrong-scale shows as a '
+      'low value at a factor != 1), and the spread of the predicted yaw '
+      'next to the generator\'s, with their correlation.']
+  return '\n'.join(lines) + '\n'
+
+
+def plot(result: Dict[str, object], path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+  for (metric, title), ax in zip((('side_mean', 'test SIDE (×1e-2)'),
+                                  ('mad_mean', 'test MAD (deg)')), axes):
+    for name, row in result['rows'].items():
+      if row.get('same_as'):
+        continue
+      ax.plot([p['step'] for p in row['curve']],
+              [p['test'][metric] for p in row['curve']], marker='o', ms=3,
+              label=name)
+    for key, style in (('null', ':'), ('average', '--')):
+      ax.axhline(result['baselines'][key][metric], color='k', ls=style,
+                 label=f'{key} depth baseline')
+    ax.set_title(title)
+    ax.set_xlabel('step')
+  for name, row in result['rows'].items():
+    if row.get('same_as'):
+      continue
+    axes[2].plot([p['step'] for p in row['curve']],
+                 [p['train']['loss_total'] for p in row['curve']], label=name)
+  axes[2].set_title('training loss (mean since last point)')
+  axes[2].set_xlabel('step')
+  axes[0].legend(fontsize=8)
+  fig.suptitle(f'learning benchmark {result["name"]}: '
+               f'{result["settings"]["config"]}')
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
+  p.add_argument('--rows', default=','.join(ROWS))
+  p.add_argument('--steps', type=int, default=1200)
+  p.add_argument('--eval_every', type=int, default=200)
+  p.add_argument('--num_train', type=int, default=6000)
+  p.add_argument('--num_val', type=int, default=32)
+  p.add_argument('--num_test', type=int, default=300)
+  p.add_argument('--data_seed', type=int, default=1234)
+  p.add_argument('--data_dir', default=os.path.join(REPO_ROOT, 'bench',
+                                                   'data', 'learning'))
+  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
+                                                  'results'))
+  p.add_argument('--name', default='learning')
+  p.add_argument('--resume', action='store_true',
+                 help='keep finished rows of <out_dir>/<name>.json')
+  p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                 help='config override (repeatable)')
+  args = p.parse_args(argv)
+  unknown = [r for r in args.rows.split(',') if r not in ROWS]
+  if unknown:
+    p.error(f'unknown rows {unknown}; choose from {list(ROWS)}')
+  if args.steps <= 0 or args.eval_every <= 0:
+    p.error('--steps and --eval_every must be positive')
+  return args
+
+
+def main(argv=None) -> Dict[str, object]:
+  args = parse_args(argv)
+  base = config_lib.load(args.config, list(args.set) + [
+      f'train_val_data_dir={args.data_dir}', 'load_gt_depth=true',
+      f'test_data_dir={os.path.join(args.data_dir, "test")}',
+      ]).resolved()
+  counts = {'train': args.num_train, 'val': args.num_val,
+            'test': args.num_test}
+  meta_path = os.path.join(args.data_dir, 'bench_meta.json')
+  meta = {'counts': counts, 'seed': args.data_seed,
+          'image_size': base.image_size, 'fov': base.fov,
+          'min_depth': base.min_depth, 'max_depth': base.max_depth}
+  have = None
+  if os.path.isfile(meta_path):
+    with open(meta_path, encoding='utf-8') as f:
+      have = json.load(f)
+  if have != meta:
+    print(f'generating {counts} -> {args.data_dir}', flush=True)
+    synth.write_dataset(args.data_dir, counts, base, seed=args.data_seed,
+                        overwrite=True)
+    with open(meta_path, 'w', encoding='utf-8') as f:
+      json.dump(meta, f)
+  os.makedirs(args.out_dir, exist_ok=True)
+  json_path = os.path.join(args.out_dir, f'{args.name}.json')
+  settings = {'config': os.path.relpath(os.path.abspath(args.config),
+                                        REPO_ROOT),
+              'overrides': args.set, 'steps': args.steps,
+              'eval_every': args.eval_every, 'batch_size': base.batch_size,
+              'counts': counts, 'data_seed': args.data_seed,
+              'machine': f'{os.cpu_count()} CPU cores, TF {tf.__version__}, '
+                         f'devices {[d.device_type for d in tf.config.list_logical_devices()]}'}
+  result = {'name': args.name, 'settings': settings, 'rows': {}}
+  if args.resume and os.path.isfile(json_path):
+    with open(json_path, encoding='utf-8') as f:
+      old = json.load(f)
+    if old.get('settings') == settings:
+      result['rows'] = old['rows']
+  k = render.intrinsics(base.image_size, base.fov)
+  base_scores = baselines.baseline_scores(gt_depths(base, 'test'),
+                                          gt_depths(base, 'train'), k)
+  result['baselines'] = {
+      key: {m: float(base_scores[key][m]) for m in
+            ('side_mean', 'side_std', 'mad_mean', 'mad_std')}
+      for key in ('null', 'average')}
+  scorer = Scorer(base, os.path.join(args.data_dir, 'test', 'factors.npz'))
+
+  def write():
+    with open(json_path + '.tmp', 'w', encoding='utf-8') as f:
+      json.dump(result, f, indent=1)
+    os.replace(json_path + '.tmp', json_path)
+    with open(os.path.join(args.out_dir, f'{args.name}.md'), 'w',
+              encoding='utf-8') as f:
+      f.write(markdown(result))
+    plot(result, os.path.join(args.out_dir, f'{args.name}_curves.png'))
+
+  for key in ('null', 'average'):
+    print(f'baseline {key}: {_fmt(result["baselines"][key])}', flush=True)
+  for name in args.rows.split(','):
+    if name in result['rows']:
+      print(f'row {name}: kept from {json_path}', flush=True)
+      continue
+    cfg = dataclasses.replace(base, **ROWS[name])
+    if name != 'unsup' and cfg == base and 'unsup' in result['rows']:
+      print(f'row {name}: the config already has {ROWS[name]}; same run as '
+            'unsup', flush=True)
+      result['rows'][name] = dict(result['rows']['unsup'], same_as='unsup')
+      continue
+    print(f'row {name} ({ROWS[name] or "as configured"})', flush=True)
+    result['rows'][name] = train_row(
+        cfg, args.steps, args.eval_every, scorer,
+        lambda msg: print(msg, flush=True))
+    print(f'row {name}: {_fmt(result["rows"][name]["final"])}', flush=True)
+    write()
+  write()
+  print(json.dumps({'name': args.name, 'baselines': result['baselines'],
+                    'rows': {k: v['final'] for k, v in
+                             result['rows'].items()}}))
+  return result
+
+
+if __name__ == '__main__':
+  main()

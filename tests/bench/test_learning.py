@@ -1,0 +1,70 @@
+"""Tests for bench/learning.py: the table, the plot and a tiny end-to-end run."""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bench import learning
+
+
+def _result():
+  scores = dict(side_mean=1.0, side_std=0.1, mad_mean=20.0, mad_std=2.0,
+                diag_best_relief_scale=0.5, diag_side_at_best_scale=0.9,
+                diag_yaw_std_deg=5.0, diag_gt_yaw_std_deg=17.0,
+                diag_yaw_corr=0.6)
+  curve = [{'step': s, 'epoch': 0, 'wall_s': s, 'test': scores,
+            'train': {'loss_total': -0.1 * s}} for s in (1, 2)]
+  row = {'final': scores, 'curve': curve, 'train_s_per_step': 0.4,
+         'wall_s': 3.0}
+  return {'name': 'x', 'settings': {
+      'config': 'configs/quickstart.yml', 'overrides': [], 'steps': 2,
+      'eval_every': 1, 'batch_size': 16, 'counts': {}, 'data_seed': 1,
+      'machine': 'm'},
+          'baselines': {'null': scores, 'average': scores},
+          'rows': {'unsup': row, 'no_perc': dict(row, same_as='unsup')}}
+
+
+class LearningBenchTest(tf.test.TestCase):
+
+  def test_summarise_scales_side(self):
+    r = learning.summarise(np.array([0.01, 0.03]), np.array([10.0, 30.0]))
+    self.assertAllClose([r['side_mean'], r['side_std'], r['mad_mean'],
+                         r['mad_std']], [2.0, 1.0, 20.0, 10.0])
+
+  def test_markdown_has_every_row(self):
+    md = learning.markdown(_result())
+    self.assertIn('baseline: average ground-truth depth', md)
+    self.assertIn('| Unsup3D (ours, no depth labels) | 1.000 ± 0.100 | '
+                  '20.00 ± 2.00 |', md)
+    self.assertIn('the config has it already: the unsup run', md)
+
+  def test_plot_writes_png(self):
+    path = os.path.join(tempfile.mkdtemp(), 'c.png')
+    learning.plot(_result(), path)
+    with open(path, 'rb') as f:
+      self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+
+  def test_unknown_row_is_an_error(self):
+    with self.assertRaises(SystemExit):
+      learning.parse_args(['--rows=unsup,bogus'])
+
+
+@pytest.mark.slow
+class LearningBenchRunTest(tf.test.TestCase):
+
+  def test_tiny_run(self):
+    tmp = tempfile.mkdtemp()
+    learning.main([
+        '--num_train=32', '--num_val=16', '--num_test=16', '--steps=2',
+        '--eval_every=1', '--rows=unsup,no_conf', f'--data_dir={tmp}/d',
+        f'--out_dir={tmp}/o'])
+    with open(f'{tmp}/o/learning.json', encoding='utf-8') as f:
+      result = json.load(f)
+    self.assertEqual(sorted(result['rows']), ['no_conf', 'unsup'])
+    self.assertLen(result['rows']['unsup']['curve'], 2)
+    for name in ('learning.md', 'learning_curves.png'):
+      self.assertTrue(os.path.isfile(f'{tmp}/o/{name}'), name)
