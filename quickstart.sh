@@ -9,20 +9,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-VENV="${TFUNSUP3D_VENV:-.venv}"
-PYTHON="${PYTHON:-python3}"
-export PIP_DISABLE_PIP_VERSION_CHECK=1
-
-if [[ ! -x "$VENV/bin/python" ]]; then
-  echo "quickstart.sh: creating $VENV" >&2
-  "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --upgrade pip
-fi
-stamp="$VENV/.tfunsup3d-installed-test"
-if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
-  echo "quickstart.sh: installing tfunsup3d[test] into $VENV" >&2
-  "$VENV/bin/python" -m pip install -e '.[test]'
-  touch "$stamp"
-fi
+source scripts/venv.sh
 
 exec "$VENV/bin/tfunsup3d-quickstart" --config=configs/quickstart.yml "$@"

@@ -89,3 +89,14 @@ def error_lines(stderr: str):
   """The scripts' own error lines (not library log noise)."""
   return [line for line in stderr.splitlines()
           if line.startswith('tfunsup3d-')]
+
+
+def assert_one_line_error(proc, script: str, *fragments: str) -> None:
+  """`proc` (of `run_script(script, ...)`) exited 2 with exactly one line
+  `tfunsup3d-<script>: error: ...` holding every fragment."""
+  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+  lines = error_lines(proc.stderr)
+  assert len(lines) == 1, proc.stderr[-2000:]
+  assert lines[0].startswith(f'tfunsup3d-{script}: error: '), lines
+  for fragment in fragments:
+    assert fragment in lines[0], lines[0]

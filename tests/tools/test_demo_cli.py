@@ -3,34 +3,14 @@ a run on a synthetic image writes the outputs (slow)."""
 
 import json
 import os
-import shutil
-import tempfile
 
 import pytest
 
 from tests.export import tiny
 
 
-@pytest.fixture(scope='module')
-def workdir():
-  path = tempfile.mkdtemp(prefix='tfunsup3d-demo-cli-')
-  yield path
-  shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope='module')
-def checkpoint(workdir):
-  return tiny.write_checkpoint(tiny.tiny_model(),
-                               os.path.join(workdir, 'ckpt'))
-
-
 def _assert_one_line_error(proc, *fragments):
-  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-  lines = tiny.error_lines(proc.stderr)
-  assert len(lines) == 1, proc.stderr[-2000:]
-  assert lines[0].startswith('tfunsup3d-demo: error: '), lines
-  for fragment in fragments:
-    assert fragment in lines[0], lines[0]
+  tiny.assert_one_line_error(proc, 'demo', *fragments)
 
 
 def test_helpfull_lists_demo_flags():

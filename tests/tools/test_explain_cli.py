@@ -1,8 +1,6 @@
 """tfunsup3d-explain as a subprocess."""
 
 import os
-import shutil
-import tempfile
 
 from PIL import Image
 import pytest
@@ -10,20 +8,8 @@ import pytest
 from tests.export import tiny
 
 
-@pytest.fixture(scope='module')
-def workdir():
-  path = tempfile.mkdtemp(prefix='tfunsup3d-explain-cli-')
-  yield path
-  shutil.rmtree(path, ignore_errors=True)
-
-
 def _assert_one_line_error(proc, *fragments):
-  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-  lines = tiny.error_lines(proc.stderr)
-  assert len(lines) == 1, proc.stderr[-2000:]
-  assert lines[0].startswith('tfunsup3d-explain: error: '), lines
-  for fragment in fragments:
-    assert fragment in lines[0], lines[0]
+  tiny.assert_one_line_error(proc, 'explain', *fragments)
 
 
 def test_helpfull_lists_explain_flags():

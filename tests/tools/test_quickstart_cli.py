@@ -1,5 +1,6 @@
-"""The README's main command path, shortened: tfunsup3d-quickstart runs
-generate -> train -> test -> export end to end."""
+"""The README's main command path, shortened: ./quickstart.sh (when this
+interpreter's venv was set up by it or by .ci/run, else tfunsup3d-quickstart
+directly) runs generate -> train -> test -> export end to end."""
 
 import json
 import os
@@ -12,19 +13,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
+def _command():
+  """The README's ./quickstart.sh on this interpreter's venv, if that venv
+  is one the script would use as it is (installed, up to date)."""
+  stamp = os.path.join(sys.prefix, '.tfunsup3d-installed-test')
+  if (os.path.isfile(stamp) and os.path.getmtime(stamp) >=
+      os.path.getmtime(os.path.join(ROOT, 'pyproject.toml'))):
+    return ['bash', os.path.join(ROOT, 'quickstart.sh')], dict(
+        os.environ, TFUNSUP3D_VENV=sys.prefix)
+  return [sys.executable, '-m', 'tfunsup3d.tools.quickstart',
+          f'--config={ROOT}/configs/quickstart.yml'], None
+
+
 class QuickstartTest(unittest.TestCase):
 
   def test_short_quickstart_end_to_end(self):
     with tempfile.TemporaryDirectory() as tmp:
-      cmd = [sys.executable, '-m', 'tfunsup3d.tools.quickstart',
-             f'--config={ROOT}/configs/quickstart.yml',
-             f'--train_val_data_dir={tmp}/data', '--test_data_dir=none',
+      cmd, env = _command()
+      cmd += [f'--train_val_data_dir={tmp}/data', '--test_data_dir=none',
              f'--checkpoint_dir={tmp}/results',
              f'--export_dir={tmp}/saved_models', '--num_train=16',
              '--num_val=4', '--num_test=4', '--num_epochs=1',
              '--max_steps_per_epoch=1', '--batch_size=4']
       proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
-                            cwd=tmp)
+                            cwd=tmp, env=env)
       self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
       for step in ('[1/4]', '[2/4]', '[3/4]', '[4/4]', 'done:'):
         self.assertIn(step, proc.stdout)
