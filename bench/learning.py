@@ -10,8 +10,12 @@ the same images (`tfunsup3d.baselines`).
 
 Rows (`--rows`, comma-separated):
   unsup            the config as given (the method),
-  supervised       the same networks and losses plus L1 on the ground-truth
-                   depth (`supervised_depth`, the upper bound),
+  supervised       the upper bound: the same depth network (netD, same
+                   output mapping) trained to predict the input view's depth
+                   directly with L1 on the ground truth, same steps, batch,
+                   optimiser and data,
+  supervised_render  the method plus L1 on the ground-truth depth of the
+                   rendered depth (`supervised_depth`),
   no_conf          without confidence maps (`use_conf_map: false`),
   no_albedo_flip   the flipped reconstruction uses the unflipped albedo,
   no_depth_flip    the flipped reconstruction uses the unflipped depth,
@@ -44,17 +48,22 @@ import tensorflow as tf
 
 from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
+from tfunsup3d import losses as losses_lib
+from tfunsup3d import metrics
 from tfunsup3d import render
+from tfunsup3d import Unsup3D
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.data import synth
 from tfunsup3d.factors import depth as depth_lib
 from tfunsup3d.train import loop
+from tfunsup3d.train import optimizers as optimizers_lib
 from tfunsup3d.train import task as task_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = {
     'unsup': {},
-    'supervised': {'supervised_depth': True},
+    'supervised': {},  # trained by `train_supervised`, not the method
+    'supervised_render': {'supervised_depth': True},
     'no_conf': {'use_conf_map': False},
     'no_albedo_flip': {'flip_albedo': False},
     'no_depth_flip': {'flip_depth': False},
@@ -62,7 +71,8 @@ ROWS = {
 }
 ROW_TITLES = {
     'unsup': 'Unsup3D (ours, no depth labels)',
-    'supervised': 'same networks, supervised with GT depth (upper bound)',
+    'supervised': 'depth network trained on GT depth (upper bound)',
+    'supervised_render': 'the method + L1 on GT depth through the renderer',
     'no_conf': 'ablation: no confidence maps',
     'no_albedo_flip': 'ablation: no albedo flip',
     'no_depth_flip': 'ablation: no depth flip',
@@ -110,25 +120,36 @@ class Scorer:
       self.gt_yaw = f['view'][:, 1]
 
   def __call__(self, model) -> Dict[str, float]:
+    """Scores `model.decompose`'s input-view depth."""
+    def predict(image):
+      out = model.decompose(image, training=False)
+      b = tf.shape(image)[0]
+      return (out['recon_depth'][:b], out['recon_im_mask'][:b, ..., 0],
+              out['view'][:b, 1])
+    return self.score(predict, model.depth_from_png, model.K)
+
+  def score(self, predict, depth_from_png, K) -> Dict[str, float]:
+    """Scores `predict(image) -> (depth, valid, yaw)` `[B,S,S]`x2, `[B]`."""
     @tf.function(jit_compile=True, reduce_retracing=True)
     def score(image, depth_p):
-      out = model.decompose(image, training=False)
-      gt = model.depth_from_png(depth_p)
-      m = model.compute_metrics(out, gt)
-      b = tf.shape(gt)[0]
+      depth, valid, yaw = predict(image)
+      gt = depth_from_png(depth_p)
+      m = metrics.depth_metrics(depth, valid, gt, K)
       mask = m['mask']
       n = tf.reduce_sum(mask, [1, 2], keepdims=True)
       mean = lambda x: tf.reduce_sum(x * mask, [1, 2], keepdims=True) / n
-      log_d = tf.math.log(out['recon_depth'][:b])
+      log_d = tf.math.log(depth)
       log_gt = tf.math.log(gt)
       scaled = []
       for s in RELIEF_SCALES:
         e = mean(log_d) + s * (log_d - mean(log_d)) - log_gt
         scaled.append(tf.sqrt(tf.maximum(
             mean(e ** 2) - mean(e) ** 2, 0.0))[:, 0, 0])
-      return m['side'], m['mad'], tf.stack(scaled, 1), out['view'][:b, 1]
+      return m['side'], m['mad'], tf.stack(scaled, 1), yaw
     side, mad, scaled, yaw = (np.concatenate(x) for x in zip(*[
         [t.numpy() for t in score(i, d)] for i, d in self.batches]))
+    if not np.any(yaw):
+      yaw = np.full_like(yaw, np.nan)  # no viewpoint (supervised row)
     result = summarise(side, mad)
     best = int(np.argmin(scaled.mean(0)))
     gt_yaw = self.gt_yaw[:len(yaw)]
@@ -137,22 +158,21 @@ class Scorer:
         'diag_side_at_best_scale': float(scaled[:, best].mean() * 100),
         'diag_yaw_std_deg': float(np.degrees(yaw.std())),
         'diag_gt_yaw_std_deg': float(np.degrees(gt_yaw.std())),
-        'diag_yaw_corr': float(np.corrcoef(yaw, gt_yaw)[0, 1])})
+        'diag_yaw_corr': (float(np.corrcoef(yaw, gt_yaw)[0, 1])
+                          if np.all(np.isfinite(yaw)) else float('nan'))})
     return result
 
 
-def train_row(cfg, steps: int, eval_every: int, scorer: Scorer,
-              log) -> Dict[str, object]:
-  """Trains one row from the seeded initialisation; returns its record."""
-  keras.utils.set_random_seed(cfg.seed)
-  task = task_lib.Unsup3DTask(cfg)
+def _loop(cfg, steps: int, eval_every: int, log, evaluate,
+          train_step) -> Dict[str, object]:
+  """Runs `train_step(batch, epoch) -> scalars` for `steps` steps over the
+  epochs of `loop.train_dataset`, with `evaluate()` every `eval_every`."""
   curve, sums, count = [], {}, 0
   step, epoch, start, train_s = 0, 0, time.time(), 0.0
   while step < steps:
     for batch in loop.train_dataset(cfg, epoch):
       t0 = time.time()
-      scalars = task.train_step(batch, epoch)
-      scalars = {k: float(v) for k, v in scalars.items()}
+      scalars = {k: float(v) for k, v in train_step(batch, epoch).items()}
       train_s += time.time() - t0
       if not np.isfinite(scalars['loss_total']):
         raise FloatingPointError(f'loss is {scalars["loss_total"]} at step '
@@ -164,7 +184,7 @@ def train_row(cfg, steps: int, eval_every: int, scorer: Scorer,
         point = {'step': step, 'epoch': epoch,
                  'wall_s': round(time.time() - start, 1),
                  'train': {k: v / count for k, v in sums.items()},
-                 'test': scorer(task.model)}
+                 'test': evaluate()}
         sums, count = {}, 0
         curve.append(point)
         log(f'  step {step}: test SIDE {point["test"]["side_mean"]:.3f} '
@@ -175,6 +195,51 @@ def train_row(cfg, steps: int, eval_every: int, scorer: Scorer,
   return {'final': curve[-1]['test'], 'curve': curve,
           'train_s_per_step': train_s / steps,
           'wall_s': round(time.time() - start, 1)}
+
+
+def train_row(cfg, steps: int, eval_every: int, scorer: Scorer,
+              log) -> Dict[str, object]:
+  """Trains one row of the method from the seeded initialisation."""
+  keras.utils.set_random_seed(cfg.seed)
+  task = task_lib.Unsup3DTask(cfg)
+  return _loop(cfg, steps, eval_every, log, lambda: scorer(task.model),
+               task.train_step)
+
+
+def train_supervised(cfg, steps: int, eval_every: int, scorer: Scorer,
+                     log) -> Dict[str, object]:
+  """The upper-bound row: netD, seeded as in `train_row`, trained with L1 on
+  the ground-truth depth of the input view (in units of the depth range,
+  over the object mask), predicted with the model's depth mapping
+  (`canonical_depth`: per-image centred tanh into [min_depth, max_depth])."""
+  keras.utils.set_random_seed(cfg.seed)
+  model = Unsup3D(cfg)
+  net = model.netD
+  opt = optimizers_lib.build_optimizers({'netD': net}, cfg)['netD']
+  span = cfg.max_depth - cfg.min_depth
+
+  def predict(image):
+    raw = net(image * 2.0 - 1.0, training=False)[..., 0]
+    depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
+    return depth, tf.ones_like(depth), tf.zeros_like(depth[:, 0, 0])
+
+  @tf.function(jit_compile=cfg.jit_compile, reduce_retracing=True)
+  def step(image, depth_p):
+    gt = model.depth_from_png(depth_p)
+    valid = tf.cast(gt < tf.reduce_max(gt), tf.float32)
+    with tf.GradientTape() as tape:
+      raw = net(image * 2.0 - 1.0, training=True)[..., 0]
+      depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
+      loss = losses_lib.masked_mean(tf.abs(depth - gt) / span, valid)
+    grads = tape.gradient(loss, net.trainable_variables)
+    optimizers_lib.apply_gradients(opt, grads, net.trainable_variables)
+    return loss
+
+  def evaluate():
+    return scorer.score(predict, model.depth_from_png, model.K)
+  return _loop(cfg, steps, eval_every, log, evaluate,
+               lambda batch, epoch: {'loss_total': step(
+                   batch['image'], batch['depth_gt'])})
 
 
 def _fmt(r: Dict[str, float]) -> str:
@@ -204,12 +269,13 @@ def markdown(result: Dict[str, object]) -> str:
     if row.get('same_as'):
       title += f' (the config has it already: the {row["same_as"]} run)'
     f = row['final']
+    yaw = ('– (no viewpoint)' if not np.isfinite(f['diag_yaw_corr']) else
+           f'{f["diag_yaw_std_deg"]:.1f}° ({f["diag_gt_yaw_std_deg"]:.1f}°)'
+           f' / {f["diag_yaw_corr"]:.2f}')
     lines.append(f'| {title} | {_fmt(f)} | '
                  f'{row["train_s_per_step"]:.3f} | {row["wall_s"]:.0f} | '
                  f'{f["diag_side_at_best_scale"]:.3f} (×'
-                 f'{f["diag_best_relief_scale"]}) | '
-                 f'{f["diag_yaw_std_deg"]:.1f}° ({f["diag_gt_yaw_std_deg"]:.1f}'
-                 f'°) / {f["diag_yaw_corr"]:.2f} |')
+                 f'{f["diag_best_relief_scale"]}) | {yaw} |')
   lines += [
       '', 'Diagnostics, not scores: the SIDE of the prediction with its '
       'relief (log depth about the face mean) scaled by the best single '
@@ -326,7 +392,12 @@ def main(argv=None) -> Dict[str, object]:
       for key in ('null', 'average')}
   scorer = Scorer(base, os.path.join(args.data_dir, 'test', 'factors.npz'))
 
+  order = args.rows.split(',')
+
   def write():
+    result['rows'] = dict(sorted(
+        result['rows'].items(),
+        key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     with open(json_path + '.tmp', 'w', encoding='utf-8') as f:
       json.dump(result, f, indent=1)
     os.replace(json_path + '.tmp', json_path)
@@ -337,20 +408,21 @@ def main(argv=None) -> Dict[str, object]:
 
   for key in ('null', 'average'):
     print(f'baseline {key}: {_fmt(result["baselines"][key])}', flush=True)
-  for name in args.rows.split(','):
+  for name in order:
     if name in result['rows']:
       print(f'row {name}: kept from {json_path}', flush=True)
       continue
     cfg = dataclasses.replace(base, **ROWS[name])
-    if name != 'unsup' and cfg == base and 'unsup' in result['rows']:
+    if (name not in ('unsup', 'supervised') and cfg == base and
+        'unsup' in result['rows']):
       print(f'row {name}: the config already has {ROWS[name]}; same run as '
             'unsup', flush=True)
       result['rows'][name] = dict(result['rows']['unsup'], same_as='unsup')
       continue
     print(f'row {name} ({ROWS[name] or "as configured"})', flush=True)
-    result['rows'][name] = train_row(
-        cfg, args.steps, args.eval_every, scorer,
-        lambda msg: print(msg, flush=True))
+    trainer = train_supervised if name == 'supervised' else train_row
+    result['rows'][name] = trainer(cfg, args.steps, args.eval_every, scorer,
+                                   lambda msg: print(msg, flush=True))
     print(f'row {name}: {_fmt(result["rows"][name]["final"])}', flush=True)
     write()
   write()

@@ -60,11 +60,11 @@ class LearningBenchRunTest(tf.test.TestCase):
     tmp = tempfile.mkdtemp()
     learning.main([
         '--num_train=32', '--num_val=16', '--num_test=16', '--steps=2',
-        '--eval_every=1', '--rows=unsup,no_conf', f'--data_dir={tmp}/d',
+        '--eval_every=1', '--rows=unsup,supervised', f'--data_dir={tmp}/d',
         f'--out_dir={tmp}/o'])
     with open(f'{tmp}/o/learning.json', encoding='utf-8') as f:
       result = json.load(f)
-    self.assertEqual(sorted(result['rows']), ['no_conf', 'unsup'])
+    self.assertEqual(sorted(result['rows']), ['supervised', 'unsup'])
     self.assertLen(result['rows']['unsup']['curve'], 2)
     for name in ('learning.md', 'learning_curves.png'):
       self.assertTrue(os.path.isfile(f'{tmp}/o/{name}'), name)
