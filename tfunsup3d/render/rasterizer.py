@@ -207,11 +207,12 @@ _visible_faces_xla = tf.function(_visible_faces, jit_compile=True,
 
 
 def _find_visible_faces(tris, height: int, width: int) -> tf.Tensor:
-  """Runs the z-buffer compiled when called eagerly (an eager while loop
-  would run op by op), inline when already inside a graph."""
-  if tf.executing_eagerly():
-    return _visible_faces_xla(tris, height, width)
-  return _visible_faces(tris, height, width)
+  """Runs the z-buffer XLA-compiled wherever it is called: eagerly (an eager
+  while loop would run op by op), in a graph that is not compiled (the
+  z-buffer alone then is: 0.92 -> 0.22 s for 128 maps of 64x64 on 2 CPU
+  cores, while the networks keep TF's own kernels), and inside an XLA
+  cluster (inlined). It has no gradient, so nothing else changes."""
+  return _visible_faces_xla(tris, height, width)
 
 
 def _barycentrics(tris, face_ids, height: int, width: int):
