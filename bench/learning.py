@@ -27,7 +27,7 @@ as they finish, so an interrupted run keeps its finished rows and
 `--resume` skips them), `<name>.md` (the table) and `<name>_curves.png`
 (test SIDE/MAD and the training loss against steps, baselines as lines).
 
-  python -m bench.learning --steps=1200 --eval_every=200
+  python -m bench.learning                # bench/results/learning.*, ~1.5 h on 2 cores
   python -m bench.learning --rows=unsup,supervised --steps=3000 \\
       --name=learning_long --set lr=0.0002
 """
@@ -37,7 +37,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Dict, List
+from typing import Dict
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
 
@@ -322,8 +322,8 @@ def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
   p.add_argument('--rows', default=','.join(ROWS))
-  p.add_argument('--steps', type=int, default=1200)
-  p.add_argument('--eval_every', type=int, default=200)
+  p.add_argument('--steps', type=int, default=1500)
+  p.add_argument('--eval_every', type=int, default=250)
   p.add_argument('--num_train', type=int, default=6000)
   p.add_argument('--num_val', type=int, default=32)
   p.add_argument('--num_test', type=int, default=300)
