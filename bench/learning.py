@@ -50,7 +50,6 @@ from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
 from tfunsup3d import losses as losses_lib
 from tfunsup3d import metrics
-from tfunsup3d import render
 from tfunsup3d import Unsup3D
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.data import synth
@@ -85,16 +84,6 @@ def summarise(side: np.ndarray, mad: np.ndarray) -> Dict[str, float]:
   return {'side_mean': float(np.mean(side) * 100),
           'side_std': float(np.std(side) * 100),
           'mad_mean': float(np.mean(mad)), 'mad_std': float(np.std(mad))}
-
-
-def gt_depths(cfg, split: str) -> np.ndarray:
-  """Ground-truth depth `[N, S, S]` of a split, in file order."""
-  ds = images_lib.build_dataset(
-      config_lib.from_dict({'load_gt_depth': True}, base=cfg), split,
-      training=False)
-  return np.concatenate([depth_lib.decode_depth_png(
-      b['depth_gt'][..., 0], cfg.min_depth, cfg.max_depth).numpy()
-                         for b in ds], 0)
 
 
 RELIEF_SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
@@ -383,9 +372,7 @@ def main(argv=None) -> Dict[str, object]:
       old = json.load(f)
     if old.get('settings') == settings:
       result['rows'] = old['rows']
-  k = render.intrinsics(base.image_size, base.fov)
-  base_scores = baselines.baseline_scores(gt_depths(base, 'test'),
-                                          gt_depths(base, 'train'), k)
+  base_scores = baselines.split_baselines(base)
   result['baselines'] = {
       key: {m: float(base_scores[key][m]) for m in
             ('side_mean', 'side_std', 'mad_mean', 'mad_std')}

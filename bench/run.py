@@ -37,7 +37,6 @@ import tensorflow as tf
 from bench import common
 from bench import model as model_bench
 from bench import render as render_bench
-from tfunsup3d.train import optimizers as optimizers_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ('nets_fwd', 'forward', 'losses', 'backward', 'step')
@@ -47,15 +46,14 @@ STAGE_PARTS = {'nets_fwd': 'networks forward', 'forward': 'renderer',
 
 
 def stage_functions(model, cfg, xla: bool) -> Dict[str, tf.function]:
-  """Cumulative stages of one training step (see module docstring)."""
+  """Cumulative stages of one training step (see module docstring); the
+  last is `bench.model.train_fn`'s whole step."""
   nets = model.networks
-  variables = {n: net.trainable_variables for n, net in nets.items()}
-  flat = [v for n in nets for v in variables[n]]
-  opts = optimizers_lib.build_optimizers(nets, cfg)
+  flat = [v for net in nets.values() for v in net.trainable_variables]
 
   def nets_fwd(images):
     x = images * 2.0 - 1.0
-    return [tf.reduce_sum(t) for n, net in nets.items()
+    return [tf.reduce_sum(t) for net in nets.values()
             for t in tf.nest.flatten(net(x, training=True))]
 
   def forward(images):
@@ -70,25 +68,14 @@ def stage_functions(model, cfg, xla: bool) -> Dict[str, tf.function]:
 
   def backward(images):
     with tf.GradientTape() as tape:
-      out = model.decompose(images, training=True)
-      loss = model.compute_losses(out, images, 0)['loss_total']
+      loss = losses(images)
     return [g for g in tape.gradient(loss, flat) if g is not None]
 
-  def step(images):
-    with tf.GradientTape() as tape:
-      out = model.decompose(images, training=True)
-      loss = model.compute_losses(out, images, 0)['loss_total']
-    grads, start = tape.gradient(loss, flat), 0
-    for n in nets:
-      k = len(variables[n])
-      optimizers_lib.apply_gradients(opts[n], grads[start:start + k],
-                                     variables[n])
-      start += k
-    return loss
-
-  fns = dict(nets_fwd=nets_fwd, forward=forward, losses=losses,
-             backward=backward, step=step)
-  return {k: tf.function(fns[k], jit_compile=xla) for k in STAGES}
+  fns = {k: tf.function(f, jit_compile=xla) for k, f in
+         (('nets_fwd', nets_fwd), ('forward', forward), ('losses', losses),
+          ('backward', backward))}
+  fns['step'] = model_bench.train_fn(model, cfg, xla)[0]
+  return fns
 
 
 def measure_all(args) -> List[Dict[str, object]]:

@@ -17,7 +17,11 @@ from typing import Dict, Optional
 import numpy as np
 import tensorflow as tf
 
+from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
+from tfunsup3d import render
+from tfunsup3d.data import images
+from tfunsup3d.factors import depth as depth_lib
 
 
 def foreground(depth: np.ndarray) -> np.ndarray:
@@ -97,3 +101,21 @@ def baseline_scores(test_depth: np.ndarray, train_depth: np.ndarray, K,
              mad_mean=float(r['mad'].mean()), mad_std=float(r['mad'].std()))
     results[name] = r
   return results
+
+
+def split_depths(cfg, split: str) -> np.ndarray:
+  """Ground-truth depth `[N, S, S]` of a split of `cfg`'s data set (the
+  ground-truth layout, SPEC §5), in file order."""
+  ds = images.build_dataset(
+      config_lib.from_dict({'load_gt_depth': True}, base=cfg), split,
+      training=False)
+  return np.concatenate([depth_lib.decode_depth_png(
+      b['depth_gt'][..., 0], cfg.min_depth, cfg.max_depth).numpy()
+                         for b in ds], 0)
+
+
+def split_baselines(cfg) -> Dict[str, Dict[str, object]]:
+  """`baseline_scores` of `cfg`'s test split against its train split."""
+  return baseline_scores(split_depths(cfg, 'test'),
+                         split_depths(cfg, 'train'),
+                         render.intrinsics(cfg.image_size, cfg.fov))

@@ -49,7 +49,6 @@ VARIANTS = ('float32', 'float16', 'int8')
 REPORT_FILE = 'tflite_report.json'
 CANONICAL = 'canonical'
 INPUT_NAME = 'images'
-EPS = 1e-7  # as tfunsup3d.render.normals
 
 
 def canonical_decomposition(model, images) -> Dict[str, tf.Tensor]:

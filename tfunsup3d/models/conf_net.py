@@ -4,10 +4,10 @@ from typing import Optional
 
 import keras
 
+from tfunsup3d.models.ed_deconv import check_gn_channels
 from tfunsup3d.models.ed_deconv import conv
 from tfunsup3d.models.ed_deconv import conv_transpose4x4
 from tfunsup3d.models.ed_deconv import down_path
-from tfunsup3d.models.ed_deconv import check_gn_channels
 from tfunsup3d.models.ed_deconv import group_norm
 from tfunsup3d.models.ed_deconv import relu
 from tfunsup3d.models.encoder import TracksLayerLists

@@ -33,7 +33,7 @@ def group_norm(channels: int, nf: int, gn_channels: Optional[int],
   channels a group at its nf = 64, but 1, i.e. instance norm, at nf = 16).
   An int: groups of that many channels at any width (4 gives the reference's
   layers at nf = 64 and keeps narrow nets from normalising every channel on
-  its own, which amplifies near-constant channels into noise).
+  its own; at nf = 16 the quickstart learnt markedly faster with it).
   """
   groups = (16 * channels // nf if gn_channels is None
             else channels // gn_channels)
@@ -65,7 +65,7 @@ def down_path(nf: int, zdim: int,
               gn_channels: Optional[int] = None) -> List[keras.layers.Layer]:
   """Indices 0-12 of the reference EDDeconv/ConfNet `network`: 64 -> 1x1.
 
-  Conv4x4 s2 (nf, 2nf, 4nf with GroupNorm, 4 channels a group; 8nf without)
+  Conv4x4 s2 (nf, 2nf, 4nf with GroupNorm, see `group_norm`; 8nf without)
   each followed by LeakyReLU(0.2), then Conv4x4 valid (zdim) -> ReLU.
   """
   layers = []

@@ -115,9 +115,9 @@ def _visible_faces(tris, height: int, width: int,
   keep the work proportional to the total box area even when a few
   triangles are large (noisy depth early in training), triangles are grouped
   by box area (`_order_by_area_bucket`) and processed in chunks of
-  `chunk_size`: a `tf.while_loop`
-  over chunks, inside it a loop over the cells of the chunk's largest box
-  (iteration k visits cell k of every box in the chunk). Everything compiles
+  `chunk_size`: a `tf.while_loop` over chunks, inside it a loop over the
+  cells of the chunk's largest box (iteration k visits cell k of every box
+  in the chunk). Everything compiles
   under XLA; no Python loop ends up in the graph.
 
   Args:
@@ -202,17 +202,12 @@ def _visible_faces(tris, height: int, width: int,
   return tf.reshape(ids, [batch, height, width])
 
 
-_visible_faces_xla = tf.function(_visible_faces, jit_compile=True,
-                                 reduce_retracing=True)
-
-
-def _find_visible_faces(tris, height: int, width: int) -> tf.Tensor:
-  """Runs the z-buffer XLA-compiled wherever it is called: eagerly (an eager
-  while loop would run op by op), in a graph that is not compiled (the
-  z-buffer alone then is: 0.92 -> 0.22 s for 128 maps of 64x64 on 2 CPU
-  cores, while the networks keep TF's own kernels), and inside an XLA
-  cluster (inlined). It has no gradient, so nothing else changes."""
-  return _visible_faces_xla(tris, height, width)
+# The z-buffer runs XLA-compiled wherever it is called: eagerly (an eager
+# while loop would run op by op), in a graph that is not compiled (0.92 ->
+# 0.22 s for 128 maps of 64x64 on 2 CPU cores, while the networks keep TF's
+# own kernels), and inside an XLA cluster (inlined). It has no gradient.
+_find_visible_faces = tf.function(_visible_faces, jit_compile=True,
+                                  reduce_retracing=True)
 
 
 def _barycentrics(tris, face_ids, height: int, width: int):

@@ -44,25 +44,6 @@ def _data_present(cfg) -> bool:
   return True
 
 
-def _baselines(cfg):
-  """Constant and average-depth baselines on the test split."""
-  # pylint: disable=g-import-not-at-top
-  import numpy as np
-  from tfunsup3d import baselines, render
-  from tfunsup3d.data import images
-  from tfunsup3d.factors import depth as depth_lib
-
-  def depths(split):
-    ds = images.build_dataset(config_lib.from_dict(
-        {'load_gt_depth': True}, base=cfg), split, training=False)
-    out = [depth_lib.decode_depth_png(b['depth_gt'][..., 0], cfg.min_depth,
-                                      cfg.max_depth).numpy() for b in ds]
-    return np.concatenate(out, 0)
-
-  K = render.intrinsics(cfg.image_size, cfg.fov)
-  return baselines.baseline_scores(depths('test'), depths('train'), K)
-
-
 def main(cfg: config_lib.Config) -> int:
   # pylint: disable=g-import-not-at-top
   from tfunsup3d.data import synth
@@ -86,7 +67,8 @@ def main(cfg: config_lib.Config) -> int:
   summary = {'checkpoint': tested['checkpoint'],
              'test_result_dir': tested['result_dir'],
              'model': tested['summary']}
-  base = _baselines(cfg)
+  from tfunsup3d import baselines  # pylint: disable=g-import-not-at-top
+  base = baselines.split_baselines(cfg)
   for name, scores in base.items():
     if isinstance(scores, dict) and 'side_mean' in scores:
       summary[name] = (f'SIDE (x1e-2): {scores["side_mean"]:.3f} ± '
