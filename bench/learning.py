@@ -20,43 +20,44 @@ Rows (`--rows`, comma-separated):
   no_albedo_flip   the flipped reconstruction uses the unflipped albedo,
   no_depth_flip    the flipped reconstruction uses the unflipped depth,
   no_perc          without the perceptual loss (`lam_perc: 0`; the same as
-                   `unsup` when the config has no perceptual loss).
+                   `unsup` when the config has no perceptual loss),
+  given_view       diagnostic: the method with the generator's viewpoint
+                   fed in place of netV's output (training and test),
+  given_depth      diagnostic: the method with the generator's canonical
+                   depth fed in place of netD's output.
+  The two diagnostic rows train on random batches of the train split held in
+  memory, without the flip augmentation (a flip would negate the given yaw);
+  they localise a shortfall of `unsup` to the viewpoint or the depth.
 
 Writes `<out_dir>/<name>.json` (everything, curves included; rows are added
 as they finish, so an interrupted run keeps its finished rows and
 `--resume` skips them), `<name>.md` (the table) and `<name>_curves.png`
 (test SIDE/MAD and the training loss against steps, baselines as lines).
 
-  python -m bench.learning                # bench/results/learning.*, ~1.5 h on 2 cores
+  python -m bench.learning                # bench/results/learning.*, ~2 h on 2 cores
   python -m bench.learning --rows=unsup,supervised --steps=3000 \\
       --name=learning_long --set lr=0.0002
 """
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
-import time
 from typing import Dict
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import keras
 import numpy as np
 import tensorflow as tf
 
+from bench import trainers
 from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
-from tfunsup3d import losses as losses_lib
 from tfunsup3d import metrics
-from tfunsup3d import Unsup3D
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.data import synth
-from tfunsup3d.factors import depth as depth_lib
-from tfunsup3d.train import loop
-from tfunsup3d.train import optimizers as optimizers_lib
-from tfunsup3d.train import task as task_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = {
@@ -67,6 +68,8 @@ ROWS = {
     'no_albedo_flip': {'flip_albedo': False},
     'no_depth_flip': {'flip_depth': False},
     'no_perc': {'lam_perc': 0.0},
+    'given_view': {},  # trained by `train_given`
+    'given_depth': {},
 }
 ROW_TITLES = {
     'unsup': 'Unsup3D (ours, no depth labels)',
@@ -76,6 +79,8 @@ ROW_TITLES = {
     'no_albedo_flip': 'ablation: no albedo flip',
     'no_depth_flip': 'ablation: no depth flip',
     'no_perc': 'ablation: no perceptual loss',
+    'given_view': 'diagnostic: the method given the GT viewpoint',
+    'given_depth': 'diagnostic: the method given the GT canonical depth',
 }
 
 
@@ -103,10 +108,12 @@ class Scorer:
   def __init__(self, cfg, factors_path: str):
     ds = images_lib.build_dataset(
         config_lib.from_dict({'load_gt_depth': True}, base=cfg), 'test',
-        training=False)
+        training=False)  # in file order: batch k holds the next images
     self.batches = [(b['image'], b['depth_gt']) for b in ds]
+    self.factors_path = factors_path
     with np.load(factors_path) as f:
       self.gt_yaw = f['view'][:, 1]
+    self.before_batch = None  # optional callable(first_index, count)
 
   def __call__(self, model) -> Dict[str, float]:
     """Scores `model.decompose`'s input-view depth."""
@@ -135,8 +142,13 @@ class Scorer:
         scaled.append(tf.sqrt(tf.maximum(
             mean(e ** 2) - mean(e) ** 2, 0.0))[:, 0, 0])
       return m['side'], m['mad'], tf.stack(scaled, 1), yaw
-    side, mad, scaled, yaw = (np.concatenate(x) for x in zip(*[
-        [t.numpy() for t in score(i, d)] for i, d in self.batches]))
+    outs, first = [], 0
+    for image, depth_p in self.batches:
+      if self.before_batch is not None:
+        self.before_batch(first, int(image.shape[0]))
+      outs.append([t.numpy() for t in score(image, depth_p)])
+      first += int(image.shape[0])
+    side, mad, scaled, yaw = (np.concatenate(x) for x in zip(*outs))
     if not np.any(yaw):
       yaw = np.full_like(yaw, np.nan)  # no viewpoint (supervised row)
     result = summarise(side, mad)
@@ -150,85 +162,6 @@ class Scorer:
         'diag_yaw_corr': (float(np.corrcoef(yaw, gt_yaw)[0, 1])
                           if np.all(np.isfinite(yaw)) else float('nan'))})
     return result
-
-
-def _loop(cfg, steps: int, eval_every: int, log, evaluate,
-          train_step) -> Dict[str, object]:
-  """Runs `train_step(batch, epoch) -> scalars` for `steps` steps over the
-  epochs of `loop.train_dataset`, with `evaluate()` every `eval_every`."""
-  curve, sums, count = [], {}, 0
-  step, epoch, start, train_s = 0, 0, time.time(), 0.0
-  while step < steps:
-    for batch in loop.train_dataset(cfg, epoch):
-      t0 = time.time()
-      scalars = {k: float(v) for k, v in train_step(batch, epoch).items()}
-      train_s += time.time() - t0
-      if not np.isfinite(scalars['loss_total']):
-        raise FloatingPointError(f'loss is {scalars["loss_total"]} at step '
-                                 f'{step + 1}')
-      for k, v in scalars.items():
-        sums[k] = sums.get(k, 0.0) + v
-      count, step = count + 1, step + 1
-      if step % eval_every == 0 or step == steps:
-        point = {'step': step, 'epoch': epoch,
-                 'wall_s': round(time.time() - start, 1),
-                 'train': {k: v / count for k, v in sums.items()},
-                 'test': evaluate()}
-        sums, count = {}, 0
-        curve.append(point)
-        log(f'  step {step}: test SIDE {point["test"]["side_mean"]:.3f} '
-            f'MAD {point["test"]["mad_mean"]:.2f} ({point["wall_s"]:.0f} s)')
-      if step >= steps:
-        break
-    epoch += 1
-  return {'final': curve[-1]['test'], 'curve': curve,
-          'train_s_per_step': train_s / steps,
-          'wall_s': round(time.time() - start, 1)}
-
-
-def train_row(cfg, steps: int, eval_every: int, scorer: Scorer,
-              log) -> Dict[str, object]:
-  """Trains one row of the method from the seeded initialisation."""
-  keras.utils.set_random_seed(cfg.seed)
-  task = task_lib.Unsup3DTask(cfg)
-  return _loop(cfg, steps, eval_every, log, lambda: scorer(task.model),
-               task.train_step)
-
-
-def train_supervised(cfg, steps: int, eval_every: int, scorer: Scorer,
-                     log) -> Dict[str, object]:
-  """The upper-bound row: netD, seeded as in `train_row`, trained with L1 on
-  the ground-truth depth of the input view (in units of the depth range,
-  over the object mask), predicted with the model's depth mapping
-  (`canonical_depth`: per-image centred tanh into [min_depth, max_depth])."""
-  keras.utils.set_random_seed(cfg.seed)
-  model = Unsup3D(cfg)
-  net = model.netD
-  opt = optimizers_lib.build_optimizers({'netD': net}, cfg)['netD']
-  span = cfg.max_depth - cfg.min_depth
-
-  def predict(image):
-    raw = net(image * 2.0 - 1.0, training=False)[..., 0]
-    depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
-    return depth, tf.ones_like(depth), tf.zeros_like(depth[:, 0, 0])
-
-  @tf.function(jit_compile=cfg.jit_compile, reduce_retracing=True)
-  def step(image, depth_p):
-    gt = model.depth_from_png(depth_p)
-    valid = tf.cast(gt < tf.reduce_max(gt), tf.float32)
-    with tf.GradientTape() as tape:
-      raw = net(image * 2.0 - 1.0, training=True)[..., 0]
-      depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
-      loss = losses_lib.masked_mean(tf.abs(depth - gt) / span, valid)
-    grads = tape.gradient(loss, net.trainable_variables)
-    optimizers_lib.apply_gradients(opt, grads, net.trainable_variables)
-    return loss
-
-  def evaluate():
-    return scorer.score(predict, model.depth_from_png, model.K)
-  return _loop(cfg, steps, eval_every, log, evaluate,
-               lambda batch, epoch: {'loss_total': step(
-                   batch['image'], batch['depth_gt'])})
 
 
 def _fmt(r: Dict[str, float]) -> str:
@@ -400,14 +333,20 @@ def main(argv=None) -> Dict[str, object]:
       print(f'row {name}: kept from {json_path}', flush=True)
       continue
     cfg = dataclasses.replace(base, **ROWS[name])
-    if (name not in ('unsup', 'supervised') and cfg == base and
+    if (name in ('no_conf', 'no_albedo_flip', 'no_depth_flip', 'no_perc')
+        and cfg == base and
         'unsup' in result['rows']):
       print(f'row {name}: the config already has {ROWS[name]}; same run as '
             'unsup', flush=True)
       result['rows'][name] = dict(result['rows']['unsup'], same_as='unsup')
       continue
     print(f'row {name} ({ROWS[name] or "as configured"})', flush=True)
-    trainer = train_supervised if name == 'supervised' else train_row
+    trainer = {'supervised': trainers.train_supervised,
+               'given_view': functools.partial(trainers.train_given,
+                                               given='view'),
+               'given_depth': functools.partial(trainers.train_given,
+                                                given='depth')
+               }.get(name, trainers.train_row)
     result['rows'][name] = trainer(cfg, args.steps, args.eval_every, scorer,
                                    lambda msg: print(msg, flush=True))
     print(f'row {name}: {_fmt(result["rows"][name]["final"])}', flush=True)

@@ -68,3 +68,28 @@ class LearningBenchRunTest(tf.test.TestCase):
     self.assertLen(result['rows']['unsup']['curve'], 2)
     for name in ('learning.md', 'learning_curves.png'):
       self.assertTrue(os.path.isfile(f'{tmp}/o/{name}'), name)
+
+
+@pytest.mark.slow
+class GivenRowsTest(tf.test.TestCase):
+
+  def test_given_view_and_depth_rows(self):
+    tmp = tempfile.mkdtemp()
+    result = learning.main([
+        '--num_train=32', '--num_val=16', '--num_test=20', '--steps=2',
+        '--eval_every=2', '--rows=given_view,given_depth',
+        f'--data_dir={tmp}/d', f'--out_dir={tmp}/o'])
+    view = result['rows']['given_view']['final']
+    # The test split's yaw is fed in: its spread and correlation are the
+    # generator's (the last test batch is a partial one of 4).
+    self.assertAllClose(view['diag_yaw_std_deg'], view['diag_gt_yaw_std_deg'],
+                        rtol=1e-4)
+    self.assertAllClose(view['diag_yaw_corr'], 1.0, atol=1e-5)
+    depth = result['rows']['given_depth']['final']
+    self.assertLess(depth['diag_yaw_corr'], 0.99)  # netV's own, untrained
+    # The canonical depth is the generator's (smooth): its normals beat the
+    # null baseline's even through an untrained view, unlike the rough
+    # depth of an untrained netD (the given_view row).
+    self.assertLess(depth['mad_mean'], result['baselines']['null']['mad_mean'])
+    self.assertGreater(view['mad_mean'],
+                       result['baselines']['null']['mad_mean'])

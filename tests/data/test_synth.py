@@ -54,6 +54,21 @@ class SampleFactorsTest(tf.test.TestCase):
     self.assertGreater(np.std(f['canon_depth'][:, S // 2, S // 2]), 1e-3)
     self.assertAllEqual(f['view'][:, 5], np.zeros(6))
 
+  def test_depth_is_what_the_models_depth_head_can_output(self):
+    # The model's depth: tanh(raw - mean raw) in [0.9, 1.1], border columns
+    # then set to 1.04. Feeding the generated depth's own tanh-space values
+    # (its border columns included) back through it must give it back: a
+    # backdrop left at 1.04 has a tanh-space mean of about +0.2 and comes
+    # back about 0.02 nearer everywhere.
+    from tfunsup3d.factors import depth as depth_lib  # pylint: disable=g-import-not-at-top
+    d = _factors(n=8)['canon_depth']
+    raw = np.arctanh((d.astype(np.float64) - 1.0) / 0.1)
+    again = depth_lib.set_border(
+        depth_lib.canonical_depth(tf.constant(raw, tf.float32), 0.9, 1.1),
+        1.04)
+    self.assertAllClose(again, d, atol=1e-5)
+    self.assertLess(np.abs(raw.mean(axis=(1, 2))).max(), 1e-4)
+
   def test_same_seed_same_factors_other_seed_differs(self):
     a, b, c = _factors(3), _factors(3), _factors(4)
     for key in a:

@@ -4,7 +4,9 @@ Instances follow Unsup3D's own image formation (SPEC §2): a canonical depth
 and albedo, mirror-symmetric about the vertical centre line, shaded by an
 ambient + diffuse (Lambertian) light and reprojected into a random view (yaw,
 pitch, roll, x/y translation) by `tfunsup3d.render`. The canonical scene is
-a face-like relief on a backdrop plane at `border_depth`:
+a face-like relief on a backdrop plane, expressed as the model expresses depth
+(mean-centred in tanh space, border columns at `border_depth`; see
+`_representable`):
   depth: head (a rounded ellipsoid cap) + nose ridge + brow ridge + cheeks +
     chin + lips - eye sockets: smooth symmetric bumps of random per-instance
     amplitude, position and width (a low-dimensional family);
@@ -119,6 +121,28 @@ def _mirror(x):
   return 0.5 * (x + x[:, :, ::-1])
 
 
+def _representable(scene, min_depth, max_depth, border_depth):
+  """The scene's depth [n,S,S] as the model can express it (SPEC §3).
+
+  The model's canonical depth is tanh(raw - mean(raw)) rescaled to
+  [min_depth, max_depth], with the two left and right border columns set to
+  border_depth: its tanh-space mean is 0. A face on a backdrop at
+  border_depth has a positive mean (about +0.2 here), so the model could only
+  fit it with a relief about twice as deep (and, through the relief/rotation
+  ambiguity, a yaw about half as large). The scene is therefore shifted in
+  tanh space to mean 0, exactly as the model's own post-processing would:
+  the backdrop moves a little nearer than the border columns.
+  """
+  mid, half = (max_depth + min_depth) / 2.0, (max_depth - min_depth) / 2.0
+  raw = np.arctanh((scene - mid) / half)
+  raw[:, :, :2] = raw[:, :, -2:] = np.arctanh((border_depth - mid) / half)
+  # Shift the inner columns so that the mean over all columns is 0: the raw
+  # map then passes through the model's post-processing unchanged.
+  inner = raw[:, :, 2:-2]
+  inner -= raw.sum(axis=(1, 2), keepdims=True) / inner[0].size
+  return mid + half * np.tanh(raw)
+
+
 def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
                         min_depth: float = 0.9, max_depth: float = 1.1,
                         border_depth: Optional[float] = None
@@ -126,7 +150,7 @@ def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
   """Evaluates the canonical maps of `sample_params`' instances.
 
   Returns:
-    dict of float32 arrays: canon_depth [n,S,S] in [min_depth, border_depth];
+    dict of float32 arrays: canon_depth [n,S,S] in [min_depth, max_depth];
     canon_albedo [n,S,S,3] in [-1, 1]; backdrop_albedo [n,S,S,3] (backdrop
     only: fills what the mesh leaves uncovered); face_mask [n,S,S] (1 on the
     face); light_a, light_b [n,1]; light_d [n,3] (unit); view [n,6].
@@ -168,8 +192,10 @@ def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
       + q['chin_amp'] / 2 * pair(0.0, hy + 0.75 * q['head_ay'], 0.13, 0.08)
       + q['lip_amp'] / 2 * pair(0.0, lip_y, 0.13, 0.04))
   span = max_depth - min_depth
-  depth = np.clip(border_depth - span * h, min_depth + 0.02 * span,
-                  border_depth)  # albedo, in [0, 1], below
+  scene = np.clip(border_depth - span * h, min_depth + 0.02 * span,
+                  border_depth)
+  depth = _representable(scene, min_depth, max_depth, border_depth)
+  # albedo, in [0, 1], below
   light, dark = np.array([0.94, 0.78, 0.66]), np.array([0.42, 0.27, 0.18])
   skin = (light + q['skin_tone'][..., None] * (dark - light)) * (
       1.0 + p['skin_jitter'][:, None, None, :])

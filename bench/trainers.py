@@ -1,0 +1,164 @@
+"""The learning benchmark's row trainers (see `bench.learning`).
+
+Each trainer takes (cfg, steps, eval_every, scorer, log), trains one row from
+the seeded initialisation for `steps` steps and scores the test split with
+`scorer` (a `bench.learning.Scorer`) every `eval_every` steps; it returns
+{'final': scores, 'curve': [...], 'train_s_per_step', 'wall_s'}.
+"""
+
+import os
+import time
+from typing import Dict
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d import losses as losses_lib
+from tfunsup3d import Unsup3D
+from tfunsup3d.factors import depth as depth_lib
+from tfunsup3d.train import loop
+from tfunsup3d.train import optimizers as optimizers_lib
+from tfunsup3d.train import task as task_lib
+
+
+def _loop(cfg, steps: int, eval_every: int, log, evaluate,
+          train_step, batches=None) -> Dict[str, object]:
+  """Runs `train_step(batch, epoch) -> scalars` for `steps` steps over the
+  epochs of `batches(epoch)` (default `loop.train_dataset`), with
+  `evaluate()` every `eval_every`."""
+  batches = batches or (lambda epoch: loop.train_dataset(cfg, epoch))
+  curve, sums, count = [], {}, 0
+  step, epoch, start, train_s = 0, 0, time.time(), 0.0
+  while step < steps:
+    for batch in batches(epoch):
+      t0 = time.time()
+      scalars = {k: float(v) for k, v in train_step(batch, epoch).items()}
+      train_s += time.time() - t0
+      if not np.isfinite(scalars['loss_total']):
+        raise FloatingPointError(f'loss is {scalars["loss_total"]} at step '
+                                 f'{step + 1}')
+      for k, v in scalars.items():
+        sums[k] = sums.get(k, 0.0) + v
+      count, step = count + 1, step + 1
+      if step % eval_every == 0 or step == steps:
+        point = {'step': step, 'epoch': epoch,
+                 'wall_s': round(time.time() - start, 1),
+                 'train': {k: v / count for k, v in sums.items()},
+                 'test': evaluate()}
+        sums, count = {}, 0
+        curve.append(point)
+        log(f'  step {step}: test SIDE {point["test"]["side_mean"]:.3f} '
+            f'MAD {point["test"]["mad_mean"]:.2f} ({point["wall_s"]:.0f} s)')
+      if step >= steps:
+        break
+    epoch += 1
+  return {'final': curve[-1]['test'], 'curve': curve,
+          'train_s_per_step': train_s / steps,
+          'wall_s': round(time.time() - start, 1)}
+
+
+def train_row(cfg, steps: int, eval_every: int, scorer,
+              log) -> Dict[str, object]:
+  """Trains one row of the method from the seeded initialisation."""
+  keras.utils.set_random_seed(cfg.seed)
+  task = task_lib.Unsup3DTask(cfg)
+  return _loop(cfg, steps, eval_every, log, lambda: scorer(task.model),
+               task.train_step)
+
+
+def _read_split(data_dir: str, split: str):
+  """A synth split in memory: images [n,S,S,3] in [0, 1] and its factors."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with np.load(os.path.join(data_dir, split, 'factors.npz')) as f:
+    factors = {k: f[k] for k in ('view', 'canon_depth')}
+  images = np.stack([np.asarray(Image.open(os.path.join(
+      data_dir, split, 'image', f'{i:06d}_image.png')), np.float32) / 255.0
+                     for i in range(len(factors['view']))])
+  return images, factors
+
+
+def train_given(cfg, steps: int, eval_every: int, scorer, log,
+                given: str) -> Dict[str, object]:
+  """A diagnostic row: `train_row` with netV's (`given='view'`) or netD's
+  (`given='depth'`) output replaced by the generator's ground truth, fed
+  through a variable set before each training and test batch."""
+  keras.utils.set_random_seed(cfg.seed)
+  task = task_lib.Unsup3DTask(cfg)
+  model = task.model
+  images, train_factors = _read_split(cfg.train_val_data_dir, 'train')
+  with np.load(scorer.factors_path) as f:
+    test_factors = {k: f[k] for k in ('view', 'canon_depth')}
+
+  def raw_value(factors, index):
+    if given == 'view':  # netV's tanh output of the generator's view
+      scale = np.radians([cfg.xyz_rotation_range] * 3 + [0.0] * 3)
+      scale[3:5] = cfg.xy_translation_range
+      scale[5] = cfg.z_translation_range or 1.0
+      return (factors['view'][index] / scale).astype(np.float32)
+    mid = (cfg.max_depth + cfg.min_depth) / 2.0  # the inverse of netD's
+    half = (cfg.max_depth - cfg.min_depth) / 2.0  # mapping (exact: see synth)
+    d = factors['canon_depth'][index].astype(np.float64)
+    return np.arctanh(np.clip((d - mid) / half, -1 + 1e-6, 1 - 1e-6)
+                      ).astype(np.float32)[..., None]
+
+  value = tf.Variable(raw_value(train_factors, [0]),
+                      shape=tf.TensorShape([None] + list(
+                          raw_value(train_factors, [0]).shape[1:])),
+                      trainable=False)
+  net = model.netV if given == 'view' else model.netD
+  net.call = lambda *args, **kwargs: tf.identity(value)
+  scorer.before_batch = lambda first, n: value.assign(
+      raw_value(test_factors, np.arange(first, first + n)))
+  rng = np.random.default_rng(cfg.seed)
+
+  def batches(epoch):
+    del epoch
+    order = rng.permutation(len(images))
+    for k in range(len(images) // cfg.batch_size):
+      yield order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
+
+  def train_step(index, epoch):
+    value.assign(raw_value(train_factors, index))
+    return task.train_step({'image': tf.constant(images[index])}, epoch)
+  try:
+    return _loop(cfg, steps, eval_every, log, lambda: scorer(model),
+                 train_step, batches)
+  finally:
+    scorer.before_batch = None
+
+
+def train_supervised(cfg, steps: int, eval_every: int, scorer,
+                     log) -> Dict[str, object]:
+  """The upper-bound row: netD, seeded as in `train_row`, trained with L1 on
+  the ground-truth depth of the input view (in units of the depth range,
+  over the object mask), predicted with the model's depth mapping
+  (`canonical_depth`: per-image centred tanh into [min_depth, max_depth])."""
+  keras.utils.set_random_seed(cfg.seed)
+  model = Unsup3D(cfg)
+  net = model.netD
+  opt = optimizers_lib.build_optimizers({'netD': net}, cfg)['netD']
+  span = cfg.max_depth - cfg.min_depth
+
+  def predict(image):
+    raw = net(image * 2.0 - 1.0, training=False)[..., 0]
+    depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
+    return depth, tf.ones_like(depth), tf.zeros_like(depth[:, 0, 0])
+
+  @tf.function(jit_compile=cfg.jit_compile, reduce_retracing=True)
+  def step(image, depth_p):
+    gt = model.depth_from_png(depth_p)
+    valid = tf.cast(gt < tf.reduce_max(gt), tf.float32)
+    with tf.GradientTape() as tape:
+      raw = net(image * 2.0 - 1.0, training=True)[..., 0]
+      depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
+      loss = losses_lib.masked_mean(tf.abs(depth - gt) / span, valid)
+    grads = tape.gradient(loss, net.trainable_variables)
+    optimizers_lib.apply_gradients(opt, grads, net.trainable_variables)
+    return loss
+
+  def evaluate():
+    return scorer.score(predict, model.depth_from_png, model.K)
+  return _loop(cfg, steps, eval_every, log, evaluate,
+               lambda batch, epoch: {'loss_total': step(
+                   batch['image'], batch['depth_gt'])})
