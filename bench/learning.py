@@ -113,19 +113,20 @@ class Scorer:
     self.factors_path = factors_path
     with np.load(factors_path) as f:
       self.gt_yaw = f['view'][:, 1]
-    self.before_batch = None  # optional callable(first_index, count)
 
-  def __call__(self, model) -> Dict[str, float]:
-    """Scores `model.decompose`'s input-view depth."""
+  def __call__(self, model, before_batch=None) -> Dict[str, float]:
+    """Scores `model.decompose`'s input-view depth (see `score`)."""
     def predict(image):
       out = model.decompose(image, training=False)
       b = tf.shape(image)[0]
       return (out['recon_depth'][:b], out['recon_im_mask'][:b, ..., 0],
               out['view'][:b, 1])
-    return self.score(predict, model.depth_from_png, model.K)
+    return self.score(predict, model.depth_from_png, model.K, before_batch)
 
-  def score(self, predict, depth_from_png, K) -> Dict[str, float]:
-    """Scores `predict(image) -> (depth, valid, yaw)` `[B,S,S]`x2, `[B]`."""
+  def score(self, predict, depth_from_png, K,
+            before_batch=None) -> Dict[str, float]:
+    """Scores `predict(image) -> (depth, valid, yaw)` `[B,S,S]`x2, `[B]`;
+    `before_batch(first_index, count)`, if given, runs before each batch."""
     @tf.function(jit_compile=True, reduce_retracing=True)
     def score(image, depth_p):
       depth, valid, yaw = predict(image)
@@ -144,8 +145,8 @@ class Scorer:
       return m['side'], m['mad'], tf.stack(scaled, 1), yaw
     outs, first = [], 0
     for image, depth_p in self.batches:
-      if self.before_batch is not None:
-        self.before_batch(first, int(image.shape[0]))
+      if before_batch is not None:
+        before_batch(first, int(image.shape[0]))
       outs.append([t.numpy() for t in score(image, depth_p)])
       first += int(image.shape[0])
     side, mad, scaled, yaw = (np.concatenate(x) for x in zip(*outs))

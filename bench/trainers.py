@@ -17,6 +17,7 @@ import tensorflow as tf
 from tfunsup3d import losses as losses_lib
 from tfunsup3d import Unsup3D
 from tfunsup3d.factors import depth as depth_lib
+from tfunsup3d.factors import view as view_lib
 from tfunsup3d.train import loop
 from tfunsup3d.train import optimizers as optimizers_lib
 from tfunsup3d.train import task as task_lib
@@ -90,11 +91,14 @@ def train_given(cfg, steps: int, eval_every: int, scorer, log,
   with np.load(scorer.factors_path) as f:
     test_factors = {k: f[k] for k in ('view', 'canon_depth')}
 
+  # netV's raw output -> view multiplies by these; a 0 range (z) has a 0 view.
+  scale = view_lib.viewpoint(tf.ones([1, 6]), cfg.xyz_rotation_range,
+                             cfg.xy_translation_range,
+                             cfg.z_translation_range).numpy()[0]
+  scale[scale == 0] = 1.0
+
   def raw_value(factors, index):
     if given == 'view':  # netV's tanh output of the generator's view
-      scale = np.radians([cfg.xyz_rotation_range] * 3 + [0.0] * 3)
-      scale[3:5] = cfg.xy_translation_range
-      scale[5] = cfg.z_translation_range or 1.0
       return (factors['view'][index] / scale).astype(np.float32)
     mid = (cfg.max_depth + cfg.min_depth) / 2.0  # the inverse of netD's
     half = (cfg.max_depth - cfg.min_depth) / 2.0  # mapping (exact: see synth)
@@ -102,14 +106,15 @@ def train_given(cfg, steps: int, eval_every: int, scorer, log,
     return np.arctanh(np.clip((d - mid) / half, -1 + 1e-6, 1 - 1e-6)
                       ).astype(np.float32)[..., None]
 
-  value = tf.Variable(raw_value(train_factors, [0]),
-                      shape=tf.TensorShape([None] + list(
-                          raw_value(train_factors, [0]).shape[1:])),
-                      trainable=False)
+  first = raw_value(train_factors, [0])
+  value = tf.Variable(first, shape=tf.TensorShape([None] + list(
+      first.shape[1:])), trainable=False)
   net = model.netV if given == 'view' else model.netD
   net.call = lambda *args, **kwargs: tf.identity(value)
-  scorer.before_batch = lambda first, n: value.assign(
-      raw_value(test_factors, np.arange(first, first + n)))
+
+  def set_test_batch(first_index, count):
+    value.assign(raw_value(test_factors,
+                           np.arange(first_index, first_index + count)))
   rng = np.random.default_rng(cfg.seed)
 
   def batches(epoch):
@@ -121,11 +126,8 @@ def train_given(cfg, steps: int, eval_every: int, scorer, log,
   def train_step(index, epoch):
     value.assign(raw_value(train_factors, index))
     return task.train_step({'image': tf.constant(images[index])}, epoch)
-  try:
-    return _loop(cfg, steps, eval_every, log, lambda: scorer(model),
-                 train_step, batches)
-  finally:
-    scorer.before_batch = None
+  return _loop(cfg, steps, eval_every, log,
+               lambda: scorer(model, set_test_batch), train_step, batches)
 
 
 def train_supervised(cfg, steps: int, eval_every: int, scorer,
