@@ -102,7 +102,10 @@ class Scorer:
   face) scaled by one global factor, the best of `RELIEF_SCALES`, which
   separates "wrong shape" from "right shape, wrong depth scale" (the
   relief/rotation ambiguity of a nearly orthographic camera); and the
-  predicted yaw's spread and correlation against the generator's yaw.
+  predicted yaw's spread and correlation against the generator's yaw, and
+  against the generator's x-translation (a face shifted sideways looks, to
+  first order, like a face turned about the rotation centre behind it: a
+  netV that reads yaw from the face's position shows a high value here).
   """
 
   def __init__(self, cfg, factors_path: str):
@@ -113,6 +116,7 @@ class Scorer:
     self.factors_path = factors_path
     with np.load(factors_path) as f:
       self.gt_yaw = f['view'][:, 1]
+      self.gt_tx = f['view'][:, 3]
 
   def __call__(self, model, before_batch=None) -> Dict[str, float]:
     """Scores `model.decompose`'s input-view depth (see `score`)."""
@@ -154,14 +158,17 @@ class Scorer:
       yaw = np.full_like(yaw, np.nan)  # no viewpoint (supervised row)
     result = summarise(side, mad)
     best = int(np.argmin(scaled.mean(0)))
-    gt_yaw = self.gt_yaw[:len(yaw)]
+    gt_yaw, gt_tx = self.gt_yaw[:len(yaw)], self.gt_tx[:len(yaw)]
+    corr = lambda a, b: (float(np.corrcoef(a, b)[0, 1])
+                         if np.all(np.isfinite(a)) and np.std(b) > 0
+                         else float('nan'))
     result.update({
         'diag_best_relief_scale': RELIEF_SCALES[best],
         'diag_side_at_best_scale': float(scaled[:, best].mean() * 100),
         'diag_yaw_std_deg': float(np.degrees(yaw.std())),
         'diag_gt_yaw_std_deg': float(np.degrees(gt_yaw.std())),
-        'diag_yaw_corr': (float(np.corrcoef(yaw, gt_yaw)[0, 1])
-                          if np.all(np.isfinite(yaw)) else float('nan'))})
+        'diag_yaw_corr': corr(yaw, gt_yaw),
+        'diag_yaw_tx_corr': corr(yaw, gt_tx)})
     return result
 
 
@@ -180,13 +187,14 @@ def markdown(result: Dict[str, object]) -> str:
       'the model\'s metrics (SIDE x1e-2, MAD degrees, mean ± std over test '
       f'images). {s["machine"]}.', '',
       '| row | SIDE (×1e-2) ↓ | MAD (deg) ↓ | train s/step | wall s | '
-      'diag: SIDE at best relief scale | diag: yaw std (GT) / corr |',
-      '|---|---|---|---|---|---|---|']
+      'diag: SIDE at best relief scale | diag: yaw std (GT) / corr | '
+      'diag: yaw corr with GT x-shift |',
+      '|---|---|---|---|---|---|---|---|']
   for key in ('null', 'average'):
     title = {'null': 'baseline: constant null depth',
              'average': 'baseline: average ground-truth depth'}[key]
     lines.append(f'| {title} | {_fmt(result["baselines"][key])} | – | – '
-                 '| – | – |')
+                 '| – | – | – |')
   for name, row in result['rows'].items():
     title = ROW_TITLES.get(name, name)
     if row.get('same_as'):
@@ -195,16 +203,20 @@ def markdown(result: Dict[str, object]) -> str:
     yaw = ('– (no viewpoint)' if not np.isfinite(f['diag_yaw_corr']) else
            f'{f["diag_yaw_std_deg"]:.1f}° ({f["diag_gt_yaw_std_deg"]:.1f}°)'
            f' / {f["diag_yaw_corr"]:.2f}')
+    tx = f.get('diag_yaw_tx_corr', float('nan'))  # absent in older results
+    tx = f'{tx:.2f}' if np.isfinite(tx) else '–'
     lines.append(f'| {title} | {_fmt(f)} | '
                  f'{row["train_s_per_step"]:.3f} | {row["wall_s"]:.0f} | '
                  f'{f["diag_side_at_best_scale"]:.3f} (×'
-                 f'{f["diag_best_relief_scale"]}) | {yaw} |')
+                 f'{f["diag_best_relief_scale"]}) | {yaw} | {tx} |')
   lines += [
       '', 'Diagnostics, not scores: the SIDE of the prediction with its '
       'relief (log depth about the face mean) scaled by the best single '
       'factor for the whole test set (same-shape-wrong-scale shows as a '
       'low value at a factor != 1), and the spread of the predicted yaw '
-      'next to the generator\'s, with their correlation.']
+      'next to the generator\'s, with their correlation, and its '
+      'correlation with the generator\'s x-translation (a sideways shift '
+      'mistaken for a turn).']
   return '\n'.join(lines) + '\n'
 
 

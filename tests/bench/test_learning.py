@@ -9,6 +9,9 @@ import pytest
 import tensorflow as tf
 
 from bench import learning
+from tfunsup3d import config as config_lib
+from tfunsup3d import Unsup3D
+from tfunsup3d.data import synth
 
 
 def _result():
@@ -41,12 +44,49 @@ class LearningBenchTest(tf.test.TestCase):
     self.assertIn('| Unsup3D (ours, no depth labels) | 1.000 ± 0.100 | '
                   '20.00 ± 2.00 |', md)
     self.assertIn('the config has it already: the unsup run', md)
+    # Results written before the yaw/x-shift diagnostic show a dash.
+    self.assertIn('5.0° (17.0°) / 0.60 | – |', md)
 
   def test_plot_writes_png(self):
     path = os.path.join(tempfile.mkdtemp(), 'c.png')
     learning.plot(_result(), path)
     with open(path, 'rb') as f:
       self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+
+  def test_scorer_yaw_diagnostics(self):
+    # A prediction whose yaw is the generator's x-translation (scaled) has
+    # yaw/x-shift correlation 1 and the yaw spread of that signal; the depth
+    # scores of a prediction equal to the ground truth are 0.
+    tmp = tempfile.mkdtemp()
+    cfg = config_lib.from_dict({
+        'train_val_data_dir': tmp, 'test_data_dir': f'{tmp}/test',
+        'load_gt_depth': True, 'batch_size': 8}).resolved()
+    synth.write_dataset(tmp, {'test': 12}, cfg, seed=3)
+    scorer = learning.Scorer(cfg, f'{tmp}/test/factors.npz')
+    with np.load(f'{tmp}/test/factors.npz') as f:
+      view = f['view']
+    model = Unsup3D(cfg)
+    yaw = tf.Variable(np.zeros([8], np.float32), shape=[None])
+    depth_p = tf.Variable(np.zeros([8, 64, 64], np.float32),
+                          shape=[None, 64, 64])
+    gt_p = np.concatenate([b[1].numpy()[..., 0] for b in scorer.batches])
+
+    def before_batch(first, count):
+      yaw.assign(3.0 * view[first:first + count, 3])
+      depth_p.assign(gt_p[first:first + count])
+
+    def predict(image):
+      del image
+      depth = model.depth_from_png(depth_p)
+      return depth, tf.ones_like(depth), tf.identity(yaw)
+    r = scorer.score(predict, model.depth_from_png, model.K, before_batch)
+    self.assertAllClose(r['diag_yaw_tx_corr'], 1.0, atol=1e-5)
+    self.assertAllClose(r['diag_yaw_corr'],
+                        np.corrcoef(view[:, 3], view[:, 1])[0, 1], atol=1e-5)
+    self.assertAllClose(r['diag_yaw_std_deg'],
+                        np.degrees(3.0 * view[:, 3].std()), rtol=1e-4)
+    self.assertAllClose([r['side_mean'], r['diag_best_relief_scale']],
+                        [0.0, 1.0], atol=1e-3)
 
   def test_unknown_row_is_an_error(self):
     with self.assertRaises(SystemExit):
