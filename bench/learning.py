@@ -160,8 +160,8 @@ class Scorer:
     best = int(np.argmin(scaled.mean(0)))
     gt_yaw, gt_tx = self.gt_yaw[:len(yaw)], self.gt_tx[:len(yaw)]
     corr = lambda a, b: (float(np.corrcoef(a, b)[0, 1])
-                         if np.all(np.isfinite(a)) and np.std(b) > 0
-                         else float('nan'))
+                         if np.all(np.isfinite(a)) and np.std(a) > 0
+                         and np.std(b) > 0 else float('nan'))
     result.update({
         'diag_best_relief_scale': RELIEF_SCALES[best],
         'diag_side_at_best_scale': float(scaled[:, best].mean() * 100),
