@@ -115,8 +115,7 @@ class Scorer:
     self.batches = [(b['image'], b['depth_gt']) for b in ds]
     self.factors_path = factors_path
     with np.load(factors_path) as f:
-      self.gt_yaw = f['view'][:, 1]
-      self.gt_tx = f['view'][:, 3]
+      self.gt_view = f['view']  # [n, 6]: pitch, yaw, roll, tx, ty, tz
 
   def __call__(self, model, before_batch=None) -> Dict[str, float]:
     """Scores `model.decompose`'s input-view depth (see `score`)."""
@@ -158,7 +157,7 @@ class Scorer:
       yaw = np.full_like(yaw, np.nan)  # no viewpoint (supervised row)
     result = summarise(side, mad)
     best = int(np.argmin(scaled.mean(0)))
-    gt_yaw, gt_tx = self.gt_yaw[:len(yaw)], self.gt_tx[:len(yaw)]
+    gt_yaw, gt_tx = self.gt_view[:len(yaw), 1], self.gt_view[:len(yaw), 3]
     corr = lambda a, b: (float(np.corrcoef(a, b)[0, 1])
                          if np.all(np.isfinite(a)) and np.std(a) > 0
                          and np.std(b) > 0 else float('nan'))
