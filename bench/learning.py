@@ -24,10 +24,13 @@ Rows (`--rows`, comma-separated):
   given_view       diagnostic: the method with the generator's viewpoint
                    fed in place of netV's output (training and test),
   given_depth      diagnostic: the method with the generator's canonical
-                   depth fed in place of netD's output.
-  The two diagnostic rows train on random batches of the train split held in
-  memory, without the flip augmentation (a flip would negate the given yaw);
-  they localise a shortfall of `unsup` to the viewpoint or the depth.
+                   depth fed in place of netD's output,
+  given_light      diagnostic: the method with the generator's light
+                   (ambient, diffuse, direction) fed in place of netL's.
+  The diagnostic rows train on random batches of the train split held in
+  memory, without the flip augmentation (a flip would negate the given yaw
+  and light direction); they localise a shortfall of `unsup` to the
+  viewpoint, the depth or the light.
 
 Writes `<out_dir>/<name>.json` (everything, curves included; rows are added
 as they finish, so an interrupted run keeps its finished rows and
@@ -70,6 +73,7 @@ ROWS = {
     'no_perc': {'lam_perc': 0.0},
     'given_view': {},  # trained by `train_given`
     'given_depth': {},
+    'given_light': {},
 }
 ROW_TITLES = {
     'unsup': 'Unsup3D (ours, no depth labels)',
@@ -81,14 +85,20 @@ ROW_TITLES = {
     'no_perc': 'ablation: no perceptual loss',
     'given_view': 'diagnostic: the method given the GT viewpoint',
     'given_depth': 'diagnostic: the method given the GT canonical depth',
+    'given_light': 'diagnostic: the method given the GT light',
 }
 
 
 def summarise(side: np.ndarray, mad: np.ndarray) -> Dict[str, float]:
-  """Per-image SIDE (unscaled) and MAD -> the paper's mean/std numbers."""
+  """Per-image SIDE (unscaled) and MAD -> the paper's mean/std numbers, over
+  the images with finite scores (as `tfunsup3d.train.evaluate`: an image
+  with no valid pixel scores NaN), and how many were left out."""
+  ok = np.isfinite(side) & np.isfinite(mad)
+  side, mad = side[ok], mad[ok]
   return {'side_mean': float(np.mean(side) * 100),
           'side_std': float(np.std(side) * 100),
-          'mad_mean': float(np.mean(mad)), 'mad_std': float(np.std(mad))}
+          'mad_mean': float(np.mean(mad)), 'mad_std': float(np.std(mad)),
+          'num_left_out': int(np.sum(~ok))}
 
 
 RELIEF_SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
@@ -97,7 +107,7 @@ RELIEF_SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
 class Scorer:
   """Scores a model on the test split (the model's metrics, XLA).
 
-  Besides SIDE and MAD it reports two diagnostics (not scores): the SIDE
+  Besides SIDE and MAD it reports diagnostics (not scores): the SIDE
   of the predicted depth with its relief (log depth about its mean over the
   face) scaled by one global factor, the best of `RELIEF_SCALES`, which
   separates "wrong shape" from "right shape, wrong depth scale" (the
@@ -105,7 +115,13 @@ class Scorer:
   predicted yaw's spread and correlation against the generator's yaw, and
   against the generator's x-translation (a face shifted sideways looks, to
   first order, like a face turned about the rotation centre behind it: a
-  netV that reads yaw from the face's position shows a high value here).
+  netV that reads yaw from the face's position shows a high value here);
+  and the slope of the predicted light tilt (dx/dz, dy/dz of the light
+  direction) against the generator's, through the origin and pooled over x
+  and y. Relief scaled by k with yaw and tilt scaled by 1/k renders nearly
+  the same image (the bas-relief ambiguity of Lambertian shading under a
+  nearly orthographic camera), so a model stuck at relief k shows a best
+  relief scale near 1/k and a tilt slope near 1/k.
   """
 
   def __init__(self, cfg, factors_path: str):
@@ -116,6 +132,7 @@ class Scorer:
     self.factors_path = factors_path
     with np.load(factors_path) as f:
       self.gt_view = f['view']  # [n, 6]: pitch, yaw, roll, tx, ty, tz
+      self.gt_light_d = f['light_d']  # [n, 3], unit
 
   def __call__(self, model, before_batch=None) -> Dict[str, float]:
     """Scores `model.decompose`'s input-view depth (see `score`)."""
@@ -123,16 +140,17 @@ class Scorer:
       out = model.decompose(image, training=False)
       b = tf.shape(image)[0]
       return (out['recon_depth'][:b], out['recon_im_mask'][:b, ..., 0],
-              out['view'][:b, 1])
+              out['view'][:b, 1], out['canon_light_d'][:b])
     return self.score(predict, model.depth_from_png, model.K, before_batch)
 
   def score(self, predict, depth_from_png, K,
             before_batch=None) -> Dict[str, float]:
-    """Scores `predict(image) -> (depth, valid, yaw)` `[B,S,S]`x2, `[B]`;
+    """Scores `predict(image) -> (depth, valid, yaw, light_d)` `[B,S,S]`x2,
+    `[B]`, `[B,3]` (yaw and light_d all 0: none predicted);
     `before_batch(first_index, count)`, if given, runs before each batch."""
     @tf.function(jit_compile=True, reduce_retracing=True)
     def score(image, depth_p):
-      depth, valid, yaw = predict(image)
+      depth, valid, yaw, light_d = predict(image)
       gt = depth_from_png(depth_p)
       m = metrics.depth_metrics(depth, valid, gt, K)
       mask = m['mask']
@@ -145,16 +163,21 @@ class Scorer:
         e = mean(log_d) + s * (log_d - mean(log_d)) - log_gt
         scaled.append(tf.sqrt(tf.maximum(
             mean(e ** 2) - mean(e) ** 2, 0.0))[:, 0, 0])
-      return m['side'], m['mad'], tf.stack(scaled, 1), yaw
+      return m['side'], m['mad'], tf.stack(scaled, 1), yaw, light_d
     outs, first = [], 0
     for image, depth_p in self.batches:
       if before_batch is not None:
         before_batch(first, int(image.shape[0]))
       outs.append([t.numpy() for t in score(image, depth_p)])
       first += int(image.shape[0])
-    side, mad, scaled, yaw = (np.concatenate(x) for x in zip(*outs))
+    side, mad, scaled, yaw, light_d = (np.concatenate(x) for x in zip(*outs))
     if not np.any(yaw):
       yaw = np.full_like(yaw, np.nan)  # no viewpoint (supervised row)
+    gt_tilt = self.gt_light_d[:len(yaw), :2] / self.gt_light_d[:len(yaw), 2:]
+    tilt_slope = float('nan')  # no light (supervised row)
+    if np.any(light_d[:, :2]):
+      tilt = light_d[:, :2] / light_d[:, 2:]
+      tilt_slope = float(np.sum(tilt * gt_tilt) / np.sum(gt_tilt ** 2))
     result = summarise(side, mad)
     best = int(np.argmin(scaled.mean(0)))
     gt_yaw, gt_tx = self.gt_view[:len(yaw), 1], self.gt_view[:len(yaw), 3]
@@ -167,13 +190,16 @@ class Scorer:
         'diag_yaw_std_deg': float(np.degrees(yaw.std())),
         'diag_gt_yaw_std_deg': float(np.degrees(gt_yaw.std())),
         'diag_yaw_corr': corr(yaw, gt_yaw),
-        'diag_yaw_tx_corr': corr(yaw, gt_tx)})
+        'diag_yaw_tx_corr': corr(yaw, gt_tx),
+        'diag_light_tilt_slope': tilt_slope})
     return result
 
 
 def _fmt(r: Dict[str, float]) -> str:
+  left_out = (f' (left out, no valid pixel: {r["num_left_out"]} images)'
+              if r.get('num_left_out') else '')
   return (f'{r["side_mean"]:.3f} ± {r["side_std"]:.3f} | '
-          f'{r["mad_mean"]:.2f} ± {r["mad_std"]:.2f}')
+          f'{r["mad_mean"]:.2f} ± {r["mad_std"]:.2f}{left_out}')
 
 
 def markdown(result: Dict[str, object]) -> str:
@@ -187,13 +213,13 @@ def markdown(result: Dict[str, object]) -> str:
       f'images). {s["machine"]}.', '',
       '| row | SIDE (×1e-2) ↓ | MAD (deg) ↓ | train s/step | wall s | '
       'diag: SIDE at best relief scale | diag: yaw std (GT) / corr | '
-      'diag: yaw corr with GT x-shift |',
-      '|---|---|---|---|---|---|---|---|']
+      'diag: yaw corr with GT x-shift | diag: light tilt slope |',
+      '|---|---|---|---|---|---|---|---|---|']
   for key in ('null', 'average'):
     title = {'null': 'baseline: constant null depth',
              'average': 'baseline: average ground-truth depth'}[key]
     lines.append(f'| {title} | {_fmt(result["baselines"][key])} | – | – '
-                 '| – | – | – |')
+                 '| – | – | – | – |')
   for name, row in result['rows'].items():
     title = ROW_TITLES.get(name, name)
     if row.get('same_as'):
@@ -204,10 +230,12 @@ def markdown(result: Dict[str, object]) -> str:
            f' / {f["diag_yaw_corr"]:.2f}')
     tx = f.get('diag_yaw_tx_corr', float('nan'))  # absent in older results
     tx = f'{tx:.2f}' if np.isfinite(tx) else '–'
+    tilt = f.get('diag_light_tilt_slope', float('nan'))
+    tilt = f'{tilt:.2f}' if np.isfinite(tilt) else '–'
     lines.append(f'| {title} | {_fmt(f)} | '
                  f'{row["train_s_per_step"]:.3f} | {row["wall_s"]:.0f} | '
                  f'{f["diag_side_at_best_scale"]:.3f} (×'
-                 f'{f["diag_best_relief_scale"]}) | {yaw} | {tx} |')
+                 f'{f["diag_best_relief_scale"]}) | {yaw} | {tx} | {tilt} |')
   lines += [
       '', 'Diagnostics, not scores: the SIDE of the prediction with its '
       'relief (log depth about the face mean) scaled by the best single '
@@ -215,7 +243,9 @@ def markdown(result: Dict[str, object]) -> str:
       'low value at a factor != 1), and the spread of the predicted yaw '
       'next to the generator\'s, with their correlation, and its '
       'correlation with the generator\'s x-translation (a sideways shift '
-      'mistaken for a turn).']
+      'mistaken for a turn), and the slope of the predicted light tilt '
+      'against the generator\'s (relief too deep by k shows as a best relief '
+      'scale and a tilt slope near 1/k: the bas-relief ambiguity).']
   return '\n'.join(lines) + '\n'
 
 
@@ -357,7 +387,9 @@ def main(argv=None) -> Dict[str, object]:
                'given_view': functools.partial(trainers.train_given,
                                                given='view'),
                'given_depth': functools.partial(trainers.train_given,
-                                                given='depth')
+                                                given='depth'),
+               'given_light': functools.partial(trainers.train_given,
+                                                given='light')
                }.get(name, trainers.train_row)
     result['rows'][name] = trainer(cfg, args.steps, args.eval_every, scorer,
                                    lambda msg: print(msg, flush=True))

@@ -68,11 +68,14 @@ def train_row(cfg, steps: int, eval_every: int, scorer,
                task.train_step)
 
 
+_GIVEN_KEYS = ('view', 'canon_depth', 'light_a', 'light_b', 'light_d')
+
+
 def _read_split(data_dir: str, split: str):
   """A synth split in memory: images [n,S,S,3] in [0, 1] and its factors."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   with np.load(os.path.join(data_dir, split, 'factors.npz')) as f:
-    factors = {k: f[k] for k in ('view', 'canon_depth')}
+    factors = {k: f[k] for k in _GIVEN_KEYS}
   images = np.stack([np.asarray(Image.open(os.path.join(
       data_dir, split, 'image', f'{i:06d}_image.png')), np.float32) / 255.0
                      for i in range(len(factors['view']))])
@@ -81,15 +84,16 @@ def _read_split(data_dir: str, split: str):
 
 def train_given(cfg, steps: int, eval_every: int, scorer, log,
                 given: str) -> Dict[str, object]:
-  """A diagnostic row: `train_row` with netV's (`given='view'`) or netD's
-  (`given='depth'`) output replaced by the generator's ground truth, fed
-  through a variable set before each training and test batch."""
+  """A diagnostic row: `train_row` with netV's (`given='view'`), netD's
+  (`given='depth'`) or netL's (`given='light'`) output replaced by the
+  generator's ground truth, fed through a variable set before each training
+  and test batch."""
   keras.utils.set_random_seed(cfg.seed)
   task = task_lib.Unsup3DTask(cfg)
   model = task.model
   images, train_factors = _read_split(cfg.train_val_data_dir, 'train')
   with np.load(scorer.factors_path) as f:
-    test_factors = {k: f[k] for k in ('view', 'canon_depth')}
+    test_factors = {k: f[k] for k in _GIVEN_KEYS}
 
   # netV's raw output -> view multiplies by these; a 0 range (z) has a 0 view.
   scale = view_lib.viewpoint(tf.ones([1, 6]), cfg.xyz_rotation_range,
@@ -97,9 +101,20 @@ def train_given(cfg, steps: int, eval_every: int, scorer, log,
                              cfg.z_translation_range).numpy()[0]
   scale[scale == 0] = 1.0
 
+  def unscale(x, lo, hi):  # the inverse of factors.depth.rescale
+    return 2.0 * (x - lo) / (hi - lo) - 1.0
+
   def raw_value(factors, index):
     if given == 'view':  # netV's tanh output of the generator's view
       return (factors['view'][index] / scale).astype(np.float32)
+    if given == 'light':  # netL's tanh output of the generator's light
+      d = factors['light_d'][index]
+      return np.concatenate([
+          unscale(factors['light_a'][index], cfg.min_amb_light,
+                  cfg.max_amb_light),
+          unscale(factors['light_b'][index], cfg.min_diff_light,
+                  cfg.max_diff_light),
+          d[:, :2] / d[:, 2:]], 1).astype(np.float32)
     mid = (cfg.max_depth + cfg.min_depth) / 2.0  # the inverse of netD's
     half = (cfg.max_depth - cfg.min_depth) / 2.0  # mapping (exact: see synth)
     d = factors['canon_depth'][index].astype(np.float64)
@@ -109,7 +124,7 @@ def train_given(cfg, steps: int, eval_every: int, scorer, log,
   first = raw_value(train_factors, [0])
   value = tf.Variable(first, shape=tf.TensorShape([None] + list(
       first.shape[1:])), trainable=False)
-  net = model.netV if given == 'view' else model.netD
+  net = {'view': model.netV, 'depth': model.netD, 'light': model.netL}[given]
   net.call = lambda *args, **kwargs: tf.identity(value)
 
   def set_test_batch(first_index, count):
@@ -145,7 +160,8 @@ def train_supervised(cfg, steps: int, eval_every: int, scorer,
   def predict(image):
     raw = net(image * 2.0 - 1.0, training=False)[..., 0]
     depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
-    return depth, tf.ones_like(depth), tf.zeros_like(depth[:, 0, 0])
+    return (depth, tf.ones_like(depth), tf.zeros_like(depth[:, 0, 0]),
+            tf.zeros_like(depth[:, 0, :3]))  # no view, no light
 
   @tf.function(jit_compile=cfg.jit_compile, reduce_retracing=True)
   def step(image, depth_p):

@@ -37,6 +37,16 @@ class LearningBenchTest(tf.test.TestCase):
     r = learning.summarise(np.array([0.01, 0.03]), np.array([10.0, 30.0]))
     self.assertAllClose([r['side_mean'], r['side_std'], r['mad_mean'],
                          r['mad_std']], [2.0, 1.0, 20.0, 10.0])
+    self.assertEqual(r['num_left_out'], 0)
+    self.assertNotIn('left out', learning._fmt(r))
+
+  def test_summarise_leaves_out_and_counts_nan_images(self):
+    r = learning.summarise(np.array([0.01, np.nan, 0.03]),
+                           np.array([10.0, np.nan, 30.0]))
+    self.assertAllClose([r['side_mean'], r['mad_mean']], [2.0, 20.0])
+    self.assertEqual(r['num_left_out'], 1)
+    self.assertIn('20.00 ± 10.00 (left out, no valid pixel: 1 images)',
+                  learning._fmt(r))
 
   def test_markdown_has_every_row(self):
     md = learning.markdown(_result())
@@ -44,8 +54,9 @@ class LearningBenchTest(tf.test.TestCase):
     self.assertIn('| Unsup3D (ours, no depth labels) | 1.000 ± 0.100 | '
                   '20.00 ± 2.00 |', md)
     self.assertIn('the config has it already: the unsup run', md)
-    # Results written before the yaw/x-shift diagnostic show a dash.
-    self.assertIn('5.0° (17.0°) / 0.60 | – |', md)
+    # Results written before the yaw/x-shift and light tilt diagnostics
+    # show dashes.
+    self.assertIn('5.0° (17.0°) / 0.60 | – | – |', md)
 
   def test_plot_writes_png(self):
     path = os.path.join(tempfile.mkdtemp(), 'c.png')
@@ -53,9 +64,10 @@ class LearningBenchTest(tf.test.TestCase):
     with open(path, 'rb') as f:
       self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
 
-  def test_scorer_yaw_diagnostics(self):
+  def test_scorer_view_and_light_diagnostics(self):
     # A prediction whose yaw is the generator's x-translation (scaled) has
-    # yaw/x-shift correlation 1 and the yaw spread of that signal; the depth
+    # yaw/x-shift correlation 1 and the yaw spread of that signal; one whose
+    # light tilt is half the generator's has tilt slope 0.5; the depth
     # scores of a prediction equal to the ground truth are 0.
     tmp = tempfile.mkdtemp()
     cfg = config_lib.from_dict({
@@ -64,21 +76,27 @@ class LearningBenchTest(tf.test.TestCase):
     synth.write_dataset(tmp, {'test': 12}, cfg, seed=3)
     scorer = learning.Scorer(cfg, f'{tmp}/test/factors.npz')
     with np.load(f'{tmp}/test/factors.npz') as f:
-      view = f['view']
+      view, light = f['view'], f['light_d']
     model = Unsup3D(cfg)
     yaw = tf.Variable(np.zeros([8], np.float32), shape=[None])
+    light_d = tf.Variable(np.zeros([8, 3], np.float32), shape=[None, 3])
     depth_p = tf.Variable(np.zeros([8, 64, 64], np.float32),
                           shape=[None, 64, 64])
     gt_p = np.concatenate([b[1].numpy()[..., 0] for b in scorer.batches])
 
     def before_batch(first, count):
       yaw.assign(3.0 * view[first:first + count, 3])
+      # The generator's light with its tilt halved (then renormalised).
+      d = light[first:first + count] * [0.5, 0.5, 1.0]
+      light_d.assign((d / np.linalg.norm(d, axis=1, keepdims=True)
+                      ).astype(np.float32))
       depth_p.assign(gt_p[first:first + count])
 
     def predict(image):
       del image
       depth = model.depth_from_png(depth_p)
-      return depth, tf.ones_like(depth), tf.identity(yaw)
+      return (depth, tf.ones_like(depth), tf.identity(yaw),
+              tf.identity(light_d))
     r = scorer.score(predict, model.depth_from_png, model.K, before_batch)
     self.assertAllClose(r['diag_yaw_tx_corr'], 1.0, atol=1e-5)
     self.assertAllClose(r['diag_yaw_corr'],
@@ -87,6 +105,7 @@ class LearningBenchTest(tf.test.TestCase):
                         np.degrees(3.0 * view[:, 3].std()), rtol=1e-4)
     self.assertAllClose([r['side_mean'], r['diag_best_relief_scale']],
                         [0.0, 1.0], atol=1e-3)
+    self.assertAllClose(r['diag_light_tilt_slope'], 0.5, atol=1e-5)
 
   def test_unknown_row_is_an_error(self):
     with self.assertRaises(SystemExit):
@@ -113,11 +132,11 @@ class LearningBenchRunTest(tf.test.TestCase):
 @pytest.mark.slow
 class GivenRowsTest(tf.test.TestCase):
 
-  def test_given_view_and_depth_rows(self):
+  def test_given_view_depth_and_light_rows(self):
     tmp = tempfile.mkdtemp()
     result = learning.main([
         '--num_train=32', '--num_val=16', '--num_test=20', '--steps=2',
-        '--eval_every=2', '--rows=given_view,given_depth',
+        '--eval_every=2', '--rows=given_view,given_depth,given_light',
         f'--data_dir={tmp}/d', f'--out_dir={tmp}/o'])
     view = result['rows']['given_view']['final']
     # The test split's yaw is fed in: its spread and correlation are the
@@ -133,3 +152,8 @@ class GivenRowsTest(tf.test.TestCase):
     self.assertLess(depth['mad_mean'], result['baselines']['null']['mad_mean'])
     self.assertGreater(view['mad_mean'],
                        result['baselines']['null']['mad_mean'])
+    # The test split's light is fed in: the predicted tilt is the
+    # generator's; netL's own (untrained) is not.
+    light = result['rows']['given_light']['final']
+    self.assertAllClose(light['diag_light_tilt_slope'], 1.0, atol=1e-4)
+    self.assertNotAllClose(view['diag_light_tilt_slope'], 1.0, atol=0.1)

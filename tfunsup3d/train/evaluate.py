@@ -196,33 +196,55 @@ class Tester:
     if not scores:
       return None
     all_scores = np.concatenate(scores, 0).astype(np.float64)
+    bad = [n for n, ok in zip(names, np.all(np.isfinite(all_scores), 1))
+           if not ok]
+    if bad:
+      logging.warning(
+          '%d of %d images have no pixel valid in both the prediction and '
+          'the ground truth (NaN scores, left out of the mean): %s%s',
+          len(bad), len(names), ', '.join(bad[:10]),
+          ' ...' if len(bad) > 10 else '')
     save_scores(os.path.join(self.result_dir, SCORES_FILE), all_scores)
     return all_scores
 
 
-def mean_std(scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-  """Column means and unbiased stds (NaN std for one row, as torch)."""
-  mean = scores.mean(0)
-  if scores.shape[0] < 2:
-    return mean, np.full_like(mean, np.nan)
-  return mean, scores.std(0, ddof=1)
+def mean_std(scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, int]:
+  """Column means and unbiased stds over the images whose scores are all
+  finite (NaN std for fewer than two, as torch), and how many were left
+  out. An image has NaN scores, as in the reference, when no pixel is valid
+  in both the prediction and the ground truth."""
+  finite = scores[np.all(np.isfinite(scores), axis=1)]
+  left_out = scores.shape[0] - finite.shape[0]
+  nan = np.full(scores.shape[1:], np.nan)
+  if finite.shape[0] < 2:
+    return (finite[0] if finite.shape[0] else nan), nan, left_out
+  return finite.mean(0), finite.std(0, ddof=1), left_out
 
 
 def save_scores(path: str, scores: np.ndarray):
-  """Writes the reference's eval_scores.txt."""
-  mean, std = mean_std(scores)
+  """Writes the reference's eval_scores.txt (a comment line more when
+  images with NaN scores are left out of Mean and Std)."""
+  mean, std, left_out = mean_std(scores)
   header = ', '.join(SCORE_NAMES)
   header += '\nMean: ' + ',\t'.join('%.8f' % x for x in mean)
   header += '\nStd: ' + ',\t'.join('%.8f' % x for x in std)
+  if left_out:
+    header += (f'\nLeft out of Mean and Std: {left_out} of '
+               f'{scores.shape[0]} images (NaN scores: no valid pixel)')
   np.savetxt(path, scores, fmt='%.8f', delimiter=',\t', header=header)
   logging.info('Saved scores to %s', path)
 
 
 def summary_line(scores: np.ndarray) -> str:
-  """'SIDE (x1e-2): m ± s, MAD (deg): m ± s' (SIDE reported x100)."""
-  mean, std = mean_std(scores)
-  return (f'SIDE (x1e-2): {mean[2] * 100:.3f} ± {std[2] * 100:.3f}, '
+  """'SIDE (x1e-2): m ± s, MAD (deg): m ± s' (SIDE reported x100), with
+  the count of images left out when some have NaN scores."""
+  mean, std, left_out = mean_std(scores)
+  line = (f'SIDE (x1e-2): {mean[2] * 100:.3f} ± {std[2] * 100:.3f}, '
           f'MAD (deg): {mean[3]:.2f} ± {std[3]:.2f}')
+  if left_out:
+    line += (f' (over {scores.shape[0] - left_out} of {scores.shape[0]} '
+             f'images; {left_out} without a valid pixel left out)')
+  return line
 
 
 def test(cfg: config_lib.Config, write_images: bool = True
