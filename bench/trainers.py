@@ -6,6 +6,7 @@ the seeded initialisation for `steps` steps and scores the test split with
 {'final': scores, 'curve': [...], 'train_s_per_step', 'wall_s'}.
 """
 
+import functools
 import os
 import time
 from typing import Dict
@@ -68,18 +69,56 @@ def train_row(cfg, steps: int, eval_every: int, scorer,
                task.train_step)
 
 
-_GIVEN_KEYS = ('view', 'canon_depth', 'light_a', 'light_b', 'light_d')
+_FACTOR_KEYS = ('view', 'canon_depth', 'canon_albedo', 'light_a', 'light_b',
+                'light_d')
+GIVEN_NETS = {'view': 'netV', 'depth': 'netD', 'light': 'netL'}
 
 
-def _read_split(data_dir: str, split: str):
-  """A synth split in memory: images [n,S,S,3] in [0, 1] and its factors."""
+def read_factors(path: str, count=None) -> Dict[str, np.ndarray]:
+  """The generator's factors (first `count`) from a split's factors.npz."""
+  with np.load(path) as f:
+    return {k: f[k][:count] for k in _FACTOR_KEYS}
+
+
+def read_split(data_dir: str, split: str, count=None):
+  """A synth split (its first `count` instances) in memory: images
+  [n,S,S,3] in [0, 1] and the generator's factors (`read_factors`)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  with np.load(os.path.join(data_dir, split, 'factors.npz')) as f:
-    factors = {k: f[k] for k in _GIVEN_KEYS}
+  factors = read_factors(os.path.join(data_dir, split, 'factors.npz'), count)
   images = np.stack([np.asarray(Image.open(os.path.join(
       data_dir, split, 'image', f'{i:06d}_image.png')), np.float32) / 255.0
                      for i in range(len(factors['view']))])
   return images, factors
+
+
+def net_output(cfg, factors, index, net: str) -> np.ndarray:
+  """The output of `net` (netV, netL and netA: after their tanh; netD: its
+  raw map `[n,S,S,1]`) for which the model's factor is the generator's
+  `factors` (`read_split`'s arrays) at `index`."""
+  def unscale(x, lo, hi):  # the inverse of factors.depth.rescale
+    return 2.0 * (x - lo) / (hi - lo) - 1.0
+  if net == 'netV':
+    # netV's output -> view multiplies by these; a 0 range (z): a 0 view.
+    scale = view_lib.viewpoint(tf.ones([1, 6]), cfg.xyz_rotation_range,
+                               cfg.xy_translation_range,
+                               cfg.z_translation_range).numpy()[0]
+    scale[scale == 0] = 1.0
+    out = factors['view'][index] / scale
+  elif net == 'netL':
+    d = factors['light_d'][index]
+    out = np.concatenate([
+        unscale(factors['light_a'][index], cfg.min_amb_light,
+                cfg.max_amb_light),
+        unscale(factors['light_b'][index], cfg.min_diff_light,
+                cfg.max_diff_light),
+        d[:, :2] / d[:, 2:]], 1)
+  elif net == 'netA':  # stored as uint8 (a + 1) * 127.5
+    out = factors['canon_albedo'][index] / 127.5 - 1.0
+  else:  # netD: the inverse of its mapping (exact: see synth._representable)
+    d = factors['canon_depth'][index].astype(np.float64)
+    out = np.arctanh(np.clip(unscale(d, cfg.min_depth, cfg.max_depth),
+                             -1 + 1e-6, 1 - 1e-6))[..., None]
+  return out.astype(np.float32)
 
 
 def train_given(cfg, steps: int, eval_every: int, scorer, log,
@@ -91,40 +130,14 @@ def train_given(cfg, steps: int, eval_every: int, scorer, log,
   keras.utils.set_random_seed(cfg.seed)
   task = task_lib.Unsup3DTask(cfg)
   model = task.model
-  images, train_factors = _read_split(cfg.train_val_data_dir, 'train')
-  with np.load(scorer.factors_path) as f:
-    test_factors = {k: f[k] for k in _GIVEN_KEYS}
-
-  # netV's raw output -> view multiplies by these; a 0 range (z) has a 0 view.
-  scale = view_lib.viewpoint(tf.ones([1, 6]), cfg.xyz_rotation_range,
-                             cfg.xy_translation_range,
-                             cfg.z_translation_range).numpy()[0]
-  scale[scale == 0] = 1.0
-
-  def unscale(x, lo, hi):  # the inverse of factors.depth.rescale
-    return 2.0 * (x - lo) / (hi - lo) - 1.0
-
-  def raw_value(factors, index):
-    if given == 'view':  # netV's tanh output of the generator's view
-      return (factors['view'][index] / scale).astype(np.float32)
-    if given == 'light':  # netL's tanh output of the generator's light
-      d = factors['light_d'][index]
-      return np.concatenate([
-          unscale(factors['light_a'][index], cfg.min_amb_light,
-                  cfg.max_amb_light),
-          unscale(factors['light_b'][index], cfg.min_diff_light,
-                  cfg.max_diff_light),
-          d[:, :2] / d[:, 2:]], 1).astype(np.float32)
-    mid = (cfg.max_depth + cfg.min_depth) / 2.0  # the inverse of netD's
-    half = (cfg.max_depth - cfg.min_depth) / 2.0  # mapping (exact: see synth)
-    d = factors['canon_depth'][index].astype(np.float64)
-    return np.arctanh(np.clip((d - mid) / half, -1 + 1e-6, 1 - 1e-6)
-                      ).astype(np.float32)[..., None]
+  images, train_factors = read_split(cfg.train_val_data_dir, 'train')
+  test_factors = read_factors(scorer.factors_path)
+  raw_value = functools.partial(net_output, cfg, net=GIVEN_NETS[given])
 
   first = raw_value(train_factors, [0])
   value = tf.Variable(first, shape=tf.TensorShape([None] + list(
       first.shape[1:])), trainable=False)
-  net = {'view': model.netV, 'depth': model.netD, 'light': model.netL}[given]
+  net = getattr(model, GIVEN_NETS[given])
   net.call = lambda *args, **kwargs: tf.identity(value)
 
   def set_test_batch(first_index, count):

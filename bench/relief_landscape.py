@@ -1,0 +1,192 @@
+"""Relief landscape: does the method's loss prefer the true depth relief?
+
+The learning benchmark's model ends with its relief about 3x too deep, its
+yaw and light tilt about 3x too small (`bench.learning`'s diagnostics):
+nearly the same image under a nearly orthographic camera (the bas-relief
+ambiguity). This asks whether that is a minimum of the objective or a place
+the networks get stuck. For test images of a synthetic set and each relief
+scale k it holds netD's output at the generator's canonical depth with its
+relief (about the border depth) scaled by k, starts from the generator's
+albedo, light and view with pitch and yaw (sin) and the light tilt divided by
+k (the first-order equivalent), and re-fits albedo, light and view per image
+with Adam (`--steps`): the networks' outputs become free variables. It
+reports the method's photometric loss (L1 + lam_flip * L1 of the flipped
+reconstruction; no confidence maps, no smoothness, no perceptual loss) at
+the start and end, and the refitted yaw and tilt as multiples of the
+generator's (least-squares slopes).
+
+  python -m bench.relief_landscape   # bench/results/relief_landscape.*
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+from typing import Dict
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bench import trainers
+from tfunsup3d import config as config_lib
+from tfunsup3d import Unsup3D
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NETS = ('netD', 'netA', 'netL', 'netV')
+
+
+def scale_relief(factors: Dict[str, np.ndarray], k: float,
+                 border_depth: float, min_depth: float, max_depth: float
+                 ) -> Dict[str, np.ndarray]:
+  """The generator's factors with relief x k and pitch, yaw (their sines)
+  and light tilt / k; the depth is kept inside the model's open range."""
+  out = dict(factors)
+  span = max_depth - min_depth
+  out['canon_depth'] = np.clip(
+      border_depth + k * (factors['canon_depth'] - border_depth),
+      min_depth + 1e-3 * span, max_depth - 1e-3 * span)
+  view = factors['view'].astype(np.float64).copy()
+  view[:, :2] = np.arcsin(np.clip(np.sin(view[:, :2]) / k, -1.0, 1.0))
+  out['view'] = view
+  d = factors['light_d'].astype(np.float64)
+  d = np.concatenate([d[:, :2] / d[:, 2:] / k, np.ones_like(d[:, :1])], 1)
+  out['light_d'] = d / np.linalg.norm(d, axis=1, keepdims=True)
+  return out
+
+
+def slope(x: np.ndarray, y: np.ndarray) -> float:
+  """Least-squares slope of y on x through the origin."""
+  return float(np.sum(x * y) / np.sum(x * x))
+
+
+def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
+              scales, steps: int, lr: float, log=print):
+  """Start and end losses of the per-image refit at each relief scale (the
+  photometric loss only: `cfg` without confidence, smoothness, perceptual)."""
+  cfg = dataclasses.replace(cfg, use_conf_map=False, lam_depth_sm=0.0,
+                            lam_perc=0.0)
+  model = Unsup3D(cfg)
+  n = len(images)
+  index = np.arange(n)
+  # netD's output is held (a constant); the others are tanh(variable).
+  held = tf.Variable(trainers.net_output(cfg, factors, index, 'netD'))
+  free = {name: tf.Variable(np.arctanh(np.clip(
+      trainers.net_output(cfg, factors, index, name), -0.999, 0.999)))
+          for name in NETS[1:]}
+  model.netD.call = lambda *args, **kwargs: tf.identity(held)
+  for name, var in free.items():
+    getattr(model, name).call = (
+        lambda *args, var=var, **kwargs: tf.tanh(var))
+  variables = list(free.values())
+  image = tf.constant(images)
+
+  @tf.function(jit_compile=True)
+  def loss_and_grads():
+    with tf.GradientTape() as tape:
+      losses = model.compute_losses(model.decompose(image))
+      loss = losses['loss_l1_im'] + cfg.lam_flip * losses['loss_l1_im_flip']
+    return loss, losses['loss_l1_im'], losses['loss_l1_im_flip'], (
+        tape.gradient(loss, variables))
+
+  rows = []
+  gt_yaw = factors['view'][:, 1]
+  gt_tilt = factors['light_d'][:, :2] / factors['light_d'][:, 2:]
+  for k in scales:
+    start = scale_relief(factors, k, cfg.border_depth, cfg.min_depth,
+                         cfg.max_depth)
+    held.assign(trainers.net_output(cfg, start, index, 'netD'))
+    for name, var in free.items():
+      var.assign(np.arctanh(np.clip(
+          trainers.net_output(cfg, start, index, name), -0.999, 0.999)))
+    opt = keras.optimizers.Adam(lr)
+    first = float(loss_and_grads()[0])
+    for _ in range(steps):
+      grads = loss_and_grads()[3]
+      opt.apply_gradients(zip(grads, variables))
+    loss, l1, l1_flip, _ = loss_and_grads()
+    out = model.decompose(image)
+    d = out['canon_light_d'].numpy()[:n]
+    row = {'relief_scale': float(k), 'loss_start': first,
+           'loss_end': float(loss), 'l1_end': float(l1),
+           'l1_flip_end': float(l1_flip),
+           'yaw_slope': slope(gt_yaw, out['view'].numpy()[:n, 1]),
+           'tilt_slope': slope(gt_tilt, d[:, :2] / d[:, 2:])}
+    log(json.dumps(row))
+    rows.append(row)
+  return rows
+
+
+def markdown(result: Dict[str, object]) -> str:
+  s = result['settings']
+  lines = [
+      '# Relief landscape', '',
+      f'{s["num_images"]} test images of `{s["data_dir"]}`, config '
+      f'`{s["config"]}`; per relief scale k: the generator\'s factors with '
+      'relief x k and pitch/yaw/light tilt / k, then albedo, light and view '
+      f're-fitted per image ({s["steps"]} Adam steps, lr {s["lr"]}) with the '
+      'depth held. Loss: L1 + lam_flip x L1 of the flipped reconstruction '
+      '(no confidence).', '',
+      '| relief scale k | loss at start | loss after refit | L1 | L1 flip | '
+      'yaw / GT yaw | light tilt / GT tilt |',
+      '|---|---|---|---|---|---|---|']
+  for r in result['rows']:
+    lines.append(f'| {r["relief_scale"]:g} | {r["loss_start"]:.4f} | '
+                 f'{r["loss_end"]:.4f} | {r["l1_end"]:.4f} | '
+                 f'{r["l1_flip_end"]:.4f} | {r["yaw_slope"]:.2f} | '
+                 f'{r["tilt_slope"]:.2f} |')
+  return '\n'.join(lines) + '\n'
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
+  p.add_argument('--data_dir', default=os.path.join(REPO_ROOT, 'bench',
+                                                   'data', 'learning'),
+                 help='a tfunsup3d-synth set (bench.learning writes it)')
+  p.add_argument('--num_images', type=int, default=16)
+  p.add_argument('--scales', default='0.5,0.7,1,1.4,2,3')
+  p.add_argument('--steps', type=int, default=1500)
+  p.add_argument('--lr', type=float, default=0.01)
+  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
+                                                  'results'))
+  p.add_argument('--name', default='relief_landscape')
+  args = p.parse_args(argv)
+  try:
+    args.scales = [float(x) for x in args.scales.split(',')]
+  except ValueError:
+    p.error(f'--scales must be comma-separated numbers: {args.scales!r}')
+  if min(args.scales) <= 0 or args.num_images <= 0 or args.steps < 0:
+    p.error('--scales and --num_images must be positive, --steps >= 0')
+  if not os.path.isfile(os.path.join(args.data_dir, 'test', 'factors.npz')):
+    p.error(f'no synthetic test split with factors.npz in {args.data_dir} '
+            '(run python -m bench.learning once, or tfunsup3d-synth)')
+  return args
+
+
+def main(argv=None) -> Dict[str, object]:
+  args = parse_args(argv)
+  cfg = config_lib.load(args.config, [
+      f'train_val_data_dir={args.data_dir}']).resolved()
+  images, factors = trainers.read_split(args.data_dir, 'test',
+                                        args.num_images)
+  rows = landscape(cfg, images, factors, args.scales, args.steps, args.lr)
+  result = {'settings': {'config': args.config, 'data_dir': args.data_dir,
+                         'num_images': len(images), 'steps': args.steps,
+                         'lr': args.lr},
+            'rows': rows}
+  os.makedirs(args.out_dir, exist_ok=True)
+  base = os.path.join(args.out_dir, args.name)
+  with open(base + '.json', 'w', encoding='utf-8') as f:
+    json.dump(result, f, indent=1)
+  with open(base + '.md', 'w', encoding='utf-8') as f:
+    f.write(markdown(result))
+  print(markdown(result))
+  return result
+
+
+if __name__ == '__main__':
+  main()
