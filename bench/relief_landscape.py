@@ -174,7 +174,10 @@ def main(argv=None) -> Dict[str, object]:
   images, factors = trainers.read_split(args.data_dir, 'test',
                                         args.num_images)
   rows = landscape(cfg, images, factors, args.scales, args.steps, args.lr)
-  result = {'settings': {'config': args.config, 'data_dir': args.data_dir,
+  data_dir = os.path.abspath(args.data_dir)  # relative to the repo if in it
+  if data_dir.startswith(REPO_ROOT + os.sep):
+    data_dir = os.path.relpath(data_dir, REPO_ROOT)
+  result = {'settings': {'config': args.config, 'data_dir': data_dir,
                          'num_images': len(images), 'steps': args.steps,
                          'lr': args.lr},
             'rows': rows}
