@@ -94,7 +94,7 @@ def summarise(side: np.ndarray, mad: np.ndarray) -> Dict[str, float]:
   the images with finite scores (as `tfunsup3d.train.evaluate`: an image
   with no valid pixel scores NaN), and how many were left out."""
   ok = np.isfinite(side) & np.isfinite(mad)
-  side, mad = side[ok], mad[ok]
+  side, mad = (side[ok], mad[ok]) if ok.any() else ([np.nan], [np.nan])
   return {'side_mean': float(np.mean(side) * 100),
           'side_std': float(np.std(side) * 100),
           'mad_mean': float(np.mean(mad)), 'mad_std': float(np.std(mad)),
@@ -179,14 +179,16 @@ class Scorer:
       tilt = light_d[:, :2] / light_d[:, 2:]
       tilt_slope = float(np.sum(tilt * gt_tilt) / np.sum(gt_tilt ** 2))
     result = summarise(side, mad)
-    best = int(np.argmin(scaled.mean(0)))
+    scaled = scaled[np.all(np.isfinite(scaled), 1)]  # as `summarise`
+    best = int(np.argmin(scaled.mean(0))) if len(scaled) else 0
     gt_yaw, gt_tx = self.gt_view[:len(yaw), 1], self.gt_view[:len(yaw), 3]
     corr = lambda a, b: (float(np.corrcoef(a, b)[0, 1])
                          if np.all(np.isfinite(a)) and np.std(a) > 0
                          and np.std(b) > 0 else float('nan'))
     result.update({
         'diag_best_relief_scale': RELIEF_SCALES[best],
-        'diag_side_at_best_scale': float(scaled[:, best].mean() * 100),
+        'diag_side_at_best_scale': (float(scaled[:, best].mean() * 100)
+                                    if len(scaled) else float('nan')),
         'diag_yaw_std_deg': float(np.degrees(yaw.std())),
         'diag_gt_yaw_std_deg': float(np.degrees(gt_yaw.std())),
         'diag_yaw_corr': corr(yaw, gt_yaw),

@@ -47,6 +47,9 @@ class LearningBenchTest(tf.test.TestCase):
     self.assertEqual(r['num_left_out'], 1)
     self.assertIn('20.00 ± 10.00 (left out, no valid pixel: 1 images)',
                   learning._fmt(r))
+    r = learning.summarise(np.array([np.nan]), np.array([np.nan]))
+    self.assertTrue(np.isnan(r['side_mean']) and np.isnan(r['mad_std']))
+    self.assertEqual(r['num_left_out'], 1)
 
   def test_markdown_has_every_row(self):
     md = learning.markdown(_result())
