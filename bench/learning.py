@@ -101,6 +101,16 @@ def summarise(side: np.ndarray, mad: np.ndarray) -> Dict[str, float]:
           'num_left_out': int(np.sum(~ok))}
 
 
+def light_tilt(light_d: np.ndarray) -> np.ndarray:
+  """Light directions `[n, 3]` -> their tilts (dx/dz, dy/dz) `[n, 2]`."""
+  return light_d[:, :2] / light_d[:, 2:]
+
+
+def slope(x: np.ndarray, y: np.ndarray) -> float:
+  """Least-squares slope of y on x through the origin (all entries)."""
+  return float(np.sum(x * y) / np.sum(x * x))
+
+
 RELIEF_SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
 
 
@@ -129,10 +139,7 @@ class Scorer:
         config_lib.from_dict({'load_gt_depth': True}, base=cfg), 'test',
         training=False)  # in file order: batch k holds the next images
     self.batches = [(b['image'], b['depth_gt']) for b in ds]
-    self.factors_path = factors_path
-    with np.load(factors_path) as f:
-      self.gt_view = f['view']  # [n, 6]: pitch, yaw, roll, tx, ty, tz
-      self.gt_light_d = f['light_d']  # [n, 3], unit
+    self.factors = trainers.read_factors(factors_path)  # the generator's
 
   def __call__(self, model, before_batch=None) -> Dict[str, float]:
     """Scores `model.decompose`'s input-view depth (see `score`)."""
@@ -173,15 +180,15 @@ class Scorer:
     side, mad, scaled, yaw, light_d = (np.concatenate(x) for x in zip(*outs))
     if not np.any(yaw):
       yaw = np.full_like(yaw, np.nan)  # no viewpoint (supervised row)
-    gt_tilt = self.gt_light_d[:len(yaw), :2] / self.gt_light_d[:len(yaw), 2:]
+    n = len(yaw)
     tilt_slope = float('nan')  # no light (supervised row)
     if np.any(light_d[:, :2]):
-      tilt = light_d[:, :2] / light_d[:, 2:]
-      tilt_slope = float(np.sum(tilt * gt_tilt) / np.sum(gt_tilt ** 2))
+      tilt_slope = slope(light_tilt(self.factors['light_d'][:n]),
+                         light_tilt(light_d))
     result = summarise(side, mad)
-    scaled = scaled[np.all(np.isfinite(scaled), 1)]  # as `summarise`
+    scaled = scaled[np.isfinite(side) & np.isfinite(mad)]  # as `summarise`
     best = int(np.argmin(scaled.mean(0))) if len(scaled) else 0
-    gt_yaw, gt_tx = self.gt_view[:len(yaw), 1], self.gt_view[:len(yaw), 3]
+    gt_yaw, gt_tx = (self.factors['view'][:n, i] for i in (1, 3))
     corr = lambda a, b: (float(np.corrcoef(a, b)[0, 1])
                          if np.all(np.isfinite(a)) and np.std(a) > 0
                          and np.std(b) > 0 else float('nan'))

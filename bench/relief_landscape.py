@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bench import learning
 from bench import trainers
 from tfunsup3d import config as config_lib
 from tfunsup3d import Unsup3D
@@ -58,11 +59,6 @@ def scale_relief(factors: Dict[str, np.ndarray], k: float,
   return out
 
 
-def slope(x: np.ndarray, y: np.ndarray) -> float:
-  """Least-squares slope of y on x through the origin."""
-  return float(np.sum(x * y) / np.sum(x * x))
-
-
 def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
               scales, steps: int, lr: float, log=print):
   """Start and end losses of the per-image refit at each relief scale (the
@@ -72,16 +68,17 @@ def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
   model = Unsup3D(cfg)
   n = len(images)
   index = np.arange(n)
-  # netD's output is held (a constant); the others are tanh(variable).
-  held = tf.Variable(trainers.net_output(cfg, factors, index, 'netD'))
-  free = {name: tf.Variable(np.arctanh(np.clip(
-      trainers.net_output(cfg, factors, index, name), -0.999, 0.999)))
-          for name in NETS[1:]}
-  model.netD.call = lambda *args, **kwargs: tf.identity(held)
-  for name, var in free.items():
+
+  def values(f):  # netD's raw output (held); the others before their tanh
+    return {name: trainers.net_output(cfg, f, index, name) if name == 'netD'
+            else np.arctanh(np.clip(trainers.net_output(cfg, f, index, name),
+                                    -0.999, 0.999)) for name in NETS}
+  state = {name: tf.Variable(v) for name, v in values(factors).items()}
+  model.netD.call = lambda *args, **kwargs: tf.identity(state['netD'])
+  for name in NETS[1:]:
     getattr(model, name).call = (
-        lambda *args, var=var, **kwargs: tf.tanh(var))
-  variables = list(free.values())
+        lambda *args, var=state[name], **kwargs: tf.tanh(var))
+  variables = [state[name] for name in NETS[1:]]
   image = tf.constant(images)
 
   @tf.function(jit_compile=True)
@@ -94,14 +91,12 @@ def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
 
   rows = []
   gt_yaw = factors['view'][:, 1]
-  gt_tilt = factors['light_d'][:, :2] / factors['light_d'][:, 2:]
+  gt_tilt = learning.light_tilt(factors['light_d'])
   for k in scales:
     start = scale_relief(factors, k, cfg.border_depth, cfg.min_depth,
                          cfg.max_depth)
-    held.assign(trainers.net_output(cfg, start, index, 'netD'))
-    for name, var in free.items():
-      var.assign(np.arctanh(np.clip(
-          trainers.net_output(cfg, start, index, name), -0.999, 0.999)))
+    for name, value in values(start).items():
+      state[name].assign(value)
     opt = keras.optimizers.Adam(lr)
     first = float(loss_and_grads()[0])
     for _ in range(steps):
@@ -109,12 +104,12 @@ def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
       opt.apply_gradients(zip(grads, variables))
     loss, l1, l1_flip, _ = loss_and_grads()
     out = model.decompose(image)
-    d = out['canon_light_d'].numpy()[:n]
     row = {'relief_scale': float(k), 'loss_start': first,
            'loss_end': float(loss), 'l1_end': float(l1),
            'l1_flip_end': float(l1_flip),
-           'yaw_slope': slope(gt_yaw, out['view'].numpy()[:n, 1]),
-           'tilt_slope': slope(gt_tilt, d[:, :2] / d[:, 2:])}
+           'yaw_slope': learning.slope(gt_yaw, out['view'].numpy()[:n, 1]),
+           'tilt_slope': learning.slope(gt_tilt, learning.light_tilt(
+               out['canon_light_d'].numpy()[:n]))}
     log(json.dumps(row))
     rows.append(row)
   return rows

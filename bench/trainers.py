@@ -131,7 +131,7 @@ def train_given(cfg, steps: int, eval_every: int, scorer, log,
   task = task_lib.Unsup3DTask(cfg)
   model = task.model
   images, train_factors = read_split(cfg.train_val_data_dir, 'train')
-  test_factors = read_factors(scorer.factors_path)
+  test_factors = scorer.factors
   raw_value = functools.partial(net_output, cfg, net=GIVEN_NETS[given])
 
   first = raw_value(train_factors, [0])
