@@ -89,18 +89,6 @@ ROW_TITLES = {
 }
 
 
-def summarise(side: np.ndarray, mad: np.ndarray) -> Dict[str, float]:
-  """Per-image SIDE (unscaled) and MAD -> the paper's mean/std numbers, over
-  the images with finite scores (as `tfunsup3d.train.evaluate`: an image
-  with no valid pixel scores NaN), and how many were left out."""
-  ok = np.isfinite(side) & np.isfinite(mad)
-  side, mad = (side[ok], mad[ok]) if ok.any() else ([np.nan], [np.nan])
-  return {'side_mean': float(np.mean(side) * 100),
-          'side_std': float(np.std(side) * 100),
-          'mad_mean': float(np.mean(mad)), 'mad_std': float(np.std(mad)),
-          'num_left_out': int(np.sum(~ok))}
-
-
 def light_tilt(light_d: np.ndarray) -> np.ndarray:
   """Light directions `[n, 3]` -> their tilts (dx/dz, dy/dz) `[n, 2]`."""
   return light_d[:, :2] / light_d[:, 2:]
@@ -185,8 +173,8 @@ class Scorer:
     if np.any(light_d[:, :2]):
       tilt_slope = slope(light_tilt(self.factors['light_d'][:n]),
                          light_tilt(light_d))
-    result = summarise(side, mad)
-    scaled = scaled[np.isfinite(side) & np.isfinite(mad)]  # as `summarise`
+    result = metrics.paper_summary(side, mad)
+    scaled = scaled[np.isfinite(side) & np.isfinite(mad)]  # as the summary
     best = int(np.argmin(scaled.mean(0))) if len(scaled) else 0
     gt_yaw, gt_tx = (self.factors['view'][:n, i] for i in (1, 3))
     corr = lambda a, b: (float(np.corrcoef(a, b)[0, 1])

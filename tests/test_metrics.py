@@ -180,5 +180,58 @@ class DepthMetricsTest(tf.test.TestCase):
     self.assertAllClose(out['mad'], [20.0], atol=0.02)
 
 
+# Rows: MAE, MSE, SIE (SIDE, unscaled), NorErr (MAD, degrees).
+_SCORES = np.array([[0.1, 0.01, 0.02, 20.0],
+                    [0.3, 0.09, 0.04, 30.0],
+                    [0.2, 0.04, 0.03, 40.0]])
+
+
+class MeanStdTest(tf.test.TestCase):
+
+  def test_unbiased_std_as_torch(self):
+    mean, std, left_out = metrics.mean_std(_SCORES)
+    self.assertAllClose(mean, [0.2, 0.14 / 3, 0.03, 30.0])
+    # SIE column 0.02, 0.03, 0.04: squared deviations 2e-4 over n - 1 = 2.
+    self.assertAllClose(std[2], 0.01)
+    self.assertAllClose(std[3], 10.0)
+    self.assertEqual(left_out, 0)
+
+  def test_nan_rows_are_left_out_and_counted(self):
+    scores = np.concatenate([_SCORES, np.full([2, 4], np.nan)])
+    mean, std, left_out = metrics.mean_std(scores)
+    self.assertAllClose(mean, metrics.mean_std(_SCORES)[0])
+    self.assertAllClose(std, metrics.mean_std(_SCORES)[1])
+    self.assertEqual(left_out, 2)
+
+  def test_one_or_no_finite_row(self):
+    mean, std, left_out = metrics.mean_std(_SCORES[:1])
+    self.assertAllClose(mean, _SCORES[0])
+    self.assertTrue(np.all(np.isnan(std)))
+    self.assertEqual(left_out, 0)
+    mean, std, left_out = metrics.mean_std(np.full([3, 4], np.nan))
+    self.assertTrue(np.all(np.isnan(mean)) and np.all(np.isnan(std)))
+    self.assertEqual(left_out, 3)
+
+
+class PaperSummaryTest(tf.test.TestCase):
+
+  def test_side_scaled_and_std_unbiased(self):
+    r = metrics.paper_summary(np.array([0.01, 0.03]), np.array([10.0, 30.0]))
+    # Two values a +- d: unbiased std d * sqrt(2).
+    self.assertAllClose([r['side_mean'], r['side_std'], r['mad_mean'],
+                         r['mad_std']], [2.0, math.sqrt(2), 20.0,
+                                         10.0 * math.sqrt(2)])
+    self.assertEqual(r['num_left_out'], 0)
+
+  def test_nan_images_left_out_and_counted(self):
+    r = metrics.paper_summary(np.array([0.01, np.nan, 0.03, 0.02]),
+                              np.array([10.0, np.nan, 30.0, np.nan]))
+    self.assertAllClose([r['side_mean'], r['mad_mean']], [2.0, 20.0])
+    self.assertEqual(r['num_left_out'], 2)
+    r = metrics.paper_summary(np.array([np.nan]), np.array([np.nan]))
+    self.assertTrue(np.isnan(r['side_mean']) and np.isnan(r['mad_std']))
+    self.assertEqual(r['num_left_out'], 1)
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -76,8 +76,8 @@ def baseline_scores(test_depth: np.ndarray, train_depth: np.ndarray, K,
 
   Returns:
     {'null': r, 'average': r}, r a dict with per-image arrays `side`, `mad`,
-    `mae`, `mse` `[N]` and the summaries `side_mean`, `side_std` (both
-    x1e-2, as the paper reports SIDE), `mad_mean`, `mad_std` (degrees).
+    `mae`, `mse` `[N]` and the summaries of `metrics.paper_summary`
+    (`side_mean`, `side_std` x1e-2, `mad_mean`, `mad_std` in degrees).
   """
   test_depth = np.asarray(test_depth, np.float32)
   if test_depth.ndim != 3 or np.asarray(train_depth).ndim != 3:
@@ -96,9 +96,7 @@ def baseline_scores(test_depth: np.ndarray, train_depth: np.ndarray, K,
   for name, pred in (('null', np.full_like(avg, constant)),
                      ('average', avg)):
     r = _scores(pred, test_depth, K, batch_size)
-    r.update(side_mean=float(r['side'].mean() * 100.0),
-             side_std=float(r['side'].std() * 100.0),
-             mad_mean=float(r['mad'].mean()), mad_std=float(r['mad'].std()))
+    r.update(metrics.paper_summary(r['side'], r['mad']))
     results[name] = r
   return results
 

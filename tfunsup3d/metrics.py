@@ -1,7 +1,10 @@
-"""Depth metrics against ground truth (SPEC §6): SIDE, MAD, MAE, MSE."""
+"""Depth metrics against ground truth (SPEC §6): SIDE, MAD, MAE, MSE, and
+their summaries over a test set."""
 
 import math
+from typing import Dict, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from tfunsup3d.render import normals as normals_lib
@@ -65,3 +68,36 @@ def depth_metrics(recon_depth, recon_valid, depth_gt, K):
   return {'mae': mae, 'mse': mse, 'side': side, 'mad': mad, 'mask': mask,
           'sie_map': sie_map, 'normal_gt': normal_gt,
           'normal_err_map': err_map}
+
+
+def mean_std(scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, int]:
+  """Column means and unbiased stds over the images whose scores are all
+  finite (NaN std for fewer than two, as torch), and how many were left
+  out. An image has NaN scores, as in the reference, when no pixel is valid
+  in both the prediction and the ground truth.
+
+  Args:
+    scores: per-image scores `[N, C]`.
+
+  Returns:
+    (mean `[C]`, std `[C]`, number of images left out).
+  """
+  scores = np.asarray(scores, np.float64)
+  finite = scores[np.all(np.isfinite(scores), axis=1)]
+  left_out = scores.shape[0] - finite.shape[0]
+  nan = np.full(scores.shape[1:], np.nan)
+  if finite.shape[0] < 2:
+    return (finite[0] if finite.shape[0] else nan), nan, left_out
+  return finite.mean(0), finite.std(0, ddof=1), left_out
+
+
+def paper_summary(side: np.ndarray, mad: np.ndarray) -> Dict[str, float]:
+  """Per-image SIDE (unscaled) and MAD (degrees) `[N]` -> the paper's
+  numbers by `mean_std`: `side_mean`, `side_std` (x1e-2), `mad_mean`,
+  `mad_std`, and `num_left_out` (images with NaN scores)."""
+  mean, std, left_out = mean_std(np.stack(
+      [np.ravel(side), np.ravel(mad)], axis=1))
+  return {'side_mean': float(mean[0] * 100.0),
+          'side_std': float(std[0] * 100.0),
+          'mad_mean': float(mean[1]), 'mad_std': float(std[1]),
+          'num_left_out': int(left_out)}

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from bench import learning
 from tfunsup3d import config as config_lib
+from tfunsup3d import metrics
 from tfunsup3d import Unsup3D
 from tfunsup3d.data import synth
 
@@ -33,23 +34,13 @@ def _result():
 
 class LearningBenchTest(tf.test.TestCase):
 
-  def test_summarise_scales_side(self):
-    r = learning.summarise(np.array([0.01, 0.03]), np.array([10.0, 30.0]))
-    self.assertAllClose([r['side_mean'], r['side_std'], r['mad_mean'],
-                         r['mad_std']], [2.0, 1.0, 20.0, 10.0])
-    self.assertEqual(r['num_left_out'], 0)
+  def test_fmt_names_left_out_images(self):
+    r = metrics.paper_summary(np.array([0.01, 0.03]), np.array([10.0, 30.0]))
     self.assertNotIn('left out', learning._fmt(r))
-
-  def test_summarise_leaves_out_and_counts_nan_images(self):
-    r = learning.summarise(np.array([0.01, np.nan, 0.03]),
-                           np.array([10.0, np.nan, 30.0]))
-    self.assertAllClose([r['side_mean'], r['mad_mean']], [2.0, 20.0])
-    self.assertEqual(r['num_left_out'], 1)
-    self.assertIn('20.00 ± 10.00 (left out, no valid pixel: 1 images)',
+    r = metrics.paper_summary(np.array([0.01, np.nan, 0.03]),
+                              np.array([10.0, np.nan, 30.0]))
+    self.assertIn('20.00 ± 14.14 (left out, no valid pixel: 1 images)',
                   learning._fmt(r))
-    r = learning.summarise(np.array([np.nan]), np.array([np.nan]))
-    self.assertTrue(np.isnan(r['side_mean']) and np.isnan(r['mad_std']))
-    self.assertEqual(r['num_left_out'], 1)
 
   def test_markdown_has_every_row(self):
     md = learning.markdown(_result())

@@ -15,33 +15,6 @@ _SCORES = np.array([[0.1, 0.01, 0.02, 20.0],
                     [0.2, 0.04, 0.03, 40.0]])
 
 
-class MeanStdTest(tf.test.TestCase):
-
-  def test_unbiased_std_as_torch(self):
-    mean, std, left_out = evaluate.mean_std(_SCORES)
-    self.assertAllClose(mean, [0.2, 0.14 / 3, 0.03, 30.0])
-    # SIE column 0.02, 0.03, 0.04: squared deviations 2e-4 over n - 1 = 2.
-    self.assertAllClose(std[2], 0.01)
-    self.assertAllClose(std[3], 10.0)
-    self.assertEqual(left_out, 0)
-
-  def test_nan_rows_are_left_out_and_counted(self):
-    scores = np.concatenate([_SCORES, np.full([2, 4], np.nan)])
-    mean, std, left_out = evaluate.mean_std(scores)
-    self.assertAllClose(mean, evaluate.mean_std(_SCORES)[0])
-    self.assertAllClose(std, evaluate.mean_std(_SCORES)[1])
-    self.assertEqual(left_out, 2)
-
-  def test_one_or_no_finite_row(self):
-    mean, std, left_out = evaluate.mean_std(_SCORES[:1])
-    self.assertAllClose(mean, _SCORES[0])
-    self.assertTrue(np.all(np.isnan(std)))
-    self.assertEqual(left_out, 0)
-    mean, std, left_out = evaluate.mean_std(np.full([3, 4], np.nan))
-    self.assertTrue(np.all(np.isnan(mean)) and np.all(np.isnan(std)))
-    self.assertEqual(left_out, 3)
-
-
 class SummaryTest(tf.test.TestCase):
 
   def test_summary_line(self):

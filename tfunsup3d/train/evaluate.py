@@ -28,6 +28,7 @@ from PIL import Image
 import tensorflow as tf
 
 from tfunsup3d import config as config_lib
+from tfunsup3d import metrics
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.factors import confidence
 from tfunsup3d.model import Unsup3D
@@ -208,23 +209,10 @@ class Tester:
     return all_scores
 
 
-def mean_std(scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, int]:
-  """Column means and unbiased stds over the images whose scores are all
-  finite (NaN std for fewer than two, as torch), and how many were left
-  out. An image has NaN scores, as in the reference, when no pixel is valid
-  in both the prediction and the ground truth."""
-  finite = scores[np.all(np.isfinite(scores), axis=1)]
-  left_out = scores.shape[0] - finite.shape[0]
-  nan = np.full(scores.shape[1:], np.nan)
-  if finite.shape[0] < 2:
-    return (finite[0] if finite.shape[0] else nan), nan, left_out
-  return finite.mean(0), finite.std(0, ddof=1), left_out
-
-
 def save_scores(path: str, scores: np.ndarray):
   """Writes the reference's eval_scores.txt (a comment line more when
   images with NaN scores are left out of Mean and Std)."""
-  mean, std, left_out = mean_std(scores)
+  mean, std, left_out = metrics.mean_std(scores)
   header = ', '.join(SCORE_NAMES)
   header += '\nMean: ' + ',\t'.join('%.8f' % x for x in mean)
   header += '\nStd: ' + ',\t'.join('%.8f' % x for x in std)
@@ -238,7 +226,7 @@ def save_scores(path: str, scores: np.ndarray):
 def summary_line(scores: np.ndarray) -> str:
   """'SIDE (x1e-2): m ± s, MAD (deg): m ± s' (SIDE reported x100), with
   the count of images left out when some have NaN scores."""
-  mean, std, left_out = mean_std(scores)
+  mean, std, left_out = metrics.mean_std(scores)
   line = (f'SIDE (x1e-2): {mean[2] * 100:.3f} ± {std[2] * 100:.3f}, '
           f'MAD (deg): {mean[3]:.2f} ± {std[3]:.2f}')
   if left_out:
