@@ -53,6 +53,9 @@ class SynthOptions:
   max_roll: float = 5.0
   max_translation: float = 0.02
   asymmetry: float = 0.3  # in [0, 1]; 0 gives exactly mirrored albedo.
+  # (name, lo, hi) entries replacing ranges of `_RANGES`, e.g.
+  # (('head_pow', 1.0, 1.5),): a variant of the category.
+  param_ranges: Tuple[Tuple[str, float, float], ...] = ()
 
   def check(self) -> 'SynthOptions':
     for name, hi in (('max_yaw', 90), ('max_pitch', 90), ('max_roll', 90),
@@ -60,6 +63,13 @@ class SynthOptions:
       if not 0.0 <= getattr(self, name) <= hi:
         raise ValueError(f'{name} must be in [0, {hi}]. Received: '
                          f'{getattr(self, name)}')
+    known = [r[0] for r in _RANGES]
+    for entry in self.param_ranges:
+      if (len(entry) != 3 or entry[0] not in known
+          or not float(entry[1]) <= float(entry[2])):
+        raise ValueError(f'param_ranges entries must be (name, lo, hi) with '
+                         f'lo <= hi and name one of {known}. Received: '
+                         f'{entry!r}')
     return self
 
 
@@ -94,7 +104,11 @@ def sample_params(rng: np.random.Generator, n: int,
   """Draws per-instance parameters: float64 `[n, ...]` arrays, a few numbers
   each (`factors_from_params` makes the maps); 'view' is `[n, 6]`."""
   o = options.check()
-  p = {r[0]: rng.uniform(r[1], r[2], (n,) + tuple(r[3:])) for r in _RANGES}
+  spans = {r[0]: r[1:] for r in _RANGES}  # in order: one random stream
+  for name, lo, hi in o.param_ranges:
+    spans[name] = (float(lo), float(hi)) + spans[name][2:]
+  p = {k: rng.uniform(v[0], v[1], (n,) + tuple(v[2:]))
+       for k, v in spans.items()}
   p['light_b'] = 0.4 + p['light_b'] * (0.7 - p['light_a'])
   deg, t = math.pi / 180.0, o.max_translation
   lim = np.array([o.max_pitch * deg, o.max_yaw * deg, o.max_roll * deg, t, t,

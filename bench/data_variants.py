@@ -1,0 +1,209 @@
+"""Data variants: does the relief lock come from the synthetic data?
+
+The learning benchmark's model settles, within its first 50 steps, on a depth
+relief about 3x too deep with light tilt and yaw about 1/3 of the truth (the
+bas-relief ambiguity; see `bench.learning` and `bench.relief_landscape`).
+This trains the method briefly (quickstart config, `--steps`) on variants of
+the synthetic category, each changing one thing (`VARIANTS`), and on the
+default data with netD's last layer initialised smaller, and reports per
+variant the diagnostics of `bench.learning.Scorer` at every evaluation with
+the spread of the canonical depth (5th to 95th percentile over the central
+3/4 of the image, mean over the first test images) next to the data's.
+
+  python -m bench.data_variants   # bench/results/data_variants.*
+"""
+
+import argparse
+import json
+import os
+from typing import Dict
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import keras
+import numpy as np
+
+from bench import learning
+from bench import trainers
+from tfunsup3d import baselines
+from tfunsup3d import config as config_lib
+from tfunsup3d.data import synth
+from tfunsup3d.train import task as task_lib
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_AMPS = (('head_amp', 0.3, 0.45), ('nose_amp', 0.08, 0.2),
+         ('socket_amp', 0.04, 0.1), ('brow_amp', 0.02, 0.06),
+         ('cheek_amp', 0.02, 0.07), ('chin_amp', 0.02, 0.06),
+         ('lip_amp', 0.01, 0.03))  # synth's defaults, doubled below
+# name -> (description, SynthOptions keywords, netD last-layer init scale).
+VARIANTS = {
+    'default': ('the default category', {}, 1.0),
+    'smooth_rim': ('head profile without steep rims (head_pow 1-1.5)',
+                   {'param_ranges': (('head_pow', 1.0, 1.5),)}, 1.0),
+    'plain': ('no hair, no mark, exactly mirrored albedo',
+              {'param_ranges': (('hair', 0.8, 1.0), ('mark', 0.6, 1.0)),
+               'asymmetry': 0.0}, 1.0),
+    'yaw50': ('yaw up to 50 degrees (default 30)', {'max_yaw': 50.0}, 1.0),
+    'soft_light': ('light tilt within +-0.3 (default +-0.75)',
+                   {'param_ranges': (('light_dxy', -0.3, 0.3),)}, 1.0),
+    'deep_relief': ('every relief amplitude doubled',
+                    {'param_ranges': tuple((n, 2 * lo, 2 * hi)
+                                           for n, lo, hi in _AMPS)}, 1.0),
+    'small_init': ("default data; netD's last layer initialised x0.1", {},
+                   0.1),
+}
+DEPTH_SAMPLE = 64  # test images whose canonical depth spread is reported
+
+
+def relief_spread(depth: np.ndarray) -> float:
+  """Mean over images `[n, S, S]` of the 5th-95th percentile spread of the
+  depth in the central 3/4 of the image."""
+  s = depth.shape[1]
+  inner = depth[:, s // 8:s - s // 8, s // 8:s - s // 8].reshape(
+      len(depth), -1)
+  return float(np.mean(np.percentile(inner, 95, axis=1) -
+                       np.percentile(inner, 5, axis=1)))
+
+
+def _data(args, name: str, cfg) -> str:
+  """Writes (once) the variant's data set; returns its directory."""
+  options = synth.SynthOptions(**VARIANTS[name][1]).check()
+  key = json.dumps(options.param_ranges) + repr(
+      {k: v for k, v in VARIANTS[name][1].items() if k != 'param_ranges'})
+  data_dir = os.path.join(args.data_root, 'default' if name == 'small_init'
+                          else name)
+  counts = {'train': args.num_train, 'val': args.num_val,
+            'test': args.num_test}
+  meta = {'counts': counts, 'seed': args.data_seed, 'variant': key,
+          'image_size': cfg.image_size}
+  meta_path = os.path.join(data_dir, 'variant_meta.json')
+  if os.path.isfile(meta_path):
+    with open(meta_path, encoding='utf-8') as f:
+      if json.load(f) == meta:
+        return data_dir
+  print(f'generating {name} {counts} -> {data_dir}', flush=True)
+  synth.write_dataset(data_dir, counts, cfg, seed=args.data_seed,
+                      overwrite=True, options=options)
+  with open(meta_path, 'w', encoding='utf-8') as f:
+    json.dump(meta, f)
+  return data_dir
+
+
+def run_variant(args, name: str) -> Dict[str, object]:
+  """Trains the method on one variant; its diagnostics at every eval."""
+  base = config_lib.load(args.config, list(args.set)).resolved()
+  data_dir = _data(args, name, base)
+  cfg = config_lib.load(args.config, list(args.set) + [
+      f'train_val_data_dir={data_dir}', 'load_gt_depth=true',
+      f'test_data_dir={os.path.join(data_dir, "test")}']).resolved()
+  scorer = learning.Scorer(cfg, os.path.join(data_dir, 'test',
+                                             'factors.npz'))
+  average = baselines.split_baselines(cfg)['average']
+  keras.utils.set_random_seed(cfg.seed)
+  task = task_lib.Unsup3DTask(cfg)
+  init_scale = VARIANTS[name][2]
+  if init_scale != 1.0:
+    kernel = [w for w in task.model.netD.weights if 'kernel' in w.path][-1]
+    kernel.assign(kernel * init_scale)
+  images = np.concatenate([b[0] for b in scorer.batches])[:DEPTH_SAMPLE]
+
+  def evaluate():
+    scores = scorer(task.model)
+    depth = task.model.decompose(images, training=False)['canon_depth']
+    scores['relief_spread'] = relief_spread(
+        np.asarray(depth)[:len(images)])
+    return scores
+  out = trainers._loop(cfg, args.steps, args.eval_every,  # pylint: disable=protected-access
+                       lambda m: print(f'{name}{m}', flush=True), evaluate,
+                       task.train_step)
+  return {'description': VARIANTS[name][0],
+          'data_relief_spread': relief_spread(
+              scorer.factors['canon_depth'][:DEPTH_SAMPLE]),
+          'average_baseline_side': average['side_mean'],
+          'curve': [{'step': p['step'], 'test': p['test']}
+                    for p in out['curve']],
+          'final': out['final']}
+
+
+def markdown(result: Dict[str, object]) -> str:
+  s = result['settings']
+  lines = [
+      '# Data variants', '',
+      f'Config `{s["config"]}`, {s["steps"]} steps of batch '
+      f'{s["batch_size"]} per variant, evaluated every {s["eval_every"]}; '
+      f'synthetic data (seed {s["data_seed"]}): {s["counts"]}. Relief '
+      'spread: 5th-95th percentile of the canonical depth over the central '
+      f'3/4 of the image, mean over the first (up to) {DEPTH_SAMPLE} test '
+      'images. Best relief '
+      'scale and tilt slope: `bench.learning` diagnostics (a relief k times '
+      'too deep shows both near 1/k).', '',
+      '| variant | change | data relief spread | model relief spread | '
+      'best relief scale at each eval | light tilt slope | yaw std (GT) | '
+      'SIDE (×1e-2) / average baseline |',
+      '|---|---|---|---|---|---|---|---|']
+  for name, r in result['rows'].items():
+    f = r['final']
+    lines.append(
+        f'| {name} | {r["description"]} | {r["data_relief_spread"]:.3f} | '
+        f'{f["relief_spread"]:.3f} | '
+        + ' '.join(f'{p["test"]["diag_best_relief_scale"]:g}'
+                   for p in r['curve'])
+        + f' | {f["diag_light_tilt_slope"]:.2f} | '
+        f'{f["diag_yaw_std_deg"]:.1f}° ({f["diag_gt_yaw_std_deg"]:.1f}°) | '
+        f'{f["side_mean"]:.3f} / {r["average_baseline_side"]:.3f} |')
+  return '\n'.join(lines) + '\n'
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
+  p.add_argument('--variants', default=','.join(VARIANTS))
+  p.add_argument('--steps', type=int, default=300)
+  p.add_argument('--eval_every', type=int, default=50)
+  p.add_argument('--num_train', type=int, default=6000)
+  p.add_argument('--num_val', type=int, default=32)
+  p.add_argument('--num_test', type=int, default=300)
+  p.add_argument('--data_seed', type=int, default=1234)
+  p.add_argument('--data_root', default=os.path.join(REPO_ROOT, 'bench',
+                                                    'data', 'variants'))
+  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
+                                                  'results'))
+  p.add_argument('--name', default='data_variants')
+  p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                 help='config override (repeatable)')
+  args = p.parse_args(argv)
+  args.variants = args.variants.split(',')
+  unknown = [v for v in args.variants if v not in VARIANTS]
+  if unknown:
+    p.error(f'unknown variants {unknown}; choose from {list(VARIANTS)}')
+  if args.steps <= 0 or args.eval_every <= 0 or args.num_test <= 0:
+    p.error('--steps, --eval_every and --num_test must be positive')
+  return args
+
+
+def main(argv=None) -> Dict[str, object]:
+  args = parse_args(argv)
+  base = config_lib.load(args.config, list(args.set)).resolved()
+  result = {'settings': {'config': args.config, 'overrides': args.set,
+                         'steps': args.steps, 'eval_every': args.eval_every,
+                         'batch_size': base.batch_size,
+                         'data_seed': args.data_seed,
+                         'counts': {'train': args.num_train,
+                                    'val': args.num_val,
+                                    'test': args.num_test}},
+            'rows': {}}
+  os.makedirs(args.out_dir, exist_ok=True)
+  path = os.path.join(args.out_dir, args.name)
+  for name in args.variants:
+    result['rows'][name] = run_variant(args, name)
+    with open(path + '.json', 'w', encoding='utf-8') as f:  # after each
+      json.dump(result, f, indent=1)
+    with open(path + '.md', 'w', encoding='utf-8') as f:
+      f.write(markdown(result))
+  print(markdown(result))
+  return result
+
+
+if __name__ == '__main__':
+  main()
