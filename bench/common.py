@@ -133,6 +133,19 @@ def emit(record: Dict[str, Any]) -> None:
   sys.stdout.flush()
 
 
+def write_results(out_dir: str, name: str, result: Dict[str, Any],
+                  markdown: str) -> None:
+  """Writes `<out_dir>/<name>.json` (atomically: a kill never leaves half a
+  file) and `<out_dir>/<name>.md`."""
+  os.makedirs(out_dir, exist_ok=True)
+  base = os.path.join(out_dir, name)
+  with open(base + '.json.tmp', 'w', encoding='utf-8') as f:
+    json.dump(result, f, indent=1)
+  os.replace(base + '.json.tmp', base + '.json')
+  with open(base + '.md', 'w', encoding='utf-8') as f:
+    f.write(markdown)
+
+
 def parse_list(text: str) -> List[str]:
   return [t.strip() for t in text.split(',') if t.strip()]
 

@@ -24,6 +24,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
 import keras
 import numpy as np
 
+from bench import common
 from bench import learning
 from bench import trainers
 from tfunsup3d import baselines
@@ -193,14 +194,10 @@ def main(argv=None) -> Dict[str, object]:
                                     'val': args.num_val,
                                     'test': args.num_test}},
             'rows': {}}
-  os.makedirs(args.out_dir, exist_ok=True)
-  path = os.path.join(args.out_dir, args.name)
   for name in args.variants:
     result['rows'][name] = run_variant(args, name)
-    with open(path + '.json', 'w', encoding='utf-8') as f:  # after each
-      json.dump(result, f, indent=1)
-    with open(path + '.md', 'w', encoding='utf-8') as f:
-      f.write(markdown(result))
+    common.write_results(args.out_dir, args.name, result,  # after each
+                         markdown(result))
   print(markdown(result))
   return result
 

@@ -55,6 +55,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
 import numpy as np
 import tensorflow as tf
 
+from bench import common
 from bench import trainers
 from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
@@ -357,12 +358,7 @@ def main(argv=None) -> Dict[str, object]:
     result['rows'] = dict(sorted(
         result['rows'].items(),
         key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
-    with open(json_path + '.tmp', 'w', encoding='utf-8') as f:
-      json.dump(result, f, indent=1)
-    os.replace(json_path + '.tmp', json_path)
-    with open(os.path.join(args.out_dir, f'{args.name}.md'), 'w',
-              encoding='utf-8') as f:
-      f.write(markdown(result))
+    common.write_results(args.out_dir, args.name, result, markdown(result))
     plot(result, os.path.join(args.out_dir, f'{args.name}_curves.png'))
 
   for key in ('null', 'average'):

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bench import common
 from bench import learning
 from bench import trainers
 from tfunsup3d import config as config_lib
@@ -176,12 +177,7 @@ def main(argv=None) -> Dict[str, object]:
                          'num_images': len(images), 'steps': args.steps,
                          'lr': args.lr},
             'rows': rows}
-  os.makedirs(args.out_dir, exist_ok=True)
-  base = os.path.join(args.out_dir, args.name)
-  with open(base + '.json', 'w', encoding='utf-8') as f:
-    json.dump(result, f, indent=1)
-  with open(base + '.md', 'w', encoding='utf-8') as f:
-    f.write(markdown(result))
+  common.write_results(args.out_dir, args.name, result, markdown(result))
   print(markdown(result))
   return result
 
