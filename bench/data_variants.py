@@ -14,7 +14,6 @@ the spread of the canonical depth (5th to 95th percentile over the central
 """
 
 import argparse
-import json
 import os
 from typing import Dict
 
@@ -33,10 +32,8 @@ from tfunsup3d.data import synth
 from tfunsup3d.train import task as task_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_AMPS = (('head_amp', 0.3, 0.45), ('nose_amp', 0.08, 0.2),
-         ('socket_amp', 0.04, 0.1), ('brow_amp', 0.02, 0.06),
-         ('cheek_amp', 0.02, 0.07), ('chin_amp', 0.02, 0.06),
-         ('lip_amp', 0.01, 0.03))  # synth's defaults, doubled below
+_AMPS = tuple(r[:3] for r in synth._RANGES  # pylint: disable=protected-access
+              if r[0].endswith('_amp'))  # the generator's, doubled below
 # name -> (description, SynthOptions keywords, netD last-layer init scale).
 VARIANTS = {
     'default': ('the default category', {}, 1.0),
@@ -68,26 +65,14 @@ def relief_spread(depth: np.ndarray) -> float:
 
 
 def _data(args, name: str, cfg) -> str:
-  """Writes (once) the variant's data set; returns its directory."""
-  options = synth.SynthOptions(**VARIANTS[name][1]).check()
-  key = json.dumps(options.param_ranges) + repr(
-      {k: v for k, v in VARIANTS[name][1].items() if k != 'param_ranges'})
-  data_dir = os.path.join(args.data_root, 'default' if name == 'small_init'
-                          else name)
-  counts = {'train': args.num_train, 'val': args.num_val,
-            'test': args.num_test}
-  meta = {'counts': counts, 'seed': args.data_seed, 'variant': key,
-          'image_size': cfg.image_size}
-  meta_path = os.path.join(data_dir, 'variant_meta.json')
-  if os.path.isfile(meta_path):
-    with open(meta_path, encoding='utf-8') as f:
-      if json.load(f) == meta:
-        return data_dir
-  print(f'generating {name} {counts} -> {data_dir}', flush=True)
-  synth.write_dataset(data_dir, counts, cfg, seed=args.data_seed,
-                      overwrite=True, options=options)
-  with open(meta_path, 'w', encoding='utf-8') as f:
-    json.dump(meta, f)
+  """Writes (once) the variant's data set; returns its directory, named
+  after the first variant with the same data."""
+  options = VARIANTS[name][1]
+  first = next(n for n, v in VARIANTS.items() if v[1] == options)
+  data_dir = os.path.join(args.data_root, first)
+  trainers.synth_data(data_dir, {'train': args.num_train,
+                                 'val': args.num_val, 'test': args.num_test},
+                      cfg, args.data_seed, synth.SynthOptions(**options))
   return data_dir
 
 

@@ -61,7 +61,6 @@ from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
 from tfunsup3d.data import images as images_lib
-from tfunsup3d.data import synth
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = {
@@ -316,20 +315,7 @@ def main(argv=None) -> Dict[str, object]:
       ]).resolved()
   counts = {'train': args.num_train, 'val': args.num_val,
             'test': args.num_test}
-  meta_path = os.path.join(args.data_dir, 'bench_meta.json')
-  meta = {'counts': counts, 'seed': args.data_seed,
-          'image_size': base.image_size, 'fov': base.fov,
-          'min_depth': base.min_depth, 'max_depth': base.max_depth}
-  have = None
-  if os.path.isfile(meta_path):
-    with open(meta_path, encoding='utf-8') as f:
-      have = json.load(f)
-  if have != meta:
-    print(f'generating {counts} -> {args.data_dir}', flush=True)
-    synth.write_dataset(args.data_dir, counts, base, seed=args.data_seed,
-                        overwrite=True)
-    with open(meta_path, 'w', encoding='utf-8') as f:
-      json.dump(meta, f)
+  trainers.synth_data(args.data_dir, counts, base, args.data_seed)
   os.makedirs(args.out_dir, exist_ok=True)
   json_path = os.path.join(args.out_dir, f'{args.name}.json')
   settings = {'config': os.path.relpath(os.path.abspath(args.config),

@@ -6,7 +6,9 @@ the seeded initialisation for `steps` steps and scores the test split with
 {'final': scores, 'curve': [...], 'train_s_per_step', 'wall_s'}.
 """
 
+import dataclasses
 import functools
+import json
 import os
 import time
 from typing import Dict
@@ -17,6 +19,7 @@ import tensorflow as tf
 
 from tfunsup3d import losses as losses_lib
 from tfunsup3d import Unsup3D
+from tfunsup3d.data import synth
 from tfunsup3d.factors import depth as depth_lib
 from tfunsup3d.factors import view as view_lib
 from tfunsup3d.train import loop
@@ -72,6 +75,29 @@ def train_row(cfg, steps: int, eval_every: int, scorer,
 _FACTOR_KEYS = ('view', 'canon_depth', 'canon_albedo', 'light_a', 'light_b',
                 'light_d')
 GIVEN_NETS = {'view': 'netV', 'depth': 'netD', 'light': 'netL'}
+
+
+def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
+               options=None) -> bool:
+  """Writes a `tfunsup3d-synth` set to `data_dir` unless the one there was
+  made with the same counts, seed, rendering settings and `SynthOptions`
+  (recorded in `bench_meta.json`). Returns whether it wrote one."""
+  options = options or synth.SynthOptions()
+  meta = {'counts': dict(counts), 'seed': seed,
+          'image_size': cfg.image_size, 'fov': cfg.fov,
+          'min_depth': cfg.min_depth, 'max_depth': cfg.max_depth,
+          'options': json.loads(json.dumps(dataclasses.asdict(options)))}
+  meta_path = os.path.join(data_dir, 'bench_meta.json')
+  if os.path.isfile(meta_path):
+    with open(meta_path, encoding='utf-8') as f:
+      if json.load(f) == meta:
+        return False
+  print(f'generating {counts} -> {data_dir}', flush=True)
+  synth.write_dataset(data_dir, counts, cfg, seed=seed, overwrite=True,
+                      options=options)
+  with open(meta_path, 'w', encoding='utf-8') as f:
+    json.dump(meta, f)
+  return True
 
 
 def read_factors(path: str, count=None) -> Dict[str, np.ndarray]:

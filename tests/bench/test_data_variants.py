@@ -78,7 +78,7 @@ class CliTest(tf.test.TestCase):
     with open(f'{tmp}/out/data_variants.md', encoding='utf-8') as f:
       self.assertIn('| small_init |', f.read())
     # The data set is written once: asking again reuses it.
-    meta_path = f'{tmp}/data/default/variant_meta.json'
+    meta_path = f'{tmp}/data/default/bench_meta.json'
     with open(meta_path, encoding='utf-8') as f:
       self.assertEqual(json.load(f)['counts'],
                        {'train': 16, 'val': 0, 'test': 4})
