@@ -28,11 +28,11 @@ from bench import learning
 from bench import trainers
 from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
-from tfunsup3d.data import synth
+from tfunsup3d.data import synth_params
 from tfunsup3d.train import task as task_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_AMPS = tuple(r[:3] for r in synth._RANGES  # pylint: disable=protected-access
+_AMPS = tuple(r[:3] for r in synth_params.PARAM_RANGES
               if r[0].endswith('_amp'))  # the generator's, doubled below
 # name -> (description, SynthOptions keywords, netD last-layer init scale).
 VARIANTS = {
@@ -72,7 +72,7 @@ def _data(args, name: str, cfg) -> str:
   data_dir = os.path.join(args.data_root, first)
   trainers.synth_data(data_dir, {'train': args.num_train,
                                  'val': args.num_val, 'test': args.num_test},
-                      cfg, args.data_seed, synth.SynthOptions(**options))
+                      cfg, args.data_seed, synth_params.SynthOptions(**options))
   return data_dir
 
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from bench import data_variants
 from tfunsup3d import config as config_lib
-from tfunsup3d.data import synth
+from tfunsup3d.data import synth_params
 
 
 class ReliefSpreadTest(tf.test.TestCase):
@@ -25,11 +25,11 @@ class VariantsTest(tf.test.TestCase):
 
   def test_every_variant_is_valid_options(self):
     for name, (_, options, init_scale) in data_variants.VARIANTS.items():
-      synth.SynthOptions(**options).check()
+      synth_params.SynthOptions(**options).check()
       self.assertGreater(init_scale, 0.0, name)
 
   def test_deep_relief_doubles_the_generators_amplitudes(self):
-    ranges = {r[0]: r[1:] for r in synth._RANGES}  # pylint: disable=protected-access
+    ranges = {r[0]: r[1:] for r in synth_params.PARAM_RANGES}
     amps = sorted(k for k in ranges if k.endswith('_amp'))
     doubled = data_variants.VARIANTS['deep_relief'][1]['param_ranges']
     self.assertEqual(sorted(name for name, _, _ in doubled), amps)

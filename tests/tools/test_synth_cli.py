@@ -5,6 +5,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tfunsup3d import config as config_lib
@@ -78,11 +79,31 @@ def test_overwrite_replaces_only_the_splits_asked_for(tmp_path):
   assert not (out / 'val').exists()
 
 
+def test_param_range_changes_only_that_parameter(tmp_path):
+  args = ('--num_train=3', '--num_val=0', '--num_test=0', '--image_size=16')
+  base, varied = tmp_path / 'base', tmp_path / 'varied'
+  assert _run(f'--out_dir={base}', *args).returncode == 0
+  proc = _run(f'--out_dir={varied}', *args, '--param_range=head_amp:0.9:1',
+              '--param_range=light_a:0.3:0.3')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with np.load(base / 'train' / 'factors.npz') as a, \
+      np.load(varied / 'train' / 'factors.npz') as b:
+    np.testing.assert_array_equal(a['view'], b['view'])  # same stream
+    np.testing.assert_allclose(b['light_a'], 0.3)
+    assert not np.allclose(a['light_a'], 0.3)
+    # A head twice as high or more: a deeper relief, nearer the camera.
+    spread = lambda d: np.ptp(d, axis=(1, 2)).mean()
+    assert spread(b['canon_depth']) > spread(a['canon_depth']) + 0.02
+    assert b['canon_depth'].min() < a['canon_depth'].min()
+
+
 @pytest.mark.parametrize('args, reason', [
     (['--num_train=-1'], 'num_train'),
     (['--num_train=0', '--num_val=0', '--num_test=0'], 'Nothing to write'),
     (['--asymmetry=2'], 'asymmetry'),
     (['--seed=-1'], 'seed'),
+    (['--param_range=head_pow:2'], 'NAME:LO:HI'),
+    (['--param_range=nose:0:1'], 'param_ranges'),
 ])
 def test_bad_args_exit_2_with_one_line(tmp_path, args, reason):
   out = tmp_path / 'data'

@@ -23,7 +23,6 @@ import dataclasses
 import functools
 import io
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -37,85 +36,16 @@ from PIL import Image
 import tensorflow as tf
 
 from tfunsup3d import render
+from tfunsup3d.data import synth_params
+
+# The category's parameters live in synth_params; these stay importable here.
+SynthOptions = synth_params.SynthOptions
+sample_params = synth_params.sample_params
 
 SPLITS = ('train', 'val', 'test')
 BATCH_SIZE = 64  # render batch; fixed so outputs never depend on it.
 _FACTOR_KEYS = ('canon_depth', 'canon_albedo', 'backdrop_albedo',
                 'face_mask', 'light_a', 'light_b', 'light_d', 'view')
-
-
-@dataclasses.dataclass(frozen=True)
-class SynthOptions:
-  """View ranges (uniform in (-max, max); degrees, and scene units, in
-  which the image spans about 0.175 at depth 1) and the asymmetry."""
-  max_yaw: float = 30.0
-  max_pitch: float = 10.0
-  max_roll: float = 5.0
-  max_translation: float = 0.02
-  asymmetry: float = 0.3  # in [0, 1]; 0 gives exactly mirrored albedo.
-  # (name, lo, hi) entries replacing ranges of `_RANGES`, e.g.
-  # (('head_pow', 1.0, 1.5),): a variant of the category.
-  param_ranges: Tuple[Tuple[str, float, float], ...] = ()
-
-  def check(self) -> 'SynthOptions':
-    for name, hi in (('max_yaw', 90), ('max_pitch', 90), ('max_roll', 90),
-                     ('max_translation', 0.2), ('asymmetry', 1)):
-      if not 0.0 <= getattr(self, name) <= hi:
-        raise ValueError(f'{name} must be in [0, {hi}]. Received: '
-                         f'{getattr(self, name)}')
-    known = [r[0] for r in _RANGES]
-    for entry in self.param_ranges:
-      if (len(entry) != 3 or entry[0] not in known
-          or not float(entry[1]) <= float(entry[2])):
-        raise ValueError(f'param_ranges entries must be (name, lo, hi) with '
-                         f'lo <= hi and name one of {known}. Received: '
-                         f'{entry!r}')
-    return self
-
-
-# Per-instance parameters, each uniform in [lo, hi) (optional trailing size).
-# Positions are in units of the half image (x right, y down, centre 0);
-# depth amplitudes in units of (max_depth - min_depth).
-# 'hair' < 0.75: has hair; 'mark' < 0.5: has a mark; light_b is rescaled to
-# [0.4, 1.1 - light_a] (no over-exposure).
-_RANGES = (
-    ('head_y', -0.06, 0.04), ('head_ax', 0.56, 0.7), ('head_ay', 0.76, 0.9),
-    ('head_amp', 0.3, 0.45), ('head_pow', 0.5, 0.8), ('nose_amp', 0.08, 0.2),
-    ('nose_top', -0.2, -0.1), ('nose_tip', 0.12, 0.24),
-    ('nose_width', 0.07, 0.11), ('eye_x', 0.22, 0.3), ('eye_y', -0.22, -0.12),
-    ('socket_amp', 0.04, 0.1), ('socket_sigma', 0.08, 0.12),
-    ('brow_amp', 0.02, 0.06), ('brow_dy', 0.1, 0.14), ('brow_tilt', -0.3, 0.3),
-    ('cheek_x', 0.28, 0.36), ('cheek_y', 0.12, 0.22), ('cheek_amp', 0.02, 0.07),
-    ('chin_amp', 0.02, 0.06), ('lip_dy', 0.15, 0.22), ('lip_amp', 0.01, 0.03),
-    ('skin_tone', 0.0, 1.0), ('skin_jitter', -0.05, 0.05, 3),
-    ('skin_grad', -0.12, 0.12), ('blush', 0.0, 1.0), ('hair', 0.0, 1.0),
-    ('hair_tone', 0.0, 1.0), ('hair_jitter', -0.05, 0.05, 3),
-    ('hairline', 0.45, 0.62), ('iris_rgb', 0.05, 0.45, 3),
-    ('lip_rgb', 0.4, 0.65), ('bg_rgb', 0.15, 0.85, 3), ('bg_grad', -0.3, 0.3),
-    ('bg_grad_x', -0.3, 0.3), ('mark', 0.0, 1.0), ('mark_x', -0.27, 0.27),
-    ('mark_y', -0.1, 0.45), ('mark_r', 0.04, 0.09), ('mark_strength', 0.5, 1),
-    ('light_a', 0.25, 0.55), ('light_b', 0.0, 1.0),
-    ('light_dxy', -0.75, 0.75, 2))
-
-
-def sample_params(rng: np.random.Generator, n: int,
-                  options: SynthOptions = SynthOptions()
-                  ) -> Dict[str, np.ndarray]:
-  """Draws per-instance parameters: float64 `[n, ...]` arrays, a few numbers
-  each (`factors_from_params` makes the maps); 'view' is `[n, 6]`."""
-  o = options.check()
-  spans = {r[0]: r[1:] for r in _RANGES}  # in order: one random stream
-  for name, lo, hi in o.param_ranges:
-    spans[name] = (float(lo), float(hi)) + spans[name][2:]
-  p = {k: rng.uniform(v[0], v[1], (n,) + tuple(v[2:]))
-       for k, v in spans.items()}
-  p['light_b'] = 0.4 + p['light_b'] * (0.7 - p['light_a'])
-  deg, t = math.pi / 180.0, o.max_translation
-  lim = np.array([o.max_pitch * deg, o.max_yaw * deg, o.max_roll * deg, t, t,
-                  0.0])
-  p['view'] = rng.uniform(-1.0, 1.0, (n, 6)) * lim
-  p['asymmetry'] = np.full((n,), o.asymmetry)
-  return p
 
 
 def _disc(dx, dy, sx, sy, pixel):

@@ -2,7 +2,8 @@
 
 Usage:
   tfunsup3d-synth --out_dir=data/quickstart [--num_train=6000 --num_val=300
-      --num_test=300 --seed=0 --overwrite] [--config=FILE.yml] [--KEY=VALUE]
+      --num_test=300 --seed=0 --overwrite] [--param_range=NAME:LO:HI ...]
+      [--config=FILE.yml] [--KEY=VALUE]
 
 Writes OUT_DIR/{train,val,test}/{image,depth}/NNNNNN_{image,depth}.png (the
 ground-truth layout that `load_gt_depth: true` reads) and a factors.npz per
@@ -46,6 +47,11 @@ _FLAGS = (
     (flags.DEFINE_float, 'asymmetry', 0.3,
      'Strength of asymmetric details in [0, 1] (a mark on one side, a '
      'sideways backdrop gradient); 0: exactly symmetric albedo.', {}),
+    (flags.DEFINE_multi_string, 'param_range', [],
+     'NAME:LO:HI (repeatable): draw the category parameter NAME uniformly in '
+     '[LO, HI) instead of its default range (tfunsup3d.data.synth_params.'
+     'PARAM_RANGES), e.g. --param_range=head_pow:1:1.5; every other '
+     'parameter keeps its draws.', {}),
 )
 
 
@@ -64,12 +70,17 @@ def main(cfg: config_lib.Config) -> None:
             'test': FLAGS.num_test}
   if not any(counts.values()):
     raise tool_flags.UserError('Nothing to write: all counts are 0.')
-  from tfunsup3d.data import synth  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from tfunsup3d.data import synth
+  from tfunsup3d.data import synth_params
+  # pylint: enable=g-import-not-at-top
   out_dir = FLAGS.out_dir or cfg.train_val_data_dir
-  options = synth.SynthOptions(
+  options = synth_params.SynthOptions(
       max_yaw=FLAGS.max_yaw, max_pitch=FLAGS.max_pitch,
       max_roll=FLAGS.max_roll, max_translation=FLAGS.max_translation,
-      asymmetry=FLAGS.asymmetry).check()
+      asymmetry=FLAGS.asymmetry,
+      param_ranges=tuple(synth_params.parse_param_range(text)
+                         for text in FLAGS.param_range)).check()
   logging.set_verbosity(logging.INFO)
   start = time.time()
   seconds = synth.write_dataset(out_dir, counts, cfg, seed=cfg.seed,
