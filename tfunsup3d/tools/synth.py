@@ -20,9 +20,11 @@ from absl import flags
 from absl import logging
 
 from tfunsup3d import config as config_lib
+from tfunsup3d.data import synth_params
 from tfunsup3d.tools import flags as tool_flags
 
 FLAGS = flags.FLAGS
+_DEFAULTS = synth_params.SynthOptions()  # the view/asymmetry flags' defaults
 # (define function, name, default, help, extra keyword arguments)
 _FLAGS = (
     (flags.DEFINE_string, 'out_dir', None,
@@ -37,14 +39,16 @@ _FLAGS = (
     (flags.DEFINE_boolean, 'overwrite', False,
      'Replace split directories that are not empty (without it, the script '
      'refuses and changes nothing).', {}),
-    (flags.DEFINE_float, 'max_yaw', 30.0, 'Yaw range (-r, r), degrees.', {}),
-    (flags.DEFINE_float, 'max_pitch', 10.0, 'Pitch range (-r, r), degrees.',
-     {}),
-    (flags.DEFINE_float, 'max_roll', 5.0, 'Roll range (-r, r), degrees.', {}),
-    (flags.DEFINE_float, 'max_translation', 0.02,
+    (flags.DEFINE_float, 'max_yaw', _DEFAULTS.max_yaw,
+     'Yaw range (-r, r), degrees.', {}),
+    (flags.DEFINE_float, 'max_pitch', _DEFAULTS.max_pitch,
+     'Pitch range (-r, r), degrees.', {}),
+    (flags.DEFINE_float, 'max_roll', _DEFAULTS.max_roll,
+     'Roll range (-r, r), degrees.', {}),
+    (flags.DEFINE_float, 'max_translation', _DEFAULTS.max_translation,
      'x/y translation range (-t, t), scene units (the image spans ~0.175).',
      {}),
-    (flags.DEFINE_float, 'asymmetry', 0.3,
+    (flags.DEFINE_float, 'asymmetry', _DEFAULTS.asymmetry,
      'Strength of asymmetric details in [0, 1] (a mark on one side, a '
      'sideways backdrop gradient); 0: exactly symmetric albedo.', {}),
     (flags.DEFINE_multi_string, 'param_range', [],
@@ -70,10 +74,7 @@ def main(cfg: config_lib.Config) -> None:
             'test': FLAGS.num_test}
   if not any(counts.values()):
     raise tool_flags.UserError('Nothing to write: all counts are 0.')
-  # pylint: disable=g-import-not-at-top
-  from tfunsup3d.data import synth
-  from tfunsup3d.data import synth_params
-  # pylint: enable=g-import-not-at-top
+  from tfunsup3d.data import synth  # pylint: disable=g-import-not-at-top
   out_dir = FLAGS.out_dir or cfg.train_val_data_dir
   options = synth_params.SynthOptions(
       max_yaw=FLAGS.max_yaw, max_pitch=FLAGS.max_pitch,
