@@ -13,7 +13,9 @@ with Adam (`--steps`): the networks' outputs become free variables. It
 reports the method's photometric loss (L1 + lam_flip * L1 of the flipped
 reconstruction; no confidence maps, no smoothness, no perceptual loss) at
 the start and end, and the refitted yaw and tilt as multiples of the
-generator's (least-squares slopes).
+generator's (least-squares slopes). Then (`--view_steps`) it refits the view
+alone from zero, the networks' start, with the generator's other factors
+held: whether the loss leads the view to the truth when the rest is right.
 
   python -m bench.relief_landscape   # bench/results/relief_landscape.*
 """
@@ -39,6 +41,7 @@ from tfunsup3d import Unsup3D
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NETS = ('netD', 'netA', 'netL', 'netV')
+VIEW_NAMES = ('pitch', 'yaw', 'roll', 'tx', 'ty')
 
 
 def scale_relief(factors: Dict[str, np.ndarray], k: float,
@@ -60,17 +63,16 @@ def scale_relief(factors: Dict[str, np.ndarray], k: float,
   return out
 
 
-def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
-              scales, steps: int, lr: float, log=print):
-  """Start and end losses of the per-image refit at each relief scale (the
-  photometric loss only: `cfg` without confidence, smoothness, perceptual)."""
-  cfg = dataclasses.replace(cfg, use_conf_map=False, lam_depth_sm=0.0,
-                            lam_perc=0.0)
+def _factor_model(cfg, factors: Dict[str, np.ndarray], n: int):
+  """The method with its networks replaced by per-image variables set to the
+  generator's `factors` (netD's raw output; the others before their tanh).
+
+  Returns (model, state, values): `state[name]` is the variable standing for
+  net `name`; `values(f)` gives its value for the factors `f`."""
   model = Unsup3D(cfg)
-  n = len(images)
   index = np.arange(n)
 
-  def values(f):  # netD's raw output (held); the others before their tanh
+  def values(f):
     return {name: trainers.net_output(cfg, f, index, name) if name == 'netD'
             else np.arctanh(np.clip(trainers.net_output(cfg, f, index, name),
                                     -0.999, 0.999)) for name in NETS}
@@ -79,16 +81,37 @@ def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
   for name in NETS[1:]:
     getattr(model, name).call = (
         lambda *args, var=state[name], **kwargs: tf.tanh(var))
+  return model, state, values
+
+
+def _photometric(cfg):
+  """`cfg` without confidence, smoothness and perceptual loss."""
+  return dataclasses.replace(cfg, use_conf_map=False, lam_depth_sm=0.0,
+                             lam_perc=0.0)
+
+
+def _loss(model, cfg, image):
+  """L1 + lam_flip x L1 flip (the `_photometric` loss), L1, L1 flip."""
+  losses = model.compute_losses(model.decompose(image))
+  l1, l1_flip = losses['loss_l1_im'], losses['loss_l1_im_flip']
+  return l1 + cfg.lam_flip * l1_flip, l1, l1_flip
+
+
+def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
+              scales, steps: int, lr: float, log=print):
+  """Start and end losses of the per-image refit at each relief scale (the
+  photometric loss only: `cfg` without confidence, smoothness, perceptual)."""
+  cfg = _photometric(cfg)
+  n = len(images)
+  model, state, values = _factor_model(cfg, factors, n)
   variables = [state[name] for name in NETS[1:]]
   image = tf.constant(images)
 
   @tf.function(jit_compile=True)
   def loss_and_grads():
     with tf.GradientTape() as tape:
-      losses = model.compute_losses(model.decompose(image))
-      loss = losses['loss_l1_im'] + cfg.lam_flip * losses['loss_l1_im_flip']
-    return loss, losses['loss_l1_im'], losses['loss_l1_im_flip'], (
-        tape.gradient(loss, variables))
+      loss, l1, l1_flip = _loss(model, cfg, image)
+    return loss, l1, l1_flip, tape.gradient(loss, variables)
 
   rows = []
   gt_yaw = factors['view'][:, 1]
@@ -116,6 +139,40 @@ def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
   return rows
 
 
+def view_from_zero(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
+                   steps: int, lr: float) -> Dict[str, Dict[str, float]]:
+  """Refits the viewpoint alone per image from the zero view (Adam on the
+  photometric loss), with the generator's depth, albedo and light held.
+
+  Returns, per view component (pitch, yaw, roll, tx, ty), the least-squares
+  slope of the refitted value against the generator's and their correlation
+  (0 when either is constant): 1 and 1 when the loss leads the view to the truth from the networks'
+  starting point."""
+  cfg = _photometric(cfg)
+  n = len(images)
+  model, state, _ = _factor_model(cfg, factors, n)
+  state['netV'].assign(tf.zeros_like(state['netV']))
+  image = tf.constant(images)
+
+  @tf.function(jit_compile=True)
+  def grads():
+    with tf.GradientTape() as tape:
+      loss = _loss(model, cfg, image)[0]
+    return tape.gradient(loss, state['netV'])
+
+  opt = keras.optimizers.Adam(lr)
+  for _ in range(steps):
+    opt.apply_gradients([(grads(), state['netV'])])
+  fitted = model.decompose(image)['view'].numpy()[:n]
+  out = {}
+  for j, name in enumerate(VIEW_NAMES):
+    gt, fit = factors['view'][:n, j], fitted[:, j]
+    constant = np.std(gt) == 0 or np.std(fit) == 0
+    out[name] = {'slope': learning.slope(gt, fit), 'corr': 0.0 if constant
+                 else float(np.corrcoef(gt, fit)[0, 1])}
+  return out
+
+
 def markdown(result: Dict[str, object]) -> str:
   s = result['settings']
   lines = [
@@ -134,6 +191,17 @@ def markdown(result: Dict[str, object]) -> str:
                  f'{r["loss_end"]:.4f} | {r["l1_end"]:.4f} | '
                  f'{r["l1_flip_end"]:.4f} | {r["yaw_slope"]:.2f} | '
                  f'{r["tilt_slope"]:.2f} |')
+  view = result.get('view_from_zero')
+  if view:
+    lines += [
+        '', '## The view from zero', '',
+        f'The same images with the generator\'s depth, albedo and light '
+        f'held and the view alone refitted from the zero view (the '
+        f'networks\' start), {s["view_steps"]} Adam steps, lr {s["lr"]}; '
+        'slope and correlation of the refitted against the generator\'s.',
+        '', '| view component | slope | correlation |', '|---|---|---|']
+    lines += [f'| {name} | {v["slope"]:.3f} | {v["corr"]:.3f} |'
+              for name, v in view.items()]
   return '\n'.join(lines) + '\n'
 
 
@@ -147,6 +215,8 @@ def parse_args(argv=None):
   p.add_argument('--scales', default='0.5,0.7,1,1.4,2,3')
   p.add_argument('--steps', type=int, default=1500)
   p.add_argument('--lr', type=float, default=0.01)
+  p.add_argument('--view_steps', type=int, default=600,
+                 help='steps of the view-from-zero refit (0: skip it)')
   p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
                                                   'results'))
   p.add_argument('--name', default='relief_landscape')
@@ -155,8 +225,10 @@ def parse_args(argv=None):
     args.scales = [float(x) for x in args.scales.split(',')]
   except ValueError:
     p.error(f'--scales must be comma-separated numbers: {args.scales!r}')
-  if min(args.scales) <= 0 or args.num_images <= 0 or args.steps < 0:
-    p.error('--scales and --num_images must be positive, --steps >= 0')
+  if (min(args.scales) <= 0 or args.num_images <= 0 or args.steps < 0
+      or args.view_steps < 0):
+    p.error('--scales and --num_images must be positive, --steps and '
+            '--view_steps >= 0')
   if not os.path.isfile(os.path.join(args.data_dir, 'test', 'factors.npz')):
     p.error(f'no synthetic test split with factors.npz in {args.data_dir} '
             '(run python -m bench.learning once, or tfunsup3d-synth)')
@@ -175,8 +247,11 @@ def main(argv=None) -> Dict[str, object]:
     data_dir = os.path.relpath(data_dir, REPO_ROOT)
   result = {'settings': {'config': args.config, 'data_dir': data_dir,
                          'num_images': len(images), 'steps': args.steps,
-                         'lr': args.lr},
+                         'lr': args.lr, 'view_steps': args.view_steps},
             'rows': rows}
+  if args.view_steps:
+    result['view_from_zero'] = view_from_zero(cfg, images, factors,
+                                              args.view_steps, args.lr)
   common.write_results(args.out_dir, args.name, result, markdown(result))
   print(markdown(result))
   return result

@@ -87,6 +87,26 @@ class ScaleReliefTest(tf.test.TestCase):
           log=lambda msg: None)[0]['loss_start'])
     self.assertLess(losses[0], 0.8 * min(losses[1:]))  # 0.023 vs 0.035
 
+  def test_view_from_zero_reaches_the_generators(self):
+    # With depth, albedo and light at the generator's, the loss leads every
+    # view component from the zero view (the networks' start) to the truth:
+    # its gradient through render, rasteriser and warp has the right sign
+    # and reach (yaws up to 30 degrees here).
+    out = relief_landscape.view_from_zero(self.cfg, self.images, self.factors,
+                                          steps=300, lr=0.01)
+    self.assertEqual(list(out), ['pitch', 'yaw', 'roll', 'tx', 'ty'])
+    self.assertGreater(np.abs(np.degrees(self.factors['view'][:, 1])).max(),
+                       10.0)
+    for name, v in out.items():
+      self.assertAllClose([v['slope'], v['corr']], [1.0, 1.0], atol=0.03,
+                          msg=name)
+
+  def test_view_from_zero_without_steps_stays_at_zero(self):
+    out = relief_landscape.view_from_zero(self.cfg, self.images, self.factors,
+                                          steps=0, lr=0.01)
+    for v in out.values():  # a constant fit: slope 0, no correlation
+      self.assertAllClose([v['slope'], v['corr']], [0.0, 0.0], atol=1e-6)
+
   def test_refit_lowers_the_loss(self):
     rows = relief_landscape.landscape(self.cfg, self.images, self.factors,
                                       [2.0], steps=5, lr=0.01,
@@ -101,16 +121,21 @@ class CliTest(tf.test.TestCase):
     synth.write_dataset(tmp, {'test': 2}, _cfg(tmp), seed=1)
     result = relief_landscape.main([
         f'--data_dir={tmp}', '--num_images=2', '--scales=1,3', '--steps=1',
-        f'--out_dir={tmp}/o'])
+        '--view_steps=2', f'--out_dir={tmp}/o'])
     with open(f'{tmp}/o/relief_landscape.json', encoding='utf-8') as f:
       self.assertEqual(json.load(f), result)
     self.assertEqual([r['relief_scale'] for r in result['rows']], [1.0, 3.0])
+    self.assertEqual(list(result['view_from_zero']),
+                     ['pitch', 'yaw', 'roll', 'tx', 'ty'])
     with open(f'{tmp}/o/relief_landscape.md', encoding='utf-8') as f:
-      self.assertIn('| 3 | ', f.read())
+      text = f.read()
+    self.assertIn('| 3 | ', text)
+    self.assertIn('| yaw | ', text)
 
   def test_bad_arguments_are_errors(self):
     tmp = tempfile.mkdtemp()
-    for argv in (['--scales=1,x'], ['--scales=0,1'], [f'--data_dir={tmp}']):
+    for argv in (['--scales=1,x'], ['--scales=0,1'], ['--view_steps=-1'],
+                 [f'--data_dir={tmp}']):
       with self.assertRaises(SystemExit):
         relief_landscape.parse_args(argv + (
             [] if any('data_dir' in a for a in argv)
