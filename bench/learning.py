@@ -26,7 +26,10 @@ Rows (`--rows`, comma-separated):
   given_depth      diagnostic: the method with the generator's canonical
                    depth fed in place of netD's output,
   given_light      diagnostic: the method with the generator's light
-                   (ambient, diffuse, direction) fed in place of netL's.
+                   (ambient, diffuse, direction) fed in place of netL's,
+  given_depth_light  diagnostic: both the generator's canonical depth and
+                   light fed in (netV, netA and netC learn): how fast the
+                   view network learns when the depth cannot lock.
   The diagnostic rows train on random batches of the train split held in
   memory, without the flip augmentation (a flip would negate the given yaw
   and light direction); they localise a shortfall of `unsup` to the
@@ -74,6 +77,7 @@ ROWS = {
     'given_view': {},  # trained by `train_given`
     'given_depth': {},
     'given_light': {},
+    'given_depth_light': {},
 }
 ROW_TITLES = {
     'unsup': 'Unsup3D (ours, no depth labels)',
@@ -86,6 +90,8 @@ ROW_TITLES = {
     'given_view': 'diagnostic: the method given the GT viewpoint',
     'given_depth': 'diagnostic: the method given the GT canonical depth',
     'given_light': 'diagnostic: the method given the GT light',
+    'given_depth_light': 'diagnostic: the method given the GT canonical '
+                         'depth and light',
 }
 
 
@@ -362,14 +368,9 @@ def main(argv=None) -> Dict[str, object]:
       result['rows'][name] = dict(result['rows']['unsup'], same_as='unsup')
       continue
     print(f'row {name} ({ROWS[name] or "as configured"})', flush=True)
-    trainer = {'supervised': trainers.train_supervised,
-               'given_view': functools.partial(trainers.train_given,
-                                               given='view'),
-               'given_depth': functools.partial(trainers.train_given,
-                                                given='depth'),
-               'given_light': functools.partial(trainers.train_given,
-                                                given='light')
-               }.get(name, trainers.train_row)
+    trainer = trainers.train_supervised if name == 'supervised' else (
+        functools.partial(trainers.train_given, given=name[len('given_'):])
+        if name.startswith('given_') else trainers.train_row)
     result['rows'][name] = trainer(cfg, args.steps, args.eval_every, scorer,
                                    lambda msg: print(msg, flush=True))
     print(f'row {name}: {_fmt(result["rows"][name]["final"])}', flush=True)

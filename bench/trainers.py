@@ -7,7 +7,6 @@ the seeded initialisation for `steps` steps and scores the test split with
 """
 
 import dataclasses
-import functools
 import json
 import os
 import time
@@ -150,25 +149,29 @@ def net_output(cfg, factors, index, net: str) -> np.ndarray:
 def train_given(cfg, steps: int, eval_every: int, scorer, log,
                 given: str) -> Dict[str, object]:
   """A diagnostic row: `train_row` with netV's (`given='view'`), netD's
-  (`given='depth'`) or netL's (`given='light'`) output replaced by the
-  generator's ground truth, fed through a variable set before each training
-  and test batch."""
+  (`given='depth'`) or netL's (`given='light'`) output, or several of them
+  (`'depth_light'`), replaced by the generator's ground truth, fed through
+  variables set before each training and test batch."""
   keras.utils.set_random_seed(cfg.seed)
   task = task_lib.Unsup3DTask(cfg)
   model = task.model
   images, train_factors = read_split(cfg.train_val_data_dir, 'train')
   test_factors = scorer.factors
-  raw_value = functools.partial(net_output, cfg, net=GIVEN_NETS[given])
+  nets = [GIVEN_NETS[name] for name in given.split('_')]
+  values = {}
+  for name in nets:
+    first = net_output(cfg, train_factors, [0], name)
+    values[name] = tf.Variable(first, shape=tf.TensorShape(
+        [None] + list(first.shape[1:])), trainable=False)
+    getattr(model, name).call = (
+        lambda *args, value=values[name], **kwargs: tf.identity(value))
 
-  first = raw_value(train_factors, [0])
-  value = tf.Variable(first, shape=tf.TensorShape([None] + list(
-      first.shape[1:])), trainable=False)
-  net = getattr(model, GIVEN_NETS[given])
-  net.call = lambda *args, **kwargs: tf.identity(value)
+  def set_batch(factors, index):
+    for name, value in values.items():
+      value.assign(net_output(cfg, factors, index, name))
 
   def set_test_batch(first_index, count):
-    value.assign(raw_value(test_factors,
-                           np.arange(first_index, first_index + count)))
+    set_batch(test_factors, np.arange(first_index, first_index + count))
   rng = np.random.default_rng(cfg.seed)
 
   def batches(epoch):
@@ -178,7 +181,7 @@ def train_given(cfg, steps: int, eval_every: int, scorer, log,
       yield order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
 
   def train_step(index, epoch):
-    value.assign(raw_value(train_factors, index))
+    set_batch(train_factors, index)
     return task.train_step({'image': tf.constant(images[index])}, epoch)
   return _loop(cfg, steps, eval_every, log,
                lambda: scorer(model, set_test_batch), train_step, batches)

@@ -130,7 +130,8 @@ class GivenRowsTest(tf.test.TestCase):
     tmp = tempfile.mkdtemp()
     result = learning.main([
         '--num_train=32', '--num_val=16', '--num_test=20', '--steps=2',
-        '--eval_every=2', '--rows=given_view,given_depth,given_light',
+        '--eval_every=2',
+        '--rows=given_view,given_depth,given_light,given_depth_light',
         f'--data_dir={tmp}/d', f'--out_dir={tmp}/o'])
     view = result['rows']['given_view']['final']
     # The test split's yaw is fed in: its spread and correlation are the
@@ -151,3 +152,10 @@ class GivenRowsTest(tf.test.TestCase):
     light = result['rows']['given_light']['final']
     self.assertAllClose(light['diag_light_tilt_slope'], 1.0, atol=1e-4)
     self.assertNotAllClose(view['diag_light_tilt_slope'], 1.0, atol=0.1)
+    # Depth and light fed in together: the tilt is the generator's, and the
+    # smooth given depth beats the null baseline's normals as in
+    # given_depth; the view is netV's own.
+    both = result['rows']['given_depth_light']['final']
+    self.assertAllClose(both['diag_light_tilt_slope'], 1.0, atol=1e-4)
+    self.assertLess(both['mad_mean'], result['baselines']['null']['mad_mean'])
+    self.assertLess(both['diag_yaw_corr'], 0.99)
