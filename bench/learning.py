@@ -223,7 +223,9 @@ def markdown(result: Dict[str, object]) -> str:
              'average': 'baseline: average ground-truth depth'}[key]
     lines.append(f'| {title} | {_fmt(result["baselines"][key])} | – | – '
                  '| – | – | – | – |')
-  for name, row in result['rows'].items():
+  rank = {name: i for i, name in enumerate(ROWS)}  # ROWS order, then others
+  for name in sorted(result['rows'], key=lambda n: rank.get(n, len(rank))):
+    row = result['rows'][name]
     title = ROW_TITLES.get(name, name)
     if row.get('same_as'):
       title += f' (the config has it already: the {row["same_as"]} run)'
@@ -347,9 +349,6 @@ def main(argv=None) -> Dict[str, object]:
   order = args.rows.split(',')
 
   def write():
-    result['rows'] = dict(sorted(
-        result['rows'].items(),
-        key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     common.write_results(args.out_dir, args.name, result, markdown(result))
     plot(result, os.path.join(args.out_dir, f'{args.name}_curves.png'))
 

@@ -52,6 +52,19 @@ class LearningBenchTest(tf.test.TestCase):
     # show dashes.
     self.assertIn('5.0° (17.0°) / 0.60 | – | – |', md)
 
+  def test_markdown_lists_rows_in_rows_order(self):
+    # A resumed run adds its rows after the loaded ones; the table keeps
+    # the order of learning.ROWS (unknown names last).
+    result = _result()
+    row = result['rows']['unsup']
+    result['rows'] = {'mystery': row, 'given_view': row, 'no_perc': row,
+                      'unsup': row}
+    md = learning.markdown(result)
+    titles = [learning.ROW_TITLES[n] for n in ('unsup', 'no_perc',
+                                               'given_view')] + ['mystery']
+    positions = [md.index(f'| {t} |') for t in titles]
+    self.assertEqual(positions, sorted(positions))
+
   def test_plot_writes_png(self):
     path = os.path.join(tempfile.mkdtemp(), 'c.png')
     learning.plot(_result(), path)
