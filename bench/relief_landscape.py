@@ -146,8 +146,8 @@ def view_from_zero(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
 
   Returns, per view component (pitch, yaw, roll, tx, ty), the least-squares
   slope of the refitted value against the generator's and their correlation
-  (0 when either is constant): 1 and 1 when the loss leads the view to the truth from the networks'
-  starting point."""
+  (0 when either is constant): 1 and 1 when the loss leads the view to the
+  truth from the networks' starting point."""
   cfg = _photometric(cfg)
   n = len(images)
   model, state, _ = _factor_model(cfg, factors, n)

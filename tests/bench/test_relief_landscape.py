@@ -91,7 +91,7 @@ class ScaleReliefTest(tf.test.TestCase):
     # With depth, albedo and light at the generator's, the loss leads every
     # view component from the zero view (the networks' start) to the truth:
     # its gradient through render, rasteriser and warp has the right sign
-    # and reach (yaws up to 30 degrees here).
+    # and reach (one of these yaws is beyond 10 degrees).
     out = relief_landscape.view_from_zero(self.cfg, self.images, self.factors,
                                           steps=300, lr=0.01)
     self.assertEqual(list(out), ['pitch', 'yaw', 'roll', 'tx', 'ty'])
