@@ -368,7 +368,8 @@ def main(argv=None) -> Dict[str, object]:
       continue
     print(f'row {name} ({ROWS[name] or "as configured"})', flush=True)
     trainer = trainers.train_supervised if name == 'supervised' else (
-        functools.partial(trainers.train_given, given=name[len('given_'):])
+        functools.partial(trainers.train_given,
+                          given=name.removeprefix('given_'))
         if name.startswith('given_') else trainers.train_row)
     result['rows'][name] = trainer(cfg, args.steps, args.eval_every, scorer,
                                    lambda msg: print(msg, flush=True))

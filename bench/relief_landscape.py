@@ -195,8 +195,8 @@ def markdown(result: Dict[str, object]) -> str:
   if view:
     lines += [
         '', '## The view from zero', '',
-        f'The same images with the generator\'s depth, albedo and light '
-        f'held and the view alone refitted from the zero view (the '
+        'The same images with the generator\'s depth, albedo and light '
+        'held and the view alone refitted from the zero view (the '
         f'networks\' start), {s["view_steps"]} Adam steps, lr {s["lr"]}; '
         'slope and correlation of the refitted against the generator\'s.',
         '', '| view component | slope | correlation |', '|---|---|---|']
