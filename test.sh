@@ -7,7 +7,9 @@
 #   ./test.sh -m slow                # the slow tests (the last -m wins)
 #
 # Environment: TFUNSUP3D_VENV (default .venv) is the virtual environment;
-# PYTHON (default python3, >= 3.10) creates it.
+# PYTHON (default python3, >= 3.10) creates it; TFUNSUP3D_TEST_WORKERS
+# (default 2) is the number of pytest-xdist worker processes, each taking
+# whole test files (0: run in this process).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -21,4 +23,5 @@ for arg in "$@"; do
   fi
 done
 exec "$VENV/bin/python" -m pytest -m "not slow" -q -p no:cacheprovider \
+  -n "${TFUNSUP3D_TEST_WORKERS:-2}" --dist loadfile \
   ${paths[@]+"${paths[@]}"} "$@"

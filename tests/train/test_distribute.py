@@ -283,8 +283,6 @@ class MirroredTest(tf.test.TestCase):
     self.assertIn('loss_depth_gt', res['train_multi'])
     self.assertIn('SIDE', res['train_multi'])
     self.assertEqual(res['sizes3'], 3)
-    # Same weights and Adam state after one step: the Keras optimisers SUM
-    # the replicas' gradients.
     # Same weights and Adam state after one step. The Keras optimisers SUM
     # the replicas' gradients (a MEAN would halve Adam's moments). The
     # model's gradients depend on per-batch-shape rounding at ~3e-3 of a
