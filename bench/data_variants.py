@@ -64,7 +64,7 @@ def relief_spread(depth: np.ndarray) -> float:
                        np.percentile(inner, 5, axis=1)))
 
 
-def _data(args, name: str, cfg) -> str:
+def variant_data(args, name: str, cfg) -> str:
   """Writes (once) the variant's data set; returns its directory, named
   after the first variant with the same data."""
   options = VARIANTS[name][1]
@@ -79,7 +79,7 @@ def _data(args, name: str, cfg) -> str:
 def run_variant(args, name: str) -> Dict[str, object]:
   """Trains the method on one variant; its diagnostics at every eval."""
   base = config_lib.load(args.config, list(args.set)).resolved()
-  data_dir = _data(args, name, base)
+  data_dir = variant_data(args, name, base)
   cfg = config_lib.load(args.config, list(args.set) + [
       f'train_val_data_dir={data_dir}', 'load_gt_depth=true',
       f'test_data_dir={os.path.join(data_dir, "test")}']).resolved()
@@ -141,10 +141,10 @@ def markdown(result: Dict[str, object]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def add_run_arguments(p: argparse.ArgumentParser, name: str) -> None:
+  """The arguments of short runs on a variant's data set (shared with
+  `bench.reference_code`): config, schedule, data set and output."""
   p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
-  p.add_argument('--variants', default=','.join(VARIANTS))
   p.add_argument('--steps', type=int, default=300)
   p.add_argument('--eval_every', type=int, default=50)
   p.add_argument('--num_train', type=int, default=6000)
@@ -155,16 +155,26 @@ def parse_args(argv=None):
                                                     'data', 'variants'))
   p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
                                                   'results'))
-  p.add_argument('--name', default='data_variants')
+  p.add_argument('--name', default=name)
   p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                  help='config override (repeatable)')
+
+
+def check_run_arguments(p: argparse.ArgumentParser, args) -> None:
+  if args.steps <= 0 or args.eval_every <= 0 or args.num_test <= 0:
+    p.error('--steps, --eval_every and --num_test must be positive')
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  add_run_arguments(p, 'data_variants')
+  p.add_argument('--variants', default=','.join(VARIANTS))
   args = p.parse_args(argv)
   args.variants = args.variants.split(',')
   unknown = [v for v in args.variants if v not in VARIANTS]
   if unknown:
     p.error(f'unknown variants {unknown}; choose from {list(VARIANTS)}')
-  if args.steps <= 0 or args.eval_every <= 0 or args.num_test <= 0:
-    p.error('--steps, --eval_every and --num_test must be positive')
+  check_run_arguments(p, args)
   return args
 
 

@@ -85,7 +85,7 @@ class CliTest(tf.test.TestCase):
     before = os.stat(meta_path).st_mtime_ns
     args = data_variants.parse_args(argv)
     cfg = config_lib.load(args.config, []).resolved()
-    self.assertEqual(data_variants._data(args, 'default', cfg),  # pylint: disable=protected-access
+    self.assertEqual(data_variants.variant_data(args, 'default', cfg),
                      f'{tmp}/data/default')
     self.assertEqual(os.stat(meta_path).st_mtime_ns, before)
 
