@@ -46,7 +46,6 @@ from tfunsup3d import render
 from tfunsup3d.factors import depth as depth_lib
 from tfunsup3d.render import rasterizer
 
-REPO_ROOT = data_variants.REPO_ROOT
 STRIP_IMAGES = 8  # test images in the canonical depth picture
 
 
