@@ -196,8 +196,8 @@ def run(args) -> Dict[str, object]:
 
     def predict(unused_image):
       depth, _, yaw, light_d = (v.read_value() for v in current)
-      return depth, depth < cfg.max_depth + (cfg.max_depth -
-                                             cfg.min_depth) / 2, yaw, light_d
+      valid = depth_lib.valid_mask(depth, cfg.min_depth, cfg.max_depth)
+      return depth, valid, yaw, light_d
     scores = scorer.score(predict, lambda p: depth_lib.decode_depth_png(
         tf.convert_to_tensor(p, tf.float32)[..., 0], cfg.min_depth,
         cfg.max_depth), K, before_batch)

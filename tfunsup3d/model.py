@@ -230,8 +230,7 @@ class Unsup3D(keras.Model):
     grid = render.inverse_warp_grid(recon_depth, out['view'], self.K,
                                     cfg.rot_center_depth)
     recon_im = render.grid_sample(out['canon_im'], grid)
-    margin = (cfg.max_depth - cfg.min_depth) / 2.0
-    mask = tf.cast(recon_depth < cfg.max_depth + margin, tf.float32)
+    mask = depth_lib.valid_mask(recon_depth, cfg.min_depth, cfg.max_depth)
     mask_both = tf.stop_gradient(tf.tile((mask[:b] * mask[b:])[..., None],
                                          [2, 1, 1, 1]))
     out['recon_im_mask'] = mask[..., None]

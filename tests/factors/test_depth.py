@@ -92,5 +92,20 @@ class DecodeDepthPngTest(tf.test.TestCase):
     self.assertAllClose(got, [1.1, 0.9, 1.05], atol=1e-7)
 
 
+class ValidMaskTest(tf.test.TestCase):
+
+  def test_threshold_is_max_plus_half_range(self):
+    # Range [0.9, 1.1]: m = 0.1, so the threshold is 1.2 (strict).
+    d = tf.constant([[[0.9, 1.1, 1.19, 1.2, 1.25]]])
+    got = depth.valid_mask(d, 0.9, 1.1)
+    self.assertEqual(got.dtype, tf.float32)
+    self.assertAllEqual(got, [[[1.0, 1.0, 1.0, 0.0, 0.0]]])
+
+  def test_other_range(self):
+    # Range [0.5, 1.5]: m = 0.5, threshold 2.0.
+    got = depth.valid_mask(tf.constant([[[1.9, 2.1]]]), 0.5, 1.5)
+    self.assertAllEqual(got, [[[1.0, 0.0]]])
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -41,6 +41,8 @@ import tensorflow as tf
 
 from tfunsup3d.data import image_files
 from tfunsup3d.data.image_files import ImageRecord, SkippedFile, SkippedFiles
+# The depth PNG's decoding lives with the depth factor; exported here too.
+from tfunsup3d.factors.depth import decode_depth_png as decode_depth
 
 SPLITS = ('train', 'val', 'test')
 _MAX_LOGGED_NAMES = 10
@@ -48,17 +50,6 @@ _MAX_LOGGED_NAMES = 10
 __all__ = ['SPLITS', 'ImageRecord', 'SkippedFile', 'SkippedFiles',
            'split_dir', 'list_split', 'count', 'build_dataset',
            'load_image_file', 'decode_depth']
-
-
-def decode_depth(p, min_depth: float, max_depth: float):
-  """Depth-map value p in [0, 1] -> depth: (1 - p) * max_depth + p * min_depth.
-
-  Args:
-    p: tensor or array of any shape, e.g. `depth_gt` [B,H,W,1].
-  Returns:
-    depth of the same shape; p = 0 (background) gives max_depth.
-  """
-  return (1.0 - p) * max_depth + p * min_depth
 
 
 def split_dir(cfg, split: str) -> str:

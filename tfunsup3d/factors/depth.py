@@ -45,5 +45,30 @@ def smoothness(depth, min_depth: float, max_depth: float):
 
 
 def decode_depth_png(p, min_depth: float, max_depth: float):
-  """Ground-truth depth PNG value p in [0, 1] -> depth (1-p) max + p min."""
+  """Ground-truth depth PNG value p in [0, 1] -> depth (1-p) max + p min.
+
+  Args:
+    p: a tensor or array of any shape, e.g. `depth_gt` `[B, H, W, 1]`.
+    min_depth: near end of the depth range (p = 1).
+    max_depth: far end of the depth range (p = 0, the background).
+
+  Returns:
+    Depth of the same shape and kind as `p`.
+  """
   return (1.0 - p) * max_depth + p * min_depth
+
+
+def valid_mask(depth, min_depth: float, max_depth: float):
+  """Pixels a reprojected depth map covers (SPEC §2's validity mask).
+
+  Args:
+    depth: a tensor of shape `[B, H, W]`, reprojected into the input view
+      (uncovered pixels are at `max_depth + m`, m = (max - min) / 2).
+    min_depth: near end of the depth range.
+    max_depth: far end of the depth range.
+
+  Returns:
+    A float32 tensor of the same shape: 1 where depth < max_depth + m.
+  """
+  margin = (max_depth - min_depth) / 2.0
+  return tf.cast(depth < max_depth + margin, tf.float32)
