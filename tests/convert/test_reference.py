@@ -13,6 +13,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from tests import torch_ops
 from tests.fixtures import REFERENCE_DIR
 from tests.fixtures import require_reference
 from tfunsup3d.convert import reference
@@ -38,20 +39,6 @@ def _quarter_nets():
       'netV': Encoder(cout=6, nf=8, name='netV'),
       'netC': ConfNet(nf=16, zdim=32, name='netC'),
   }
-
-
-def _torch_conv2d(x, w, stride, pad):
-  """PyTorch Conv2d by definition. x `[C, H, W]`, w OIHW -> `[O, H', W']`."""
-  x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
-  out_c, _, kh, kw = w.shape
-  out_h = (x.shape[1] - kh) // stride + 1
-  out_w = (x.shape[2] - kw) // stride + 1
-  out = np.zeros((out_c, out_h, out_w))
-  for i in range(out_h):
-    for j in range(out_w):
-      patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw]
-      out[:, i, j] = np.tensordot(w, patch, axes=([1, 2, 3], [0, 1, 2]))
-  return out
 
 
 def _torch_conv_transpose2d(x, w, stride, pad):
@@ -85,8 +72,8 @@ class HandComputedLayoutTest(tf.test.TestCase):
     x = np.random.default_rng(2).normal(size=(1, 64, 64, 3)).astype(np.float32)
     pad, conv = net.network_layers[:2]
     got = conv(pad(x)).numpy()[0].transpose(2, 0, 1)
-    want = _torch_conv2d(x[0].transpose(2, 0, 1), state['network.0.weight'],
-                         stride=2, pad=1)
+    want = torch_ops.conv2d(x[0].transpose(2, 0, 1),
+                            state['network.0.weight'], stride=2, pad=1)
     self.assertEqual(got.shape, (8, 32, 32))
     self.assertAllClose(got, want, atol=1e-4)
 

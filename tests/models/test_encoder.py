@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tests import torch_ops
 from tfunsup3d.models import encoder as encoder_lib
 from tfunsup3d.models.encoder import Encoder
 
@@ -12,20 +13,6 @@ from tfunsup3d.models.encoder import Encoder
 def _images(batch=2, size=64, seed=0):
   rng = np.random.default_rng(seed)
   return rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
-
-
-def _torch_conv2d(x, w, stride, pad):
-  """PyTorch Conv2d by definition. x `[C, H, W]`, w OIHW -> `[O, H', W']`."""
-  x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
-  out_c, _, kh, kw = w.shape
-  out_h = (x.shape[1] - kh) // stride + 1
-  out_w = (x.shape[2] - kw) // stride + 1
-  out = np.zeros((out_c, out_h, out_w))
-  for i in range(out_h):
-    for j in range(out_w):
-      patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw]
-      out[:, i, j] = np.tensordot(w, patch, axes=([1, 2, 3], [0, 1, 2]))
-  return out
 
 
 class EncoderTest(tf.test.TestCase, parameterized.TestCase):
@@ -67,7 +54,7 @@ class EncoderTest(tf.test.TestCase, parameterized.TestCase):
     conv(pad(x))  # Builds.
     conv.kernel.assign(w_oihw.transpose(2, 3, 1, 0))
     y = conv(pad(x)).numpy()[0].transpose(2, 0, 1)
-    expected = _torch_conv2d(x[0].transpose(2, 0, 1), w_oihw, 2, 1)
+    expected = torch_ops.conv2d(x[0].transpose(2, 0, 1), w_oihw, 2, 1)
     self.assertEqual(y.shape, (3, 4, 4))
     self.assertAllClose(y, expected, atol=1e-5)
 

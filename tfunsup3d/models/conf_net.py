@@ -10,15 +10,14 @@ from tfunsup3d.models.ed_deconv import conv_transpose4x4
 from tfunsup3d.models.ed_deconv import down_path
 from tfunsup3d.models.ed_deconv import group_norm
 from tfunsup3d.models.ed_deconv import relu
-from tfunsup3d.models.encoder import TracksLayerLists
+from tfunsup3d.models.encoder import ImageNetwork
 from tfunsup3d.models.encoder import build_sequence
-from tfunsup3d.models.encoder import check_image_shape
 from tfunsup3d.models.encoder import check_int
 from tfunsup3d.models.encoder import run_sequence
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
-class ConfNet(TracksLayerLists, keras.Model):
+class ConfNet(ImageNetwork):
   """Predicts the per-pixel confidences sigma, sigma' of the reconstruction.
 
   Trunk (`network`): the EDDeconv down path (nf .. 8nf, GroupNorm 16/32/64,
@@ -99,15 +98,9 @@ class ConfNet(TracksLayerLists, keras.Model):
     ]
 
   def build(self, input_shape):
-    check_image_shape(type(self).__name__, input_shape)
-    trunk_shape = build_sequence(self.network_layers, input_shape)
+    trunk_shape = super().build(input_shape)
     build_sequence(self.out_net1_layers, trunk_shape)
     build_sequence(self.out_net2_layers, trunk_shape)
-
-  def build_for(self, image_size: int, channels: int = 3):
-    """Creates the weights for `[B, image_size, image_size, channels]`."""
-    self.build((None, image_size, image_size, channels))
-    return self
 
   def call(self, images):
     features = run_sequence(self.network_layers, images)

@@ -4,10 +4,8 @@ from typing import List, Optional
 
 import keras
 
-from tfunsup3d.models.encoder import TracksLayerLists
-from tfunsup3d.models.encoder import build_sequence
+from tfunsup3d.models.encoder import ImageNetwork
 from tfunsup3d.models.encoder import check_activation
-from tfunsup3d.models.encoder import check_image_shape
 from tfunsup3d.models.encoder import check_int
 from tfunsup3d.models.encoder import conv4x4_s2
 from tfunsup3d.models.encoder import run_sequence
@@ -93,7 +91,7 @@ def relu(name: str) -> keras.layers.Layer:
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
-class EDDeconv(TracksLayerLists, keras.Model):
+class EDDeconv(ImageNetwork):
   """Image to image encoder-decoder of the reference (netD, netA).
 
   Down: Conv4x4 s2 to nf, 2nf, 4nf, 8nf (GroupNorm 16/32/64 groups on the
@@ -181,15 +179,6 @@ class EDDeconv(TracksLayerLists, keras.Model):
     if activation == 'tanh':
       layers.append(keras.layers.Activation('tanh', name='network_43_tanh'))
     self.network_layers = layers
-
-  def build(self, input_shape):
-    check_image_shape(type(self).__name__, input_shape)
-    build_sequence(self.network_layers, input_shape)
-
-  def build_for(self, image_size: int, channels: int = 3):
-    """Creates the weights for `[B, image_size, image_size, channels]`."""
-    self.build((None, image_size, image_size, channels))
-    return self
 
   def call(self, images):
     return run_sequence(self.network_layers, images)

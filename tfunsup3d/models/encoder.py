@@ -1,8 +1,8 @@
 """Encoder: the light (netL) and viewpoint (netV) network of Unsup3D.
 
-Also holds the small helpers the other nets of this package share (argument
-validation, the reference's padded 4x4 stride-2 convolution, input-shape
-checks), so each of them stays one class per file.
+Also holds what the other nets of this package share (argument validation,
+the reference's padded 4x4 stride-2 convolution, input-shape checks, the
+`ImageNetwork` base class), so each of them stays one class per file.
 """
 
 from typing import List, Optional, Sequence
@@ -107,8 +107,25 @@ class TracksLayerLists:
     return children
 
 
+class ImageNetwork(TracksLayerLists, keras.Model):
+  """A net over `[B, H, W, C]` images whose trunk is `network_layers`.
+
+  Builds the trunk after checking the input shape (`check_image_shape`);
+  a net with more layer lists extends `build`.
+  """
+
+  def build(self, input_shape):
+    check_image_shape(type(self).__name__, input_shape)
+    return build_sequence(self.network_layers, input_shape)
+
+  def build_for(self, image_size: int, channels: int = 3):
+    """Creates the weights for `[B, image_size, image_size, channels]`."""
+    self.build((None, image_size, image_size, channels))
+    return self
+
+
 @keras.saving.register_keras_serializable(package='tfunsup3d')
-class Encoder(TracksLayerLists, keras.Model):
+class Encoder(ImageNetwork):
   """Image to vector encoder of the reference (netL, netV).
 
   Four `Conv4x4 s2 p1 -> ReLU` stages (nf, 2nf, 4nf, 8nf channels; 64 -> 4),
@@ -168,15 +185,6 @@ class Encoder(TracksLayerLists, keras.Model):
     if activation == 'tanh':
       layers.append(keras.layers.Activation('tanh', name='network_11_tanh'))
     self.network_layers = layers
-
-  def build(self, input_shape):
-    check_image_shape(type(self).__name__, input_shape)
-    build_sequence(self.network_layers, input_shape)
-
-  def build_for(self, image_size: int, channels: int = 3):
-    """Creates the weights for `[B, image_size, image_size, channels]`."""
-    self.build((None, image_size, image_size, channels))
-    return self
 
   def call(self, images):
     x = run_sequence(self.network_layers, images)
