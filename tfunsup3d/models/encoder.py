@@ -110,8 +110,9 @@ class TracksLayerLists:
 class ImageNetwork(TracksLayerLists, keras.Model):
   """A net over `[B, H, W, C]` images whose trunk is `network_layers`.
 
-  Builds the trunk after checking the input shape (`check_image_shape`);
-  a net with more layer lists extends `build`.
+  `build` checks the input shape (`check_image_shape`), builds the trunk
+  and returns the trunk's output shape, so a net with more layer lists can
+  extend it.
   """
 
   def build(self, input_shape):
