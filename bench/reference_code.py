@@ -198,9 +198,8 @@ def run(args) -> Dict[str, object]:
       depth, _, yaw, light_d = (v.read_value() for v in current)
       valid = depth_lib.valid_mask(depth, cfg.min_depth, cfg.max_depth)
       return depth, valid, yaw, light_d
-    scores = scorer.score(predict, lambda p: depth_lib.decode_depth_png(
-        tf.convert_to_tensor(p, tf.float32)[..., 0], cfg.min_depth,
-        cfg.max_depth), K, before_batch)
+    scores = scorer.score(predict, lambda p: depth_lib.depth_from_png(
+        p, cfg.min_depth, cfg.max_depth), K, before_batch)
     canon = np.concatenate([o[1] for o in outs])
     scores['relief_spread'] = data_variants.relief_spread(
         canon[:data_variants.DEPTH_SAMPLE])

@@ -107,9 +107,8 @@ def split_depths(cfg, split: str) -> np.ndarray:
   ds = images.build_dataset(
       config_lib.from_dict({'load_gt_depth': True}, base=cfg), split,
       training=False)
-  return np.concatenate([depth_lib.decode_depth_png(
-      b['depth_gt'][..., 0], cfg.min_depth, cfg.max_depth).numpy()
-                         for b in ds], 0)
+  return np.concatenate([depth_lib.depth_from_png(
+      b['depth_gt'], cfg.min_depth, cfg.max_depth).numpy() for b in ds], 0)
 
 
 def split_baselines(cfg) -> Dict[str, Dict[str, object]]:

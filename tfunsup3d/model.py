@@ -312,11 +312,8 @@ class Unsup3D(keras.Model):
 
   def depth_from_png(self, depth_p):
     """Ground-truth depth PNG values p `[B, S, S(, 1)]` -> depth `[B, S, S]`."""
-    depth_p = tf.convert_to_tensor(depth_p, tf.float32)
-    if depth_p.shape.rank == 4:
-      depth_p = depth_p[..., 0]
-    return depth_lib.decode_depth_png(depth_p, self.cfg.min_depth,
-                                      self.cfg.max_depth)
+    return depth_lib.depth_from_png(depth_p, self.cfg.min_depth,
+                                    self.cfg.max_depth)
 
   def compute_metrics(self, outputs, depth_gt) -> Dict[str, tf.Tensor]:
     """SIDE, MAD, MAE, MSE per image (SPEC §6).

@@ -92,6 +92,22 @@ class DecodeDepthPngTest(tf.test.TestCase):
     self.assertAllClose(got, [1.1, 0.9, 1.05], atol=1e-7)
 
 
+class DepthFromPngTest(tf.test.TestCase):
+
+  def test_channel_zero_of_the_loader_layout(self):
+    # [B, S, S, 3]: channel 0 is decoded, the others ignored.
+    p = np.zeros([1, 2, 2, 3], np.float32)
+    p[0, :, :, 0] = [[0.0, 1.0], [0.5, 0.25]]
+    p[0, :, :, 1:] = 0.9
+    got = depth.depth_from_png(p, 0.9, 1.1)
+    self.assertEqual(got.dtype, tf.float32)
+    self.assertAllClose(got, [[[1.1, 0.9], [1.0, 1.05]]], atol=1e-6)
+
+  def test_rank_three_is_decoded_as_is(self):
+    got = depth.depth_from_png(np.array([[[0.0, 1.0]]]), 0.5, 1.5)
+    self.assertAllClose(got, [[[1.5, 0.5]]], atol=1e-6)
+
+
 class ValidMaskTest(tf.test.TestCase):
 
   def test_threshold_is_max_plus_half_range(self):

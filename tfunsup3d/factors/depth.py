@@ -58,6 +58,24 @@ def decode_depth_png(p, min_depth: float, max_depth: float):
   return (1.0 - p) * max_depth + p * min_depth
 
 
+def depth_from_png(depth_p, min_depth: float, max_depth: float):
+  """The loader's ground-truth depth PNG values -> depth maps.
+
+  Args:
+    depth_p: PNG values p in [0, 1], `[B, S, S]` or `[B, S, S, C]` (channel
+      0 is used, as the reference's `depth_gt[:, 0]`).
+    min_depth: near end of the depth range (p = 1).
+    max_depth: far end of the depth range (p = 0, the background).
+
+  Returns:
+    A float32 tensor of shape `[B, S, S]` (`decode_depth_png`).
+  """
+  depth_p = tf.convert_to_tensor(depth_p, tf.float32)
+  if depth_p.shape.rank == 4:
+    depth_p = depth_p[..., 0]
+  return decode_depth_png(depth_p, min_depth, max_depth)
+
+
 def valid_mask(depth, min_depth: float, max_depth: float):
   """Pixels a reprojected depth map covers (SPEC §2's validity mask).
 
