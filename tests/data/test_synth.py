@@ -1,4 +1,4 @@
-"""Tests for tfunsup3d.data.synth and tfunsup3d.baselines (small, 32x32)."""
+"""Tests for tfunsup3d.data.synth (small, 32x32)."""
 
 import filecmp
 import os
@@ -8,9 +8,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
-from tfunsup3d import metrics
 from tfunsup3d import render
 from tfunsup3d.data import images
 from tfunsup3d.data import synth
@@ -236,37 +234,6 @@ class WriteDatasetTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'counts'):
       synth.write_dataset(root, {'training': 1}, _cfg())
     self.assertEqual(os.listdir(root), [])
-
-
-class BaselinesTest(tf.test.TestCase):
-
-  def test_average_of_identical_maps_is_exact(self):
-    _, depth, _ = synth.render_instances(_factors(n=4), _cfg())
-    K = render.intrinsics(S, 10.0)
-    same = np.repeat(depth[:1], 3, axis=0)
-    r = baselines.baseline_scores(same, same, K)
-    self.assertAllClose(r['average']['side'], np.zeros(3), atol=1e-6)
-    # MAD is not 0 even for the ground truth itself: like the reference,
-    # normals are n / (|n| + 1e-7) with |n| ~ 1e-4 here, so n.n < 1.
-    floor = metrics.depth_metrics(same, np.ones_like(same), same, K)['mad']
-    self.assertAllClose(r['average']['mad'], floor.numpy(), atol=1e-3)
-    self.assertGreater(r['null']['side_mean'], 0.1)  # x1e-2
-    self.assertGreater(r['null']['mad_mean'], 5.0)
-
-  def test_null_is_worse_than_average_on_synthetic_faces(self):
-    _, train, _ = synth.render_instances(_factors(seed=1, n=64), _cfg())
-    _, test, mask = synth.render_instances(_factors(seed=2, n=16), _cfg())
-    K = render.intrinsics(S, 10.0)
-    r = baselines.baseline_scores(test, train, K)
-    self.assertGreater(r['null']['side_mean'], r['average']['side_mean'])
-    self.assertGreater(r['null']['mad_mean'], r['average']['mad_mean'])
-    self.assertEqual(r['null']['side'].shape, (16,))
-    # Explicit masks give the same scores as the max-depth background code.
-    m = baselines.baseline_scores(test, train, K, test_mask=mask)
-    self.assertAllClose(m['null']['side'], r['null']['side'])
-    avg = baselines.average_depth(train)
-    self.assertEqual(avg.shape, (S, S))
-    self.assertLess(avg.max(), 1.1)
 
 
 if __name__ == '__main__':
