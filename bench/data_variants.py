@@ -72,7 +72,9 @@ def variant_data(args, name: str, cfg) -> str:
   data_dir = os.path.join(args.data_root, first)
   trainers.synth_data(data_dir, {'train': args.num_train,
                                  'val': args.num_val, 'test': args.num_test},
-                      cfg, args.data_seed, synth_params.SynthOptions(**options))
+                      cfg, args.data_seed,
+                      synth_params.SynthOptions(**dict(
+                          {'zoom': args.zoom}, **options)).check())
   return data_dir
 
 
@@ -118,7 +120,8 @@ def markdown(result: Dict[str, object]) -> str:
       '# Data variants', '',
       f'Config `{s["config"]}`, {s["steps"]} steps of batch '
       f'{s["batch_size"]} per variant, evaluated every {s["eval_every"]}; '
-      f'synthetic data (seed {s["data_seed"]}): {s["counts"]}. Relief '
+      f'synthetic data (seed {s["data_seed"]}, zoom {s.get("zoom", 1.0)}): '
+      f'{s["counts"]}. Relief '
       'spread: 5th-95th percentile of the canonical depth over the central '
       f'3/4 of the image, mean over the first (up to) {DEPTH_SAMPLE} test '
       'images. Best relief '
@@ -151,6 +154,8 @@ def add_run_arguments(p: argparse.ArgumentParser, name: str) -> None:
   p.add_argument('--num_val', type=int, default=32)
   p.add_argument('--num_test', type=int, default=300)
   p.add_argument('--data_seed', type=int, default=1234)
+  p.add_argument('--zoom', type=float, default=synth_params.SynthOptions().zoom,
+                 help="the synthetic layout's magnification (SynthOptions)")
   p.add_argument('--data_root', default=os.path.join(REPO_ROOT, 'bench',
                                                     'data', 'variants'))
   p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
@@ -185,6 +190,7 @@ def main(argv=None) -> Dict[str, object]:
                          'steps': args.steps, 'eval_every': args.eval_every,
                          'batch_size': base.batch_size,
                          'data_seed': args.data_seed,
+                         'zoom': args.zoom,
                          'counts': {'train': args.num_train,
                                     'val': args.num_val,
                                     'test': args.num_test}},

@@ -64,6 +64,7 @@ from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
 from tfunsup3d.data import images as images_lib
+from tfunsup3d.data import synth_params
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = {
@@ -211,7 +212,8 @@ def markdown(result: Dict[str, object]) -> str:
       f'# Learning benchmark: `{result["name"]}`', '',
       f'Config `{s["config"]}` with {s["overrides"] or "no overrides"}; '
       f'{s["steps"]} steps of batch {s["batch_size"]} per row; synthetic '
-      f'data (seed {s["data_seed"]}): {s["counts"]}; test split scored with '
+      f'data (seed {s["data_seed"]}, zoom {s.get("zoom", 1.0)}): '
+      f'{s["counts"]}; test split scored with '
       'the model\'s metrics (SIDE x1e-2, MAD degrees, mean ± std over test '
       f'images). {s["machine"]}.', '',
       '| row | SIDE (×1e-2) ↓ | MAD (deg) ↓ | train s/step | wall s | '
@@ -297,6 +299,8 @@ def parse_args(argv=None):
   p.add_argument('--num_val', type=int, default=32)
   p.add_argument('--num_test', type=int, default=300)
   p.add_argument('--data_seed', type=int, default=1234)
+  p.add_argument('--zoom', type=float, default=synth_params.SynthOptions().zoom,
+                 help="the synthetic layout's magnification (SynthOptions)")
   p.add_argument('--data_dir', default=os.path.join(REPO_ROOT, 'bench',
                                                    'data', 'learning'))
   p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
@@ -323,7 +327,8 @@ def main(argv=None) -> Dict[str, object]:
       ]).resolved()
   counts = {'train': args.num_train, 'val': args.num_val,
             'test': args.num_test}
-  trainers.synth_data(args.data_dir, counts, base, args.data_seed)
+  trainers.synth_data(args.data_dir, counts, base, args.data_seed,
+                      synth_params.SynthOptions(zoom=args.zoom).check())
   os.makedirs(args.out_dir, exist_ok=True)
   json_path = os.path.join(args.out_dir, f'{args.name}.json')
   settings = {'config': os.path.relpath(os.path.abspath(args.config),
@@ -331,6 +336,7 @@ def main(argv=None) -> Dict[str, object]:
               'overrides': args.set, 'steps': args.steps,
               'eval_every': args.eval_every, 'batch_size': base.batch_size,
               'counts': counts, 'data_seed': args.data_seed,
+              'zoom': args.zoom,
               'machine': f'{os.cpu_count()} CPU cores, TF {tf.__version__}, '
                          f'devices {[d.device_type for d in tf.config.list_logical_devices()]}'}
   result = {'name': args.name, 'settings': settings, 'rows': {}}

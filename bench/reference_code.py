@@ -226,6 +226,7 @@ def run(args) -> Dict[str, object]:
   return {'settings': {'config': args.config, 'overrides': args.set,
                        'steps': args.steps, 'eval_every': args.eval_every,
                        'batch_size': cfg.batch_size, 'seed': cfg.seed,
+                       'zoom': args.zoom,
                        'reference_sizes': args.reference_sizes,
                        'torch': torch.__version__},
           'data_relief_spread': data_variants.relief_spread(
@@ -258,7 +259,8 @@ def markdown(result: Dict[str, object]) -> str:
       "# The authors' code on the synthetic data", '',
       f"The authors' Unsup3D (PyTorch {s['torch']}, CPU), config "
       f"`{s['config']}` {s['overrides']}, "
-      f"{sizes} network sizes, seed {s['seed']}, {s['steps']} steps of batch "
+      f"{sizes} network sizes, seed {s['seed']}, synthetic data zoom "
+      f"{s.get('zoom', 1.0)}, {s['steps']} steps of batch "
       f"{s['batch_size']}; diagnostics as `bench/results/data_variants.md` "
       f"(data relief spread {result['data_relief_spread']:.3f}). A negative "
       'light tilt slope with a MAD near or above 90° marks the hollow '

@@ -45,7 +45,10 @@ class SampleFactorsTest(tf.test.TestCase):
     self.assertEqual(f['light_d'].shape, (6, 3))
     self.assertEqual(f['light_a'].shape, (6, 1))
     self.assertAllInRange(f['canon_albedo'], -1.0, 1.0)
-    self.assertAllInRange(f['canon_depth'], 0.9, 1.04 + 1e-6)
+    self.assertAllInRange(f['canon_depth'], 0.9, 1.1)
+    # The backdrop stays near the border columns' 1.04 (re-centred, below).
+    self.assertAllClose(f['canon_depth'][:, :, :2], np.full((6, S, 2), 1.04))
+    self.assertLess(np.abs(f['canon_depth'].max() - 1.04), 0.01)
     self.assertAllClose(np.linalg.norm(f['light_d'], axis=1), np.ones(6))
     # Not constant: a face relief in front of the backdrop, varying per face.
     self.assertLess(f['canon_depth'].min(), 1.0)
@@ -88,6 +91,24 @@ class SampleFactorsTest(tf.test.TestCase):
     small = _factors(n=16, asymmetry=0.3)['canon_albedo']
     self.assertLess(np.abs(small - small[:, :, ::-1]).mean(), diff.mean())
 
+  def test_zoom_magnifies_the_layout_about_the_centre(self):
+    # On a 33-pixel grid (centre pixel 16), zoom 2 puts at pixel 2i - 16 the
+    # layout point that zoom 1 puts at pixel i: the face mask (a plain
+    # ellipse test) must agree there exactly.
+    params = synth.sample_params(np.random.default_rng(5), 6,
+                                 synth.SynthOptions(zoom=1.0))
+    one = synth.factors_from_params(params, 33)
+    two = synth.factors_from_params(dict(params, zoom=np.full(6, 2.0)), 33)
+    i = np.arange(8, 25)
+    self.assertAllEqual(two['face_mask'][:, 2 * i - 16][:, :, 2 * i - 16],
+                        one['face_mask'][:, i][:, :, i])
+    self.assertGreater(two['face_mask'].mean(), one['face_mask'].mean())
+    # zoom 1 is the layout without the parameter (files written before it).
+    del params['zoom']
+    legacy = synth.factors_from_params(params, 33)
+    for key in one:
+      self.assertAllEqual(one[key], legacy[key])
+
 
 class RenderTest(tf.test.TestCase):
 
@@ -104,7 +125,7 @@ class RenderTest(tf.test.TestCase):
     self.assertGreater(image[~mask].mean(), 0.1)  # a backdrop, not black
 
   def test_depth_is_render_depth_recomputed(self):
-    f = _factors(n=4)
+    f = _factors(n=4, zoom=1.0)  # a wide ring of backdrop (checked last)
     cfg = _cfg().resolved()
     _, depth, mask = synth.render_instances(f, cfg)
     K = render.intrinsics(S, cfg.fov)
@@ -148,6 +169,15 @@ class WriteDatasetTest(tf.test.TestCase):
     root = root or _tempdir(self)
     synth.write_dataset(root, self.COUNTS, _cfg(), seed=seed, **kw)
     return root
+
+  def test_changed_options_names_what_differs(self):
+    root = self._write(options=synth.SynthOptions(zoom=1.0, max_yaw=20.0))
+    train = os.path.join(root, 'train')
+    self.assertEqual(synth.changed_options(train),
+                     {'zoom': (1.0, 1.45), 'max_yaw': (20.0, 30.0)})
+    self.assertEqual(synth.changed_options(
+        train, synth.SynthOptions(zoom=1.0, max_yaw=20.0)), {})
+    self.assertEqual(synth.changed_options(os.path.join(root, 'image')), {})
 
   def test_layout_is_what_the_loader_reads(self):
     root = self._write()

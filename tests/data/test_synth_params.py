@@ -22,6 +22,9 @@ class SynthParamsTest(tf.test.TestCase):
       synth_params.SynthOptions(asymmetry=1.5).check()
     with self.assertRaisesRegex(ValueError, 'max_yaw'):
       synth_params.SynthOptions(max_yaw=-1.0).check()
+    for zoom in (0.0, -1.0, 4.5):
+      with self.assertRaisesRegex(ValueError, 'zoom'):
+        synth_params.SynthOptions(zoom=zoom).check()
     for entry in (('nose', 0.0, 1.0), ('head_pow', 2.0, 1.0),
                   ('head_pow', 1.0)):
       with self.assertRaisesRegex(ValueError, 'param_ranges'):

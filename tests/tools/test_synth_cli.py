@@ -97,10 +97,24 @@ def test_param_range_changes_only_that_parameter(tmp_path):
     assert b['canon_depth'].min() < a['canon_depth'].min()
 
 
+def test_zoom_fills_more_of_the_frame(tmp_path):
+  args = ('--num_train=2', '--num_val=0', '--num_test=0', '--image_size=16')
+  base, zoomed = tmp_path / 'base', tmp_path / 'zoomed'
+  assert _run(f'--out_dir={base}', *args, '--zoom=1').returncode == 0
+  proc = _run(f'--out_dir={zoomed}', *args, '--zoom=1.5')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with np.load(base / 'train' / 'factors.npz') as a, \
+      np.load(zoomed / 'train' / 'factors.npz') as b:
+    np.testing.assert_array_equal(b['param_zoom'], [1.5, 1.5])
+    np.testing.assert_array_equal(a['view'], b['view'])  # same stream
+    assert b['face_mask'].mean() > a['face_mask'].mean() * 1.5
+
+
 @pytest.mark.parametrize('args, reason', [
     (['--num_train=-1'], 'num_train'),
     (['--num_train=0', '--num_val=0', '--num_test=0'], 'Nothing to write'),
     (['--asymmetry=2'], 'asymmetry'),
+    (['--zoom=0'], 'zoom'),
     (['--seed=-1'], 'seed'),
     (['--param_range=head_pow:2'], 'NAME:LO:HI'),
     (['--param_range=nose:0:1'], 'param_ranges'),

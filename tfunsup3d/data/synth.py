@@ -75,7 +75,8 @@ def _representable(scene, min_depth, max_depth, border_depth):
   fit it with a relief about twice as deep (and, through the relief/rotation
   ambiguity, a yaw about half as large). The scene is therefore shifted in
   tanh space to mean 0, exactly as the model's own post-processing would:
-  the backdrop moves a little nearer than the border columns.
+  the backdrop moves a little nearer than the border columns (a little
+  farther when the face fills most of the frame, `SynthOptions.zoom`).
   """
   mid, half = (max_depth + min_depth) / 2.0, (max_depth - min_depth) / 2.0
   raw = np.arctanh((scene - mid) / half)
@@ -102,12 +103,13 @@ def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
   p = {k: np.asarray(v, np.float64) for k, v in params.items()}
   if border_depth is None:  # the model's default (config.resolved)
     border_depth = 0.7 * max_depth + 0.3 * min_depth
-  c = (int(image_size) - 1) / 2.0
-  pixel = 1.0 / c
-  coords = (np.arange(int(image_size)) - c) / c  # exact mirror: x_j = -x_-j
-  y, x = coords[None, :, None], coords[None, None, :]
-  ax = np.abs(x)
   q = {k: (v[:, None, None] if v.ndim == 1 else v) for k, v in p.items()}
+  zoom = q['zoom'] if 'zoom' in q else 1.0  # [n,1,1]: layout units / pixel
+  c = (int(image_size) - 1) / 2.0
+  pixel = 1.0 / (c * zoom)
+  coords = (np.arange(int(image_size)) - c) / c  # exact mirror: x_j = -x_-j
+  y, x = coords[None, :, None] / zoom, coords[None, None, :] / zoom
+  ax = np.abs(x)
   hy = q['head_y']
   r2 = (x / q['head_ax']) ** 2 + ((y - hy) / q['head_ay']) ** 2
   face = (r2 < 1.0).astype(np.float64)
@@ -367,3 +369,24 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
     logging.info('synth %s: %d instances in %s (%.1f s)', split, n, target,
                  seconds[split])
   return seconds
+
+
+def changed_options(split_dir: str,
+                    options: SynthOptions = SynthOptions()) -> Dict[str,
+                                                                   Tuple]:
+  """Generator options a written split differs in from `options`.
+
+  Reads the meta of split_dir/factors.npz (`write_split`). Returns
+  {name: (written, now)} for each differing option (options the file
+  predates count as their value then: `zoom` 1), or {} when they agree or
+  the split has no readable factors.npz (not written by this generator).
+  """
+  try:
+    with np.load(os.path.join(split_dir, 'factors.npz')) as f:
+      written = json.loads(str(f['meta']))['options']
+  except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    return {}
+  written.setdefault('zoom', 1.0)  # files written before the option
+  now = json.loads(json.dumps(dataclasses.asdict(options)))
+  return {k: (written.get(k), v) for k, v in now.items()
+          if written.get(k) != v}

@@ -22,16 +22,24 @@ class SynthOptions:
   max_roll: float = 5.0
   max_translation: float = 0.02
   asymmetry: float = 0.3  # in [0, 1]; 0 gives exactly mirrored albedo.
+  # The layout's magnification about the image centre. At 1 the head spans
+  # 56-70% of the width inside a wide ring of backdrop; 1.45 fills the frame
+  # as the reference's synface crop (170 of 256 pixels) does. Positions and
+  # sizes scale, depth amplitudes do not.
+  zoom: float = 1.45
   # (name, lo, hi) entries replacing ranges of `PARAM_RANGES`, e.g.
   # (('head_pow', 1.0, 1.5),): a variant of the category.
   param_ranges: Tuple[Tuple[str, float, float], ...] = ()
 
   def check(self) -> 'SynthOptions':
     for name, hi in (('max_yaw', 90), ('max_pitch', 90), ('max_roll', 90),
-                     ('max_translation', 0.2), ('asymmetry', 1)):
+                     ('max_translation', 0.2), ('asymmetry', 1),
+                     ('zoom', 4)):
       if not 0.0 <= getattr(self, name) <= hi:
         raise ValueError(f'{name} must be in [0, {hi}]. Received: '
                          f'{getattr(self, name)}')
+    if not self.zoom > 0:
+      raise ValueError(f'zoom must be in (0, 4]. Received: {self.zoom}')
     known = [r[0] for r in PARAM_RANGES]
     for entry in self.param_ranges:
       if (len(entry) != 3 or entry[0] not in known
@@ -86,6 +94,7 @@ def sample_params(rng: np.random.Generator, n: int,
                   0.0])
   p['view'] = rng.uniform(-1.0, 1.0, (n, 6)) * lim
   p['asymmetry'] = np.full((n,), o.asymmetry)
+  p['zoom'] = np.full((n,), o.zoom)
   return p
 
 

@@ -56,6 +56,12 @@ def main(cfg: config_lib.Config) -> int:
   print(f'[1/4] data: {cfg.train_val_data_dir}')
   if _data_present(cfg):
     print('      already there, reused (delete it to regenerate)')
+    changed = synth.changed_options(os.path.join(cfg.train_val_data_dir,
+                                                 'train'))
+    if changed:
+      print('      note: written with other generator options than '
+            'today\'s defaults: ' + ', '.join(
+                f'{k} {old} (now {new})' for k, (old, new) in changed.items()))
   else:
     synth.write_dataset(cfg.train_val_data_dir, counts, cfg, seed=cfg.seed,
                         overwrite=True)

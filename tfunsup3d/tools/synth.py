@@ -2,7 +2,8 @@
 
 Usage:
   tfunsup3d-synth --out_dir=data/quickstart [--num_train=6000 --num_val=300
-      --num_test=300 --seed=0 --overwrite] [--param_range=NAME:LO:HI ...]
+      --num_test=300 --seed=0 --overwrite] [--zoom=Z]
+      [--param_range=NAME:LO:HI ...]
       [--config=FILE.yml] [--KEY=VALUE]
 
 Writes OUT_DIR/{train,val,test}/{image,depth}/NNNNNN_{image,depth}.png (the
@@ -51,6 +52,10 @@ _FLAGS = (
     (flags.DEFINE_float, 'asymmetry', _DEFAULTS.asymmetry,
      'Strength of asymmetric details in [0, 1] (a mark on one side, a '
      'sideways backdrop gradient); 0: exactly symmetric albedo.', {}),
+    (flags.DEFINE_float, 'zoom', _DEFAULTS.zoom,
+     'Magnification of the face layout about the image centre (1: the head '
+     'spans 56-70% of the width; depth amplitudes are not scaled).',
+     {'lower_bound': 0.01, 'upper_bound': 4.0}),
     (flags.DEFINE_multi_string, 'param_range', [],
      'NAME:LO:HI (repeatable): draw the category parameter NAME uniformly in '
      '[LO, HI) instead of its default range (tfunsup3d.data.synth_params.'
@@ -79,7 +84,7 @@ def main(cfg: config_lib.Config) -> None:
   options = synth_params.SynthOptions(
       max_yaw=FLAGS.max_yaw, max_pitch=FLAGS.max_pitch,
       max_roll=FLAGS.max_roll, max_translation=FLAGS.max_translation,
-      asymmetry=FLAGS.asymmetry,
+      asymmetry=FLAGS.asymmetry, zoom=FLAGS.zoom,
       param_ranges=tuple(synth_params.parse_param_range(text)
                          for text in FLAGS.param_range)).check()
   logging.set_verbosity(logging.INFO)
