@@ -16,7 +16,8 @@ import numpy as np
 @dataclasses.dataclass(frozen=True)
 class SynthOptions:
   """View ranges (uniform in (-max, max); degrees, and scene units, in
-  which the image spans about 0.175 at depth 1) and the asymmetry."""
+  which the image spans about 0.175 at depth 1), the asymmetry and the
+  framing (`zoom`)."""
   max_yaw: float = 30.0
   max_pitch: float = 10.0
   max_roll: float = 5.0
@@ -33,12 +34,11 @@ class SynthOptions:
 
   def check(self) -> 'SynthOptions':
     for name, hi in (('max_yaw', 90), ('max_pitch', 90), ('max_roll', 90),
-                     ('max_translation', 0.2), ('asymmetry', 1),
-                     ('zoom', 4)):
+                     ('max_translation', 0.2), ('asymmetry', 1)):
       if not 0.0 <= getattr(self, name) <= hi:
         raise ValueError(f'{name} must be in [0, {hi}]. Received: '
                          f'{getattr(self, name)}')
-    if not self.zoom > 0:
+    if not 0.0 < self.zoom <= 4.0:
       raise ValueError(f'zoom must be in (0, 4]. Received: {self.zoom}')
     known = [r[0] for r in PARAM_RANGES]
     for entry in self.param_ranges:
