@@ -74,7 +74,7 @@ def variant_data(args, name: str, cfg) -> str:
                                  'val': args.num_val, 'test': args.num_test},
                       cfg, args.data_seed,
                       synth_params.SynthOptions(**dict(
-                          {'zoom': args.zoom}, **options)).check())
+                          {'zoom': args.zoom}, **options)))
   return data_dir
 
 

@@ -328,7 +328,7 @@ def main(argv=None) -> Dict[str, object]:
   counts = {'train': args.num_train, 'val': args.num_val,
             'test': args.num_test}
   trainers.synth_data(args.data_dir, counts, base, args.data_seed,
-                      synth_params.SynthOptions(zoom=args.zoom).check())
+                      synth_params.SynthOptions(zoom=args.zoom))
   os.makedirs(args.out_dir, exist_ok=True)
   json_path = os.path.join(args.out_dir, f'{args.name}.json')
   settings = {'config': os.path.relpath(os.path.abspath(args.config),

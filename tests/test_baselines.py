@@ -110,6 +110,9 @@ class BaselineScoresTest(tf.test.TestCase):
     # Explicit masks give the same scores as the max-depth background code.
     m = baselines.baseline_scores(test, train, K, test_mask=mask)
     self.assertAllClose(m['null']['side'], r['null']['side'])
+    avg = baselines.average_depth(train)
+    self.assertEqual(avg.shape, (S, S))
+    self.assertLess(avg.max(), 1.1)
 
   def test_wrong_rank_is_an_error(self):
     K = render.intrinsics(S, 10.0)
