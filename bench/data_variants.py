@@ -144,42 +144,24 @@ def markdown(result: Dict[str, object]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def add_run_arguments(p: argparse.ArgumentParser, name: str) -> None:
-  """The arguments of short runs on a variant's data set (shared with
-  `bench.reference_code`): config, schedule, data set and output."""
-  p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
-  p.add_argument('--steps', type=int, default=300)
-  p.add_argument('--eval_every', type=int, default=50)
-  p.add_argument('--num_train', type=int, default=6000)
-  p.add_argument('--num_val', type=int, default=32)
-  p.add_argument('--num_test', type=int, default=300)
-  p.add_argument('--data_seed', type=int, default=1234)
-  p.add_argument('--zoom', type=float, default=synth_params.SynthOptions().zoom,
-                 help="the synthetic layout's magnification (SynthOptions)")
+def add_data_variant_arguments(p: argparse.ArgumentParser, name: str) -> None:
+  """Short runs (300 steps) on data sets under `--data_root` (shared with
+  `bench.reference_code`)."""
+  trainers.add_run_arguments(p, name, steps=300, eval_every=50)
   p.add_argument('--data_root', default=os.path.join(REPO_ROOT, 'bench',
                                                     'data', 'variants'))
-  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
-                                                  'results'))
-  p.add_argument('--name', default=name)
-  p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
-                 help='config override (repeatable)')
-
-
-def check_run_arguments(p: argparse.ArgumentParser, args) -> None:
-  if args.steps <= 0 or args.eval_every <= 0 or args.num_test <= 0:
-    p.error('--steps, --eval_every and --num_test must be positive')
 
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  add_run_arguments(p, 'data_variants')
+  add_data_variant_arguments(p, 'data_variants')
   p.add_argument('--variants', default=','.join(VARIANTS))
   args = p.parse_args(argv)
   args.variants = args.variants.split(',')
   unknown = [v for v in args.variants if v not in VARIANTS]
   if unknown:
     p.error(f'unknown variants {unknown}; choose from {list(VARIANTS)}')
-  check_run_arguments(p, args)
+  trainers.check_run_arguments(p, args)
   return args
 
 

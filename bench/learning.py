@@ -291,31 +291,17 @@ def plot(result: Dict[str, object], path: str) -> None:
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
+  trainers.add_run_arguments(p, 'learning', steps=1500, eval_every=250)
   p.add_argument('--rows', default=','.join(ROWS))
-  p.add_argument('--steps', type=int, default=1500)
-  p.add_argument('--eval_every', type=int, default=250)
-  p.add_argument('--num_train', type=int, default=6000)
-  p.add_argument('--num_val', type=int, default=32)
-  p.add_argument('--num_test', type=int, default=300)
-  p.add_argument('--data_seed', type=int, default=1234)
-  p.add_argument('--zoom', type=float, default=synth_params.SynthOptions().zoom,
-                 help="the synthetic layout's magnification (SynthOptions)")
   p.add_argument('--data_dir', default=os.path.join(REPO_ROOT, 'bench',
                                                    'data', 'learning'))
-  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
-                                                  'results'))
-  p.add_argument('--name', default='learning')
   p.add_argument('--resume', action='store_true',
                  help='keep finished rows of <out_dir>/<name>.json')
-  p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
-                 help='config override (repeatable)')
   args = p.parse_args(argv)
   unknown = [r for r in args.rows.split(',') if r not in ROWS]
   if unknown:
     p.error(f'unknown rows {unknown}; choose from {list(ROWS)}')
-  if args.steps <= 0 or args.eval_every <= 0:
-    p.error('--steps and --eval_every must be positive')
+  trainers.check_run_arguments(p, args)
   return args
 
 

@@ -286,13 +286,13 @@ def markdown(result: Dict[str, object]) -> str:
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  data_variants.add_run_arguments(p, 'reference_code')
+  data_variants.add_data_variant_arguments(p, 'reference_code')
   p.add_argument('--reference_dir', required=True,
                  help='a checkout of github elliottwu/unsup3d')
   p.add_argument('--reference_sizes', action='store_true',
                  help="the authors' network sizes, not the config's")
   args = p.parse_args(argv)
-  data_variants.check_run_arguments(p, args)
+  trainers.check_run_arguments(p, args)
   return args
 
 

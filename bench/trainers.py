@@ -6,6 +6,7 @@ the seeded initialisation for `steps` steps and scores the test split with
 {'final': scores, 'curve': [...], 'train_s_per_step', 'wall_s'}.
 """
 
+import argparse
 import dataclasses
 import json
 import os
@@ -19,12 +20,40 @@ import tensorflow as tf
 from tfunsup3d import losses as losses_lib
 from tfunsup3d import Unsup3D
 from tfunsup3d.data import synth
+from tfunsup3d.data import synth_params
 from tfunsup3d.factors import depth as depth_lib
 from tfunsup3d.factors import view as view_lib
 from tfunsup3d.train import loop
 from tfunsup3d.train import optimizers as optimizers_lib
 from tfunsup3d.train import task as task_lib
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def add_run_arguments(p: argparse.ArgumentParser, name: str, steps: int,
+                      eval_every: int) -> None:
+  """The arguments every training benchmark shares (`bench.learning`,
+  `bench.data_variants`, `bench.reference_code`): config, schedule, the
+  synthetic set's counts and generator options, output."""
+  p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
+  p.add_argument('--steps', type=int, default=steps)
+  p.add_argument('--eval_every', type=int, default=eval_every)
+  p.add_argument('--num_train', type=int, default=6000)
+  p.add_argument('--num_val', type=int, default=32)
+  p.add_argument('--num_test', type=int, default=300)
+  p.add_argument('--data_seed', type=int, default=1234)
+  p.add_argument('--zoom', type=float, default=synth_params.SynthOptions().zoom,
+                 help="the synthetic layout's magnification (SynthOptions)")
+  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
+                                                  'results'))
+  p.add_argument('--name', default=name)
+  p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                 help='config override (repeatable)')
+
+
+def check_run_arguments(p: argparse.ArgumentParser, args) -> None:
+  if args.steps <= 0 or args.eval_every <= 0 or args.num_test <= 0:
+    p.error('--steps, --eval_every and --num_test must be positive')
 
 def _loop(cfg, steps: int, eval_every: int, log, evaluate,
           train_step, batches=None) -> Dict[str, object]:

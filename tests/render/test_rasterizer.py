@@ -173,6 +173,37 @@ class RasterizerTest(tf.test.TestCase):
     self.assertGreaterEqual(close.mean(), 0.99)
     self.assertAllClose(t[close].sum(), n[close].sum(), rtol=1e-2)
 
+  def test_gradients_of_a_flat_triangle_beside_undrawn_ones(self):
+    # A triangle at depth 1 facing the camera, a triangle with a corner at
+    # depth 0 (skipped: behind the near plane) and a degenerate one. With
+    # equal corner depths z = 1 / sum(w_i / z_i) = 1 for any barycentrics,
+    # so dz/dz_i = w_i and dz/dx_i = dz/dy_i = 0 (hand-derived): the depth
+    # gradients of the drawn corners sum to the number of covered samples.
+    K = camera.intrinsics(8, 40.0)
+    kinv = np.linalg.inv(K.numpy())
+    px = np.array([[-2, -2, 1], [12, -2, 1], [-2, 12, 1]], np.float64)
+    drawn = px @ kinv.T
+    undrawn = np.array([[0, 0, 0], [0.1, 0, 1], [0, 0.1, 1]], np.float64)
+    degenerate = np.array([[0, 0, 1], [0, 0, 1], [0, 0, 1]], np.float64)
+    verts = tf.constant(np.concatenate([drawn, undrawn, degenerate])[None],
+                        tf.float32)
+    faces = np.arange(9, dtype=np.int32).reshape(3, 3)
+    with tf.GradientTape() as tape:
+      tape.watch(verts)
+      z = rasterizer.rasterize_depth(verts, faces, K, 8, 8,
+                                     anti_aliasing=False)
+      covered = tf.cast(z < rasterizer.FAR, tf.float32)
+      total = tf.reduce_sum(z * covered)
+    grad = tape.gradient(total, verts).numpy()[0]
+    self.assertTrue(np.all(np.isfinite(grad)))
+    self.assertAllClose(z.numpy()[covered.numpy() > 0], np.ones(
+        int(covered.numpy().sum())), atol=1e-5)
+    self.assertGreater(covered.numpy().sum(), 20)
+    self.assertAllClose(grad[:3, 2].sum(), covered.numpy().sum(), rtol=1e-4)
+    self.assertTrue(np.all(grad[:3, 2] > 0))
+    self.assertAllClose(grad[:3, :2], np.zeros([3, 2]), atol=1e-3)
+    self.assertAllEqual(grad[3:], np.zeros([6, 3]))
+
   def test_attributes_interpolate_linear_colour(self):
     size = 8
     K = camera.intrinsics(size)
