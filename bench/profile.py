@@ -11,7 +11,8 @@ then summed up here:
   XLA on   the time of each compiled kernel (an XLA thunk: a fusion, a
            convolution, a scatter...) per step, named by the TF op it was
            lowered from (the `op_name` metadata of the step's optimised HLO,
-           `experimental_get_compiler_ir`), and the time per kernel kind.
+           `experimental_get_compiler_ir`), and the time per kernel kind
+           and per scope (as below, from that TF op name).
            Loops (`while.N`) contain their bodies' kernels and are listed
            apart, not summed.
   XLA off  the time of each TF op per step, by op type and by scope (the
@@ -140,15 +141,22 @@ def summarise(totals: Dict[str, Dict[str, float]],
   out = {}
   if totals['kernels']:
     total = sum(totals['kernels'].values())
-    kinds = collections.Counter()
+    kinds, scopes = collections.Counter(), collections.Counter()
     for name, s in totals['kernels'].items():
       kinds[_kind(name)] += s
+      op_name = (hlo or {}).get(name, {}).get('op_name')
+      # A kernel named after its operand (e.g. a filter gradient named by
+      # the forward activations) is kept apart from its operand's scope.
+      scopes[(_scope(op_name) + (' (via operand)' if op_name.endswith(
+          '(via operand)') else '')) if op_name else 'unnamed'] += s
     out['kernel_total_s'] = total
     out['top_kernels'] = [dict({'kernel': k, 's_per_step': s,
                                 'share': s / total}, **(hlo or {}).get(k, {}))
                           for k, s in list(totals['kernels'].items())[:top]]
     out['kernel_kinds'] = [{'kind': k, 's_per_step': s, 'share': s / total}
                            for k, s in kinds.most_common(top)]
+    out['kernel_scopes'] = [{'scope': k, 's_per_step': s, 'share': s / total}
+                            for k, s in scopes.most_common(top)]
     out['loops'] = [{'kernel': k, 's_per_step': s}
                     for k, s in list(totals['loops'].items())[:5]]
   if totals['tf_ops']:
@@ -228,6 +236,10 @@ def markdown(result: Dict[str, object]) -> str:
     lines += ['', '| kernel kind | s/step | share |', '|---|---|---|']
     lines += [f'| {k["kind"]} | {k["s_per_step"]:.4f} | '
               f'{100 * k["share"]:.1f}% |' for k in summary['kernel_kinds']]
+    lines += ['', '| kernel scope (from its TF op) | s/step | share |',
+              '|---|---|---|']
+    lines += [f'| {k["scope"]} | {k["s_per_step"]:.4f} | '
+              f'{100 * k["share"]:.1f}% |' for k in summary['kernel_scopes']]
   if 'op_types' in summary:
     lines += ['', f'TF ops: {summary["op_total_s"]:.3f} s/step in all.', '',
               '| op type | s/step | share |', '|---|---|---|']

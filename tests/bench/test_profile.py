@@ -89,15 +89,21 @@ class AggregateTest(tf.test.TestCase):
   def test_summary_groups_and_names(self):
     totals = profile.aggregate(_space(), steps=2)
     hlo = {'fusion.3': {'op_type': 'Mul', 'op_name': 'render_depth/Mul',
-                        'shape': 'f32[2]'}}
+                        'shape': 'f32[2]'},
+           'convolution.5': {'op_type': 'Conv2D', 'shape': 'f32[2]',
+                             'op_name': 'netD_1/conv (via operand)'}}
     summary = profile.summarise(totals, hlo, top=5)
     self.assertAllClose(summary['kernel_total_s'], 0.008)
     top = summary['top_kernels']
     self.assertEqual([k['kernel'] for k in top], ['convolution.5', 'fusion.3'])
     self.assertAllClose(top[0]['share'], 0.625)
-    self.assertNotIn('op_name', top[0])
+    self.assertEqual(top[0]['op_type'], 'Conv2D')
     self.assertEqual(top[1]['op_name'], 'render_depth/Mul')
     self.assertEqual(summary['kernel_kinds'][0]['kind'], 'convolution')
+    kernel_scopes = {s['scope']: s['s_per_step']
+                     for s in summary['kernel_scopes']}
+    self.assertAllClose(kernel_scopes, {'fwd/netD (via operand)': 0.005,
+                                        'fwd/render_depth': 0.003})
     scopes = {s['scope']: s['s_per_step'] for s in summary['op_scopes']}
     self.assertAllClose(scopes, {'bwd/netD': 0.003,
                                  'fwd/render_depth': 0.0005})
