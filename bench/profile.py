@@ -29,7 +29,6 @@ import glob
 import os
 import re
 import tempfile
-import time
 from typing import Dict, Optional
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
@@ -182,20 +181,13 @@ def profile_training(cfg: config_lib.Config, steps: int, warmup: int,
   size = cfg.image_size
   batch = {'image': tf.constant(np.random.default_rng(0).uniform(
       0, 1, (cfg.batch_size, size, size, 3)), tf.float32)}
-  start = time.perf_counter()
-  task.train_step(batch, 0)['loss_total'].numpy()
-  first = time.perf_counter() - start
-  for _ in range(warmup):
-    task.train_step(batch, 0)['loss_total'].numpy()
-  times = []
-  for _ in range(steps):  # untraced: the profiler's own cost stays out
-    start = time.perf_counter()
-    task.train_step(batch, 0)['loss_total'].numpy()
-    times.append(time.perf_counter() - start)
+  step = lambda: task.train_step(batch, 0)['loss_total']
+  # Untraced timing first: the profiler's own cost stays out of it.
+  timing = common.measure(step, repeats=steps, warmup=warmup)
   tf.profiler.experimental.start(logdir)
   try:
     for _ in range(steps):
-      task.train_step(batch, 0)['loss_total'].numpy()
+      step().numpy()
   finally:
     tf.profiler.experimental.stop()
   paths = sorted(glob.glob(os.path.join(logdir, 'plugins', 'profile', '*',
@@ -209,9 +201,8 @@ def profile_training(cfg: config_lib.Config, steps: int, warmup: int,
   if cfg.jit_compile:
     step_fn = task.step_functions['train']
     hlo = hlo_op_names(step_fn.experimental_get_compiler_ir(
-        task._inputs(batch), tf.constant(0.0))(  # pylint: disable=protected-access
-            stage='optimized_hlo'))
-  return {'first_s': first, 'median_s': float(np.median(times)),
+        batch, tf.constant(0.0))(stage='optimized_hlo'))
+  return {'first_s': timing['first_s'], 'median_s': timing['median_s'],
           'trace': paths[-1], 'totals': aggregate(space, steps), 'hlo': hlo}
 
 
