@@ -148,8 +148,9 @@ def _visible_faces(tris, height: int, width: int,
   n = batch * num_tris
   tri_index = tf.range(n, dtype=tf.int32)
   pixel_base = (tri_index // num_tris) * plane
-  floats = tf.stack([x0, y0, a1, b1, a2, b2, zs[:, 0], zs[:, 1], zs[:, 2]],
-                    axis=-1)
+  inv_depth = checks.safe_divide(tf.ones_like(zs), zs)  # [N, 3]
+  floats = tf.concat([tf.stack([x0, y0, a1, b1, a2, b2], axis=-1),
+                      inv_depth], axis=-1)
   ints = tf.stack([tf.cast(xmin, tf.int32), tf.cast(ymin, tf.int32),
                    tf.cast(box_w, tf.int32), box_area,
                    pixel_base, tri_index % num_tris], axis=-1)
@@ -174,9 +175,8 @@ def _visible_faces(tris, height: int, width: int,
     w1 = dx * f[:, 2] + dy * f[:, 3]
     w2 = dx * f[:, 4] + dy * f[:, 5]
     w0 = 1.0 - w1 - w2
-    inv_z = w0 / f[:, 6] + w1 / f[:, 7] + w2 / f[:, 8]
-    z = checks.safe_divide(tf.ones_like(inv_z), inv_z)
-    hit = ((k < i[:, 3]) & (inv_z > 0.0) & (z > NEAR) & (z < FAR) &
+    z, valid = _interpolate_depth(w0, w1, w2, f[:, 6:])
+    hit = ((k < i[:, 3]) & valid &
            (w0 >= 0.0) & (w1 >= 0.0) & (w2 >= 0.0))
     pix = tf.where(hit, i[:, 4] + py_int * width + px_int, dummy)
     z_bits = tf.cast(tf.bitcast(tf.where(hit, z, FAR), tf.int32), tf.int64)
