@@ -37,7 +37,7 @@ import tensorflow as tf
 from bench import common
 from tfunsup3d import Unsup3D
 from tfunsup3d import config as config_lib
-from tfunsup3d.models import VGG16Features
+from tfunsup3d.networks import VGG16Features
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(REPO_ROOT, 'configs', 'quickstart.yml')

@@ -10,9 +10,9 @@ import tensorflow as tf
 from tfunsup3d import config as config_lib
 from tfunsup3d import losses, metrics, render
 from tfunsup3d.factors import confidence, depth as depth_lib, light, view
-from tfunsup3d.models import ConfNet, EDDeconv, Encoder, VGG16Features
-from tfunsup3d.models import load_vgg16_weights
-from tfunsup3d.models.vgg import MISSING_WEIGHTS_HELP
+from tfunsup3d.networks import ConfNet, EDDeconv, Encoder, VGG16Features
+from tfunsup3d.networks import load_vgg16_weights
+from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
 

@@ -18,10 +18,10 @@ from tests.fixtures import REFERENCE_DIR
 from tests.fixtures import require_reference
 from tfunsup3d.convert import reference
 from tfunsup3d.convert import torch_format
-from tfunsup3d.models import ConfNet
-from tfunsup3d.models import EDDeconv
-from tfunsup3d.models import Encoder
-from tfunsup3d.models import VGG16Features
+from tfunsup3d.networks import ConfNet
+from tfunsup3d.networks import EDDeconv
+from tfunsup3d.networks import Encoder
+from tfunsup3d.networks import VGG16Features
 
 TOLERANCE = 1e-4  # max abs error against the reference's float32 outputs.
 QUARTER_SIZES = {'netD': {'cout': 1, 'nf': 16, 'zdim': 64},

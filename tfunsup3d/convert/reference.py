@@ -5,7 +5,7 @@ A reference state dict maps names to arrays in PyTorch layout:
 `ConvTranspose2d` `[in, out, kh, kw]`, of a `GroupNorm` its scale `[C]`
 (`.bias` its offset); ConfNet adds `out_net1.N.*` and `out_net2.N.*`,
 torchvision's VGG16 `features.N.weight/bias`. Our layers are named
-`{sequential}_{N}_{kind}` after those keys (see `tfunsup3d/models`).
+`{sequential}_{N}_{kind}` after those keys (see `tfunsup3d/networks`).
 
 Layouts: Keras' Conv2D kernel is HWIO `[kh, kw, in, out]` = OIHW transposed
 by (2, 3, 1, 0). Keras' Conv2DTranspose kernel is `[kh, kw, out, in]`, and it
@@ -22,10 +22,10 @@ from typing import Dict, List, Mapping, Tuple
 import keras
 import numpy as np
 
-from tfunsup3d.models.conf_net import ConfNet
-from tfunsup3d.models.ed_deconv import EDDeconv
-from tfunsup3d.models.encoder import Encoder
-from tfunsup3d.models.vgg import VGG16Features
+from tfunsup3d.networks.conf_net import ConfNet
+from tfunsup3d.networks.ed_deconv import EDDeconv
+from tfunsup3d.networks.encoder import Encoder
+from tfunsup3d.networks.vgg import VGG16Features
 
 # Net names of a reference checkpoint (plus 'vgg') -> our class.
 NET_CLASSES = {

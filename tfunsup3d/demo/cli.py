@@ -75,7 +75,7 @@ def register_key_flags() -> None:
 def require_modules(purpose: str, *modules: str) -> None:
   """UserError naming the missing packages (the `demo` extra has them)."""
   import importlib.util  # pylint: disable=g-import-not-at-top
-  from tfunsup3d.tools.flags import UserError  # pylint: disable=g-import-not-at-top
+  from tfunsup3d.errors import UserError  # pylint: disable=g-import-not-at-top
   missing = [m for m in modules if importlib.util.find_spec(m) is None]
   if missing:
     raise UserError(f'{purpose} needs {", ".join(missing)}: pip install '

@@ -48,7 +48,7 @@ def functional_encoder(net, image_size: int, name: Optional[str] = None):
   """A functional copy of an `Encoder` (netL / netV) for tf-keras-vis.
 
   Args:
-    net: a built `tfunsup3d.models.Encoder`.
+    net: a built `tfunsup3d.networks.Encoder`.
     image_size: S.
     name: model name (default `<net name>_functional`).
 
@@ -222,7 +222,7 @@ def run_explain(model, images, output_dir: str, explainer: Explainer,
   """
   from absl import logging  # pylint: disable=g-import-not-at-top
   from tfunsup3d.demo import inputs as inputs_lib  # pylint: disable=g-import-not-at-top
-  from tfunsup3d.tools.flags import UserError  # pylint: disable=g-import-not-at-top
+  from tfunsup3d.errors import UserError  # pylint: disable=g-import-not-at-top
   os.makedirs(output_dir, exist_ok=True)
   prepared, skipped = [], []
   for item in images:

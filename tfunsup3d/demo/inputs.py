@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
-from tfunsup3d.tools.flags import UserError
+from tfunsup3d.errors import UserError
 
 # tfunsup3d.data.image_files.IMG_EXTENSIONS (the reference's list) + GIF;
 # spelled out so that listing inputs does not import TensorFlow.

@@ -40,7 +40,7 @@ from PIL import ImageDraw
 from tfunsup3d.demo import animation
 from tfunsup3d.demo import inputs as inputs_lib
 from tfunsup3d.demo import mesh as mesh_lib
-from tfunsup3d.tools.flags import UserError
+from tfunsup3d.errors import UserError
 
 EPS = 1e-7
 OUTPUT_FILES = {

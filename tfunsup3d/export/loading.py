@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional
 from absl import logging
 
 from tfunsup3d import config as config_lib
-from tfunsup3d.tools.flags import UserError
+from tfunsup3d.errors import UserError
 
 # Config keys that fix the networks' variables (or what they were trained on).
 SHAPE_KEYS = ('image_size', 'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf',

@@ -38,21 +38,13 @@ from absl import logging  # pylint: disable=unused-import
 import yaml
 
 from tfunsup3d import config as config_lib
+from tfunsup3d.errors import EXIT_USER_ERROR, UserError  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
 
 CONFIG_FLAG = 'config'
 PRINT_CONFIG_FLAG = 'print_config'
-EXIT_USER_ERROR = 2
 DEBUG_ENV = 'TFUNSUP3D_DEBUG'
-
-
-class UserError(Exception):
-  """An error caused by the user's input (flags, files, data).
-
-  Console scripts report it as one line and exit with status 2. Raise it (or a
-  subclass) for problems the user can fix; let bugs raise anything else.
-  """
 
 
 # Errors that `main_wrapper` reports in one line instead of a traceback.

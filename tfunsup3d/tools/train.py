@@ -15,9 +15,8 @@ loss became NaN/Inf (the last good checkpoint is kept).
 import sys
 
 from tfunsup3d import config as config_lib
+from tfunsup3d.errors import EXIT_NON_FINITE
 from tfunsup3d.tools import flags as tool_flags
-
-EXIT_NON_FINITE = 3
 
 
 def main(cfg: config_lib.Config) -> int:

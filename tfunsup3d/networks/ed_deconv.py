@@ -4,12 +4,12 @@ from typing import List, Optional
 
 import keras
 
-from tfunsup3d.models.encoder import ImageNetwork
-from tfunsup3d.models.encoder import check_activation
-from tfunsup3d.models.encoder import check_int
-from tfunsup3d.models.encoder import conv4x4_s2
-from tfunsup3d.models.encoder import run_sequence
-from tfunsup3d.models.encoder import torch_init
+from tfunsup3d.networks.encoder import ImageNetwork
+from tfunsup3d.networks.encoder import check_activation
+from tfunsup3d.networks.encoder import check_int
+from tfunsup3d.networks.encoder import conv4x4_s2
+from tfunsup3d.networks.encoder import run_sequence
+from tfunsup3d.networks.encoder import torch_init
 
 GN_EPSILON = 1e-5  # torch.nn.GroupNorm's default eps.
 
@@ -45,7 +45,7 @@ def conv_transpose4x4(filters: int, name: str,
 
   For k=4, s=2, p=1 Keras' 'same' cropping equals PyTorch's (one row/column
   off each side of the full 2H+2 output); for s=1, p=0 nothing is cropped
-  ('valid'). Both are checked numerically in tests/models/test_ed_deconv.py.
+  ('valid'). Both are checked numerically in tests/networks/test_ed_deconv.py.
   """
   return keras.layers.Conv2DTranspose(
       filters, 4, strides=stride, padding='same' if stride == 2 else 'valid',

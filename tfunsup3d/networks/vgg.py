@@ -14,9 +14,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfunsup3d.models.encoder import TracksLayerLists
-from tfunsup3d.models.encoder import build_sequence
-from tfunsup3d.models.encoder import run_sequence
+from tfunsup3d.networks.encoder import TracksLayerLists
+from tfunsup3d.networks.encoder import build_sequence
+from tfunsup3d.networks.encoder import run_sequence
 
 # torchvision's ImageNet statistics, for inputs in [0, 1] (RGB).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

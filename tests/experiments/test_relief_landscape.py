@@ -1,4 +1,4 @@
-"""Tests of bench.relief_landscape (the relief-scale loss landscape)."""
+"""Tests of experiments.relief_landscape (the relief-scale loss landscape)."""
 
 import json
 import os
@@ -7,8 +7,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from bench import relief_landscape
-from bench import trainers
+from experiments import relief_landscape
+from experiments import trainers
 from tfunsup3d import config as config_lib
 from tfunsup3d.data import synth
 

@@ -4,16 +4,16 @@ from typing import Optional
 
 import keras
 
-from tfunsup3d.models.ed_deconv import check_gn_channels
-from tfunsup3d.models.ed_deconv import conv
-from tfunsup3d.models.ed_deconv import conv_transpose4x4
-from tfunsup3d.models.ed_deconv import down_path
-from tfunsup3d.models.ed_deconv import group_norm
-from tfunsup3d.models.ed_deconv import relu
-from tfunsup3d.models.encoder import ImageNetwork
-from tfunsup3d.models.encoder import build_sequence
-from tfunsup3d.models.encoder import check_int
-from tfunsup3d.models.encoder import run_sequence
+from tfunsup3d.networks.ed_deconv import check_gn_channels
+from tfunsup3d.networks.ed_deconv import conv
+from tfunsup3d.networks.ed_deconv import conv_transpose4x4
+from tfunsup3d.networks.ed_deconv import down_path
+from tfunsup3d.networks.ed_deconv import group_norm
+from tfunsup3d.networks.ed_deconv import relu
+from tfunsup3d.networks.encoder import ImageNetwork
+from tfunsup3d.networks.encoder import build_sequence
+from tfunsup3d.networks.encoder import check_int
+from tfunsup3d.networks.encoder import run_sequence
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')

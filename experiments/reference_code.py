@@ -2,9 +2,9 @@
 
 Trains the authors' PyTorch Unsup3D, from a checkout of github
 elliottwu/unsup3d named with `--reference_dir` (nothing is downloaded), on
-`bench.data_variants`' default set with this package's data loader, and
-scores it with `bench.learning.Scorer`'s diagnostics, for a side-by-side
-with the `default` row of `bench/results/data_variants.md` (same config,
+`experiments.data_variants`' default set with this package's data loader, and
+scores it with `experiments.learning.Scorer`'s diagnostics, for a side-by-side
+with the `default` row of `experiments/results/data_variants.md` (same config,
 steps and data). Their modules run unchanged; three imports are stubbed:
 `cv2` and `torchvision` (unused here: the perceptual loss is off, as in the
 quickstart, and replaced by zero) and `neural_renderer` (CUDA only), whose
@@ -19,7 +19,7 @@ the reference fixture's README says). The networks take the config's sizes
 
 Needs PyTorch (the CPU build is enough: `pip install torch==2.13.0`).
 
-  python -m bench.reference_code --reference_dir PATH   # results/reference_code.*
+  python -m experiments.reference_code --reference_dir PATH   # results/reference_code.*
 
 Writes the table (`.md`, `.json`) and `<name>_depth.png`: the first test
 images, the trained model's canonical depth and the generator's.
@@ -38,9 +38,9 @@ import numpy as np
 import tensorflow as tf
 
 from bench import common
-from bench import data_variants
-from bench import learning
-from bench import trainers
+from experiments import data_variants
+from experiments import learning
+from experiments import trainers
 from tfunsup3d import config as config_lib
 from tfunsup3d import render
 from tfunsup3d.factors import depth as depth_lib
@@ -54,7 +54,7 @@ def _import_reference(reference_dir: str, cfg, reference_sizes: bool):
   try:
     import torch
   except ImportError:
-    raise SystemExit('bench.reference_code needs PyTorch: pip install '
+    raise SystemExit('experiments.reference_code needs PyTorch: pip install '
                      'torch==2.13.0 (the CPU build is enough)') from None
   package = os.path.join(reference_dir, 'unsup3d')
   if not os.path.isfile(os.path.join(package, 'model.py')):
@@ -135,7 +135,7 @@ def _depth_renderer(torch):
 def build_reference_model(args, cfg):
   """The authors' `Unsup3D` with the config's settings and sizes."""
   if cfg.lam_perc:
-    raise SystemExit('bench.reference_code runs without the perceptual loss '
+    raise SystemExit('experiments.reference_code runs without the perceptual loss '
                      '(no VGG16 weights offline): set lam_perc=0')
   torch, model_lib, networks = _import_reference(
       args.reference_dir, cfg, args.reference_sizes)
@@ -261,7 +261,7 @@ def markdown(result: Dict[str, object]) -> str:
       f"`{s['config']}` {s['overrides']}, "
       f"{sizes} network sizes, seed {s['seed']}, synthetic data zoom "
       f"{s.get('zoom', 1.0)}, {s['steps']} steps of batch "
-      f"{s['batch_size']}; diagnostics as `bench/results/data_variants.md` "
+      f"{s['batch_size']}; diagnostics as `experiments/results/data_variants.md` "
       f"(data relief spread {result['data_relief_spread']:.3f}). A negative "
       'light tilt slope with a MAD near or above 90° marks the hollow '
       '(depth-reversed) twin of a convex answer: a bowl where the face '

@@ -1,4 +1,4 @@
-"""Tests for tfunsup3d.models.encoder (Encoder: netL, netV)."""
+"""Tests for tfunsup3d.networks.encoder (Encoder: netL, netV)."""
 
 from absl.testing import parameterized
 import keras
@@ -6,8 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from tests import torch_ops
-from tfunsup3d.models import encoder as encoder_lib
-from tfunsup3d.models.encoder import Encoder
+from tfunsup3d.networks import encoder as encoder_lib
+from tfunsup3d.networks.encoder import Encoder
 
 
 def _images(batch=2, size=64, seed=0):

@@ -1,4 +1,4 @@
-"""Tests for tfunsup3d.models.conf_net (ConfNet: netC)."""
+"""Tests for tfunsup3d.networks.conf_net (ConfNet: netC)."""
 
 import os
 import tempfile
@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfunsup3d.models.conf_net import ConfNet
+from tfunsup3d.networks.conf_net import ConfNet
 
 
 def _images(batch=2, size=64, seed=0):

@@ -1,8 +1,8 @@
-"""The learning benchmark's row trainers (see `bench.learning`).
+"""The learning benchmark's row trainers (see `experiments.learning`).
 
 Each trainer takes (cfg, steps, eval_every, scorer, log), trains one row from
 the seeded initialisation for `steps` steps and scores the test split with
-`scorer` (a `bench.learning.Scorer`) every `eval_every` steps; it returns
+`scorer` (a `experiments.learning.Scorer`) every `eval_every` steps; it returns
 {'final': scores, 'curve': [...], 'train_s_per_step', 'wall_s'}.
 """
 
@@ -32,8 +32,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def add_run_arguments(p: argparse.ArgumentParser, name: str, steps: int,
                       eval_every: int) -> None:
-  """The arguments every training benchmark shares (`bench.learning`,
-  `bench.data_variants`, `bench.reference_code`): config, schedule, the
+  """The arguments every training benchmark shares (`experiments.learning`,
+  `experiments.data_variants`, `experiments.reference_code`): config, schedule, the
   synthetic set's counts and generator options, output."""
   p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
   p.add_argument('--steps', type=int, default=steps)
@@ -44,7 +44,7 @@ def add_run_arguments(p: argparse.ArgumentParser, name: str, steps: int,
   p.add_argument('--data_seed', type=int, default=1234)
   p.add_argument('--zoom', type=float, default=synth_params.SynthOptions().zoom,
                  help="the synthetic layout's magnification (SynthOptions)")
-  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
+  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'experiments',
                                                   'results'))
   p.add_argument('--name', default=name)
   p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',

@@ -2,15 +2,15 @@
 
 The learning benchmark's model settles, within its first 50 steps, on a depth
 relief about 3x too deep with light tilt and yaw about 1/3 of the truth (the
-bas-relief ambiguity; see `bench.learning` and `bench.relief_landscape`).
+bas-relief ambiguity; see `experiments.learning` and `experiments.relief_landscape`).
 This trains the method briefly (quickstart config, `--steps`) on variants of
 the synthetic category, each changing one thing (`VARIANTS`), and on the
 default data with netD's last layer initialised smaller, and reports per
-variant the diagnostics of `bench.learning.Scorer` at every evaluation with
+variant the diagnostics of `experiments.learning.Scorer` at every evaluation with
 the spread of the canonical depth (5th to 95th percentile over the central
 3/4 of the image, mean over the first test images) next to the data's.
 
-  python -m bench.data_variants   # bench/results/data_variants.*
+  python -m experiments.data_variants   # experiments/results/data_variants.*
 """
 
 import argparse
@@ -24,8 +24,8 @@ import keras
 import numpy as np
 
 from bench import common
-from bench import learning
-from bench import trainers
+from experiments import learning
+from experiments import trainers
 from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
 from tfunsup3d.data import synth_params
@@ -125,7 +125,7 @@ def markdown(result: Dict[str, object]) -> str:
       'spread: 5th-95th percentile of the canonical depth over the central '
       f'3/4 of the image, mean over the first (up to) {DEPTH_SAMPLE} test '
       'images. Best relief '
-      'scale and tilt slope: `bench.learning` diagnostics (a relief k times '
+      'scale and tilt slope: `experiments.learning` diagnostics (a relief k times '
       'too deep shows both near 1/k).', '',
       '| variant | change | data relief spread | model relief spread | '
       'best relief scale at each eval | light tilt slope | yaw std (GT) | '
@@ -146,9 +146,9 @@ def markdown(result: Dict[str, object]) -> str:
 
 def add_data_variant_arguments(p: argparse.ArgumentParser, name: str) -> None:
   """Short runs (300 steps) on data sets under `--data_root` (shared with
-  `bench.reference_code`)."""
+  `experiments.reference_code`)."""
   trainers.add_run_arguments(p, name, steps=300, eval_every=50)
-  p.add_argument('--data_root', default=os.path.join(REPO_ROOT, 'bench',
+  p.add_argument('--data_root', default=os.path.join(REPO_ROOT, 'experiments',
                                                     'data', 'variants'))
 
 

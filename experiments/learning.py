@@ -40,8 +40,8 @@ as they finish, so an interrupted run keeps its finished rows and
 `--resume` skips them), `<name>.md` (the table) and `<name>_curves.png`
 (test SIDE/MAD and the training loss against steps, baselines as lines).
 
-  python -m bench.learning                # bench/results/learning.*, ~2 h on 2 cores
-  python -m bench.learning --rows=unsup,supervised --steps=3000 \\
+  python -m experiments.learning                # experiments/results/learning.*, ~2 h on 2 cores
+  python -m experiments.learning --rows=unsup,supervised --steps=3000 \\
       --name=learning_long --set lr=0.0002
 """
 
@@ -59,7 +59,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench import common
-from bench import trainers
+from experiments import trainers
 from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
@@ -293,7 +293,7 @@ def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   trainers.add_run_arguments(p, 'learning', steps=1500, eval_every=250)
   p.add_argument('--rows', default=','.join(ROWS))
-  p.add_argument('--data_dir', default=os.path.join(REPO_ROOT, 'bench',
+  p.add_argument('--data_dir', default=os.path.join(REPO_ROOT, 'experiments',
                                                    'data', 'learning'))
   p.add_argument('--resume', action='store_true',
                  help='keep finished rows of <out_dir>/<name>.json')

@@ -1,12 +1,14 @@
 """Regenerates the Bazel BUILD file at the repository root from the tree.
 
-  python -m tfunsup3d.tools.build_sync           # print the BUILD it would write
-  python -m tfunsup3d.tools.build_sync --check   # exit 1 (with a diff) if stale
-  python -m tfunsup3d.tools.build_sync --write   # rewrite BUILD
+  python -m scripts.build_sync           # print the BUILD it would write
+  python -m scripts.build_sync --check   # exit 1 (with a diff) if stale
+  python -m scripts.build_sync --write   # rewrite BUILD
 
 BUILD lists every file explicitly (no glob), deterministically sorted:
   * py_library `tfunsup3d`: every .py file under tfunsup3d/;
   * py_library `bench`: the .py files under bench/ (tests/bench depend on it);
+  * py_library `experiments`: the learning studies under experiments/
+    (tests/experiments depend on it);
   * py_library `test_helpers` (testonly): the .py files under tests/ that are
     not tests (conftest.py, fixtures, __init__.py);
   * one py_test per tests/**/test_*.py, named after its path
@@ -25,8 +27,9 @@ BUILD_FILE = 'BUILD'
 PACKAGE_DIR = 'tfunsup3d'
 TESTS_DIR = 'tests'
 BENCH_DIR = 'bench'
+EXPERIMENTS_DIR = 'experiments'
 PYTEST_MAIN = 'tests/bazel_pytest_main.py'
-SYNC_COMMAND = 'python -m tfunsup3d.tools.build_sync --write'
+SYNC_COMMAND = 'python -m scripts.build_sync --write'
 _SKIP_DIRS = ('__pycache__', '.pytest_cache')
 
 _HEADER = f'''\
@@ -106,6 +109,8 @@ def generate(root: str) -> str:
   has_configs = os.path.isdir(os.path.join(root, 'configs'))
   bench = (python_files(root, BENCH_DIR)
            if os.path.isdir(os.path.join(root, BENCH_DIR)) else [])
+  experiments = (python_files(root, EXPERIMENTS_DIR)
+                 if os.path.isdir(os.path.join(root, EXPERIMENTS_DIR)) else [])
 
   out = [_HEADER]
   out.append(f'''
@@ -132,6 +137,15 @@ py_library(
     deps = [":tfunsup3d"],
 )
 ''')
+  if experiments:
+    out.append(f'''
+py_library(
+    name = "experiments",
+    srcs = {_string_list(experiments, '    ')},
+    imports = ["."],
+    deps = [{'":bench", ' if bench else ''}":tfunsup3d"],
+)
+''')
   out.append(f'''
 py_library(
     name = "test_helpers",
@@ -145,6 +159,8 @@ py_library(
     deps = [':test_helpers', ':tfunsup3d']
     if bench and test.startswith(f'{TESTS_DIR}/{BENCH_DIR}/'):
       deps.insert(0, ':bench')
+    if experiments and test.startswith(f'{TESTS_DIR}/{EXPERIMENTS_DIR}/'):
+      deps.insert(0, ':experiments')
     out.append(f'''
 py_test(
     name = "{test_target_name(test)}",
@@ -181,7 +197,7 @@ def diff(root: str) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(
-      prog='python -m tfunsup3d.tools.build_sync',
+      prog='python -m scripts.build_sync',
       description='Regenerate the Bazel BUILD file from the source tree.')
   mode = parser.add_mutually_exclusive_group()
   mode.add_argument('--write', action='store_true', help='rewrite BUILD')

@@ -1,4 +1,4 @@
-"""Tests of bench.data_variants (the relief lock on variants of the data)."""
+"""Tests of experiments.data_variants (the relief lock on variants of the data)."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from bench import data_variants
+from experiments import data_variants
 from tfunsup3d import config as config_lib
 from tfunsup3d.data import synth_params
 

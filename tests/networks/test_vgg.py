@@ -1,4 +1,4 @@
-"""Tests for tfunsup3d.models.vgg (VGG16 relu3_3 features, weight loading)."""
+"""Tests for tfunsup3d.networks.vgg (VGG16 relu3_3 features, weight loading)."""
 
 import os
 import shutil
@@ -12,9 +12,9 @@ from tests.fixtures import REFERENCE_DIR
 from tests.fixtures import require_reference
 from tfunsup3d.convert import reference
 from tfunsup3d.convert import torch_format
-from tfunsup3d.models import vgg as vgg_lib
-from tfunsup3d.models.vgg import VGG16Features
-from tfunsup3d.models.vgg import load_vgg16_weights
+from tfunsup3d.networks import vgg as vgg_lib
+from tfunsup3d.networks.vgg import VGG16Features
+from tfunsup3d.networks.vgg import load_vgg16_weights
 
 
 def _tempdir(test):

@@ -1,4 +1,4 @@
-"""Tests of bench.reference_code (the authors' code on the synthetic data)."""
+"""Tests of experiments.reference_code (the authors' code on the synthetic data)."""
 
 import importlib.util
 import os
@@ -7,7 +7,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from bench import reference_code
+from experiments import reference_code
 from tfunsup3d import config as config_lib
 from tfunsup3d import render
 from tfunsup3d.render import rasterizer
@@ -66,7 +66,7 @@ class DepthRendererTest(tf.test.TestCase):
 
   def test_depth_and_gradient_match_the_rasteriser(self):
     if not HAS_TORCH:
-      self.skipTest('PyTorch is not installed (bench.reference_code only)')
+      self.skipTest('PyTorch is not installed (experiments.reference_code only)')
     import torch  # pylint: disable=g-import-not-at-top
     size = 16
     K = render.intrinsics(size, 10.0)

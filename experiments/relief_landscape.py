@@ -1,7 +1,7 @@
 """Relief landscape: does the method's loss prefer the true depth relief?
 
 The learning benchmark's model ends with its relief about 3x too deep, its
-yaw and light tilt about 3x too small (`bench.learning`'s diagnostics):
+yaw and light tilt about 3x too small (`experiments.learning`'s diagnostics):
 nearly the same image under a nearly orthographic camera (the bas-relief
 ambiguity). This asks whether that is a minimum of the objective or a place
 the networks get stuck. For test images of a synthetic set and each relief
@@ -17,7 +17,7 @@ generator's (least-squares slopes). Then (`--view_steps`) it refits the view
 alone from zero, the networks' start, with the generator's other factors
 held: whether the loss leads the view to the truth when the rest is right.
 
-  python -m bench.relief_landscape   # bench/results/relief_landscape.*
+  python -m experiments.relief_landscape   # experiments/results/relief_landscape.*
 """
 
 import argparse
@@ -34,8 +34,8 @@ import numpy as np
 import tensorflow as tf
 
 from bench import common
-from bench import learning
-from bench import trainers
+from experiments import learning
+from experiments import trainers
 from tfunsup3d import config as config_lib
 from tfunsup3d import Unsup3D
 
@@ -208,16 +208,16 @@ def markdown(result: Dict[str, object]) -> str:
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
-  p.add_argument('--data_dir', default=os.path.join(REPO_ROOT, 'bench',
+  p.add_argument('--data_dir', default=os.path.join(REPO_ROOT, 'experiments',
                                                    'data', 'learning'),
-                 help='a tfunsup3d-synth set (bench.learning writes it)')
+                 help='a tfunsup3d-synth set (experiments.learning writes it)')
   p.add_argument('--num_images', type=int, default=16)
   p.add_argument('--scales', default='0.5,0.7,1,1.4,2,3')
   p.add_argument('--steps', type=int, default=1500)
   p.add_argument('--lr', type=float, default=0.01)
   p.add_argument('--view_steps', type=int, default=600,
                  help='steps of the view-from-zero refit (0: skip it)')
-  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'bench',
+  p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'experiments',
                                                   'results'))
   p.add_argument('--name', default='relief_landscape')
   args = p.parse_args(argv)
@@ -231,7 +231,7 @@ def parse_args(argv=None):
             '--view_steps >= 0')
   if not os.path.isfile(os.path.join(args.data_dir, 'test', 'factors.npz')):
     p.error(f'no synthetic test split with factors.npz in {args.data_dir} '
-            '(run python -m bench.learning once, or tfunsup3d-synth)')
+            '(run python -m experiments.learning once, or tfunsup3d-synth)')
   return args
 
 

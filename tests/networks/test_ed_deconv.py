@@ -1,12 +1,12 @@
-"""Tests for tfunsup3d.models.ed_deconv (EDDeconv: netD, netA)."""
+"""Tests for tfunsup3d.networks.ed_deconv (EDDeconv: netD, netA)."""
 
 from absl.testing import parameterized
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfunsup3d.models import ed_deconv as ed_deconv_lib
-from tfunsup3d.models.ed_deconv import EDDeconv
+from tfunsup3d.networks import ed_deconv as ed_deconv_lib
+from tfunsup3d.networks.ed_deconv import EDDeconv
 
 
 def _images(batch=2, size=64, seed=0):

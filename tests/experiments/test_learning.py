@@ -1,4 +1,4 @@
-"""Tests for bench/learning.py: the table, the plot and a tiny end-to-end run."""
+"""Tests for experiments/learning.py: the table, the plot and a tiny end-to-end run."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import learning
+from experiments import learning
 from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
 from tfunsup3d import Unsup3D
