@@ -1,8 +1,9 @@
 """Shared test helpers: the reference fixture's location, skipping without it.
 
-The reference fixture (the authors' PyTorch run, see its README.md) sits in
-`<repo root>/../shared/fixtures/reference`. It is never downloaded or made at
-test time: tests that need it skip with a clear reason when it is absent.
+The reference fixture (the authors' PyTorch run, docs/reference_fixture.md)
+sits in `<repo root>/../shared/fixtures/reference`. It is never downloaded
+or made at test time: tests that need it skip with a clear reason (saying
+how to get it) when it is absent.
 
 ```python
 from tests import fixtures
@@ -46,7 +47,8 @@ def require_reference(testcase=None, *names: str) -> None:
   reason = (f'reference fixture absent: {REFERENCE_DIR}' +
             (f' lacks {", ".join(missing)}' if os.path.isdir(REFERENCE_DIR)
              else ' does not exist') +
-            ' (it is never downloaded at test time; see its README.md)')
+            ' (it is never downloaded at test time; copy it there or make '
+            'it as docs/reference_fixture.md says)')
   if hasattr(testcase, 'skipTest'):
     testcase.skipTest(reason)
   import pytest  # pylint: disable=g-import-not-at-top
