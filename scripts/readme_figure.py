@@ -10,7 +10,7 @@ idle CPU cores), then decomposes --num_images test faces with the demo's own
 functions (`tfunsup3d.demo.runner.Demo`) and writes one row per face:
 input, canonical depth, albedo, shading, and a frame of the textured shape
 turned by --yaw degrees. With --checkpoint it uses that model and its
-config's test images instead.
+config's test images instead; --images names another folder.
 """
 
 import argparse
@@ -96,6 +96,9 @@ def main(argv=None) -> None:
                       help='config of the tiny model')
   parser.add_argument('--steps', type=int, default=100,
                       help='training steps of the tiny model')
+  parser.add_argument('--images', default=None,
+                      help='folder of images to decompose (default: the '
+                      'test split of the model\'s data)')
   parser.add_argument('--num_images', type=int, default=3)
   parser.add_argument('--yaw', type=float, default=30.0)
   parser.add_argument('--tile', type=int, default=128)
@@ -103,10 +106,12 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   with tempfile.TemporaryDirectory() as work_dir:
     if args.checkpoint:
-      checkpoint, image_dir = args.checkpoint, _test_images(args.checkpoint)
+      checkpoint, image_dir = args.checkpoint, (
+          args.images or _test_images(args.checkpoint))
     else:
       checkpoint, image_dir = _train_tiny(args.config, work_dir, args.steps,
                                           args.num_images)
+      image_dir = args.images or image_dir
     figure = compose(checkpoint, image_dir, args.num_images, args.yaw,
                      args.tile)
   os.makedirs(os.path.dirname(args.output) or '.', exist_ok=True)

@@ -300,7 +300,7 @@ def test_command_is_real(command):
 
 def relative_links(page: str) -> List[Tuple[int, str]]:
   """(line, target) of the relative links and images of `page`, outside
-  code blocks and code spans, without their #fragment."""
+  code blocks and code spans (a target may end in #fragment)."""
   with open(os.path.join(REPO_ROOT, page), encoding='utf-8') as f:
     lines = f.read().splitlines()
   links, in_code = [], False
@@ -311,24 +311,36 @@ def relative_links(page: str) -> List[Tuple[int, str]]:
     if in_code:
       continue
     for target in _LINK.findall(re.sub(r'`[^`]*`', '', line)):
-      target = target.split('#', 1)[0]
-      if target and not re.match(r'^[a-z][a-z0-9+.-]*:', target):
+      if not re.match(r'^[a-z][a-z0-9+.-]*:', target):
         links.append((number, target))
   return links
+
+
+def heading_anchors(page: str) -> Set[str]:
+  """GitHub's anchors of the headings of a Markdown page."""
+  with open(os.path.join(REPO_ROOT, page), encoding='utf-8') as f:
+    text = re.sub(r'```.*?```', '', f.read(), flags=re.DOTALL)
+  return {re.sub(r'[^\w\- ]', '', h.strip().lower()).replace(' ', '-')
+          for h in re.findall(r'^#+ (.*)$', text, re.MULTILINE)}
 
 
 @pytest.mark.parametrize('page', PAGES)
 def test_relative_links_exist(page):
   missing, pending = [], []
-  for number, target in relative_links(page):
-    path = os.path.normpath(os.path.join(os.path.dirname(page), target))
+  for number, link in relative_links(page):
+    target, _, anchor = link.partition('#')
+    path = os.path.normpath(os.path.join(os.path.dirname(page), target or
+                                         os.path.basename(page)))
     if os.path.exists(os.path.join(REPO_ROOT, path)):
+      if anchor and path.endswith('.md') and anchor not in heading_anchors(
+          path):
+        missing.append(f'{page}:{number}: {link} (no such heading)')
       continue
     script = PENDING_FILES.get(path)
     if script and script not in console_scripts():
       pending.append(path)
     else:
-      missing.append(f'{page}:{number}: {target}')
+      missing.append(f'{page}:{number}: {link}')
   assert not missing, 'links to missing files:\n' + '\n'.join(missing)
   if pending:
     scripts = sorted({PENDING_FILES[p] for p in pending})
@@ -344,6 +356,11 @@ def test_parser_reads_continuations_comments_and_separators():
   assert _split_words('cd p && unzip f.zip; cd ..') == [
       ['cd', 'p'], ['unzip', 'f.zip'], ['cd', '..']]
   assert _flags(['tfunsup3d-train', '--x=1', '--y', '--']) == ['x', 'y']
+
+
+def test_heading_anchors_are_githubs():
+  assert {'6-metrics', 'the-rasterisers-sample-convention',
+          '7-the-papers-numbers'} <= heading_anchors('docs/method.md')
 
 
 def test_a_wrong_flag_or_script_fails():
