@@ -99,8 +99,10 @@ def main(argv=None) -> None:
   parser.add_argument('--images', default=None,
                       help='folder of images to decompose (default: the '
                       'test split of the model\'s data)')
-  parser.add_argument('--num_images', type=int, default=3)
-  parser.add_argument('--yaw', type=float, default=30.0)
+  parser.add_argument('--num_images', type=int, default=3,
+                      help='rows: the first images of the folder, sorted')
+  parser.add_argument('--yaw', type=float, default=30.0,
+                      help='turn of the last column, degrees')
   parser.add_argument('--tile', type=int, default=128)
   parser.add_argument('--output', default='docs/figure.png')
   args = parser.parse_args(argv)
