@@ -298,10 +298,11 @@ def test_command_is_real(command):
   check_command(command)
 
 
-def relative_links(page: str) -> List[Tuple[int, str]]:
+def relative_links(page: str, root: str = REPO_ROOT
+                   ) -> List[Tuple[int, str]]:
   """(line, target) of the relative links and images of `page`, outside
   code blocks and code spans (a target may end in #fragment)."""
-  with open(os.path.join(REPO_ROOT, page), encoding='utf-8') as f:
+  with open(os.path.join(root, page), encoding='utf-8') as f:
     lines = f.read().splitlines()
   links, in_code = [], False
   for number, line in enumerate(lines, 1):
@@ -316,24 +317,26 @@ def relative_links(page: str) -> List[Tuple[int, str]]:
   return links
 
 
-def heading_anchors(page: str) -> Set[str]:
+def heading_anchors(page: str, root: str = REPO_ROOT) -> Set[str]:
   """GitHub's anchors of the headings of a Markdown page."""
-  with open(os.path.join(REPO_ROOT, page), encoding='utf-8') as f:
+  with open(os.path.join(root, page), encoding='utf-8') as f:
     text = re.sub(r'```.*?```', '', f.read(), flags=re.DOTALL)
   return {re.sub(r'[^\w\- ]', '', h.strip().lower()).replace(' ', '-')
           for h in re.findall(r'^#+ (.*)$', text, re.MULTILINE)}
 
 
-@pytest.mark.parametrize('page', PAGES)
-def test_relative_links_exist(page):
+def broken_links(page: str, root: str = REPO_ROOT
+                 ) -> Tuple[List[str], List[str]]:
+  """Links of `page` to missing files or headings, and to pending files
+  (`PENDING_FILES` whose script is not in pyproject.toml yet)."""
   missing, pending = [], []
-  for number, link in relative_links(page):
+  for number, link in relative_links(page, root):
     target, _, anchor = link.partition('#')
     path = os.path.normpath(os.path.join(os.path.dirname(page), target or
                                          os.path.basename(page)))
-    if os.path.exists(os.path.join(REPO_ROOT, path)):
+    if os.path.exists(os.path.join(root, path)):
       if anchor and path.endswith('.md') and anchor not in heading_anchors(
-          path):
+          path, root):
         missing.append(f'{page}:{number}: {link} (no such heading)')
       continue
     script = PENDING_FILES.get(path)
@@ -341,10 +344,28 @@ def test_relative_links_exist(page):
       pending.append(path)
     else:
       missing.append(f'{page}:{number}: {link}')
+  return missing, pending
+
+
+@pytest.mark.parametrize('page', PAGES)
+def test_relative_links_exist(page):
+  missing, pending = broken_links(page)
   assert not missing, 'links to missing files:\n' + '\n'.join(missing)
   if pending:
     scripts = sorted({PENDING_FILES[p] for p in pending})
     pytest.skip(f'{pending}: made with {scripts}, not in pyproject.toml yet')
+
+
+def test_broken_links_are_found(tmp_path):
+  (tmp_path / 'docs').mkdir()
+  (tmp_path / 'docs' / 'a.md').write_text('# A page\n## 2. Its part\n')
+  (tmp_path / 'README.md').write_text(
+      '[ok](docs/a.md#2-its-part) [web](https://x.org/y) `[no](gone.md)`\n'
+      '[file](docs/gone.md)\n![pic](docs/a.md#no-part)\n[self](#gone)\n')
+  missing, _ = broken_links('README.md', str(tmp_path))
+  assert missing == ['README.md:2: docs/gone.md',
+                     'README.md:3: docs/a.md#no-part (no such heading)',
+                     'README.md:4: #gone (no such heading)']
 
 
 def test_parser_reads_continuations_comments_and_separators():
