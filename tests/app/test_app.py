@@ -114,6 +114,38 @@ def test_user_errors(processor, workdir, monkeypatch):
     processor(process.example_images()[0], detect=True)
 
 
+class _FakeDetector:
+  """Stands in for mtcnn: a fixed face box, or none."""
+  box = None
+
+  def detect(self, image):
+    del image
+    return None if self.box is None else {'box': self.box,
+                                          'confidence': 0.99}
+
+
+def test_face_crop_uses_the_detector(model, workdir, monkeypatch):
+  if not HAS_TRIMESH:
+    pytest.skip('the mesh needs trimesh (the app extra)')
+  monkeypatch.setattr(inputs_lib, 'mtcnn_available', lambda: True)
+  monkeypatch.setattr(inputs_lib, 'FaceDetector', _FakeDetector)
+  options = runner.DemoOptions(output_size=64, animations=False)
+  face = process.Processor(model, options, os.path.join(workdir, 'face'))
+  photo = tiny.write_image(os.path.join(workdir, 'photo.png'))  # 120x90.
+  with pytest.raises(UserError, match='No face found'):
+    face(photo, detect=True)
+  _FakeDetector.box = [40, 20, 30, 40]  # x, y, w, h.
+  try:
+    result = face(photo, detect=True)
+  finally:
+    _FakeDetector.box = None
+  # inputs.face_box: side 2 * int((40 + 30) / 4 * 1.1) = 38 around the box.
+  assert result.factors['crop_box_yxhw'][2:] == [38, 38]
+  assert result.factors['face_detection']['box'] == [40, 20, 30, 40]
+  assert 'around the face: 38x38 px' in process.describe(result)
+  assert face(photo).factors['crop_box_yxhw'] == [0, 15, 90, 90]
+
+
 def test_keeps_only_the_newest_folders(model, workdir):
   if not HAS_TRIMESH:
     pytest.skip('the mesh needs trimesh (the app extra)')
