@@ -186,11 +186,11 @@ def test_cli_helpfull_lists_the_app_flags():
   assert "default: '127.0.0.1'" in proc.stdout
 
 
-def test_cli_missing_checkpoint_is_one_line(workdir):
-  proc = tiny.run_script('app', f'--checkpoint={workdir}/nothing_here')
+def test_cli_without_checkpoint_is_one_line(workdir):
+  proc = tiny.run_script('app', f'--checkpoint_dir={workdir}/nothing_here')
   if HAS_GRADIO and HAS_TRIMESH:
-    tiny.assert_one_line_error(proc, 'app', 'Checkpoint not found',
-                               'nothing_here')
+    tiny.assert_one_line_error(proc, 'app', 'No checkpoint',
+                               '--checkpoint=', 'nothing_here')
   else:
     tiny.assert_one_line_error(proc, 'app', 'tfunsup3d[app]')
 

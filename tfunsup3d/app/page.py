@@ -9,7 +9,6 @@ them.
 """
 
 import os
-from typing import Tuple
 
 from tfunsup3d.app import process
 from tfunsup3d.demo import inputs as inputs_lib
@@ -106,9 +105,10 @@ def build(processor: process.Processor, checkpoint: str = ''):
   return blocks
 
 
-def launch(blocks, host: str = '127.0.0.1', port: int = 7860
-           ) -> Tuple[object, str, str]:
-  """Serves the page until interrupted (Ctrl-C).
+def launch(blocks, host: str = '127.0.0.1', port: int = 7860) -> str:
+  """Starts serving the page in the background; returns its URL.
+
+  `wait(blocks)` then serves until Ctrl-C.
 
   Raises:
     UserError: the address cannot be served (port in use, bad host).
@@ -116,8 +116,15 @@ def launch(blocks, host: str = '127.0.0.1', port: int = 7860
   import gradio as gr  # pylint: disable=g-import-not-at-top
   theme = gr.themes.Default(font=_FONTS, font_mono=_MONO_FONTS)
   try:
-    return blocks.launch(server_name=host, server_port=port, share=False,
-                         inbrowser=False, theme=theme)
+    blocks.launch(server_name=host, server_port=port, share=False,
+                  inbrowser=False, theme=theme, quiet=True,
+                  prevent_thread_lock=True)
   except OSError as e:
     raise UserError(f'Cannot serve on {host}:{port}: {e} (pass --port=N or '
                     '--host=ADDRESS)') from None
+  return f'http://{host}:{port}/'
+
+
+def wait(blocks) -> None:
+  """Serves until Ctrl-C, then stops the server."""
+  blocks.block_thread()
