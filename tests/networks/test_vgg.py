@@ -10,9 +10,8 @@ import glob
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
+from unittest import mock
 
 import keras
 import numpy as np
@@ -301,19 +300,14 @@ class ImagenetDownloadTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(self.cached))
 
   def test_default_cache_is_keras_home(self):
-    # In a child process: KERAS_HOME is read when keras is imported.
-    code = ('from tfunsup3d.networks import vgg; '
-            f'print(vgg.weights_file("imagenet", origin={self.origin!r}, '
-            f'file_hash={self.md5!r}))')
-    root = os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
-    env = dict(os.environ, KERAS_HOME=self.cache, TF_CPP_MIN_LOG_LEVEL='3',
-               PYTHONPATH=root)
-    proc = subprocess.run([sys.executable, '-c', code], env=env,
-                          capture_output=True, text=True, timeout=300,
-                          check=False)
-    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-    self.assertEqual(proc.stdout.strip().splitlines()[-1], self.cached)
+    with mock.patch.dict(os.environ, {'KERAS_HOME': self.cache}):
+      path = vgg_lib.weights_file('imagenet', origin=self.origin,
+                                  file_hash=self.md5)
+    self.assertEqual(path, self.cached)
+    self.assertEqual(_md5(path), self.md5)
+    home = os.path.join(os.path.expanduser('~'), '.keras')
+    with mock.patch.dict(os.environ, {'KERAS_HOME': ''}):
+      self.assertEqual(vgg_lib.keras_cache_dir(), home)
 
 
 if __name__ == '__main__':
