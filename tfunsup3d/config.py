@@ -81,7 +81,7 @@ class Config:
   nf_conf: int = 64  # nf of netC (ConfNet).
   zdim_conf: int = 128  # zdim of netC.
   gn_channels: Optional[int] = None  # channels per GroupNorm group (None: the reference's 16 groups per nf)
-  vgg16_weights: Optional[str] = None  # local VGG16 weights file.
+  vgg16_weights: Optional[str] = None  # imagenet (downloaded once) or a local file.
   anti_aliasing: bool = True  # reference rasteriser convention (2x, +0.5px).
   weight_decay: float = 5e-4  # PyTorch-style L2 added to the gradient.
   jit_compile: bool = True  # XLA for the train/eval steps.

@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from tfunsup3d import config as config_lib
 from tfunsup3d import losses, metrics, render
+from tfunsup3d.convert.reference import load_vgg16_weights
 from tfunsup3d.factors import confidence, depth as depth_lib, light, view
 from tfunsup3d.networks import ConfNet, EDDeconv, Encoder, VGG16Features
-from tfunsup3d.networks import load_vgg16_weights
 from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
@@ -23,8 +23,9 @@ class Unsup3D(keras.Model):
 
   Owns netD, netA (EDDeconv), netL, netV (Encoder), netC (ConfNet, when
   `use_conf_map`) and, when `lam_perc > 0`, the frozen VGG16 of the
-  perceptual loss (weights from the local file `vgg16_weights`; never
-  downloaded). Image formation is the pure functions of `tfunsup3d.render`.
+  perceptual loss (weights from `vgg16_weights`: a local file, or
+  `imagenet`, downloaded once into Keras' cache). Image formation is the
+  pure functions of `tfunsup3d.render`.
 
   Args:
     config: a `tfunsup3d.config.Config` (or a dict of its keys).

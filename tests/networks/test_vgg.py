@@ -1,8 +1,17 @@
-"""Tests for tfunsup3d.networks.vgg (VGG16 relu3_3 features, weight loading)."""
+"""Tests for tfunsup3d.networks.vgg (VGG16 relu3_3 features, the `imagenet`
+download) and reference.load_vgg16_weights (local and downloaded files).
 
+The download tests serve a small fake `.h5` from a `file://` origin through
+the real `keras.utils.get_file` and its hash check; nothing reaches the
+network."""
+
+import ast
+import glob
+import hashlib
 import os
 import shutil
 import tempfile
+from unittest import mock
 
 import keras
 import numpy as np
@@ -12,9 +21,9 @@ from tests.fixtures import REFERENCE_DIR
 from tests.fixtures import require_reference
 from tfunsup3d.convert import reference
 from tfunsup3d.convert import torch_format
+from tfunsup3d.convert.reference import load_vgg16_weights
 from tfunsup3d.networks import vgg as vgg_lib
 from tfunsup3d.networks.vgg import VGG16Features
-from tfunsup3d.networks.vgg import load_vgg16_weights
 
 
 def _tempdir(test):
@@ -47,6 +56,28 @@ def _random_torchvision_state(seed=0):
     cin, index = width, index + 2
   state['classifier.0.weight'] = np.zeros((4, 8), np.float32)
   return state
+
+
+def _write_legacy_h5(path, state):
+  """Writes `state` (torchvision keys) as Keras' legacy notop .h5 layout."""
+  import h5py  # pylint: disable=g-import-not-at-top
+  with h5py.File(path, 'w') as f:
+    f.attrs['layer_names'] = [b'input_1'] + [
+        name.encode() for _, _, name in vgg_lib.CONV_LAYERS]
+    f.create_group('input_1')
+    for index, _, name in vgg_lib.CONV_LAYERS:
+      group = f.create_group(name)
+      group.attrs['weight_names'] = [f'{name}/kernel:0'.encode(),
+                                     f'{name}/bias:0'.encode()]
+      group[f'{name}/kernel:0'] = (
+          state[f'features.{index}.weight'].transpose(2, 3, 1, 0))
+      group[f'{name}/bias:0'] = state[f'features.{index}.bias']
+  return path
+
+
+def _md5(path):
+  with open(path, 'rb') as f:
+    return hashlib.md5(f.read()).hexdigest()
 
 
 class VGG16FeaturesTest(tf.test.TestCase):
@@ -159,20 +190,9 @@ class LoadVGG16WeightsTest(tf.test.TestCase):
     self.assertAllClose(got, want, atol=1e-3 * float(tf.reduce_max(want)))
 
   def test_legacy_keras_h5_layout(self):
-    import h5py  # pylint: disable=g-import-not-at-top
     state = _random_torchvision_state(seed=3)
-    path = os.path.join(_tempdir(self), 'vgg16_notop.h5')
-    with h5py.File(path, 'w') as f:
-      f.attrs['layer_names'] = [b'input_1'] + [
-          name.encode() for _, _, name in vgg_lib.CONV_LAYERS]
-      f.create_group('input_1')
-      for index, _, name in vgg_lib.CONV_LAYERS:
-        group = f.create_group(name)
-        group.attrs['weight_names'] = [f'{name}/kernel:0'.encode(),
-                                       f'{name}/bias:0'.encode()]
-        group[f'{name}/kernel:0'] = (
-            state[f'features.{index}.weight'].transpose(2, 3, 1, 0))
-        group[f'{name}/bias:0'] = state[f'features.{index}.bias']
+    path = _write_legacy_h5(os.path.join(_tempdir(self), 'vgg16_notop.h5'),
+                            state)
     net = load_vgg16_weights(VGG16Features(), path)
     self.assertEqual(net.input_convention, 'caffe')
     got = reference.state_dict_from_model(net, 'vgg')
@@ -197,6 +217,97 @@ class LoadVGG16WeightsTest(tf.test.TestCase):
     with np.load(os.path.join(REFERENCE_DIR, 'ref_outputs.npz')) as ref:
       want = ref['vgg_relu3_3_input'].transpose(0, 2, 3, 1)
     self.assertAllClose(net(images), want, rtol=0, atol=1e-4)
+
+
+class NoImportCycleTest(tf.test.TestCase):
+
+  def test_networks_import_nothing_from_convert(self):
+    folder = os.path.dirname(vgg_lib.__file__)
+    imported = []
+    for path in glob.glob(os.path.join(folder, '*.py')):
+      with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+      for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+          imported.append((path, node.module))
+        elif isinstance(node, ast.Import):
+          imported += [(path, alias.name) for alias in node.names]
+    self.assertIn((vgg_lib.__file__, 'keras'), imported)  # the walk works.
+    self.assertEmpty([(p, m) for p, m in imported
+                      if m.startswith('tfunsup3d.convert')])
+
+
+class ImagenetDownloadTest(tf.test.TestCase):
+  """`vgg16_weights: imagenet` through keras.utils.get_file, served from a
+  local `file://` origin (never the network)."""
+
+  def setUp(self):
+    super().setUp()
+    root = _tempdir(self)
+    self.state = _random_torchvision_state(seed=5)
+    os.makedirs(os.path.join(root, 'origin'))
+    self.served = _write_legacy_h5(
+        os.path.join(root, 'origin', vgg_lib.KERAS_NOTOP_FILE), self.state)
+    self.origin = 'file://' + self.served
+    self.md5 = _md5(self.served)
+    self.cache = os.path.join(root, 'keras_home')
+    self.cached = os.path.join(self.cache, 'models', vgg_lib.KERAS_NOTOP_FILE)
+
+  def test_constants_are_keras_applications(self):
+    from keras.src.applications import vgg16  # pylint: disable=g-import-not-at-top
+    self.assertEqual(vgg_lib.KERAS_NOTOP_URL, vgg16.WEIGHTS_PATH_NO_TOP)
+    self.assertEqual(vgg_lib.KERAS_NOTOP_FILE,
+                     os.path.basename(vgg16.WEIGHTS_PATH_NO_TOP))
+    import inspect  # pylint: disable=g-import-not-at-top
+    self.assertIn(f'file_hash="{vgg_lib.KERAS_NOTOP_MD5}"',
+                  inspect.getsource(vgg16.VGG16))
+
+  def test_downloads_once_into_the_cache_and_loads(self):
+    net = load_vgg16_weights(VGG16Features(), 'imagenet', origin=self.origin,
+                             file_hash=self.md5, cache_dir=self.cache)
+    self.assertTrue(os.path.isfile(self.cached))
+    self.assertEqual(_md5(self.cached), self.md5)
+    self.assertEqual(net.input_convention, 'caffe')
+    got = reference.state_dict_from_model(net, 'vgg')
+    for key, value in got.items():
+      self.assertAllEqual(value, self.state[key])
+    # Second time: the cached file (hash still right) is used; the origin
+    # is gone, so any download attempt would fail.
+    os.remove(self.served)
+    path = vgg_lib.weights_file('imagenet', origin=self.origin,
+                                file_hash=self.md5, cache_dir=self.cache)
+    self.assertEqual(path, self.cached)
+
+  def test_wrong_hash_is_refused(self):
+    wrong = '0' * 32
+    with self.assertRaises(FileNotFoundError) as ctx:
+      vgg_lib.weights_file('imagenet', origin=self.origin, file_hash=wrong,
+                           cache_dir=self.cache)
+    message = str(ctx.exception)
+    self.assertIn('hash', message)
+    self.assertIn(self.cached, message)
+
+  def test_offline_message_says_what_to_place_where(self):
+    missing = 'file://' + os.path.join(_tempdir(self), 'nowhere.h5')
+    with self.assertRaises(FileNotFoundError) as ctx:
+      vgg_lib.weights_file('imagenet', origin=missing, file_hash=self.md5,
+                           cache_dir=self.cache)
+    message = str(ctx.exception)
+    self.assertNotIn('\n', message)
+    for part in (missing, self.cached, '`vgg16_weights: imagenet`',
+                 '`vgg16_weights: PATH`', '`lam_perc: 0`'):
+      self.assertIn(part, message)
+    self.assertFalse(os.path.exists(self.cached))
+
+  def test_default_cache_is_keras_home(self):
+    with mock.patch.dict(os.environ, {'KERAS_HOME': self.cache}):
+      path = vgg_lib.weights_file('imagenet', origin=self.origin,
+                                  file_hash=self.md5)
+    self.assertEqual(path, self.cached)
+    self.assertEqual(_md5(path), self.md5)
+    home = os.path.join(os.path.expanduser('~'), '.keras')
+    with mock.patch.dict(os.environ, {'KERAS_HOME': ''}):
+      self.assertEqual(vgg_lib.keras_cache_dir(), home)
 
 
 if __name__ == '__main__':

@@ -14,14 +14,21 @@ does (output pixel `i*s + k - p` gets `x[i] * w[k]`), so no spatial flip is
 needed: the same transpose (2, 3, 1, 0) maps `[in, out, kh, kw]` onto it.
 tests/convert/test_reference.py proves both against a hand computation and
 the reference fixture.
+
+`load_vgg16_weights` fills the perceptual loss' `VGG16Features` from a
+torchvision `.pth`, a Keras `.h5`, or `imagenet` (downloaded once); it lives
+here, not in `tfunsup3d.networks`, so that the networks import nothing from
+this package.
 """
 
 import collections
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import keras
 import numpy as np
 
+from tfunsup3d.convert import torch_format
+from tfunsup3d.networks import vgg as vgg_lib
 from tfunsup3d.networks.conf_net import ConfNet
 from tfunsup3d.networks.ed_deconv import EDDeconv
 from tfunsup3d.networks.encoder import Encoder
@@ -258,3 +265,46 @@ def build_from_state_dict(state_dict: Mapping[str, object], net_name: str,
     model = NET_CLASSES[net_name](name=net_name, **kwargs)
   model.build_for(image_size)
   return assign_state_dict(model, state_dict, net_name)
+
+
+def load_vgg16_weights(model: VGG16Features, path: Optional[str],
+                       **download_kwargs) -> VGG16Features:
+  """Loads VGG16 weights into `model`.
+
+  Args:
+    model: a `VGG16Features` (built here if needed).
+    path: `'imagenet'` (Keras' no-top ImageNet weights, downloaded once into
+      Keras' cache, see `networks.vgg.weights_file`), a torchvision `.pth`
+      with `features.N.weight/bias` keys (extra keys, e.g. later features
+      and the classifier, are ignored), or a Keras `.h5` / `.weights.h5`
+      with `block1_conv1` ... `block3_conv3` layers. Sets
+      `model.input_convention` to `'torch'` (.pth) or `'caffe'` (.h5).
+    **download_kwargs: `origin`, `file_hash`, `cache_dir` of
+      `networks.vgg.weights_file`.
+
+  Returns:
+    `model`.
+
+  Raises:
+    FileNotFoundError: `path` is None or does not exist, or `'imagenet'`
+      cannot be downloaded; the message says what to place where.
+    ValueError: the file lacks a layer or a shape does not match.
+  """
+  path = vgg_lib.weights_file(path, **download_kwargs)
+  if not model.built:
+    model.build_for()
+  if path.endswith('.h5'):
+    assign_state_dict(model, vgg_lib.read_keras_h5(path), 'vgg')
+    model.input_convention = 'caffe'
+    return model
+  candidates = [sd for sd in torch_format.load_state_dicts(path).values()
+                if 'features.0.weight' in sd]
+  if not candidates:
+    raise ValueError(f'{path} holds no VGG16 state dict (no key '
+                     "'features.0.weight').")
+  wanted = {f'features.{index}.{kind}' for index, _, _ in vgg_lib.CONV_LAYERS
+            for kind in ('weight', 'bias')}
+  state = {k: np.asarray(v) for k, v in candidates[0].items() if k in wanted}
+  assign_state_dict(model, state, 'vgg')
+  model.input_convention = 'torch'
+  return model

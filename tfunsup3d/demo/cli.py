@@ -72,14 +72,15 @@ def register_key_flags() -> None:
     FLAGS.register_key_flag_for_module(main_module, FLAGS[name])
 
 
-def require_modules(purpose: str, *modules: str) -> None:
-  """UserError naming the missing packages (the `demo` extra has them)."""
+def require_modules(purpose: str, *modules: str, extra: str = 'demo'
+                    ) -> None:
+  """UserError naming the missing packages (the `extra` extra has them)."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   from tfunsup3d.errors import UserError  # pylint: disable=g-import-not-at-top
   missing = [m for m in modules if importlib.util.find_spec(m) is None]
   if missing:
     raise UserError(f'{purpose} needs {", ".join(missing)}: pip install '
-                    f'"tfunsup3d[demo]" (or those packages).')
+                    f'"tfunsup3d[{extra}]" (or those packages).')
 
 
 def parse_detect(value: str) -> str:

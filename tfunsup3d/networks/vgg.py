@@ -1,10 +1,15 @@
 """VGG16 features up to relu3_3, for the perceptual loss of Unsup3D.
 
-Weights are never downloaded: `load_vgg16_weights` reads a local file, either
-torchvision's `vgg16-397923af.pth` (or any `.pth` holding
-`features.N.weight` / `features.N.bias`) or Keras'
-`vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5` (or a `.weights.h5` of
-`keras.applications.VGG16`).
+The weights come from `vgg16_weights` (see `weights_file`): the word
+`imagenet` fetches Keras' `vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`
+once through `keras.utils.get_file` (cached in Keras' cache folder, its MD5
+checked, as `keras.applications.VGG16(weights='imagenet', include_top=False)`
+does); any other value is a local file, either torchvision's
+`vgg16-397923af.pth` (or any `.pth` holding `features.N.weight` /
+`features.N.bias`) or Keras' `.h5` (or a `.weights.h5` of
+`keras.applications.VGG16`). `tfunsup3d.convert.reference.load_vgg16_weights`
+reads both into a `VGG16Features`; this module reads `.h5` files itself and
+imports nothing from `tfunsup3d.convert`.
 """
 
 import os
@@ -41,9 +46,19 @@ _POOL_INDICES = (4, 9)
 _LAST_INDEX = 15  # relu3_3
 
 MISSING_WEIGHTS_HELP = (
-    "get torchvision's vgg16-397923af.pth or Keras' "
+    "set `vgg16_weights: imagenet` (Keras' ImageNet weights, downloaded "
+    "once), or get torchvision's vgg16-397923af.pth or Keras' "
     'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 and set '
     '`vgg16_weights: PATH`, or set `lam_perc: 0`')
+
+# `vgg16_weights: imagenet`: keras.applications.vgg16's no-top weights, the
+# same file name, URL and MD5 that `keras.applications.VGG16` uses.
+IMAGENET = 'imagenet'
+KERAS_NOTOP_FILE = 'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5'
+KERAS_NOTOP_URL = ('https://storage.googleapis.com/tensorflow/'
+                   'keras-applications/vgg16/' + KERAS_NOTOP_FILE)
+KERAS_NOTOP_MD5 = '6d6bbae143d832006294945121d1f1fc'
+CACHE_SUBDIR = 'models'
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
@@ -69,7 +84,7 @@ class VGG16Features(TracksLayerLists, keras.Model):
   Example:
   ```python
   vgg = VGG16Features()
-  load_vgg16_weights(vgg, 'weights/vgg16-397923af.pth')
+  load_vgg16_weights(vgg, 'imagenet')  # tfunsup3d.convert.reference
   features = vgg(images)  # [B, 64, 64, 3] in [-1, 1] -> [B, 16, 16, 256].
   ```
 
@@ -136,7 +151,7 @@ class VGG16Features(TracksLayerLists, keras.Model):
     return config
 
 
-def _read_h5_weights(path: str) -> Dict[str, np.ndarray]:
+def read_keras_h5(path: str) -> Dict[str, np.ndarray]:
   """Reads block{b}_conv{c} kernels (HWIO) and biases from a Keras .h5 file.
 
   Works for the legacy `vgg16_weights_tf_dim_ordering_tf_kernels*.h5`
@@ -191,48 +206,54 @@ def _read_h5_weights(path: str) -> Dict[str, np.ndarray]:
   return state
 
 
-def load_vgg16_weights(model: VGG16Features, path: Optional[str]):
-  """Loads local VGG16 weights into `model`; never downloads.
+def keras_cache_dir() -> str:
+  """Keras' cache folder: `$KERAS_HOME`, else `~/.keras`."""
+  return os.environ.get('KERAS_HOME') or os.path.join(
+      os.path.expanduser('~'), '.keras')
+
+
+def weights_file(path: Optional[str], origin: str = KERAS_NOTOP_URL,
+                 file_hash: str = KERAS_NOTOP_MD5,
+                 cache_dir: Optional[str] = None) -> str:
+  """The local VGG16 weights file that `vgg16_weights: path` names.
 
   Args:
-    model: a `VGG16Features` (built here if needed).
-    path: a torchvision `.pth` with `features.N.weight/bias` keys (extra keys,
-      e.g. later features and the classifier, are ignored), or a Keras `.h5`
-      / `.weights.h5` with `block1_conv1` ... `block3_conv3` layers. Sets
-      `model.input_convention` to `'torch'` or `'caffe'` accordingly.
+    path: `'imagenet'`, or a local `.pth` / `.h5` file.
+    origin: where `'imagenet'` downloads from (Keras' URL; tests pass a
+      `file://` URL).
+    file_hash: the expected MD5 (or SHA-256) of the downloaded file.
+    cache_dir: Keras' cache folder (default `keras_cache_dir()`); the file
+      is `<cache_dir>/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`,
+      downloaded once and reused while its hash matches.
 
   Returns:
-    `model`.
+    The path of an existing file.
 
   Raises:
-    FileNotFoundError: `path` is None or does not exist.
-    ValueError: the file lacks a layer or a shape does not match.
+    FileNotFoundError: `path` is None or missing, or the download failed
+      (offline, or a file whose hash does not match); the message names the
+      file to place and where.
   """
   path = os.fspath(path) if path else path
+  if path == IMAGENET:
+    cache_dir = cache_dir or keras_cache_dir()
+    target = os.path.join(cache_dir, CACHE_SUBDIR, KERAS_NOTOP_FILE)
+    try:
+      # get_file writes to /tmp/.keras when cache_dir is not (yet) writable.
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      return keras.utils.get_file(KERAS_NOTOP_FILE, origin,
+                                  file_hash=file_hash,
+                                  cache_subdir=CACHE_SUBDIR,
+                                  cache_dir=cache_dir)
+    except Exception as e:  # pylint: disable=broad-except
+      reason = ' '.join(str(e).split())[:300]
+      raise FileNotFoundError(
+          f'Cannot get the VGG16 ImageNet weights for `vgg16_weights: '
+          f'imagenet` ({reason}): download {origin} and place it at '
+          f'{target}, or set `vgg16_weights: PATH` to a local VGG16 file, or '
+          '`lam_perc: 0`.') from None
   if not path or not os.path.isfile(path):
     raise FileNotFoundError(
         f'VGG16 weights file not found: {path!r}. For the perceptual loss, '
         f'{MISSING_WEIGHTS_HELP}.')
-  # Imported here: the converter imports this module.
-  from tfunsup3d.convert import reference  # pylint: disable=g-import-not-at-top
-  if not model.built:
-    model.build_for()
-  if path.endswith('.h5'):
-    state = _read_h5_weights(path)
-    reference.assign_state_dict(model, state, 'vgg')
-    model.input_convention = 'caffe'
-  else:
-    # pylint: disable-next=g-import-not-at-top
-    from tfunsup3d.convert import torch_format
-    candidates = [sd for sd in torch_format.load_state_dicts(path).values()
-                  if 'features.0.weight' in sd]
-    if not candidates:
-      raise ValueError(f'{path} holds no VGG16 state dict (no key '
-                       "'features.0.weight').")
-    wanted = {f'features.{index}.{kind}' for index, _, _ in CONV_LAYERS
-              for kind in ('weight', 'bias')}
-    loaded = candidates[0]
-    state = {k: np.asarray(v) for k, v in loaded.items() if k in wanted}
-    reference.assign_state_dict(model, state, 'vgg')
-    model.input_convention = 'torch'
-  return model
+  return path
