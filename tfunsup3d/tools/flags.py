@@ -20,6 +20,14 @@ Scripts are written as
 and report user errors (bad flag, missing file, invalid value) as one line
 `tfunsup3d-<name>: error: <reason>` on stderr with exit status 2; success exits
 0. Set TFUNSUP3D_DEBUG=1 to get the traceback instead.
+
+Help: a flag's help is its Config field's metadata (`config.field_help`).
+`--help` shows the script module's docstring and its key flags: the flags the
+script (or a library helper such as tfunsup3d.demo.cli) defines, the config
+flags, --progress and --verbosity (`register_key_flags`); `--helpfull` shows
+every flag. With `--config=FILE`, help shows the values FILE sets as the
+flags' defaults. `--progress` (auto|bar|lines|none) sets the process-wide
+progress display (tfunsup3d.progress).
 """
 
 import dataclasses
@@ -106,24 +114,34 @@ def define_config_flags(flag_values: flags.FlagValues = FLAGS) -> None:
       if help_text not in (flag.help or ''):
         flag.help = f'{help_text} (Config key; shared with absl: {flag.help})'
       continue
-    types, optional = config_lib.field_type(name)
-    kwargs = dict(flag_values=flag_values)
-    if not optional and types == (bool,):
-      flags.DEFINE_boolean(name, default, help_text, **kwargs)
-    elif not optional and types == (int,):
-      flags.DEFINE_integer(name, default, help_text, **kwargs)
-    elif not optional and types == (float,):
-      flags.DEFINE_float(name, default, help_text, **kwargs)
-    elif not optional and types == (str,):
-      flags.DEFINE_string(name, default, help_text, **kwargs)
-    else:
-      if types == (str,):
-        value_help = 'Value: a string, or none.'
-      else:
-        kinds = ' or '.join(config_lib._type_name(t) for t in types)  # pylint: disable=protected-access
-        value_help = f'Value: {kinds}{" or none" if optional else ""} (YAML).'
-      flags.DEFINE_string(name, _default_as_text(default),
-                          f'{help_text} {value_help}', **kwargs)
+    _define_field_flag(name, default, help_text, flag_values)
+
+
+_PLAIN_DEFINES = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer,
+                  float: flags.DEFINE_float, str: flags.DEFINE_string}
+
+
+def _is_plain_flag(name: str) -> bool:
+  """Whether field `name`'s flag holds the typed value (else YAML text)."""
+  types, optional = config_lib.field_type(name)
+  return not optional and len(types) == 1 and types[0] in _PLAIN_DEFINES
+
+
+def _define_field_flag(name: str, default: Any, help_text: str,
+                       flag_values: flags.FlagValues) -> None:
+  """A typed flag for a bool/int/float/str field, else a string flag whose
+  text is parsed as YAML."""
+  types, optional = config_lib.field_type(name)
+  if _is_plain_flag(name):
+    _PLAIN_DEFINES[types[0]](name, default, help_text, flag_values=flag_values)
+    return
+  if types == (str,):
+    value_help = 'Value: a string, or none.'
+  else:
+    kinds = ' or '.join(config_lib._type_name(t) for t in types)  # pylint: disable=protected-access
+    value_help = f'Value: {kinds}{" or none" if optional else ""} (YAML).'
+  flags.DEFINE_string(name, _default_as_text(default),
+                      f'{help_text} {value_help}', flag_values=flag_values)
 
 
 def _as_flag_values(argv_or_flags: Union[None, flags.FlagValues, Sequence[str]]
@@ -283,12 +301,6 @@ def help_config_path(argv: Sequence[str]) -> Optional[str]:
       path = value if value is not None else (
           argv[i + 1] if i + 1 < len(argv) else None)
   return path or None
-
-
-def _is_plain_flag(name: str) -> bool:
-  """Whether field `name`'s flag holds the typed value (else YAML text)."""
-  types, optional = config_lib.field_type(name)
-  return not optional and types in ((bool,), (int,), (float,), (str,))
 
 
 def show_file_values(path: str, flag_values: flags.FlagValues = FLAGS) -> None:
