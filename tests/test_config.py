@@ -1,11 +1,17 @@
-"""Tests of tfunsup3d.config: typed overrides, errors, derived values."""
+"""Tests of tfunsup3d.config: typed overrides, errors, derived values, field
+metadata, value checks and the compatibility-key warning."""
 
 import dataclasses
+import logging
 
 import pytest
 import yaml
 
 from tfunsup3d import config
+from tfunsup3d.errors import UserError
+
+COMPAT_KEYS = ('device', 'run_train', 'run_test', 'archive_code',
+               'tex_cube_size', 'renderer_min_depth', 'renderer_max_depth')
 
 
 def test_defaults_match_reference_code_defaults():
@@ -164,6 +170,119 @@ def test_resolved_validates():
     config.Config(min_depth=1.1, max_depth=0.9).resolved()
   with pytest.raises(ValueError, match='image_size'):
     config.Config(image_size=4).resolved()
+
+
+@pytest.mark.parametrize('key, value', [
+    ('batch_size', 0), ('batch_size', -1), ('image_size', 0),
+    ('image_size', -64), ('num_epochs', -1), ('lr', 0.0), ('lr', -1e-4),
+    ('lr', float('nan')), ('lr', float('inf')), ('fov', 0.0), ('fov', 180.0),
+    ('fov', float('-inf')), ('min_depth', 0.0), ('log_freq', 0),
+    ('seed', -1), ('max_steps_per_epoch', 0), ('val_max_batches', 0),
+    ('save_checkpoint_steps', -1), ('lam_perc', -1.0),
+    ('lam_flip', float('nan')), ('weight_decay', -5e-4), ('nf_depth', 0),
+    ('zdim_conf', 0), ('gn_channels', 0), ('border_depth', float('nan')),
+    ('xyz_rotation_range', -60.0), ('lam_flip_start_epoch', -1),
+])
+def test_invalid_values_are_refused_naming_key_and_value(key, value):
+  with pytest.raises(config.ConfigError) as info:
+    config.Config(**{key: value}).resolved()
+  message = str(info.value)
+  assert f'{key}={value}' in message
+  assert '\n' not in message
+  assert isinstance(info.value, ValueError)  # What callers caught before.
+  assert isinstance(info.value, UserError)  # One line, exit 2 in the CLI.
+
+
+def test_invalid_values_from_strings_are_refused():
+  # The coercion accepts 'nan' and '0'; the check refuses them.
+  with pytest.raises(config.ConfigError, match='batch_size=0'):
+    config.load(overrides=['batch_size=0']).resolved()
+  with pytest.raises(config.ConfigError, match='lr=nan'):
+    config.load(overrides=['lr=nan']).resolved()
+
+
+@pytest.mark.parametrize('low, high, a, b', [
+    ('min_amb_light', 'max_amb_light', 0.6, 0.5),
+    ('min_diff_light', 'max_diff_light', 1.0, 0.0),
+    ('min_depth', 'max_depth', 1.0, 1.0),
+])
+def test_ranges_must_be_ordered(low, high, a, b):
+  with pytest.raises(config.ConfigError, match=f'{low}={a}, {high}={b}'):
+    config.Config(**{low: a, high: b}).resolved()
+
+
+@pytest.mark.parametrize('values', [
+    {'num_epochs': 0}, {'batch_size': 1}, {'image_size': 8}, {'lam_perc': 0.0},
+    {'min_amb_light': 0.5, 'max_amb_light': 0.5}, {'fov': 179.0},
+    {'save_checkpoint_steps': 0}, {'max_steps_per_epoch': 1},
+    {'keep_num_checkpoint': -1}, {'save_checkpoint_freq': 0},
+])
+def test_edge_values_that_the_code_handles_are_accepted(values):
+  config.Config(**values).resolved()
+
+
+# --- field metadata -------------------------------------------------------
+
+
+def test_every_field_has_help_and_section_metadata():
+  for field in dataclasses.fields(config.Config):
+    meta = field.metadata
+    assert meta.get('help', '').strip().endswith('.'), field.name
+    assert meta.get('section') in config.SECTIONS, field.name
+    assert config.field_help(field.name) == (
+        f'{meta["help"]} [{meta["section"]}]')
+
+
+def test_compat_keys_are_the_seven_ignored_ones_and_say_so():
+  assert tuple(config.compat_keys()) == COMPAT_KEYS
+  for name in COMPAT_KEYS:
+    assert 'No effect' in config.field_metadata(name)['help'], name
+  for name in set(config.field_names()) - set(COMPAT_KEYS):
+    assert 'No effect' not in config.field_metadata(name)['help'], name
+
+
+def test_renderer_depth_help_states_the_rasterisers_fixed_planes():
+  from tfunsup3d.render import rasterizer  # pylint: disable=g-import-not-at-top
+  near = config.field_metadata('renderer_min_depth')['help']
+  far = config.field_metadata('renderer_max_depth')['help']
+  assert f'fixed at {rasterizer.NEAR:g}' in near
+  assert f'fixed at {rasterizer.FAR:g}' in far
+  # The reference's defaults, which the rasteriser does not use.
+  assert config.Config().renderer_max_depth != rasterizer.FAR
+
+
+# --- compatibility-key warning --------------------------------------------
+
+
+@pytest.fixture
+def compat_warnings(monkeypatch, caplog):
+  """A fresh once-per-process memory; yields a function listing the
+  warnings logged so far."""
+  monkeypatch.setattr(config, '_WARNED', set())
+  caplog.set_level(logging.WARNING)
+  return lambda: [r.getMessage() for r in caplog.records
+                  if 'has no effect' in r.getMessage()]
+
+
+def test_compat_key_set_warns_once_in_one_line(compat_warnings):
+  cfg = config.load(overrides=['device=cuda:0', 'renderer_max_depth=20'])
+  cfg.resolved()
+  cfg.resolved()
+  config.Config(device='cuda:1').resolved()
+  messages = compat_warnings()
+  assert len(messages) == 2, messages
+  assert "device='cuda:0'" in messages[0] and 'TensorFlow' in messages[0]
+  assert 'renderer_max_depth=20.0' in messages[1]
+  assert all('\n' not in m for m in messages)
+
+
+def test_compat_keys_at_their_defaults_do_not_warn(compat_warnings):
+  config.Config().resolved()
+  defaults = {k: getattr(config.Config(), k) for k in COMPAT_KEYS}
+  config.from_dict(defaults).resolved()  # Set, but to the default values.
+  assert not compat_warnings()
+  assert config.warn_compat_keys(config.Config(run_test=True)) == ['run_test']
+  assert len(compat_warnings()) == 1
 
 
 def test_yaml_round_trip():

@@ -5,15 +5,54 @@
 come, in increasing priority, from the defaults below, a YAML file, and
 `KEY=VALUE` overrides (the console scripts turn `--KEY=VALUE` flags into
 those).
+
+Each field carries its documentation as metadata (`field_help`): `help` (one
+or two sentences), `section` (trainer, data, model, renderer, networks,
+export) and, for some, `compat` (the key is accepted for compatibility with
+the reference only and has no effect; the text says what happens instead).
+`Config.resolved()` checks every value and warns once per process about a
+compatibility-only key set to a non-default value.
 """
 
 import dataclasses
 import functools
+import math
 import os
 import typing
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from absl import logging
 import yaml
+
+from tfunsup3d.errors import UserError
+
+SECTIONS = ('trainer', 'data', 'model', 'renderer', 'networks', 'export')
+
+
+class ConfigError(UserError, ValueError):
+  """A config value that cannot be right; names the key and the value."""
+
+
+# pylint: disable=redefined-builtin
+def _key(default: Any = None, help: str = '', section: str = '',
+         factory: Optional[Callable[[], Any]] = None,
+         **metadata: Any) -> Any:
+  """A `Config` field with its help text and section as metadata."""
+  metadata = dict(help=help, section=section, **metadata)
+  if factory is not None:
+    return dataclasses.field(default_factory=factory, metadata=metadata)
+  return dataclasses.field(default=default, metadata=metadata)
+
+
+def _compat(default: Any, help: str, section: str, instead: str) -> Any:
+  """A field accepted only for compatibility; `instead` says what is true."""
+  return _key(default, f'{help} No effect (accepted for compatibility with '
+              f'the reference): {instead}', section, compat=instead)
+# pylint: enable=redefined-builtin
+
+
+_T, _D, _M, _R = 'trainer', 'data', 'model', 'renderer'
+_N, _E = 'networks', 'export'
 
 
 @dataclasses.dataclass
@@ -21,94 +60,153 @@ class Config:
   """Unsup3D configuration; field names are the reference's YAML keys.
 
   Derived values (`border_depth`, `rot_center_depth`) default to `None` and are
-  resolved by `resolved()`, exactly as the reference derives them.
+  resolved by `resolved()`, exactly as the reference derives them. Each
+  field's help and section are in its metadata (`field_help(name)`).
   """
-  # --- trainer (reference keys) ---
-  model_name: str = 'unsup3d'
-  device: str = 'cpu'  # accepted for compatibility; TF places ops itself.
-  run_train: bool = False
-  run_test: bool = False
-  num_epochs: int = 30
-  batch_size: int = 64
-  checkpoint_dir: str = 'results'
-  save_checkpoint_freq: int = 1
-  keep_num_checkpoint: int = 2
-  resume: bool = True
-  use_logger: bool = True
-  log_freq: int = 1000
-  archive_code: bool = False
-  checkpoint_name: Optional[str] = None
-  test_result_dir: Optional[str] = None
-  seed: int = 0
-  # --- data (reference keys) ---
-  num_workers: int = 4
-  image_size: int = 64
-  crop: Optional[Union[int, List[int]]] = None
-  load_gt_depth: bool = False
-  paired_data_dir_names: List[str] = dataclasses.field(
-      default_factory=lambda: ['image', 'depth'])
-  paired_data_filename_diff: List[str] = dataclasses.field(
-      default_factory=lambda: ['image', 'depth'])
-  train_val_data_dir: str = './data'
-  test_data_dir: Optional[str] = None
-  # --- model (reference keys) ---
-  min_depth: float = 0.9
-  max_depth: float = 1.1
-  border_depth: Optional[float] = None
-  min_amb_light: float = 0.0
-  max_amb_light: float = 1.0
-  min_diff_light: float = 0.0
-  max_diff_light: float = 1.0
-  xyz_rotation_range: float = 60.0
-  xy_translation_range: float = 0.1
-  z_translation_range: float = 0.1
-  use_conf_map: bool = True
-  lam_perc: float = 1.0
-  lam_flip: float = 0.5
-  lam_flip_start_epoch: int = 0
-  lam_depth_sm: float = 0.0
-  lr: float = 1e-4
-  # --- renderer (reference keys) ---
-  rot_center_depth: Optional[float] = None
-  fov: float = 10.0
-  tex_cube_size: int = 2
-  renderer_min_depth: float = 0.1
-  renderer_max_depth: float = 10.0
+  # --- reference keys: trainer ---
+  model_name: str = _key('unsup3d', 'Experiment name.', _T)
+  device: str = _compat(
+      'cpu', 'Reference training device.', _T,
+      'TensorFlow places ops itself; choose devices with CUDA_VISIBLE_DEVICES '
+      'and the strategy key.')
+  run_train: bool = _compat(
+      False, 'Reference run.py switch to train.', _T,
+      'the console script decides; tfunsup3d-train trains.')
+  run_test: bool = _compat(
+      False, 'Reference run.py switch to test.', _T,
+      'the console script decides; tfunsup3d-test tests.')
+  num_epochs: int = _key(30, 'Number of training epochs (0: none).', _T)
+  batch_size: int = _key(64, 'Images per batch (over all replicas).', _T)
+  checkpoint_dir: str = _key(
+      'results', 'Directory of checkpoints (and by default logs).', _T)
+  save_checkpoint_freq: int = _key(
+      1, 'Save a checkpoint every N epochs (<= 0: after the last only).', _T)
+  keep_num_checkpoint: int = _key(
+      2, 'Keep the N newest checkpoints (<= 0: all).', _T)
+  resume: bool = _key(
+      True, 'Resume from the newest checkpoint in checkpoint_dir.', _T)
+  use_logger: bool = _key(True, 'Write TensorBoard summaries.', _T)
+  log_freq: int = _key(
+      1000, 'Write the visualisation summaries every N steps.', _T)
+  archive_code: bool = _compat(
+      False, 'Reference switch to archive the code with the run.', _T,
+      'no code archive is written; the checkpoint directory keeps the '
+      'config.yml.')
+  checkpoint_name: Optional[str] = _key(
+      None, 'Checkpoint (in checkpoint_dir) to load for testing.', _T)
+  test_result_dir: Optional[str] = _key(
+      None, 'Where testing writes its results (default '
+      'checkpoint_dir/test_results).', _T)
+  seed: int = _key(0, 'Random seed (>= 0).', _T)
+  # --- reference keys: data ---
+  num_workers: int = _key(4, 'Parallel data-loading calls.', _D)
+  image_size: int = _key(64, 'Side of the square network input, in pixels.',
+                         _D)
+  crop: Optional[Union[int, List[int]]] = _key(
+      None, 'Crop before resizing: int = centre crop, or [y0, x0, h, w].', _D)
+  load_gt_depth: bool = _key(
+      False, 'Load ground-truth depth paired with each image.', _D)
+  paired_data_dir_names: List[str] = _key(
+      help='Sub-directories of the image/depth pairs.', section=_D,
+      factory=lambda: ['image', 'depth'])
+  paired_data_filename_diff: List[str] = _key(
+      help='File-name parts to swap image -> depth.', section=_D,
+      factory=lambda: ['image', 'depth'])
+  train_val_data_dir: str = _key(
+      './data', 'Data set root with train/ and val/.', _D)
+  test_data_dir: Optional[str] = _key(None, 'Test images directory.', _D)
+  # --- reference keys: model ---
+  min_depth: float = _key(0.9, 'Minimum canonical depth (> 0).', _M)
+  max_depth: float = _key(1.1, 'Maximum canonical depth.', _M)
+  border_depth: Optional[float] = _key(
+      None, 'Depth at the image border (default 0.7*max + 0.3*min).', _M)
+  min_amb_light: float = _key(0.0, 'Minimum ambient light coefficient.', _M)
+  max_amb_light: float = _key(1.0, 'Maximum ambient light coefficient.', _M)
+  min_diff_light: float = _key(0.0, 'Minimum diffuse light coefficient.', _M)
+  max_diff_light: float = _key(1.0, 'Maximum diffuse light coefficient.', _M)
+  xyz_rotation_range: float = _key(
+      60.0, 'View rotation range (-r, r), degrees.', _M)
+  xy_translation_range: float = _key(
+      0.1, 'View x/y translation range (-t, t), 3D units.', _M)
+  z_translation_range: float = _key(
+      0.1, 'View z translation range (-t, t), 3D units.', _M)
+  use_conf_map: bool = _key(
+      True, 'Predict confidence maps (netC) to weight the losses.', _M)
+  lam_perc: float = _key(1.0, 'Weight of the perceptual (VGG16) loss.', _M)
+  lam_flip: float = _key(0.5, 'Weight of the flipped-reconstruction loss.',
+                         _M)
+  lam_flip_start_epoch: int = _key(
+      0, 'Epoch from which the flip loss is used.', _M)
+  lam_depth_sm: float = _key(0.0, 'Weight of the depth smoothness loss.', _M)
+  lr: float = _key(1e-4, 'Adam learning rate (> 0).', _M)
+  # --- reference keys: renderer ---
+  rot_center_depth: Optional[float] = _key(
+      None, 'Depth of the rotation centre (default mean depth).', _R)
+  fov: float = _key(10.0, 'Camera field of view, degrees, in (0, 180).', _R)
+  tex_cube_size: int = _compat(
+      2, 'Reference neural-renderer texture size.', _R,
+      'the rasteriser draws per-pixel depth and the image is warped by '
+      'reprojection (render/reprojection.py); there are no textures.')
+  renderer_min_depth: float = _compat(
+      0.1, 'Reference renderer near plane.', _R,
+      'the rasteriser\'s near plane is fixed at 0.1 (render/rasterizer.py '
+      'NEAR).')
+  renderer_max_depth: float = _compat(
+      10.0, 'Reference renderer far plane.', _R,
+      'the rasteriser\'s far plane is fixed at 100 (render/rasterizer.py '
+      'FAR).')
   # --- tfunsup3d additions ---
-  nf_depth: int = 64  # nf of netD and netA (EDDeconv).
-  zdim_depth: int = 256  # zdim of netD and netA.
-  nf_encoder: int = 32  # nf of netL and netV (Encoder).
-  nf_conf: int = 64  # nf of netC (ConfNet).
-  zdim_conf: int = 128  # zdim of netC.
-  gn_channels: Optional[int] = None  # channels per GroupNorm group (None: the reference's 16 groups per nf)
-  vgg16_weights: Optional[str] = None  # imagenet (downloaded once) or a local file.
-  anti_aliasing: bool = True  # reference rasteriser convention (2x, +0.5px).
-  weight_decay: float = 5e-4  # PyTorch-style L2 added to the gradient.
-  jit_compile: bool = True  # XLA for the train/eval steps.
-  deterministic: bool = False  # tf.config.experimental.enable_op_determinism.
-  max_steps_per_epoch: Optional[int] = None  # cap on steps (quick runs).
-  save_checkpoint_steps: int = 0  # also checkpoint every N steps (0: off).
-  val_max_batches: Optional[int] = None  # cap on validation batches.
-  strategy: str = 'default'  # tf.distribute: default|mirrored|multi_worker|tpu
-  supervised_depth: bool = False  # upper-bound baseline: L1 on GT depth.
-  flip_albedo: bool = True  # False: paper Table 2 ablation "no albedo flip".
-  flip_depth: bool = True  # False: paper Table 2 ablation "no depth flip".
-  log_dir: Optional[str] = None  # TensorBoard dir (default checkpoint_dir/logs)
-  export_dir: str = 'saved_models'
+  nf_depth: int = _key(64, 'nf of netD and netA (EDDeconv).', _N)
+  zdim_depth: int = _key(256, 'zdim of netD and netA.', _N)
+  nf_encoder: int = _key(32, 'nf of netL and netV (Encoder).', _N)
+  nf_conf: int = _key(64, 'nf of netC (ConfNet).', _N)
+  zdim_conf: int = _key(128, 'zdim of netC.', _N)
+  gn_channels: Optional[int] = _key(
+      None, 'Channels per GroupNorm group (none: the reference\'s 16 groups '
+      'per nf).', _N)
+  vgg16_weights: Optional[str] = _key(
+      None, 'VGG16 weights of the perceptual loss: `imagenet` (Keras\' '
+      'notop file, downloaded once and hash-checked) or a local file.', _M)
+  anti_aliasing: bool = _key(
+      True, 'Reference rasteriser convention (2x supersampling, +0.5px).', _R)
+  weight_decay: float = _key(
+      5e-4, 'PyTorch-style L2 added to the gradient.', _T)
+  jit_compile: bool = _key(True, 'XLA for the train/eval steps.', _T)
+  deterministic: bool = _key(
+      False, 'tf.config.experimental.enable_op_determinism.', _T)
+  max_steps_per_epoch: Optional[int] = _key(
+      None, 'Cap on steps per epoch (quick runs).', _T)
+  save_checkpoint_steps: int = _key(
+      0, 'Also checkpoint every N steps (0: off).', _T)
+  val_max_batches: Optional[int] = _key(
+      None, 'Cap on validation batches.', _T)
+  strategy: str = _key(
+      'default', 'tf.distribute strategy: default, mirrored, multi_worker or '
+      'tpu.', _T)
+  supervised_depth: bool = _key(
+      False, 'Upper-bound baseline: L1 on ground-truth depth.', _M)
+  flip_albedo: bool = _key(
+      True, 'False: the paper\'s Table 2 ablation "no albedo flip".', _M)
+  flip_depth: bool = _key(
+      True, 'False: the paper\'s Table 2 ablation "no depth flip".', _M)
+  log_dir: Optional[str] = _key(
+      None, 'TensorBoard dir (default checkpoint_dir/logs).', _T)
+  export_dir: str = _key('saved_models', 'Base directory of exports.', _E)
 
   def resolved(self) -> 'Config':
-    """Returns a copy with derived defaults filled in."""
+    """Returns a checked copy with derived defaults filled in.
+
+    Raises:
+      ConfigError: a value that cannot be right (one line naming the key and
+        the value), e.g. batch_size=0 or lr=nan.
+    """
     cfg = dataclasses.replace(self)
+    check(cfg)
     if cfg.border_depth is None:
       cfg.border_depth = 0.7 * cfg.max_depth + 0.3 * cfg.min_depth
     if cfg.rot_center_depth is None:
       cfg.rot_center_depth = (cfg.min_depth + cfg.max_depth) / 2.0
-    if cfg.min_depth >= cfg.max_depth:
-      raise ValueError(f'min_depth must be < max_depth. Received: '
-                       f'min_depth={cfg.min_depth}, max_depth={cfg.max_depth}')
-    if cfg.image_size < 8:
-      raise ValueError(f'image_size must be >= 8. Received: '
-                       f'image_size={cfg.image_size}')
+    warn_compat_keys(cfg)
     return cfg
 
   def to_dict(self) -> Dict[str, Any]:
@@ -120,6 +218,88 @@ class Config:
 
 def field_names() -> List[str]:
   return [f.name for f in dataclasses.fields(Config)]
+
+
+def field_metadata(name: str) -> Dict[str, Any]:
+  """The metadata of field `name`: help, section (and compat)."""
+  fields = {f.name: f for f in dataclasses.fields(Config)}
+  return dict(fields[name].metadata)
+
+
+def field_help(name: str) -> str:
+  """`<help> [<section>]` of field `name`, as the console scripts show it."""
+  meta = field_metadata(name)
+  return f'{meta["help"]} [{meta["section"]}]'
+
+
+# Value checks of `resolved()`: (key, test of a value that is not None, what
+# the value must be). Every float field is also checked to be finite.
+_CHECKS = (
+    ('batch_size', lambda v: v >= 1, '>= 1'),
+    ('num_epochs', lambda v: v >= 0, '>= 0'),
+    ('image_size', lambda v: v >= 8, '>= 8'),
+    ('lr', lambda v: v > 0, '> 0'),
+    ('log_freq', lambda v: v >= 1, '>= 1'),
+    ('seed', lambda v: v >= 0, '>= 0'),
+    ('min_depth', lambda v: v > 0, '> 0'),
+    ('fov', lambda v: 0 < v < 180, 'in (0, 180) degrees'),
+    ('max_steps_per_epoch', lambda v: v >= 1, '>= 1 or none'),
+    ('val_max_batches', lambda v: v >= 1, '>= 1 or none'),
+    ('save_checkpoint_steps', lambda v: v >= 0, '>= 0'),
+    ('lam_flip_start_epoch', lambda v: v >= 0, '>= 0'),
+    ('gn_channels', lambda v: v >= 1, '>= 1 or none'),
+) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
+    'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
+    'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay')) + tuple(
+        (k, lambda v: v >= 1, '>= 1') for k in (
+            'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf'))
+
+# (smaller key, larger key): the first must be below (or at) the second.
+_ORDERED = (('min_depth', 'max_depth', '<'),
+            ('min_amb_light', 'max_amb_light', '<='),
+            ('min_diff_light', 'max_diff_light', '<='))
+
+
+def check(cfg: Config) -> None:
+  """Raises ConfigError naming the first key whose value cannot be right."""
+  for name in field_names():
+    value = getattr(cfg, name)
+    if isinstance(value, float) and not math.isfinite(value):
+      raise ConfigError(f'{name} must be a finite number. Received: '
+                        f'{name}={value}')
+  for name, test, requirement in _CHECKS:
+    value = getattr(cfg, name)
+    if value is not None and not test(value):
+      raise ConfigError(f'{name} must be {requirement}. Received: '
+                        f'{name}={value}')
+  for low, high, op in _ORDERED:
+    a, b = getattr(cfg, low), getattr(cfg, high)
+    if not (a < b if op == '<' else a <= b):
+      raise ConfigError(f'{low} must be {op} {high}. Received: {low}={a}, '
+                        f'{high}={b}')
+
+
+_WARNED = set()  # compatibility keys warned about in this process.
+
+
+def compat_keys() -> List[str]:
+  """Keys accepted only for compatibility with the reference (no effect)."""
+  return [n for n in field_names() if field_metadata(n).get('compat')]
+
+
+def warn_compat_keys(cfg: Config) -> List[str]:
+  """Warns (one line, once per key and process) about each compatibility-only
+  key of `cfg` set to a value other than its default; returns those keys."""
+  defaults = Config()
+  set_keys = [n for n in compat_keys()
+              if getattr(cfg, n) != getattr(defaults, n)]
+  for name in set_keys:
+    if name not in _WARNED:
+      _WARNED.add(name)
+      logging.warning('Config key %s=%r has no effect (accepted for '
+                      'compatibility with the reference): %s', name,
+                      getattr(cfg, name), field_metadata(name)['compat'])
+  return set_keys
 
 
 _NONE_WORDS = ('none', 'null', '~', '')

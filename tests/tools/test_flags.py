@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from tfunsup3d import config
+from tfunsup3d import progress
 from tfunsup3d.tools import flags as tool_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -60,11 +62,59 @@ def test_flag_types_follow_the_dataclass():
   assert flag_values['paired_data_dir_names'].default == '[image, depth]'
 
 
-def test_help_comes_from_field_comments():
+def test_help_comes_from_field_metadata():
   flag_values = flags.FlagValues()
   tool_flags.define_config_flags(flag_values)
-  assert 'EDDeconv' in flag_values['nf_depth'].help
-  assert 'epochs' in flag_values['num_epochs'].help.lower()
+  for name in config.field_names():
+    assert flag_values[name].help.startswith(config.field_help(name)), name
+  assert flag_values['nf_depth'].help == (
+      'nf of netD and netA (EDDeconv). [networks]')
+  assert 'No effect' in flag_values['renderer_min_depth'].help
+
+
+def test_help_config_path():
+  path = tool_flags.help_config_path
+  assert path(['p', '--config=a.yml', '--help']) == 'a.yml'
+  assert path(['p', '--helpfull', '--config', 'b.yml']) == 'b.yml'
+  assert path(['p', '-?', '-config=c.yml', '--config=d.yml']) == 'd.yml'
+  assert path(['p', '--config=a.yml']) is None  # No help asked for.
+  assert path(['p', '--help']) is None
+  assert path(['p', '--', '--config=a.yml', '--help']) is None
+
+
+def test_show_file_values_sets_the_defaults_help_shows(tmp_path):
+  yml = tmp_path / 'c.yml'
+  yml.write_text('image_size: 96\ncrop: [1, 2, 3, 4]\nuse_conf_map: false\n')
+  flag_values = flags.FlagValues()
+  tool_flags.define_config_flags(flag_values)
+  tool_flags.show_file_values(str(yml), flag_values)
+  assert flag_values['image_size'].default == 96
+  assert flag_values['crop'].default == '[1, 2, 3, 4]'
+  assert flag_values['use_conf_map'].default is False
+  assert flag_values['image_size'].help.endswith(f'(value from {yml})')
+  assert 'value from' not in flag_values['batch_size'].help
+  with pytest.raises(ValueError, match='image_sise'):
+    yml.write_text('image_sise: 96\n')
+    tool_flags.show_file_values(str(yml), flag_values)
+
+
+def test_register_key_flags_takes_the_scripts_own_and_the_config_flags():
+  flag_values = flags.FlagValues()
+  tool_flags.define_config_flags(flag_values)
+  flags.DEFINE_integer('own_flag', 1, 'A flag of this module.',
+                       flag_values=flag_values)
+  names = tool_flags.register_key_flags(__name__, flag_values)
+  assert 'own_flag' in names and 'num_epochs' in names
+  assert {'config', 'print_config', 'progress'} <= set(names)
+  key = flag_values.key_flags_by_module_dict()[sys.argv[0]]
+  assert {f.name for f in key} == set(names)
+
+
+def test_main_wrapper_sets_the_progress_mode(monkeypatch):
+  monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values(['--progress=none']))
+  monkeypatch.setattr(progress, '_mode', 'auto')
+  assert tool_flags.main_wrapper(lambda cfg: None, 'train')(['prog']) == 0
+  assert progress.get_mode() == 'none'
 
 
 def test_yaml_then_explicit_flags():
@@ -270,24 +320,102 @@ def _run_script(name, *args):
       check=False)
 
 
+def _run_entry_point(name, *args):
+  """Runs the script as its console-script entry point does: `run()` of the
+  module, imported (not __main__), with argv[0] the script's name."""
+  code = (f'import sys; from tfunsup3d.tools.{name} import run; '
+          f'sys.argv[0] = "tfunsup3d-{name}"; run()')
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [str(ROOT)] + ([os.environ['PYTHONPATH']]
+                     if os.environ.get('PYTHONPATH') else [])))
+  env.pop(tool_flags.DEBUG_ENV, None)
+  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  return subprocess.run([sys.executable, '-c', code, *args], cwd=ROOT,
+                        env=env, capture_output=True, text=True, timeout=300,
+                        check=False)
+
+
+def _listed(help_text, name):
+  """Whether --help lists flag `name` (--name:, --[no]name:, -v,--name:)."""
+  return re.search(rf'^\s+(-\S,)?--(\[no\])?{name}:', help_text,
+                   re.M) is not None
+
+
+def _flag_entry(help_text, name):
+  """The text of flag `name`'s entry in --help, whitespace collapsed."""
+  match = re.search(rf'^\s+(-\S,)?--(\[no\])?{name}:(.*?)(?=^\s+-|\Z)',
+                    help_text, re.M | re.S)
+  return ' '.join(match.group(3).split()) if match else ''
+
+
 def _error_lines(stderr):
   """stderr lines that are not library log/warning noise."""
   return [line for line in stderr.splitlines()
           if line.startswith('tfunsup3d-')]
 
 
+# Flags each console script defines itself (beside the config's).
+OWN_FLAGS = {
+    'synth': ('out_dir', 'num_train', 'zoom', 'param_range', 'overwrite'),
+    'train': (),
+    'test': ('write_images',),
+    'convert': ('input', 'output', 'overwrite'),
+    'export': ('checkpoint', 'tflite', 'version', 'encoded_crop'),
+    'demo': ('input', 'checkpoint', 'num_frames', 'mesh', 'detect'),
+    'explain': ('input', 'methods', 'targets'),
+    'quickstart': ('num_train', 'num_val', 'export'),
+}
+
+
 @pytest.mark.parametrize('name', SCRIPTS)
-def test_script_helpfull_exits_zero_and_lists_config_flags(name):
-  proc = _run_script(name, '--helpfull')
+def test_script_help_lists_its_own_flags(name):
+  # As installed (`tfunsup3d-<name>`): the module is not __main__, which is
+  # how synth, convert and quickstart's own flags went missing from --help.
+  proc = _run_entry_point(name, '--help')
   assert proc.returncode == 0, proc.stderr[-2000:]
-  assert '--num_epochs' in proc.stdout
-  assert '--config' in proc.stdout
+  module_doc = __import__(f'tfunsup3d.tools.{name}',
+                          fromlist=['run']).__doc__
+  assert proc.stdout.startswith(module_doc.splitlines()[0])
+  missing = [f for f in OWN_FLAGS[name] + ('config', 'progress', 'num_epochs',
+                                           'batch_size')
+             if not _listed(proc.stdout, f)]
+  assert not missing, proc.stdout[-3000:]
+  if name != 'convert':  # Another script's flag is not listed.
+    assert not _listed(proc.stdout, 'output')
 
 
-def test_script_short_help_lists_config_flags():
-  proc = _run_script('train', '--help')
+def test_script_as_module_help_lists_its_own_flags():
+  proc = _run_script('synth', '--help')
   assert proc.returncode == 0, proc.stderr[-2000:]
-  assert '--num_epochs' in proc.stdout
+  assert all(_listed(proc.stdout, f) for f in OWN_FLAGS['synth'])
+
+
+def test_script_helpfull_lists_every_flag():
+  proc = _run_script('train', '--helpfull')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert _listed(proc.stdout, 'num_epochs') and _listed(proc.stdout, 'config')
+  assert _listed(proc.stdout, 'verbosity')
+
+
+def test_help_with_config_shows_the_files_values():
+  proc = _run_entry_point('train', f'--config={QUICKSTART}', '--help')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  image_size = _flag_entry(proc.stdout, 'image_size')
+  assert f'(value from {QUICKSTART})' in image_size
+  assert f"(default: '{_QUICKSTART['image_size']}')" in image_size
+  batch = _flag_entry(proc.stdout, 'batch_size')
+  assert f"(default: '{_QUICKSTART['batch_size']}')" in batch
+  assert _QUICKSTART['batch_size'] != config.Config().batch_size
+  assert 'strategy' not in _QUICKSTART  # A key the file does not set:
+  strategy = _flag_entry(proc.stdout, 'strategy')
+  assert "(default: 'default')" in strategy and 'value from' not in strategy
+
+
+def test_help_with_a_missing_config_exits_2_with_one_line():
+  proc = _run_entry_point('train', '--config=configs/nope.yml', '--help')
+  assert proc.returncode == 2, (proc.stdout, proc.stderr)
+  lines = _error_lines(proc.stderr)
+  assert len(lines) == 1 and 'nope.yml' in lines[0], proc.stderr
 
 
 def test_script_print_config_shows_the_override():
@@ -317,6 +445,20 @@ def test_script_bad_input_exits_2_with_one_line(args, reason):
   assert lines[0].startswith('tfunsup3d-train: error: ')
   assert reason in lines[0]
   assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('value', ['0', '-1'])
+def test_batch_size_below_one_exits_2_and_writes_nothing(tmp_path, value):
+  out = tmp_path / 'run'
+  proc = _run_script('train', f'--config={QUICKSTART}',
+                     f'--batch_size={value}', f'--checkpoint_dir={out}',
+                     f'--log_dir={out}/logs')
+  assert proc.returncode == 2, (proc.stdout, proc.stderr[-3000:])
+  lines = _error_lines(proc.stderr)
+  assert lines == [f'tfunsup3d-train: error: batch_size must be >= 1. '
+                   f'Received: batch_size={value}'], proc.stderr[-3000:]
+  assert 'Traceback' not in proc.stderr
+  assert not out.exists() and not list(tmp_path.iterdir())
 
 
 def test_console_script_entry_points():

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
+from tfunsup3d import progress
 from tfunsup3d import render
 from tfunsup3d.data import synth_params
 
@@ -274,7 +275,7 @@ def write_split(split_dir: str, n: int, cfg, seed: int,
   for sub in ('image', 'depth'):
     os.makedirs(os.path.join(split_dir, sub), exist_ok=True)
   store = {k: [] for k in _FACTOR_KEYS if k != 'backdrop_albedo'}
-  start_time, logged = time.time(), 0
+  report = progress.Progress(n, f'synth {split}')
   for start in range(0, n, BATCH_SIZE):
     chunk = factors_from_params(
         {k: v[start:start + BATCH_SIZE] for k, v in params.items()},
@@ -289,11 +290,8 @@ def write_split(split_dir: str, n: int, cfg, seed: int,
     for k, v in store.items():
       v.append(chunk[k].astype({'canon_albedo': np.uint8,
                                 'face_mask': bool}.get(k, np.float32)))
-    done = start + len(images)
-    if done == n or done - logged >= max(n // 10, BATCH_SIZE):
-      logged = done
-      logging.info('synth %s: %d/%d (%.1f s)', split, done, n,
-                   time.time() - start_time)
+    report.update(len(images))
+  report.close()
   arrays = {k: np.concatenate(v) for k, v in store.items()}
   arrays.update({f'param_{k}': v for k, v in params.items()})
   arrays['meta'] = np.array(json.dumps(dict(

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
+from tfunsup3d import progress
 from tfunsup3d.demo import animation
 from tfunsup3d.demo import inputs as inputs_lib
 from tfunsup3d.demo import mesh as mesh_lib
@@ -366,7 +367,7 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
   processed, skipped = [], []
   total = len(images)
   start = time.time()
-  for k, item in enumerate(images, 1):
+  for k, item in enumerate(progress.track(images, 'demo'), 1):
     t0 = time.time()
     try:
       image = inputs_lib.read_image(item.path)

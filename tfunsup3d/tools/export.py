@@ -30,6 +30,7 @@ import os
 from absl import flags
 
 from tfunsup3d import config as config_lib
+from tfunsup3d import progress
 from tfunsup3d.demo import cli
 from tfunsup3d.tools import flags as tool_flags
 
@@ -73,8 +74,11 @@ def main(cfg: config_lib.Config) -> None:
   if FLAGS.version is not None and FLAGS.version < 0:
     raise tool_flags.UserError(f'--version must be >= 0. Received: '
                                f'{FLAGS.version}')
+  stages = progress.Progress(1 + FLAGS.saved_model + FLAGS.tflite, 'export',
+                             'stage')
   checkpoint = loading.resolve_checkpoint(FLAGS.checkpoint, cfg)
   model = loading.load_model(checkpoint, loading.config_overrides())
+  stages.update(values={'done': 'load'})
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfunsup3d.export import saved_model  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel('WARNING')  # SavedModel/converter INFO chatter.
@@ -94,6 +98,7 @@ def main(cfg: config_lib.Config) -> None:
         model, base, name, version, source=checkpoint,
         jit_compile=FLAGS.serving_jit_compile,
         encoded_crop=FLAGS.encoded_crop, overwrite=FLAGS.overwrite)
+    stages.update(values={'done': 'SavedModel'})
     print(f'tfunsup3d-export: SavedModel written to {path} (signatures '
           f'{", ".join(saved_model.SIGNATURES)})')
   if FLAGS.tflite:
@@ -102,6 +107,7 @@ def main(cfg: config_lib.Config) -> None:
                                   names=FLAGS.tflite_models, source=checkpoint)
     print(f'tfunsup3d-export: TFLite models and {tflite.REPORT_FILE} written '
           f'to {tflite_dir}')
+    stages.update(values={'done': 'TFLite'})
     print(tflite.report_table(report))
 
 

@@ -20,15 +20,21 @@ Scripts are written as
 and report user errors (bad flag, missing file, invalid value) as one line
 `tfunsup3d-<name>: error: <reason>` on stderr with exit status 2; success exits
 0. Set TFUNSUP3D_DEBUG=1 to get the traceback instead.
+
+Help: a flag's help is its Config field's metadata (`config.field_help`).
+`--help` shows the script module's docstring and its key flags: the flags the
+script (or a library helper such as tfunsup3d.demo.cli) defines, the config
+flags, --progress and --verbosity (`register_key_flags`); `--helpfull` shows
+every flag. With `--config=FILE`, help shows the values FILE sets as the
+flags' defaults. `--progress` (auto|bar|lines|none) sets the process-wide
+progress display (tfunsup3d.progress).
 """
 
 import dataclasses
 import functools
-import inspect
 import os
-import re
 import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from absl import app
 from absl import flags
@@ -38,12 +44,14 @@ from absl import logging  # pylint: disable=unused-import
 import yaml
 
 from tfunsup3d import config as config_lib
+from tfunsup3d import progress
 from tfunsup3d.errors import EXIT_USER_ERROR, UserError  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
 
 CONFIG_FLAG = 'config'
 PRINT_CONFIG_FLAG = 'print_config'
+PROGRESS_FLAG = 'progress'
 DEBUG_ENV = 'TFUNSUP3D_DEBUG'
 
 
@@ -51,84 +59,6 @@ DEBUG_ENV = 'TFUNSUP3D_DEBUG'
 EXPECTED_ERRORS = (UserError, app.UsageError, flags.Error, ValueError,
                    FileNotFoundError, FileExistsError, NotADirectoryError,
                    IsADirectoryError, PermissionError)
-
-
-# Help for the reference's keys (config.py comments only our additions).
-_REFERENCE_HELP = {
-    'model_name': 'Experiment name.',
-    'run_train': 'Run training (reference run.py switch).',
-    'run_test': 'Run testing (reference run.py switch).',
-    'num_epochs': 'Number of training epochs.',
-    'batch_size': 'Images per batch.',
-    'checkpoint_dir': 'Directory of checkpoints (and by default logs).',
-    'save_checkpoint_freq': 'Save a checkpoint every N epochs.',
-    'keep_num_checkpoint': 'Keep the N newest checkpoints (-1: all).',
-    'resume': 'Resume from the newest checkpoint in checkpoint_dir.',
-    'use_logger': 'Write TensorBoard summaries.',
-    'log_freq': 'Log visualisations every N iterations.',
-    'archive_code': 'Archive the code with the run (reference key; unused).',
-    'checkpoint_name': 'Checkpoint (in checkpoint_dir) to load for testing.',
-    'test_result_dir': 'Where testing writes its results.',
-    'seed': 'Random seed.',
-    'num_workers': 'Parallel data-loading calls.',
-    'image_size': 'Side of the square network input, in pixels.',
-    'crop': 'Crop before resizing: int = centre crop, or [y0, x0, h, w].',
-    'load_gt_depth': 'Load ground-truth depth paired with each image.',
-    'paired_data_dir_names': 'Sub-directories of the image/depth pairs.',
-    'paired_data_filename_diff': 'File-name parts to swap image -> depth.',
-    'train_val_data_dir': 'Data set root with train/ and val/.',
-    'test_data_dir': 'Test images directory.',
-    'min_depth': 'Minimum canonical depth.',
-    'max_depth': 'Maximum canonical depth.',
-    'border_depth': 'Depth at the image border (default 0.7*max + 0.3*min).',
-    'min_amb_light': 'Minimum ambient light coefficient.',
-    'max_amb_light': 'Maximum ambient light coefficient.',
-    'min_diff_light': 'Minimum diffuse light coefficient.',
-    'max_diff_light': 'Maximum diffuse light coefficient.',
-    'xyz_rotation_range': 'View rotation range (-r, r), degrees.',
-    'xy_translation_range': 'View x/y translation range (-t, t), 3D units.',
-    'z_translation_range': 'View z translation range (-t, t), 3D units.',
-    'use_conf_map': 'Predict confidence maps (netC) to weight the losses.',
-    'lam_perc': 'Weight of the perceptual (VGG16) loss.',
-    'lam_flip': 'Weight of the flipped-reconstruction loss.',
-    'lam_flip_start_epoch': 'Epoch from which the flip loss is used.',
-    'lam_depth_sm': 'Weight of the depth smoothness loss.',
-    'lr': 'Adam learning rate.',
-    'rot_center_depth': 'Depth of the rotation centre (default mean depth).',
-    'fov': 'Camera field of view, degrees.',
-    'tex_cube_size': 'Neural-renderer texture size (reference key; unused).',
-    'renderer_min_depth': 'Renderer near plane.',
-    'renderer_max_depth': 'Renderer far plane.',
-}
-
-
-@functools.lru_cache(maxsize=None)
-def _field_comments() -> Dict[str, str]:
-  """Help texts from config.py: the field's trailing comment, and section."""
-  try:
-    lines = inspect.getsource(config_lib.Config).splitlines()
-  except (OSError, TypeError):
-    return {}
-  helps = {}
-  section = ''
-  for line in lines:
-    m = re.match(r'\s*# --- (.*?) ---\s*$', line)
-    if m:
-      section = m.group(1)
-      continue
-    m = re.match(r'\s{2}(\w+):[^=#]+=([^#]*)(?:#\s*(.*))?$', line)
-    if m:
-      name, comment = m.group(1), (m.group(3) or '').strip()
-      helps[name] = comment or _REFERENCE_HELP.get(
-          name, name.replace('_', ' ').capitalize() + '.')
-      if section:
-        helps[name] += f' [{section}]'
-  return helps
-
-
-def _field_help(name: str) -> str:
-  return _field_comments().get(
-      name, _REFERENCE_HELP.get(name, name.replace('_', ' ') + '.'))
 
 
 def _default_as_text(value: Any) -> Optional[str]:
@@ -144,7 +74,8 @@ def yaml_flow(value: Any) -> str:
 
 
 def define_config_flags(flag_values: flags.FlagValues = FLAGS) -> None:
-  """Defines `--config`, `--print_config` and one flag per Config field.
+  """Defines `--config`, `--print_config`, `--progress` and one flag per
+  Config field.
 
   Idempotent. A flag that already exists under a field's name (absl.logging's
   `--log_dir`) is adopted: its value feeds the config key of that name.
@@ -164,34 +95,53 @@ def define_config_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         PRINT_CONFIG_FLAG, False,
         'Print the effective config (YAML, derived values filled in) and exit.',
         flag_values=flag_values)
+  if PROGRESS_FLAG not in flag_values:
+    flags.DEFINE_enum(
+        PROGRESS_FLAG, 'auto', progress.MODES,
+        'Progress of long work on stderr (synth per image, train per epoch: '
+        'step, images/s, ETA, losses; test per batch, demo per image, export '
+        'per stage): auto = a bar on a terminal, a plain line every tenth or '
+        '30 s elsewhere (CI logs), nothing with --verbosity=-1 or lower; '
+        'bar; lines; none. A display setting, not a config key.',
+        flag_values=flag_values)
   defaults = config_lib.Config()
   for field in dataclasses.fields(config_lib.Config):
     name = field.name
     default = getattr(defaults, name)
-    help_text = _field_help(name)
+    help_text = config_lib.field_help(name)
     if name in flag_values:
       flag = flag_values[name]
       if help_text not in (flag.help or ''):
         flag.help = f'{help_text} (Config key; shared with absl: {flag.help})'
       continue
-    types, optional = config_lib.field_type(name)
-    kwargs = dict(flag_values=flag_values)
-    if not optional and types == (bool,):
-      flags.DEFINE_boolean(name, default, help_text, **kwargs)
-    elif not optional and types == (int,):
-      flags.DEFINE_integer(name, default, help_text, **kwargs)
-    elif not optional and types == (float,):
-      flags.DEFINE_float(name, default, help_text, **kwargs)
-    elif not optional and types == (str,):
-      flags.DEFINE_string(name, default, help_text, **kwargs)
-    else:
-      if types == (str,):
-        value_help = 'Value: a string, or none.'
-      else:
-        kinds = ' or '.join(config_lib._type_name(t) for t in types)  # pylint: disable=protected-access
-        value_help = f'Value: {kinds}{" or none" if optional else ""} (YAML).'
-      flags.DEFINE_string(name, _default_as_text(default),
-                          f'{help_text} {value_help}', **kwargs)
+    _define_field_flag(name, default, help_text, flag_values)
+
+
+_PLAIN_DEFINES = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer,
+                  float: flags.DEFINE_float, str: flags.DEFINE_string}
+
+
+def _is_plain_flag(name: str) -> bool:
+  """Whether field `name`'s flag holds the typed value (else YAML text)."""
+  types, optional = config_lib.field_type(name)
+  return not optional and len(types) == 1 and types[0] in _PLAIN_DEFINES
+
+
+def _define_field_flag(name: str, default: Any, help_text: str,
+                       flag_values: flags.FlagValues) -> None:
+  """A typed flag for a bool/int/float/str field, else a string flag whose
+  text is parsed as YAML."""
+  types, optional = config_lib.field_type(name)
+  if _is_plain_flag(name):
+    _PLAIN_DEFINES[types[0]](name, default, help_text, flag_values=flag_values)
+    return
+  if types == (str,):
+    value_help = 'Value: a string, or none.'
+  else:
+    kinds = ' or '.join(config_lib._type_name(t) for t in types)  # pylint: disable=protected-access
+    value_help = f'Value: {kinds}{" or none" if optional else ""} (YAML).'
+  flags.DEFINE_string(name, _default_as_text(default),
+                      f'{help_text} {value_help}', flag_values=flag_values)
 
 
 def _as_flag_values(argv_or_flags: Union[None, flags.FlagValues, Sequence[str]]
@@ -259,6 +209,7 @@ def _one_line(error: BaseException) -> str:
 def fail(prog: str, error: Union[str, BaseException]) -> None:
   """Writes `<prog>: error: <reason>` (one line) to stderr and exits 2."""
   reason = error if isinstance(error, str) else _one_line(error)
+  progress.close_open()  # The message starts on a line of its own.
   sys.stdout.flush()
   sys.stderr.write(f'{prog}: error: {reason}\n')
   sys.stderr.flush()
@@ -306,7 +257,9 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
             f'unexpected argument(s): {" ".join(argv[1:])} (flags are '
             f'--KEY=VALUE; see --helpfull)')
       cfg = config_from_flags(FLAGS)
-      resolved = cfg.resolved()  # Validates (e.g. min_depth < max_depth).
+      resolved = cfg.resolved()  # Validates (e.g. batch_size >= 1).
+      if PROGRESS_FLAG in FLAGS:
+        progress.set_mode(FLAGS[PROGRESS_FLAG].value)
       if PRINT_CONFIG_FLAG in FLAGS and FLAGS[PRINT_CONFIG_FLAG].value:
         sys.stdout.write(resolved.to_yaml())
         return 0
@@ -322,17 +275,67 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
   return main
 
 
+_HELP_FLAGS = ('help', '?', 'helpshort', 'helpfull', 'helpxml')
+
+
+def _flag_names(argv: Sequence[str]) -> List[Tuple[int, str, Optional[str]]]:
+  """(index, name, value or None) of each `-name[=value]` in argv[1:]."""
+  found = []
+  for i, arg in enumerate(argv[1:], 1):
+    if arg == '--':
+      break
+    if arg.startswith('-'):
+      name, eq, value = arg.lstrip('-').partition('=')
+      found.append((i, name, value if eq else None))
+  return found
+
+
+def help_config_path(argv: Sequence[str]) -> Optional[str]:
+  """The `--config` file of a command line that asks for help, else None."""
+  found = _flag_names(argv)
+  if not any(name in _HELP_FLAGS for _, name, _ in found):
+    return None
+  path = None
+  for i, name, value in found:
+    if name == CONFIG_FLAG:
+      path = value if value is not None else (
+          argv[i + 1] if i + 1 < len(argv) else None)
+  return path or None
+
+
+def show_file_values(path: str, flag_values: flags.FlagValues = FLAGS) -> None:
+  """Makes the defaults `--help` shows the values the config file sets.
+
+  Each flag of a key that `path` sets gets that value as its default and
+  `(value from PATH)` at the end of its help.
+
+  Raises:
+    FileNotFoundError / ValueError: unreadable file, unknown key, bad value.
+  """
+  values = config_lib.load_yaml(path)
+  cfg = config_lib.from_dict(values)
+  for name in values:
+    value = getattr(cfg, name)
+    flag_values.set_default(
+        name, value if _is_plain_flag(name) else _default_as_text(value))
+    flag_values[name].help += f' (value from {path})'
+
+
 def make_flags_parser(prog: str) -> Callable[[List[str]], List[str]]:
   """An absl `flags_parser` whose errors are one line and exit status 2.
 
   absl's help flags (--help, --helpfull, --helpxml) exit with status 1 after
   printing the help; here they exit 0, as a requested help is a success.
+  With `--config=FILE`, the help shows the values FILE sets as the defaults.
   """
 
   def parse(argv: List[str]) -> List[str]:
     try:
+      path = help_config_path(argv)
+      if path:
+        show_file_values(path)
       return FLAGS(argv)
-    except (flags.Error, OSError) as e:  # OSError: an unreadable --flagfile.
+    except (flags.Error, OSError, ValueError) as e:  # OSError: --flagfile.
       fail(prog, e)
     except SystemExit as e:
       if e.code == 1:  # Raised by the help flags, and only by them, here.
@@ -343,15 +346,54 @@ def make_flags_parser(prog: str) -> Callable[[List[str]], List[str]]:
   return parse
 
 
+def _flags_of_script(module: str, script_module: str) -> bool:
+  """Whether flags defined in `module` are the script's: its own, the
+  config's and those of library helpers (tfunsup3d.demo.cli), but not those
+  of another console script imported into the process."""
+  if module in (script_module, sys.argv[0] if sys.argv else ''):
+    return True
+  if not module.startswith('tfunsup3d.'):
+    return False
+  other_script = (module.startswith('tfunsup3d.tools.') and
+                  callable(getattr(sys.modules.get(module), 'run', None)))
+  return not other_script
+
+
+def register_key_flags(script_module: str,
+                       flag_values: flags.FlagValues = FLAGS) -> List[str]:
+  """Makes the script's flags key flags of the main module, which the short
+  `--help` lists (absl lists the main module's key flags only).
+
+  Generic: every flag defined in `script_module` (the module of the script's
+  main function) or in a tfunsup3d library module, the config flags and
+  absl's --verbosity.
+
+  Returns:
+    The names registered.
+  """
+  main_module = sys.argv[0] if sys.argv else '__main__'
+  names = [CONFIG_FLAG, PRINT_CONFIG_FLAG, PROGRESS_FLAG, 'verbosity']
+  for module, module_flags in flag_values.flags_by_module_dict().items():
+    if _flags_of_script(module, script_module):
+      names += [f.name for f in module_flags]
+  names = [n for n in dict.fromkeys(names) if n in flag_values]
+  for name in names:
+    flag_values.register_key_flag_for_module(main_module, flag_values[name])
+  return names
+
+
 def run_main(fn: Callable[[config_lib.Config], Optional[int]], name: str,
              argv: Optional[List[str]] = None) -> None:
-  """Runs `fn(cfg)` as console script `tfunsup3d-<name>` via absl.app.run."""
+  """Runs `fn(cfg)` as console script `tfunsup3d-<name>` via absl.app.run.
+
+  `--help` shows the docstring of `fn`'s module and its key flags
+  (`register_key_flags`): the script's own flags and the config's.
+  """
   define_config_flags(FLAGS)
-  # Make the config flags "key flags" of the main module, so the short --help
-  # lists them too (it shows the main module's key flags only).
-  main_module = sys.argv[0] if sys.argv else '__main__'
-  for flag_name in [CONFIG_FLAG, PRINT_CONFIG_FLAG] + config_lib.field_names():
-    FLAGS.register_key_flag_for_module(main_module, FLAGS[flag_name])
+  register_key_flags(fn.__module__)
+  main = sys.modules.get('__main__')
+  if main is not None and not main.__doc__:  # A console-script wrapper.
+    main.__doc__ = sys.modules[fn.__module__].__doc__
   prog = program_name(name)
   app.run(main_wrapper(fn, name), argv=argv, flags_parser=make_flags_parser(prog))
 

@@ -18,7 +18,6 @@ them all, --print_config prints the effective config.
 import time
 
 from absl import flags
-from absl import logging
 
 from tfunsup3d import config as config_lib
 from tfunsup3d.data import synth_params
@@ -87,7 +86,6 @@ def main(cfg: config_lib.Config) -> None:
       asymmetry=FLAGS.asymmetry, zoom=FLAGS.zoom,
       param_ranges=tuple(synth_params.parse_param_range(text)
                          for text in FLAGS.param_range)).check()
-  logging.set_verbosity(logging.INFO)
   start = time.time()
   seconds = synth.write_dataset(out_dir, counts, cfg, seed=cfg.seed,
                                 overwrite=FLAGS.overwrite, options=options)

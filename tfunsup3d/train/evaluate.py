@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
+from tfunsup3d import progress
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.factors import confidence
 from tfunsup3d.model import Unsup3D
@@ -179,7 +180,7 @@ class Tester:
     ds = images_lib.build_dataset(cfg, 'test', training=False)
     os.makedirs(self.result_dir, exist_ok=True)
     scores, names, start = [], [], 0
-    for batch in ds:
+    for batch in progress.track(ds, 'test', 'batch', int(ds.cardinality())):
       depth_p = batch.get('depth_gt') if cfg.load_gt_depth else None
       res = {k: v.numpy() for k, v in self._fn(batch['image'],
                                                 depth_p).items()}
@@ -190,7 +191,6 @@ class Tester:
       batch_names = [n.decode('utf-8') for n in batch['name'].numpy()]
       names += batch_names
       start += len(batch_names)
-      logging.info('Tested %d images.', start)
     with open(os.path.join(self.result_dir, 'image_names.txt'), 'w',
               encoding='utf-8') as f:
       f.writelines(f'{i + 1:05d} {n}\n' for i, n in enumerate(names))

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfunsup3d import config as config_lib
+from tfunsup3d import progress as progress_lib
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.train import checkpoints as checkpoints_lib
 from tfunsup3d.train import distribute as distribute_lib
@@ -103,15 +104,6 @@ def _check_cfg(cfg: config_lib.Config):
     raise ValueError(f'num_epochs must be >= 0. Received: {cfg.num_epochs}')
 
 
-def _progress(epoch, done, total, scalars, images_per_sec):
-  width = 20
-  filled = int(width * done / max(total, 1))
-  bar = '#' * filled + '-' * (width - filled)
-  speed = f' {images_per_sec:7.1f} img/s' if images_per_sec else ''
-  logging.info('T%02d [%s] %d/%d loss %.5f%s', epoch, bar, done, total,
-               scalars['loss_total'], speed)
-
-
 def _write_metrics(path: str, epochs: Dict[str, Any]):
   checkpoints_lib.write_text_atomic(path, json.dumps(epochs, indent=2))
 
@@ -131,6 +123,7 @@ class _Run:
     self.epochs = st['trace'].get('epochs', {})
     self.means = Means(st['trace'].get('partial'))
     self.last_checkpoint = ckpts.latest
+    self.progress = progress_lib.TrainProgress(cfg.num_epochs)
 
   def trace(self):
     return {'epochs': self.epochs, 'partial': self.means.state()}
@@ -146,7 +139,7 @@ class _Run:
     ds = self.task.distribute_dataset(ds)
     logging.info('Starting training epoch %d (step %d of %d).', epoch,
                  self.epoch_step, total)
-    every = max(1, min(50, total // 10))
+    self.progress.start_epoch(epoch, total, self.epoch_step)
     epoch_saved = self._epoch_save_due()
     timer, timed_images, speed = None, 0, 0.0
     writer = self.writers.get('train') if self.writers else None
@@ -174,12 +167,12 @@ class _Run:
       else:
         timed_images += batch_size
         speed = timed_images / max(time.time() - timer, 1e-9)
-      if self.epoch_step % every == 0 or self.epoch_step == total:
-        _progress(epoch, self.epoch_step, total, scalars, speed)
+      self.progress.step(batch_size, scalars)
       n = cfg.save_checkpoint_steps
       if n and self.step % n == 0 and not (
           epoch_saved and self.epoch_step == total):
         self.save()
+    self.progress.end_epoch()
     result = self.means.result()
     if speed:
       result['images_per_sec'] = speed
@@ -300,6 +293,7 @@ def train(cfg: config_lib.Config,
   try:
     run.run()
   finally:
+    run.progress.end_epoch()  # Ends a bar an error interrupted.
     for writer in (writers or {}).values():
       writer.close()
   return {'epoch': run.epoch, 'step': run.step,
