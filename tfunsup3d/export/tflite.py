@@ -8,11 +8,13 @@
   netV `[1, 6]`, tanh) or netC's `sigma_l1` `[1, S, S, 2]` and `sigma_percl`
   `[1, S/4, S/4, 2]`;
 * `canonical`: the whole decomposition up to, not including, the
-  rasteriser: input `images` `[1, S, S, 3]` in **[0, 1]**, outputs the
-  SavedModel's names `canon_depth`, `canon_albedo`, `canon_normal`,
-  `canon_diffuse_shading`, `canon_im`, `light_a`, `light_b`, `light_d`, `view`
-  (and the four `conf_sigma_*`); no `recon_*` (the z-buffer's scatter-min
-  `tf.while_loop` has no TFLite builtin).
+  rasteriser (`Unsup3D.canonical` and `Unsup3D.shade`): input `images`
+  `[1, S, S, 3]` in **[0, 1]**, outputs `CANONICAL_OUTPUTS` under the
+  model's (the reference's) names: `canon_depth`, `canon_albedo`,
+  `canon_normal`, `canon_diffuse_shading`, `canon_im`, `canon_light_a`,
+  `canon_light_b`, `canon_light_d`, `view` (and the four `conf_sigma_*`); no
+  `recon_*` (the z-buffer's scatter-min `tf.while_loop` has no TFLite
+  builtin).
 
 Variants: `float32` (no optimisation), `float16` (weights stored as
 float16, computed in float32), `int8` (dynamic-range quantisation: int8
@@ -39,60 +41,37 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfunsup3d import render
-from tfunsup3d.factors import confidence
-from tfunsup3d.factors import depth as depth_lib
-from tfunsup3d.factors import light as light_lib
-from tfunsup3d.factors import view as view_lib
-
 VARIANTS = ('float32', 'float16', 'int8')
 REPORT_FILE = 'tflite_report.json'
 CANONICAL = 'canonical'
 INPUT_NAME = 'images'
 
 
-def canonical_decomposition(model, images) -> Dict[str, tf.Tensor]:
-  """The canonical factors of `images` (no flip, no rendering).
+# The outputs of the `canonical` model: `Unsup3D.canonical`'s factors and
+# `Unsup3D.shade` of them, under the model's (the reference's) names.
+CANONICAL_OUTPUTS = ('canon_depth', 'canon_albedo', 'canon_normal',
+                     'canon_diffuse_shading', 'canon_im', 'canon_light_a',
+                     'canon_light_b', 'canon_light_d', 'view',
+                     'conf_sigma_l1', 'conf_sigma_l1_flip',
+                     'conf_sigma_percl', 'conf_sigma_percl_flip')
 
-  The same computation as the first B rows of `model.decompose`.
+
+def canonical_outputs(model, images) -> Dict[str, tf.Tensor]:
+  """The `canonical` model's outputs: `model.canonical` and `model.shade`.
 
   Args:
     model: an `Unsup3D`.
     images: float32 `[B, S, S, 3]` in [0, 1].
 
   Returns:
-    dict with canon_depth `[B,S,S]`, canon_albedo, canon_normal, canon_im
-    `[B,S,S,3]`, canon_diffuse_shading `[B,S,S,1]`, light_a, light_b `[B,1]`,
-    light_d `[B,3]`, view `[B,6]` and, with a confidence net, the
-    conf_sigma_* maps.
+    dict keyed by `CANONICAL_OUTPUTS` (without the conf_sigma_* maps when
+    the model has no confidence net), B rows each: the first B rows of
+    `model.decompose(images)`'s tensors of the same names.
   """
-  cfg = model.cfg
-  input_im = images * 2.0 - 1.0
-  depth = depth_lib.canonical_depth(model.netD(input_im)[..., 0],
-                                    cfg.min_depth, cfg.max_depth)
-  depth = depth_lib.set_border(depth, cfg.border_depth)
-  albedo = model.netA(input_im)
-  light_a, light_b, light_d = light_lib.canonical_light(
-      model.netL(input_im), cfg.min_amb_light, cfg.max_amb_light,
-      cfg.min_diff_light, cfg.max_diff_light)
-  normals = render.depth_to_normals(depth, model.K)
-  canon_im, shading = render.shade(albedo, normals, light_a, light_b, light_d)
-  out = {
-      'canon_depth': depth,
-      'canon_albedo': albedo,
-      'canon_normal': normals,
-      'canon_diffuse_shading': shading,
-      'canon_im': canon_im,
-      'light_a': light_a,
-      'light_b': light_b,
-      'light_d': light_d,
-      'view': view_lib.viewpoint(model.netV(input_im), cfg.xyz_rotation_range,
-                                 cfg.xy_translation_range,
-                                 cfg.z_translation_range),
-  }
-  if model.netC is not None:
-    out.update(confidence.split_sigmas(*model.netC(input_im)))
-  return out
+  factors = model.canonical(images)
+  factors.update(model.shade(factors))
+  return {key: factors[key] for key in CANONICAL_OUTPUTS
+          if factors[key] is not None}
 
 
 def model_functions(model, include_canonical: bool = True
@@ -110,7 +89,7 @@ def model_functions(model, include_canonical: bool = True
                                      for v in net.weights])
   if include_canonical:
     fns[CANONICAL] = (
-        lambda im: canonical_decomposition(model, im),
+        lambda im: canonical_outputs(model, im),
         [getattr(v, 'value', v) for v in model.weights])
   return fns
 

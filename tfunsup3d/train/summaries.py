@@ -150,6 +150,9 @@ class Visualizer:
                  [b, 1])
     result = {k: v for k, v in out.items()
               if v is not None and k != 'loss_depth_sm'}
+    result['input_im_symline'] = render.symmetry_line(
+        out['input_im'], out['recon_depth'][:b], out['view'][:b],
+        out['recon_im_mask_both'][:b], model.K, cfg.rot_center_depth)
     # One render of image and normals together, for the rows shown.
     rows = min(images.shape[0] or _MAX_YAW_ROWS, _MAX_YAW_ROWS)
     both = tf.concat([out['canon_im'][:rows], out['canon_normal'][:rows]], -1)
@@ -199,7 +202,7 @@ class Visualizer:
       def grid(label, x):
         image(label, make_grid(np.clip(x, 0.0, 1.0)))
 
-      grid('Image/input_image_symline', unit(o['input_im_symline'][:b]))
+      grid('Image/input_image_symline', unit(o['input_im_symline']))
       grid('Image/canonical_albedo', unit(o['canon_albedo'][:b]))
       grid('Image/canonical_image', unit(o['canon_im'][:b]))
       grid('Image/recon_image', unit(o['recon_im'][:b]))
