@@ -28,6 +28,9 @@ class Unsup3D(keras.Model):
   `use_conf_map`) and, when `lam_perc > 0`, the frozen VGG16 of the
   perceptual loss (weights from the local file `vgg16_weights`; never
   downloaded). Image formation is the pure functions of `tfunsup3d.render`.
+  `decompose(images)` is `reconstruct(canonical(images))`: `canonical` runs
+  the networks and gives the B inputs' factors, `reconstruct` adds the
+  flipped half, shading, rendering, warp and masks.
 
   Args:
     config: a `tfunsup3d.config.Config` (or a dict of its keys).

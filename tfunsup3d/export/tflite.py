@@ -174,6 +174,81 @@ def sample_images(image_size: int, count: int = 2, seed: int = 0
   return np.clip(images + noise, 0.0, 1.0).astype(np.float32)
 
 
+def _convert_and_compare(sm_dir: str, name: str, variant: str,
+                         net_inputs: np.ndarray,
+                         keras_out: Dict[str, np.ndarray],
+                         out_dir: str) -> Dict[str, Any]:
+  """Converts one staged model to one variant, writes it and compares it
+  with `keras_out`; returns the report's result for this variant."""
+  result = {}
+  start = time.time()
+  try:
+    content = convert(sm_dir, variant)
+  except Exception as e:  # pylint: disable=broad-except
+    result['error'] = f'conversion failed: {_one_line(e)}'
+    logging.warning('TFLite %s %s: %s', name, variant, result['error'])
+    return result
+  result['seconds'] = round(time.time() - start, 2)
+  filename = f'{name}_{variant}.tflite'
+  with open(os.path.join(out_dir, filename), 'wb') as f:
+    f.write(content)
+  result['file'] = filename
+  result['bytes'] = len(content)
+  try:
+    got = run_tflite(content, net_inputs)
+  except Exception as e:  # pylint: disable=broad-except
+    result['error'] = f'interpreter failed: {_one_line(e)}'
+    logging.warning('TFLite %s %s: %s', name, variant, result['error'])
+    return result
+  errors = _errors(got, keras_out)
+  result['errors'] = errors
+  result['max_abs_error'] = max(e['max_abs_error'] for e in errors.values())
+  result['mean_abs_error'] = float(np.mean(
+      [e['mean_abs_error'] for e in errors.values()]))
+  logging.info('TFLite %-9s %-7s %9d bytes  max|err| %.3g  mean|err| %.3g',
+               name, variant, len(content), result['max_abs_error'],
+               result['mean_abs_error'])
+  return result
+
+
+def _export_model(name: str, fn, variables, spec, sm_dir: str,
+                  images: np.ndarray, variants: Sequence[str],
+                  out_dir: str) -> Dict[str, Any]:
+  """Stages one model function as a SavedModel in `sm_dir` and converts it to
+  every variant; returns its report entry."""
+  net_inputs = images if name == CANONICAL else images * 2.0 - 1.0
+  keras_out = {k: v.numpy() for k, v in fn(tf.constant(net_inputs)).items()}
+  entry = {'outputs': {k: list(v.shape[1:]) for k, v in keras_out.items()},
+           'variants': {}}
+  try:
+    _save_for_conversion(fn, variables, spec, sm_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    entry['error'] = _one_line(e)
+    logging.warning('TFLite %s: could not trace: %s', name, entry['error'])
+    return entry
+  for variant in variants:
+    entry['variants'][variant] = _convert_and_compare(
+        sm_dir, name, variant, net_inputs, keras_out, out_dir)
+  return entry
+
+
+def _new_report(size: int, num_images: int, variants: Sequence[str],
+                source: Optional[str]) -> Dict[str, Any]:
+  """The report's header, with no models yet."""
+  return {
+      'image_size': size,
+      'batch_size': 1,
+      'num_test_images': int(num_images),
+      'interpreter': interpreter_class()[1],
+      'tensorflow_version': tf.__version__,
+      'source_checkpoint': os.path.abspath(source) if source else None,
+      'variants': list(variants),
+      'inputs': {'networks': 'images [1,S,S,3] float32 in [-1, 1]',
+                 CANONICAL: 'images [1,S,S,3] float32 in [0, 1]'},
+      'models': {},
+  }
+
+
 def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
                   names: Optional[Sequence[str]] = None,
                   include_canonical: bool = True,
@@ -203,8 +278,7 @@ def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
     if variant not in VARIANTS:
       raise ValueError(f'Unknown TFLite variant {variant!r}; choose from '
                        f'{VARIANTS}.')
-  cfg = model.cfg
-  size = int(cfg.image_size)
+  size = int(model.cfg.image_size)
   if images is None:
     images = sample_images(size)
   images = np.asarray(images, np.float32)
@@ -216,67 +290,14 @@ def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
                        f'{sorted(fns)}.')
     fns = {k: v for k, v in fns.items() if k in names}
   os.makedirs(out_dir, exist_ok=True)
-  _, interpreter_name = interpreter_class()
-  report = {
-      'image_size': size,
-      'batch_size': 1,
-      'num_test_images': int(len(images)),
-      'interpreter': interpreter_name,
-      'tensorflow_version': tf.__version__,
-      'source_checkpoint': os.path.abspath(source) if source else None,
-      'variants': list(variants),
-      'inputs': {'networks': 'images [1,S,S,3] float32 in [-1, 1]',
-                 CANONICAL: 'images [1,S,S,3] float32 in [0, 1]'},
-      'models': {},
-  }
+  report = _new_report(size, len(images), variants, source)
   spec = tf.TensorSpec([1, size, size, 3], tf.float32, name=INPUT_NAME)
   staging = tempfile.mkdtemp(prefix='tfunsup3d-tflite-')
   try:
     for name, (fn, variables) in fns.items():
-      net_inputs = images if name == CANONICAL else images * 2.0 - 1.0
-      keras_out = {k: v.numpy() for k, v in fn(tf.constant(net_inputs)).items()}
-      entry = {'outputs': {k: list(v.shape[1:]) for k, v in keras_out.items()},
-               'variants': {}}
-      report['models'][name] = entry
-      sm_dir = os.path.join(staging, name)
-      try:
-        _save_for_conversion(fn, variables, spec, sm_dir)
-      except Exception as e:  # pylint: disable=broad-except
-        entry['error'] = _one_line(e)
-        logging.warning('TFLite %s: could not trace: %s', name, entry['error'])
-        continue
-      for variant in variants:
-        result = {}
-        entry['variants'][variant] = result
-        start = time.time()
-        try:
-          content = convert(sm_dir, variant)
-        except Exception as e:  # pylint: disable=broad-except
-          result['error'] = f'conversion failed: {_one_line(e)}'
-          logging.warning('TFLite %s %s: %s', name, variant, result['error'])
-          continue
-        result['seconds'] = round(time.time() - start, 2)
-        filename = f'{name}_{variant}.tflite'
-        path = os.path.join(out_dir, filename)
-        with open(path, 'wb') as f:
-          f.write(content)
-        result['file'] = filename
-        result['bytes'] = len(content)
-        try:
-          got = run_tflite(content, net_inputs)
-        except Exception as e:  # pylint: disable=broad-except
-          result['error'] = f'interpreter failed: {_one_line(e)}'
-          logging.warning('TFLite %s %s: %s', name, variant, result['error'])
-          continue
-        errors = _errors(got, keras_out)
-        result['errors'] = errors
-        result['max_abs_error'] = max(e['max_abs_error']
-                                      for e in errors.values())
-        result['mean_abs_error'] = float(np.mean(
-            [e['mean_abs_error'] for e in errors.values()]))
-        logging.info('TFLite %-9s %-7s %9d bytes  max|err| %.3g  mean|err| '
-                     '%.3g', name, variant, len(content),
-                     result['max_abs_error'], result['mean_abs_error'])
+      report['models'][name] = _export_model(
+          name, fn, variables, spec, os.path.join(staging, name), images,
+          variants, out_dir)
   finally:
     shutil.rmtree(staging, ignore_errors=True)
   with open(os.path.join(out_dir, REPORT_FILE), 'w', encoding='utf-8') as f:
