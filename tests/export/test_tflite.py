@@ -5,6 +5,7 @@ import os
 import shutil
 import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -127,6 +128,24 @@ class CanonicalHelpersTest(unittest.TestCase):
     model = tiny.tiny_model(use_conf_map=False)
     lite = tflite.canonical_outputs(model, tflite.sample_images(64, count=1))
     self.assertEqual(tuple(lite), tflite.CANONICAL_OUTPUTS[:9])
+
+  def test_failures_are_recorded(self):
+    model = tiny.tiny_model()
+    tmp = tempfile.mkdtemp(prefix='tfunsup3d-tflite-fail-')
+    self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+    error = RuntimeError('no builtin\nlong converter log')
+    with mock.patch.object(tflite, 'convert', side_effect=error):
+      report = tflite.export_tflite(model, tmp, variants=['float32'],
+                                    names=['netL'])
+    self.assertEqual(report['models']['netL']['variants']['float32'],
+                     {'error': 'conversion failed: RuntimeError: no builtin'})
+    with mock.patch.object(tflite, 'run_tflite', side_effect=error):
+      report = tflite.export_tflite(model, tmp, variants=['float32'],
+                                    names=['netL'])
+    result = report['models']['netL']['variants']['float32']
+    self.assertEqual(result['error'],
+                     'interpreter failed: RuntimeError: no builtin')
+    self.assertEqual(result['file'], 'netL_float32.tflite')
 
   def test_unknown_variant_or_model(self):
     model = tiny.tiny_model()

@@ -181,12 +181,18 @@ def _convert_and_compare(sm_dir: str, name: str, variant: str,
   """Converts one staged model to one variant, writes it and compares it
   with `keras_out`; returns the report's result for this variant."""
   result = {}
+
+  def attempt(step, fn, *args):
+    try:
+      return fn(*args)
+    except Exception as e:  # pylint: disable=broad-except
+      result['error'] = f'{step} failed: {_one_line(e)}'
+      logging.warning('TFLite %s %s: %s', name, variant, result['error'])
+      return None
+
   start = time.time()
-  try:
-    content = convert(sm_dir, variant)
-  except Exception as e:  # pylint: disable=broad-except
-    result['error'] = f'conversion failed: {_one_line(e)}'
-    logging.warning('TFLite %s %s: %s', name, variant, result['error'])
+  content = attempt('conversion', convert, sm_dir, variant)
+  if content is None:
     return result
   result['seconds'] = round(time.time() - start, 2)
   filename = f'{name}_{variant}.tflite'
@@ -194,11 +200,8 @@ def _convert_and_compare(sm_dir: str, name: str, variant: str,
     f.write(content)
   result['file'] = filename
   result['bytes'] = len(content)
-  try:
-    got = run_tflite(content, net_inputs)
-  except Exception as e:  # pylint: disable=broad-except
-    result['error'] = f'interpreter failed: {_one_line(e)}'
-    logging.warning('TFLite %s %s: %s', name, variant, result['error'])
+  got = attempt('interpreter', run_tflite, content, net_inputs)
+  if got is None:
     return result
   errors = _errors(got, keras_out)
   result['errors'] = errors
