@@ -13,6 +13,7 @@ import tensorflow as tf
 from tests import fixtures
 from tfunsup3d import Unsup3D
 from tfunsup3d import config as config_lib
+from tfunsup3d import render
 from tfunsup3d.convert import torch_format
 from tfunsup3d.factors import depth as depth_lib
 
@@ -33,8 +34,9 @@ COMPARED = ('input_im', 'canon_depth_raw', 'canon_depth', 'canon_albedo',
             'conf_sigma_percl_flip', 'canon_light_a', 'canon_light_b',
             'canon_light_d', 'canon_normal', 'canon_diffuse_shading',
             'canon_im', 'view', 'recon_depth',
-            'recon_im_mask_both', 'recon_sym_axis', 'input_im_symline',
-            'loss_depth_sm')
+            'recon_im_mask_both', 'loss_depth_sm')
+# Display-only: drawn by render.symmetry_line from decompose()'s outputs.
+SYMMETRY_KEYS = ('recon_sym_axis', 'input_im_symline')
 ATOL = 1e-4
 # recon_normal: the rasterised recon_depth differs from the reference's
 # float64 z-buffer by <= 1.2e-6 (measured). A normal is a cross product of
@@ -128,9 +130,26 @@ class ReferenceParityTest(tf.test.TestCase, parameterized.TestCase):
       self.assertLessEqual(error, atol, msg=f'{key}: max abs error {error}')
 
   @parameterized.parameters(*CHECKPOINTS)
+  def test_symmetry_line_from_outputs(self, checkpoint):
+    # What the summaries and the test writer draw, from our outputs, is the
+    # reference's recon_sym_axis / input_im_symline (all 2B rows).
+    model, out, _, _ = _reference_run(checkpoint)
+    args = (out['recon_depth'], out['view'], out['recon_im_mask_both'],
+            model.K, model.cfg.rot_center_depth)
+    ours = {
+        'recon_sym_axis': render.symmetry_axis(*args),
+        'input_im_symline': render.symmetry_line(
+            np.tile(out['input_im'], [2, 1, 1, 1]), *args)}
+    for key in SYMMETRY_KEYS:
+      self.assertEqual(ours[key].shape, self.ref[key].shape, msg=key)
+      error = np.abs(ours[key].numpy() - self.ref[key]).max()
+      self.assertLessEqual(error, ATOL, msg=f'{key}: max abs error {error}')
+
+  @parameterized.parameters(*CHECKPOINTS)
   def test_every_shared_key_is_compared(self, checkpoint):
     _, out, _, _ = _reference_run(checkpoint)
     checked = set(COMPARED) | {'recon_normal', 'recon_im', 'recon_im_mask'}
+    self.assertEmpty(set(out) & set(SYMMETRY_KEYS))
     self.assertEmpty((set(out) & set(self.ref)) - checked)
 
   @parameterized.parameters(*CHECKPOINTS)
@@ -210,9 +229,7 @@ class OutputLayoutTest(tf.test.TestCase):
         'canon_im': (2 * b, s, s, 3), 'view': (2 * b, 6),
         'recon_depth': (2 * b, s, s), 'recon_normal': (2 * b, s, s, 3),
         'recon_im': (2 * b, s, s, 3), 'recon_im_mask': (2 * b, s, s, 1),
-        'recon_im_mask_both': (2 * b, s, s, 1),
-        'recon_sym_axis': (2 * b, s, s, 1),
-        'input_im_symline': (2 * b, s, s, 3), 'loss_depth_sm': ()}
+        'recon_im_mask_both': (2 * b, s, s, 1), 'loss_depth_sm': ()}
     self.assertEqual({k: v.shape for k, v in self.out.items()}, expect)
 
   def test_input_mapping(self):
@@ -292,8 +309,6 @@ class OutputLayoutTest(tf.test.TestCase):
     self.assertTrue(np.all((mask == 0) | (mask == 1)))
     self.assertTrue(np.all(self.out['recon_im'][np.broadcast_to(
         mask == 0, self.out['recon_im'].shape)] == 0))
-    sym = self.out['recon_sym_axis']
-    self.assertTrue(np.all((sym >= 0) & (sym <= 1 + 1e-6)))
 
   def test_flip_ablations(self):
     # Table 2's "no albedo flip" / "no depth flip": the second half keeps the
@@ -314,6 +329,87 @@ class OutputLayoutTest(tf.test.TestCase):
     self.assertIsNone(out['conf_sigma_l1'])
     loss = model.compute_losses(out)
     self.assertTrue(np.isfinite(float(loss['loss_total'])))
+
+
+class HalvesTest(tf.test.TestCase):
+  """decompose = reconstruct(canonical(images)): the B inputs' factors, then
+  the flip, shading, rendering, warp and masks."""
+
+  B = 2
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    keras.utils.set_random_seed(2)
+    cls.model = _tiny_model(xyz_rotation_range=30.0)
+    rng = np.random.default_rng(1)
+    cls.images = rng.uniform(0, 1, (cls.B, 64, 64, 3)).astype(np.float32)
+    cls.factors = cls.model.canonical(cls.images)
+    cls.out = cls.model.decompose(cls.images)
+
+  def test_canonical_has_b_rows(self):
+    b, s = self.B, 64
+    self.assertEqual({k: tuple(v.shape) for k, v in self.factors.items()}, {
+        'input_im': (b, s, s, 3), 'canon_depth_raw': (b, s, s),
+        'canon_depth': (b, s, s), 'canon_albedo': (b, s, s, 3),
+        'canon_light_a': (b, 1), 'canon_light_b': (b, 1),
+        'canon_light_d': (b, 3), 'view': (b, 6),
+        'conf_sigma_l1': (b, s, s, 1), 'conf_sigma_l1_flip': (b, s, s, 1),
+        'conf_sigma_percl': (b, s // 4, s // 4, 1),
+        'conf_sigma_percl_flip': (b, s // 4, s // 4, 1),
+        'loss_depth_sm': ()})
+
+  def test_canonical_is_the_first_half_of_decompose(self):
+    for key, value in self.factors.items():
+      want = self.out[key] if value.shape.rank == 0 else self.out[key][:self.B]
+      self.assertAllEqual(value, want, msg=key)
+
+  def test_reconstruct_of_canonical_is_decompose(self):
+    again = self.model.reconstruct(self.model.canonical(self.images))
+    self.assertEqual(set(again), set(self.out))
+    for key, value in again.items():
+      self.assertAllEqual(value, self.out[key], msg=key)
+
+  def test_canonical_without_confidence(self):
+    factors = _tiny_model(use_conf_map=False).canonical(self.images)
+    self.assertEqual([k for k, v in factors.items() if v is None],
+                     ['conf_sigma_l1', 'conf_sigma_l1_flip',
+                      'conf_sigma_percl', 'conf_sigma_percl_flip'])
+
+  def test_reconstruct_flip_ablations(self):
+    # The same B-row factors, rendered by models whose configs differ only in
+    # the flip flags (reconstruct reads no network weights).
+    b = self.B
+    depth, albedo = self.factors['canon_depth'], self.factors['canon_albedo']
+    for flip_depth in (True, False):
+      for flip_albedo in (True, False):
+        model = _tiny_model(xyz_rotation_range=30.0, flip_depth=flip_depth,
+                            flip_albedo=flip_albedo)
+        out = model.reconstruct(self.factors)
+        msg = f'flip_depth={flip_depth}, flip_albedo={flip_albedo}'
+        self.assertAllEqual(out['canon_depth'][:b], depth, msg=msg)
+        self.assertAllEqual(out['canon_albedo'][:b], albedo, msg=msg)
+        self.assertAllEqual(out['canon_depth'][b:], depth[:, :, ::-1]
+                            if flip_depth else depth, msg=msg)
+        self.assertAllEqual(out['canon_albedo'][b:], albedo[:, :, ::-1]
+                            if flip_albedo else albedo, msg=msg)
+    # A random net is not symmetric, so the flipped and unflipped differ.
+    self.assertGreater(float(tf.reduce_max(tf.abs(
+        depth - depth[:, :, ::-1]))), 1e-4)
+
+  def test_reconstruct_renders_the_given_factors(self):
+    # Ambient light 1 and no diffuse term: the canonical image is the albedo;
+    # the identity view warps every pixel onto itself, so the
+    # reconstruction is the canonical image wherever it is valid.
+    factors = dict(self.factors)
+    factors['canon_light_a'] = tf.ones([self.B, 1])
+    factors['canon_light_b'] = tf.zeros([self.B, 1])
+    factors['view'] = tf.zeros([self.B, 6])
+    out = self.model.reconstruct(factors)
+    self.assertAllClose(out['canon_im'], out['canon_albedo'], atol=1e-6)
+    mask = out['recon_im_mask_both'].numpy()
+    self.assertGreater(mask.mean(), 0.5)
+    self.assertAllClose(out['recon_im'], out['canon_im'] * mask, atol=1e-4)
 
 
 class BadInputTest(tf.test.TestCase, parameterized.TestCase):

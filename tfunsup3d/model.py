@@ -15,6 +15,9 @@ from tfunsup3d.networks import ConfNet, EDDeconv, Encoder, VGG16Features
 from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
+# The confidence maps of `canonical` (None without netC).
+CONF_KEYS = ('conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
+             'conf_sigma_percl_flip')
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
@@ -25,7 +28,10 @@ class Unsup3D(keras.Model):
   `use_conf_map`) and, when `lam_perc > 0`, the frozen VGG16 of the
   perceptual loss (weights from `vgg16_weights`: a local file, or
   `imagenet`, downloaded once into Keras' cache). Image formation is the
-  pure functions of `tfunsup3d.render`.
+  pure functions of `tfunsup3d.render`. `decompose(images)` is
+  `reconstruct(canonical(images))`: `canonical` runs the networks and gives
+  the B inputs' factors, `reconstruct` adds the flipped half, shading,
+  rendering, warp and masks.
 
   Args:
     config: a `tfunsup3d.config.Config` (or a dict of its keys).
@@ -36,6 +42,8 @@ class Unsup3D(keras.Model):
   model = Unsup3D(config.load('configs/quickstart.yml'))
   out = model.decompose(images)  # images [B, S, S, 3] in [0, 1]
   out['canon_depth'][:B]         # canonical depth, [B, S, S]
+  factors = model.canonical(images)  # only the B inputs' factors
+  factors['canon_depth']             # the same [B, S, S]
   ```
   """
 
@@ -161,23 +169,38 @@ class Unsup3D(keras.Model):
     return self.decompose(images, training=training)
 
   def decompose(self, images, training: bool = False) -> Dict[str, tf.Tensor]:
-    """Splits images into canonical factors and re-renders them.
+    """Splits images into canonical factors and re-renders them:
+    `reconstruct(canonical(images))`.
 
     Args:
       images: float32 `[B, S, S, 3]` in [0, 1], S = config image_size.
       training: unused (no layer differs between training and inference).
 
     Returns:
-      dict of NHWC tensors named as the reference's attributes. Tensors
-      with 2B rows hold the B originals first, then the B flipped
-      (symmetric) versions: canon_depth, canon_albedo, canon_light_*,
-      canon_normal, canon_diffuse_shading, canon_im, view, recon_depth,
-      recon_normal, recon_im, recon_im_mask, recon_im_mask_both. Also
-      canon_depth_raw `[B,S,S]`, input_im `[B,S,S,3]` in [-1,1], the four
-      conf_sigma_* maps (None without confidence), loss_depth_sm, and
-      recon_sym_axis / input_im_symline for display.
+      The dict of `reconstruct`.
     """
     del training
+    return self.reconstruct(self.canonical(images))
+
+  def canonical(self, images) -> Dict[str, tf.Tensor]:
+    """The first half of `decompose`: the factors of the B input images.
+
+    Args:
+      images: float32 `[B, S, S, 3]` in [0, 1], S = config image_size.
+
+    Returns:
+      dict named as the reference's attributes, B rows each (no flipped
+      copies): input_im `[B,S,S,3]` in [-1,1], canon_depth_raw `[B,S,S]`,
+      canon_depth `[B,S,S]` (with its border), canon_albedo `[B,S,S,3]`,
+      canon_light_a, canon_light_b `[B,1]`, canon_light_d `[B,3]`, view
+      `[B,6]`, conf_sigma_l1, conf_sigma_l1_flip `[B,S,S,1]`,
+      conf_sigma_percl, conf_sigma_percl_flip `[B,S/4,S/4,1]` (None
+      without confidence), and the scalar loss_depth_sm (of the depth
+      before its border is set).
+
+    Raises:
+      ValueError: `images` is not `[B, S, S, 3]`.
+    """
     cfg = self.cfg
     images = tf.convert_to_tensor(images, tf.float32)
     if images.shape.rank != 4 or images.shape[-1] != 3:
@@ -186,43 +209,69 @@ class Unsup3D(keras.Model):
     if images.shape[1] != cfg.image_size or images.shape[2] != cfg.image_size:
       raise ValueError(f'images must be {cfg.image_size}x{cfg.image_size} '
                        f'(config image_size). Received: shape={images.shape}')
-    out = {}
     input_im = images * 2.0 - 1.0
-    out['input_im'] = input_im
-    b = tf.shape(input_im)[0]
-
     raw = self.netD(input_im)[..., 0]
-    out['canon_depth_raw'] = raw
     depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
-    out['loss_depth_sm'] = depth_lib.smoothness(depth, cfg.min_depth,
-                                                cfg.max_depth)
-    depth = depth_lib.set_border(depth, cfg.border_depth)
-    # The second half feeds the flipped reconstruction; the ablations of
-    # Table 2 leave depth or albedo unflipped there.
-    out['canon_depth'] = tf.concat(
-        [depth, depth[:, :, ::-1] if cfg.flip_depth else depth], 0)
-    albedo = self.netA(input_im)
-    out['canon_albedo'] = tf.concat(
-        [albedo, albedo[:, :, ::-1] if cfg.flip_albedo else albedo], 0)
+    out = {
+        'input_im': input_im,
+        'canon_depth_raw': raw,
+        'loss_depth_sm': depth_lib.smoothness(depth, cfg.min_depth,
+                                              cfg.max_depth),
+        'canon_depth': depth_lib.set_border(depth, cfg.border_depth),
+        'canon_albedo': self.netA(input_im),
+    }
     if self.netC is not None:
       out.update(confidence.split_sigmas(*self.netC(input_im)))
     else:
-      out.update({k: None for k in ('conf_sigma_l1', 'conf_sigma_l1_flip',
-                                    'conf_sigma_percl',
-                                    'conf_sigma_percl_flip')})
-    light_raw = tf.tile(self.netL(input_im), [2, 1])
+      out.update(dict.fromkeys(CONF_KEYS))
     out['canon_light_a'], out['canon_light_b'], out['canon_light_d'] = (
-        light.canonical_light(light_raw, cfg.min_amb_light, cfg.max_amb_light,
-                              cfg.min_diff_light, cfg.max_diff_light))
-    out['canon_normal'] = render.depth_to_normals(out['canon_depth'], self.K)
-    out['canon_im'], out['canon_diffuse_shading'] = render.shade(
-        out['canon_albedo'], out['canon_normal'], out['canon_light_a'],
-        out['canon_light_b'], out['canon_light_d'])
-    out['view'] = view.viewpoint(tf.tile(self.netV(input_im), [2, 1]),
-                                 cfg.xyz_rotation_range,
+        light.canonical_light(self.netL(input_im), cfg.min_amb_light,
+                              cfg.max_amb_light, cfg.min_diff_light,
+                              cfg.max_diff_light))
+    out['view'] = view.viewpoint(self.netV(input_im), cfg.xyz_rotation_range,
                                  cfg.xy_translation_range,
                                  cfg.z_translation_range)
+    return out
 
+  def shade(self, factors) -> Dict[str, tf.Tensor]:
+    """Normals, diffuse shading and the shaded canonical image.
+
+    Args:
+      factors: dict with canon_depth `[N,S,S]`, canon_albedo `[N,S,S,3]`,
+        canon_light_a, canon_light_b `[N,1]`, canon_light_d `[N,3]` (any
+        N: the B rows of `canonical` or the 2B of `reconstruct`).
+
+    Returns:
+      dict with canon_normal `[N,S,S,3]`, canon_diffuse_shading
+      `[N,S,S,1]` and canon_im `[N,S,S,3]`.
+    """
+    normal = render.depth_to_normals(factors['canon_depth'], self.K)
+    canon_im, shading = render.shade(
+        factors['canon_albedo'], normal, factors['canon_light_a'],
+        factors['canon_light_b'], factors['canon_light_d'])
+    return {'canon_normal': normal, 'canon_diffuse_shading': shading,
+            'canon_im': canon_im}
+
+  def reconstruct(self, factors) -> Dict[str, tf.Tensor]:
+    """The second half of `decompose`: flip, shade, render, warp, mask.
+
+    Args:
+      factors: the dict of `canonical` (B rows).
+
+    Returns:
+      `factors` with canon_depth, canon_albedo, canon_light_*, view
+      replaced by 2B rows (the B originals first, then the B flipped,
+      i.e. symmetric, versions; config flip_depth / flip_albedo false keep
+      that map unflipped in the second half), and 2B rows of canon_normal,
+      canon_diffuse_shading, canon_im, recon_depth `[2B,S,S]`,
+      recon_normal, recon_im `[2B,S,S,3]` (0 where invalid), recon_im_mask
+      and recon_im_mask_both `[2B,S,S,1]`.
+    """
+    cfg = self.cfg
+    b = tf.shape(factors['canon_depth'])[0]
+    out = dict(factors)
+    out.update(self._symmetric(factors))
+    out.update(self.shade(out))
     recon_depth = render.render_depth(
         out['canon_depth'], out['view'], self.K, cfg.rot_center_depth,
         cfg.min_depth, cfg.max_depth, anti_aliasing=cfg.anti_aliasing)
@@ -237,16 +286,22 @@ class Unsup3D(keras.Model):
     out['recon_im_mask'] = mask[..., None]
     out['recon_im_mask_both'] = mask_both
     out['recon_im'] = recon_im * mask_both
+    return out
 
-    s = cfg.image_size
-    axis = tf.cast((tf.range(s) >= s // 2 - 1) & (tf.range(s) < s // 2 + 1),
-                   tf.float32)
-    axis = tf.tile(tf.reshape(axis, [1, 1, s, 1]), [2 * b, s, 1, 1])
-    sym = render.grid_sample(axis, grid) * mask_both
-    out['recon_sym_axis'] = sym
-    green = tf.constant([-1.0, 1.0, -1.0])
-    out['input_im_symline'] = (0.5 * sym) * green + (1 - 0.5 * sym) * tf.tile(
-        input_im, [2, 1, 1, 1])
+  def _symmetric(self, factors) -> Dict[str, tf.Tensor]:
+    """B rows -> 2B: the originals, then the horizontally flipped maps with
+    the same light and view. The ablations of Table 2 (config flip_depth /
+    flip_albedo false) leave depth or albedo unflipped there."""
+    cfg = self.cfg
+    depth, albedo = factors['canon_depth'], factors['canon_albedo']
+    out = {
+        'canon_depth': tf.concat(
+            [depth, depth[:, :, ::-1] if cfg.flip_depth else depth], 0),
+        'canon_albedo': tf.concat(
+            [albedo, albedo[:, :, ::-1] if cfg.flip_albedo else albedo], 0),
+    }
+    for key in ('canon_light_a', 'canon_light_b', 'canon_light_d', 'view'):
+      out[key] = tf.tile(factors[key], [2, 1])
     return out
 
   # --- losses and metrics ---------------------------------------------------

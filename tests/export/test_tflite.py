@@ -5,6 +5,7 @@ import os
 import shutil
 import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -113,17 +114,38 @@ class TFLiteEncodersTest(unittest.TestCase):
 
 class CanonicalHelpersTest(unittest.TestCase):
 
-  def test_canonical_decomposition_equals_decompose(self):
+  def test_canonical_outputs_are_decompose_first_rows(self):
     model = tiny.tiny_model()
     images = tflite.sample_images(64, count=2)
     full = model.decompose(images)
-    names = {'light_a': 'canon_light_a', 'light_b': 'canon_light_b',
-             'light_d': 'canon_light_d'}
-    lite = tflite.canonical_decomposition(model, images)
+    lite = tflite.canonical_outputs(model, images)
+    self.assertEqual(tuple(lite), tflite.CANONICAL_OUTPUTS)
     for key, value in lite.items():
-      np.testing.assert_allclose(value.numpy(),
-                                 full[names.get(key, key)][:2].numpy(),
-                                 atol=1e-6, err_msg=key)
+      np.testing.assert_array_equal(value.numpy(), full[key][:2].numpy(),
+                                    err_msg=key)
+
+  def test_canonical_outputs_without_confidence(self):
+    model = tiny.tiny_model(use_conf_map=False)
+    lite = tflite.canonical_outputs(model, tflite.sample_images(64, count=1))
+    self.assertEqual(tuple(lite), tflite.CANONICAL_OUTPUTS[:9])
+
+  def test_failures_are_recorded(self):
+    model = tiny.tiny_model()
+    tmp = tempfile.mkdtemp(prefix='tfunsup3d-tflite-fail-')
+    self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+    error = RuntimeError('no builtin\nlong converter log')
+    with mock.patch.object(tflite, 'convert', side_effect=error):
+      report = tflite.export_tflite(model, tmp, variants=['float32'],
+                                    names=['netL'])
+    self.assertEqual(report['models']['netL']['variants']['float32'],
+                     {'error': 'conversion failed: RuntimeError: no builtin'})
+    with mock.patch.object(tflite, 'run_tflite', side_effect=error):
+      report = tflite.export_tflite(model, tmp, variants=['float32'],
+                                    names=['netL'])
+    result = report['models']['netL']['variants']['float32']
+    self.assertEqual(result['error'],
+                     'interpreter failed: RuntimeError: no builtin')
+    self.assertEqual(result['file'], 'netL_float32.tflite')
 
   def test_unknown_variant_or_model(self):
     model = tiny.tiny_model()
@@ -165,9 +187,9 @@ class TFLiteCanonicalTest(unittest.TestCase):
       entry = report['models'][tflite.CANONICAL]
       self.assertEqual(set(entry['outputs']), {
           'canon_depth', 'canon_albedo', 'canon_normal',
-          'canon_diffuse_shading', 'canon_im', 'light_a', 'light_b',
-          'light_d', 'view', 'conf_sigma_l1', 'conf_sigma_l1_flip',
-          'conf_sigma_percl', 'conf_sigma_percl_flip'})
+          'canon_diffuse_shading', 'canon_im', 'canon_light_a',
+          'canon_light_b', 'canon_light_d', 'view', 'conf_sigma_l1',
+          'conf_sigma_l1_flip', 'conf_sigma_percl', 'conf_sigma_percl_flip'})
       f32 = entry['variants']['float32']
       self.assertNotIn('error', f32)
       # Normals difference nearly equal depths: a little above 1e-5.

@@ -8,11 +8,13 @@
   netV `[1, 6]`, tanh) or netC's `sigma_l1` `[1, S, S, 2]` and `sigma_percl`
   `[1, S/4, S/4, 2]`;
 * `canonical`: the whole decomposition up to, not including, the
-  rasteriser: input `images` `[1, S, S, 3]` in **[0, 1]**, outputs the
-  SavedModel's names `canon_depth`, `canon_albedo`, `canon_normal`,
-  `canon_diffuse_shading`, `canon_im`, `light_a`, `light_b`, `light_d`, `view`
-  (and the four `conf_sigma_*`); no `recon_*` (the z-buffer's scatter-min
-  `tf.while_loop` has no TFLite builtin).
+  rasteriser (`Unsup3D.canonical` and `Unsup3D.shade`): input `images`
+  `[1, S, S, 3]` in **[0, 1]**, outputs `CANONICAL_OUTPUTS` under the
+  model's (the reference's) names: `canon_depth`, `canon_albedo`,
+  `canon_normal`, `canon_diffuse_shading`, `canon_im`, `canon_light_a`,
+  `canon_light_b`, `canon_light_d`, `view` (and the four `conf_sigma_*`); no
+  `recon_*` (the z-buffer's scatter-min `tf.while_loop` has no TFLite
+  builtin).
 
 Variants: `float32` (no optimisation), `float16` (weights stored as
 float16, computed in float32), `int8` (dynamic-range quantisation: int8
@@ -39,60 +41,37 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfunsup3d import render
-from tfunsup3d.factors import confidence
-from tfunsup3d.factors import depth as depth_lib
-from tfunsup3d.factors import light as light_lib
-from tfunsup3d.factors import view as view_lib
-
 VARIANTS = ('float32', 'float16', 'int8')
 REPORT_FILE = 'tflite_report.json'
 CANONICAL = 'canonical'
 INPUT_NAME = 'images'
 
 
-def canonical_decomposition(model, images) -> Dict[str, tf.Tensor]:
-  """The canonical factors of `images` (no flip, no rendering).
+# The outputs of the `canonical` model: `Unsup3D.canonical`'s factors and
+# `Unsup3D.shade` of them, under the model's (the reference's) names.
+CANONICAL_OUTPUTS = ('canon_depth', 'canon_albedo', 'canon_normal',
+                     'canon_diffuse_shading', 'canon_im', 'canon_light_a',
+                     'canon_light_b', 'canon_light_d', 'view',
+                     'conf_sigma_l1', 'conf_sigma_l1_flip',
+                     'conf_sigma_percl', 'conf_sigma_percl_flip')
 
-  The same computation as the first B rows of `model.decompose`.
+
+def canonical_outputs(model, images) -> Dict[str, tf.Tensor]:
+  """The `canonical` model's outputs: `model.canonical` and `model.shade`.
 
   Args:
     model: an `Unsup3D`.
     images: float32 `[B, S, S, 3]` in [0, 1].
 
   Returns:
-    dict with canon_depth `[B,S,S]`, canon_albedo, canon_normal, canon_im
-    `[B,S,S,3]`, canon_diffuse_shading `[B,S,S,1]`, light_a, light_b `[B,1]`,
-    light_d `[B,3]`, view `[B,6]` and, with a confidence net, the
-    conf_sigma_* maps.
+    dict keyed by `CANONICAL_OUTPUTS` (without the conf_sigma_* maps when
+    the model has no confidence net), B rows each: the first B rows of
+    `model.decompose(images)`'s tensors of the same names.
   """
-  cfg = model.cfg
-  input_im = images * 2.0 - 1.0
-  depth = depth_lib.canonical_depth(model.netD(input_im)[..., 0],
-                                    cfg.min_depth, cfg.max_depth)
-  depth = depth_lib.set_border(depth, cfg.border_depth)
-  albedo = model.netA(input_im)
-  light_a, light_b, light_d = light_lib.canonical_light(
-      model.netL(input_im), cfg.min_amb_light, cfg.max_amb_light,
-      cfg.min_diff_light, cfg.max_diff_light)
-  normals = render.depth_to_normals(depth, model.K)
-  canon_im, shading = render.shade(albedo, normals, light_a, light_b, light_d)
-  out = {
-      'canon_depth': depth,
-      'canon_albedo': albedo,
-      'canon_normal': normals,
-      'canon_diffuse_shading': shading,
-      'canon_im': canon_im,
-      'light_a': light_a,
-      'light_b': light_b,
-      'light_d': light_d,
-      'view': view_lib.viewpoint(model.netV(input_im), cfg.xyz_rotation_range,
-                                 cfg.xy_translation_range,
-                                 cfg.z_translation_range),
-  }
-  if model.netC is not None:
-    out.update(confidence.split_sigmas(*model.netC(input_im)))
-  return out
+  factors = model.canonical(images)
+  factors.update(model.shade(factors))
+  return {key: factors[key] for key in CANONICAL_OUTPUTS
+          if factors[key] is not None}
 
 
 def model_functions(model, include_canonical: bool = True
@@ -110,7 +89,7 @@ def model_functions(model, include_canonical: bool = True
                                      for v in net.weights])
   if include_canonical:
     fns[CANONICAL] = (
-        lambda im: canonical_decomposition(model, im),
+        lambda im: canonical_outputs(model, im),
         [getattr(v, 'value', v) for v in model.weights])
   return fns
 
@@ -195,6 +174,84 @@ def sample_images(image_size: int, count: int = 2, seed: int = 0
   return np.clip(images + noise, 0.0, 1.0).astype(np.float32)
 
 
+def _convert_and_compare(sm_dir: str, name: str, variant: str,
+                         net_inputs: np.ndarray,
+                         keras_out: Dict[str, np.ndarray],
+                         out_dir: str) -> Dict[str, Any]:
+  """Converts one staged model to one variant, writes it and compares it
+  with `keras_out`; returns the report's result for this variant."""
+  result = {}
+
+  def attempt(step, fn, *args):
+    try:
+      return fn(*args)
+    except Exception as e:  # pylint: disable=broad-except
+      result['error'] = f'{step} failed: {_one_line(e)}'
+      logging.warning('TFLite %s %s: %s', name, variant, result['error'])
+      return None
+
+  start = time.time()
+  content = attempt('conversion', convert, sm_dir, variant)
+  if content is None:
+    return result
+  result['seconds'] = round(time.time() - start, 2)
+  filename = f'{name}_{variant}.tflite'
+  with open(os.path.join(out_dir, filename), 'wb') as f:
+    f.write(content)
+  result['file'] = filename
+  result['bytes'] = len(content)
+  got = attempt('interpreter', run_tflite, content, net_inputs)
+  if got is None:
+    return result
+  errors = _errors(got, keras_out)
+  result['errors'] = errors
+  result['max_abs_error'] = max(e['max_abs_error'] for e in errors.values())
+  result['mean_abs_error'] = float(np.mean(
+      [e['mean_abs_error'] for e in errors.values()]))
+  logging.info('TFLite %-9s %-7s %9d bytes  max|err| %.3g  mean|err| %.3g',
+               name, variant, len(content), result['max_abs_error'],
+               result['mean_abs_error'])
+  return result
+
+
+def _export_model(name: str, fn, variables, spec, sm_dir: str,
+                  images: np.ndarray, variants: Sequence[str],
+                  out_dir: str) -> Dict[str, Any]:
+  """Stages one model function as a SavedModel in `sm_dir` and converts it to
+  every variant; returns its report entry."""
+  net_inputs = images if name == CANONICAL else images * 2.0 - 1.0
+  keras_out = {k: v.numpy() for k, v in fn(tf.constant(net_inputs)).items()}
+  entry = {'outputs': {k: list(v.shape[1:]) for k, v in keras_out.items()},
+           'variants': {}}
+  try:
+    _save_for_conversion(fn, variables, spec, sm_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    entry['error'] = _one_line(e)
+    logging.warning('TFLite %s: could not trace: %s', name, entry['error'])
+    return entry
+  for variant in variants:
+    entry['variants'][variant] = _convert_and_compare(
+        sm_dir, name, variant, net_inputs, keras_out, out_dir)
+  return entry
+
+
+def _new_report(size: int, num_images: int, variants: Sequence[str],
+                source: Optional[str]) -> Dict[str, Any]:
+  """The report's header, with no models yet."""
+  return {
+      'image_size': size,
+      'batch_size': 1,
+      'num_test_images': int(num_images),
+      'interpreter': interpreter_class()[1],
+      'tensorflow_version': tf.__version__,
+      'source_checkpoint': os.path.abspath(source) if source else None,
+      'variants': list(variants),
+      'inputs': {'networks': 'images [1,S,S,3] float32 in [-1, 1]',
+                 CANONICAL: 'images [1,S,S,3] float32 in [0, 1]'},
+      'models': {},
+  }
+
+
 def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
                   names: Optional[Sequence[str]] = None,
                   include_canonical: bool = True,
@@ -224,8 +281,7 @@ def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
     if variant not in VARIANTS:
       raise ValueError(f'Unknown TFLite variant {variant!r}; choose from '
                        f'{VARIANTS}.')
-  cfg = model.cfg
-  size = int(cfg.image_size)
+  size = int(model.cfg.image_size)
   if images is None:
     images = sample_images(size)
   images = np.asarray(images, np.float32)
@@ -237,67 +293,14 @@ def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
                        f'{sorted(fns)}.')
     fns = {k: v for k, v in fns.items() if k in names}
   os.makedirs(out_dir, exist_ok=True)
-  _, interpreter_name = interpreter_class()
-  report = {
-      'image_size': size,
-      'batch_size': 1,
-      'num_test_images': int(len(images)),
-      'interpreter': interpreter_name,
-      'tensorflow_version': tf.__version__,
-      'source_checkpoint': os.path.abspath(source) if source else None,
-      'variants': list(variants),
-      'inputs': {'networks': 'images [1,S,S,3] float32 in [-1, 1]',
-                 CANONICAL: 'images [1,S,S,3] float32 in [0, 1]'},
-      'models': {},
-  }
+  report = _new_report(size, len(images), variants, source)
   spec = tf.TensorSpec([1, size, size, 3], tf.float32, name=INPUT_NAME)
   staging = tempfile.mkdtemp(prefix='tfunsup3d-tflite-')
   try:
     for name, (fn, variables) in fns.items():
-      net_inputs = images if name == CANONICAL else images * 2.0 - 1.0
-      keras_out = {k: v.numpy() for k, v in fn(tf.constant(net_inputs)).items()}
-      entry = {'outputs': {k: list(v.shape[1:]) for k, v in keras_out.items()},
-               'variants': {}}
-      report['models'][name] = entry
-      sm_dir = os.path.join(staging, name)
-      try:
-        _save_for_conversion(fn, variables, spec, sm_dir)
-      except Exception as e:  # pylint: disable=broad-except
-        entry['error'] = _one_line(e)
-        logging.warning('TFLite %s: could not trace: %s', name, entry['error'])
-        continue
-      for variant in variants:
-        result = {}
-        entry['variants'][variant] = result
-        start = time.time()
-        try:
-          content = convert(sm_dir, variant)
-        except Exception as e:  # pylint: disable=broad-except
-          result['error'] = f'conversion failed: {_one_line(e)}'
-          logging.warning('TFLite %s %s: %s', name, variant, result['error'])
-          continue
-        result['seconds'] = round(time.time() - start, 2)
-        filename = f'{name}_{variant}.tflite'
-        path = os.path.join(out_dir, filename)
-        with open(path, 'wb') as f:
-          f.write(content)
-        result['file'] = filename
-        result['bytes'] = len(content)
-        try:
-          got = run_tflite(content, net_inputs)
-        except Exception as e:  # pylint: disable=broad-except
-          result['error'] = f'interpreter failed: {_one_line(e)}'
-          logging.warning('TFLite %s %s: %s', name, variant, result['error'])
-          continue
-        errors = _errors(got, keras_out)
-        result['errors'] = errors
-        result['max_abs_error'] = max(e['max_abs_error']
-                                      for e in errors.values())
-        result['mean_abs_error'] = float(np.mean(
-            [e['mean_abs_error'] for e in errors.values()]))
-        logging.info('TFLite %-9s %-7s %9d bytes  max|err| %.3g  mean|err| '
-                     '%.3g', name, variant, len(content),
-                     result['max_abs_error'], result['mean_abs_error'])
+      report['models'][name] = _export_model(
+          name, fn, variables, spec, os.path.join(staging, name), images,
+          variants, out_dir)
   finally:
     shutil.rmtree(staging, ignore_errors=True)
   with open(os.path.join(out_dir, REPORT_FILE), 'w', encoding='utf-8') as f:

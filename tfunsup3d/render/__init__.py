@@ -7,5 +7,6 @@ from tfunsup3d.render.rasterizer import rasterize_attributes, rasterize_depth
 from tfunsup3d.render.reprojection import (grid_sample, inverse_warp_grid,
                                            render_depth, render_yaw)
 from tfunsup3d.render.shading import diffuse_shading, shade
+from tfunsup3d.render.symmetry import symmetry_axis, symmetry_line
 from tfunsup3d.render.view import (rotation_matrix, transform_points,
                                    view_to_transform)

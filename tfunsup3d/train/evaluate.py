@@ -30,6 +30,7 @@ import tensorflow as tf
 from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
 from tfunsup3d import progress
+from tfunsup3d import render
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.factors import confidence
 from tfunsup3d.model import Unsup3D
@@ -134,7 +135,10 @@ class Tester:
         (d - mc.min_depth) / (mc.max_depth - mc.min_depth), 0.0, 1.0)[..., None]
     res = {
         'input_image': out['input_im'] / 2.0 + 0.5,
-        'input_image_symline': out['input_im_symline'][:b] / 2.0 + 0.5,
+        'input_image_symline': render.symmetry_line(
+            out['input_im'], out['recon_depth'][:b], out['view'][:b],
+            out['recon_im_mask_both'][:b], model.K, mc.rot_center_depth
+        ) / 2.0 + 0.5,
         'canonical_albedo': out['canon_albedo'][:b] / 2.0 + 0.5,
         'canonical_image': unit(out['canon_im'][:b]),
         'recon_image': unit(out['recon_im'][:b]),

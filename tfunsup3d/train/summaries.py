@@ -125,6 +125,21 @@ def make_grid(images: np.ndarray, nrow: Optional[int] = None,
   return grid[np.newaxis]
 
 
+def _write_histograms(o: Dict[str, np.ndarray]):
+  """The histograms of depth, view, light, albedo and shading of `o`, the
+  model's outputs as arrays."""
+  histogram('Depth/canon_depth_raw_hist', o['canon_depth_raw'])
+  for i, name in enumerate(_VIEW_NAMES):
+    histogram('View/' + name, o['view'][:, i])
+  histogram('Light/canon_light_a', o['canon_light_a'])
+  histogram('Light/canon_light_b', o['canon_light_b'])
+  for i, name in enumerate(_LIGHT_D_NAMES):
+    histogram('Light/' + name, o['canon_light_d'][:, i])
+  histogram('Image/canonical_albedo_hist', o['canon_albedo'])
+  histogram('Image/canonical_diffuse_shading_hist',
+            o['canon_diffuse_shading'])
+
+
 class Visualizer:
   """Writes the reference's visualisation of one batch.
 
@@ -150,6 +165,9 @@ class Visualizer:
                  [b, 1])
     result = {k: v for k, v in out.items()
               if v is not None and k != 'loss_depth_sm'}
+    result['input_im_symline'] = render.symmetry_line(
+        out['input_im'], out['recon_depth'][:b], out['view'][:b],
+        out['recon_im_mask_both'][:b], model.K, cfg.rot_center_depth)
     # One render of image and normals together, for the rows shown.
     rows = min(images.shape[0] or _MAX_YAW_ROWS, _MAX_YAW_ROWS)
     both = tf.concat([out['canon_im'][:rows], out['canon_normal'][:rows]], -1)
@@ -185,21 +203,12 @@ class Visualizer:
                      0.0, 1.0)[..., np.newaxis]
 
     with writer.as_default(step=step):
-      hist = histogram
-      hist('Depth/canon_depth_raw_hist', o['canon_depth_raw'])
-      for i, name in enumerate(_VIEW_NAMES):
-        hist('View/' + name, o['view'][:, i])
-      hist('Light/canon_light_a', o['canon_light_a'])
-      hist('Light/canon_light_b', o['canon_light_b'])
-      for i, name in enumerate(_LIGHT_D_NAMES):
-        hist('Light/' + name, o['canon_light_d'][:, i])
-      hist('Image/canonical_albedo_hist', o['canon_albedo'])
-      hist('Image/canonical_diffuse_shading_hist', o['canon_diffuse_shading'])
+      _write_histograms(o)
 
       def grid(label, x):
         image(label, make_grid(np.clip(x, 0.0, 1.0)))
 
-      grid('Image/input_image_symline', unit(o['input_im_symline'][:b]))
+      grid('Image/input_image_symline', unit(o['input_im_symline']))
       grid('Image/canonical_albedo', unit(o['canon_albedo'][:b]))
       grid('Image/canonical_image', unit(o['canon_im'][:b]))
       grid('Image/recon_image', unit(o['recon_im'][:b]))
@@ -217,7 +226,7 @@ class Visualizer:
           sigma = o[f'conf_sigma_{name}']
           grid(f'Conf/conf_map_{name}',
                np.asarray(confidence.confidence_map(sigma)))
-          hist(f'Conf/conf_sigma_{name}_hist', sigma)
+          histogram(f'Conf/conf_sigma_{name}_hist', sigma)
       for key, label in (('canon_im_rotate', 'recon_rotate'),
                          ('canon_normal_rotate', 'canon_normal_rotate')):
         frames = unit(o[key][:_MAX_YAW_ROWS])  # [b, T, H, W, C]
