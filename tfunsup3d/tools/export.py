@@ -20,9 +20,9 @@ rasteriser) as float32, float16 and dynamic-range int8 `.tflite` files, and
 `tflite_report.json` with their sizes and errors against Keras. See
 tfunsup3d/export/tflite.py.
 
-Takes --config=FILE.yml and --KEY=VALUE for any config key on top of the
-checkpoint's own config (the config key export_dir sets the base directory);
---helpfull lists them all.
+Config: the --config=FILE.yml keys lie under the checkpoint's own config and
+--KEY=VALUE flags over it (those fixing network sizes must agree with it);
+the config key export_dir sets the base directory; --helpfull lists them all.
 """
 
 import os
@@ -62,7 +62,6 @@ def define_flags() -> None:
 
 
 def main(cfg: config_lib.Config) -> None:
-  from tfunsup3d.export import loading  # pylint: disable=g-import-not-at-top
   if not FLAGS.saved_model and not FLAGS.tflite:
     raise tool_flags.UserError('Nothing to export: --nosaved_model without '
                                '--tflite.')
@@ -73,8 +72,7 @@ def main(cfg: config_lib.Config) -> None:
   if FLAGS.version is not None and FLAGS.version < 0:
     raise tool_flags.UserError(f'--version must be >= 0. Received: '
                                f'{FLAGS.version}')
-  checkpoint = loading.resolve_checkpoint(FLAGS.checkpoint, cfg)
-  model = loading.load_model(checkpoint, loading.config_overrides())
+  model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfunsup3d.export import saved_model  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel('WARNING')  # SavedModel/converter INFO chatter.
