@@ -357,6 +357,7 @@ def _save_pth(model: Unsup3D, path: str, epoch: Optional[int]) -> str:
                               'checkpoint_name': os.path.basename(path)},
                              base=model.cfg)
   state[PTH_CONFIG_KEY] = cfg.to_yaml()
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
   tmp = path + '.tmp'
   torch_format.save(state, tmp)
   os.replace(tmp, path)  # never leave a half-written file under `path`

@@ -134,7 +134,8 @@ class Checkpoints:
           'resume=false to start over there.')
 
   def candidates(self) -> List[str]:
-    """Checkpoint prefixes to try, newest first (`saving.checkpoint_candidates`)."""
+    """Checkpoint prefixes to try, newest first (see
+    `saving.checkpoint_candidates`)."""
     return saving.checkpoint_candidates(self.directory, PREFIX)
 
   def restore(self) -> Optional[str]:
