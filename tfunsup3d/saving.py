@@ -95,7 +95,11 @@ def merge_config(own: Mapping[str, Any], source: str,
   Raises:
     CheckpointError: an override contradicts a fixed key.
   """
-  cfg = config_lib.from_dict(dict(own), base=defaults)
+  try:
+    cfg = config_lib.from_dict(dict(own), base=defaults)
+  except ValueError as e:
+    raise CheckpointError(f'The config of {source} does not load: '
+                          f'{_short(e)}') from None
   given = config_lib.from_dict(dict(overrides or {}), base=cfg)
   for key in fixed:
     if key in own and getattr(given, key) != getattr(cfg, key):
@@ -219,23 +223,25 @@ def path_from_config(cfg: config_lib.Config) -> str:
 def _load_tf(path: str, defaults, overrides) -> Unsup3D:
   """A tfunsup3d checkpoint directory or a TF checkpoint prefix."""
   is_dir = os.path.isdir(path)
-  directory = path if is_dir else os.path.dirname(path)
-  cfg_path = os.path.join(directory, CONFIG_FILE)
-  own = config_lib.load_yaml(cfg_path) if os.path.isfile(cfg_path) else {}
-  model = Unsup3D(merge_config(own, path, defaults, overrides))
-  checkpoint = tf.train.Checkpoint(model=model)
-  if not is_dir:
-    read_checkpoint(checkpoint, path)
-    return model
-  prefix, _ = read_newest(checkpoint, path, hint=(
-      'Pass one of its checkpoints as a prefix (DIR/ckpt-N), or another '
-      'directory.'))
-  if prefix is None:
+  if is_dir and not checkpoint_candidates(path):
     raise CheckpointError(
         f'No TF checkpoint in {path}: it is not a tfunsup3d checkpoint '
         'directory; pass a directory written by tfunsup3d-train or '
         'tfunsup3d-convert, a TF checkpoint prefix, a .pth file or a '
         'SavedModel version directory.')
+  cfg_path = os.path.join(path if is_dir else os.path.dirname(path),
+                          CONFIG_FILE)
+  try:
+    own = config_lib.load_yaml(cfg_path) if os.path.isfile(cfg_path) else {}
+  except ValueError as e:
+    raise CheckpointError(_short(e)) from None
+  model = Unsup3D(merge_config(own, path, defaults, overrides))
+  checkpoint = tf.train.Checkpoint(model=model)
+  if is_dir:
+    read_newest(checkpoint, path, hint=(
+        'Remove or replace them, or pass another checkpoint.'))
+  else:
+    read_checkpoint(checkpoint, path)
   return model
 
 

@@ -114,7 +114,9 @@ def _script_args(script, workdir, run):
           '--name=fallback']
 
 
-@pytest.mark.parametrize('script', ['test', 'demo', 'export'])
+@pytest.mark.parametrize('script', [
+    'test', pytest.param('demo', marks=pytest.mark.slow),
+    pytest.param('export', marks=pytest.mark.slow)])
 def test_truncated_newest_loads_the_previous(workdir, source, two_checkpoints,
                                              script):
   run = two_checkpoints
