@@ -156,6 +156,8 @@ class SavingTest(tf.test.TestCase):
       np.testing.assert_allclose(served[key].numpy(), want.numpy(),
                                  atol=atol, rtol=0, err_msg=key)
     loaded = saving.load(export)
+    with self.assertRaisesRegex(CheckpointError, 'pass one version directory'):
+      saving.load(os.path.dirname(export))
     for a, b in zip(self.model.weights, loaded.weights):
       self.assertAllEqual(a, b)
     self.assert_same_model(loaded, 'SavedModel')

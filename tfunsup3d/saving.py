@@ -224,6 +224,12 @@ def _load_tf(path: str, defaults, overrides) -> Unsup3D:
   """A tfunsup3d checkpoint directory or a TF checkpoint prefix."""
   is_dir = os.path.isdir(path)
   if is_dir and not checkpoint_candidates(path):
+    versions = sorted(tf.io.gfile.glob(os.path.join(path, '*',
+                                                    SAVED_MODEL_FILE)))
+    if versions:
+      raise CheckpointError(
+          f'{path} holds SavedModel versions; pass one version directory, '
+          f'e.g. {os.path.dirname(versions[-1])}.')
     raise CheckpointError(
         f'No TF checkpoint in {path}: it is not a tfunsup3d checkpoint '
         'directory; pass a directory written by tfunsup3d-train or '
