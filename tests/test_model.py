@@ -15,6 +15,7 @@ from tfunsup3d import Unsup3D
 from tfunsup3d import config as config_lib
 from tfunsup3d import render
 from tfunsup3d.convert import torch_format
+from tfunsup3d.errors import CheckpointError
 from tfunsup3d.factors import depth as depth_lib
 
 # The smallest networks the model accepts (EDDeconv/ConfNet need nf to be a
@@ -518,24 +519,24 @@ class ConstructionTest(tf.test.TestCase):
 
   def test_from_checkpoint_missing_path(self):
     path = os.path.join(self._scratch_dir(), 'nope.pth')
-    with self.assertRaisesRegex(FileNotFoundError, 'nope.pth'):
+    with self.assertRaisesRegex(CheckpointError, 'not found.*nope.pth'):
       Unsup3D.from_checkpoint(path)
 
   def test_from_checkpoint_directory_without_checkpoint(self):
-    with self.assertRaisesRegex(FileNotFoundError, 'No TF checkpoint'):
+    with self.assertRaisesRegex(CheckpointError, 'No TF checkpoint'):
       Unsup3D.from_checkpoint(self._scratch_dir())
 
   def test_from_checkpoint_not_a_checkpoint(self):
     path = os.path.join(self._scratch_dir(), 'notes.pth')
     with open(path, 'w') as f:
       f.write('hello\n')
-    with self.assertRaisesRegex(torch_format.CheckpointFormatError,
+    with self.assertRaisesRegex(CheckpointError,
                                 r'cannot read torch checkpoint .*notes\.pth'):
       Unsup3D.from_checkpoint(path)
 
   def test_from_checkpoint_without_networks(self):
     fixtures.require_reference(self, 'vgg16_features.pth')
-    with self.assertRaisesRegex(ValueError, 'holds no Unsup3D networks'):
+    with self.assertRaisesRegex(CheckpointError, 'holds no Unsup3D networks'):
       Unsup3D.from_checkpoint(fixtures.reference_path('vgg16_features.pth'))
 
   def test_perceptual_loss_without_weights(self):

@@ -1,7 +1,5 @@
 """The Unsup3D model: five networks, the renderer settings, losses, metrics."""
 
-import dataclasses
-import os
 from typing import Dict, Optional, Union
 
 import keras
@@ -119,49 +117,21 @@ class Unsup3D(keras.Model):
     return cls(config_lib.from_dict(config['config']), name=config.get('name'))
 
   @classmethod
-  def from_checkpoint(cls, path: str, **config_overrides):
-    """Builds a model from a tfunsup3d checkpoint or a reference `.pth`.
+  def from_checkpoint(cls, path: str, **config_overrides) -> 'Unsup3D':
+    """`tfunsup3d.saving.load(path, **config_overrides)`.
 
     Args:
-      path: a reference checkpoint file (`.pth`, legacy or zip container;
-        network sizes are inferred from the weights), or a tfunsup3d
-        checkpoint directory (its `config.yml` and latest TF checkpoint), or
-        a TF checkpoint prefix inside such a directory.
-      **config_overrides: config keys to set on top.
+      path: a tfunsup3d checkpoint directory (its `config.yml` and newest
+        loadable TF checkpoint), a TF checkpoint prefix, a `.pth` file
+        (reference or tfunsup3d-written) or a SavedModel version directory.
+      **config_overrides: config keys over the checkpoint's own config.
+
+    Raises:
+      tfunsup3d.errors.CheckpointError: see `tfunsup3d.saving.load`.
     """
-    from tfunsup3d.convert import reference, torch_format  # pylint: disable=g-import-not-at-top
-    if not os.path.exists(path) and not tf.io.gfile.exists(path + '.index'):
-      raise FileNotFoundError(f'Checkpoint not found: {path}')
-    if os.path.isfile(path) and not path.endswith('.index'):
-      state = torch_format.load_state_dicts(path)
-      nets = {k: v for k, v in state.items() if k in NETWORK_NAMES}
-      if not nets:
-        raise ValueError(f'{path} holds no Unsup3D networks '
-                         f'(expected keys {NETWORK_NAMES}).')
-      values = reference.config_sizes(reference.infer_sizes(nets))
-      values['use_conf_map'] = 'netC' in nets
-      values.update(config_overrides)
-      model = cls(config_lib.from_dict(values))
-      for name, net in model.networks.items():
-        if name not in nets:
-          raise ValueError(f'{path} has no {name} state dict.')
-        reference.assign_state_dict(net, nets[name], name)
-      return model
-    ckpt_dir = path if os.path.isdir(path) else os.path.dirname(path)
-    prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
-    if prefix is None:
-      raise FileNotFoundError(f'No TF checkpoint in {path}')
-    cfg_path = os.path.join(ckpt_dir, 'config.yml')
-    cfg = config_lib.load(cfg_path if os.path.isfile(cfg_path) else None,
-                          config_overrides)
-    model = cls(cfg)
-    status = tf.train.Checkpoint(model=model).read(prefix).expect_partial()
-    try:
-      status.assert_existing_objects_matched()
-    except AssertionError as e:
-      raise ValueError(f'{prefix} does not match the model built from its '
-                       f'config (different network sizes?): {e}') from None
-    return model
+    del cls  # One door: every format is built by tfunsup3d.saving.
+    from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
+    return saving.load(path, **config_overrides)
 
   # --- forward --------------------------------------------------------------
 
@@ -387,8 +357,15 @@ class Unsup3D(keras.Model):
         'recon_im_mask'][:b, ..., 0], depth_gt, self.K)
 
   def with_config(self, **overrides) -> 'Unsup3D':
-    """A new model with `overrides` applied and this model's weights."""
-    model = Unsup3D(dataclasses.replace(self.cfg, **overrides))
+    """A new model with `overrides` applied and this model's weights.
+
+    Raises:
+      tfunsup3d.errors.CheckpointError: an override changes a network shape
+        (`tfunsup3d.saving.SHAPE_KEYS`).
+    """
+    from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
+    model = Unsup3D(saving.merge_config(self.cfg.to_dict(), 'this model',
+                                        overrides=overrides))
     for name, net in model.networks.items():
       net.set_weights(self.networks[name].get_weights())
     return model

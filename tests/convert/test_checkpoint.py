@@ -1,4 +1,5 @@
-"""Tests for tfunsup3d.convert.checkpoint and the tfunsup3d-convert script."""
+"""Tests of the tfunsup3d-convert script and of the formats it converts
+(tfunsup3d.saving.save/load of directories and reference .pth files)."""
 
 import os
 import subprocess
@@ -9,8 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from tests import fixtures
-from tfunsup3d import Unsup3D
-from tfunsup3d.convert import checkpoint, torch_format
+from tfunsup3d import Unsup3D, saving
+from tfunsup3d.convert import torch_format
 
 TINY = dict(nf_depth=16, zdim_depth=16, nf_encoder=4, nf_conf=16, zdim_conf=16)
 
@@ -25,9 +26,9 @@ class CheckpointConversionTest(tf.test.TestCase):
   def test_tf_checkpoint_round_trip(self):
     model = Unsup3D(TINY)
     out_dir = self.tmp()
-    checkpoint.write_tf_checkpoint(model, out_dir)
+    saving.save(model, out_dir)
     with self.assertRaises(FileExistsError):
-      checkpoint.write_tf_checkpoint(model, out_dir)
+      saving.save(model, out_dir)
     again = Unsup3D.from_checkpoint(out_dir)
     x = tf.random.uniform([2, 64, 64, 3], seed=1)
     self.assertAllClose(again.decompose(x)['recon_im'],
@@ -36,9 +37,10 @@ class CheckpointConversionTest(tf.test.TestCase):
   def test_reference_pth_round_trip(self):
     model = Unsup3D(dict(TINY, use_conf_map=False))
     path = os.path.join(self.tmp(), 'ckpt.pth')
-    checkpoint.write_reference_pth(model, path, epoch=3)
+    saving.save(model, path, epoch=3)
     state = torch_format.load(path)
-    self.assertEqual(sorted(state), ['epoch', 'netA', 'netD', 'netL', 'netV'])
+    self.assertEqual(sorted(state), ['epoch', 'netA', 'netD', 'netL', 'netV',
+                                    saving.PTH_CONFIG_KEY])
     self.assertEqual(state['netL']['network.0.weight'].shape, (4, 3, 4, 4))
     self.assertEqual(state['epoch'], 3)
     back = Unsup3D.from_checkpoint(path)

@@ -12,6 +12,7 @@ from PIL import ImageSequence
 import pytest
 
 from tests.export import tiny
+from tfunsup3d import saving
 from tfunsup3d.demo import animation
 from tfunsup3d.demo import cli
 from tfunsup3d.demo import inputs
@@ -318,14 +319,13 @@ class ReferenceCheckpointDemoTest(unittest.TestCase):
   def test_demo_from_reference_pth(self):
     from tests import fixtures  # pylint: disable=g-import-not-at-top
     from tfunsup3d.demo import runner  # pylint: disable=g-import-not-at-top
-    from tfunsup3d.export import loading  # pylint: disable=g-import-not-at-top
     fixtures.require_reference(self, 'ckpt_zip.pth', 'inputs.npz')
     tmp = tempfile.mkdtemp(prefix='tfunsup3d-demo-ref-')
     self.addCleanup(shutil.rmtree, tmp, True)
     face = (fixtures.reference_inputs()['images_nhwc'][0] * 255).round()
     path = tiny.write_image(os.path.join(tmp, 'face.png'),
                             face.astype(np.uint8))
-    model = loading.load_model(fixtures.reference_path('ckpt_zip.pth'))
+    model = saving.load(fixtures.reference_path('ckpt_zip.pth'))
     options = runner.DemoOptions(output_size=64, num_frames=2)
     summary = runner.run_demo(model, inputs.list_inputs(path),
                               os.path.join(tmp, 'out'), options)
@@ -364,6 +364,7 @@ class FaceDetectionTest(unittest.TestCase):
 
 
 class LoadModelTest(unittest.TestCase):
+  """`saving.load` as the demo, explain and export scripts use it."""
 
   @classmethod
   def setUpClass(cls):
@@ -378,35 +379,33 @@ class LoadModelTest(unittest.TestCase):
     super().tearDownClass()
 
   def test_loads_and_rejects_mismatches(self):
-    from tfunsup3d.export import loading  # pylint: disable=g-import-not-at-top
-    model = loading.load_model(self.ckpt, {'lam_perc': 0.0})
+    model = saving.load(self.ckpt, lam_perc=0.0)
     self.assertEqual(model.cfg.nf_encoder, 4)
-    with self.assertRaisesRegex(UserError, 'image_size=64 but the config asks '
-                                'for image_size=128'):
-      loading.load_model(self.ckpt, {'image_size': 128})
+    with self.assertRaisesRegex(UserError, 'trained with image_size=64 but '
+                                'image_size=128 was asked for'):
+      saving.load(self.ckpt, image_size=128)
     with self.assertRaisesRegex(UserError, 'nf_depth'):
-      loading.load_model(self.ckpt, {'nf_depth': 32})
+      saving.load(self.ckpt, nf_depth=32)
     with self.assertRaisesRegex(UserError, 'not found'):
-      loading.load_model(os.path.join(self.tmp, 'nope'))
+      saving.load(os.path.join(self.tmp, 'nope'))
     with self.assertRaisesRegex(UserError, 'not a tfunsup3d checkpoint'):
-      loading.load_model(self.tmp)
+      saving.load(self.tmp)
     text = os.path.join(self.tmp, 'x.pth')
     with open(text, 'w') as f:
       f.write('hello')
     with self.assertRaises(UserError) as caught:
-      loading.load_model(text)
+      saving.load(text)
     self.assertNotIn('\n', str(caught.exception))
 
   @pytest.mark.slow
   def test_reference_checkpoint_with_wrong_sizes(self):
     from tests import fixtures  # pylint: disable=g-import-not-at-top
-    from tfunsup3d.export import loading  # pylint: disable=g-import-not-at-top
     fixtures.require_reference(self, 'ckpt_zip.pth')
     path = fixtures.reference_path('ckpt_zip.pth')
-    self.assertEqual(loading.load_model(path).cfg.nf_depth, 16)
+    self.assertEqual(saving.load(path).cfg.nf_depth, 16)
     with self.assertRaises(UserError) as caught:
-      loading.load_model(path, {'nf_depth': 64})
-    self.assertIn('netD', str(caught.exception))
+      saving.load(path, nf_depth=64)
+    self.assertIn('nf_depth=16', str(caught.exception))
     self.assertLess(len(str(caught.exception)), 500)
 
 

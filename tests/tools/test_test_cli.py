@@ -14,6 +14,7 @@ import pytest
 from tests import fixtures
 from tests.train import tiny
 from tfunsup3d import config
+from tfunsup3d.errors import CheckpointError
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.tools import flags as tool_flags
 from tfunsup3d.train import checkpoints, evaluate, optimizers
@@ -107,7 +108,7 @@ def test_write_images_false_writes_scores_only(run_dir, tmp_path):
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
   cfg = config.from_dict({'checkpoint_dir': str(tmp_path / 'none')})
-  with pytest.raises(FileNotFoundError, match='No checkpoint in'):
+  with pytest.raises(CheckpointError, match='No checkpoint in'):
     evaluate.test(cfg)
 
 

@@ -38,9 +38,11 @@ _define = define
 def define_checkpoint_flag():
   _define('string', 'checkpoint', None,
           'Model to load: a tfunsup3d checkpoint directory (config.yml + TF '
-          'checkpoint, as tfunsup3d-train writes), a TF checkpoint prefix, or '
-          'a reference .pth file (the authors\' released checkpoints). '
-          'Default: the config\'s checkpoint_dir[/checkpoint_name].')
+          'checkpoints, as tfunsup3d-train writes; its newest loadable one), '
+          'a TF checkpoint prefix, a .pth file (the authors\' released '
+          'checkpoints, or tfunsup3d-convert\'s) or a SavedModel version '
+          'directory. Default: the config\'s checkpoint_dir[/checkpoint_name] '
+          '(see tfunsup3d.saving.path_from_config).')
 
 
 def define_input_flags(default_output_dir: str):

@@ -1,4 +1,4 @@
-"""Deployment: SavedModel for TF Serving, TFLite, and model loading for tools.
+"""Deployment: SavedModel for TF Serving and TFLite.
 
 * `saved_model`: `export_saved_model(model, export_dir, name, version)` writes
   `<export_dir>/<name>/<version>/` (the TF Serving layout) with the signatures
@@ -6,14 +6,15 @@
 * `tflite`: `export_tflite(model, out_dir)` converts the encoders and the
   canonical decomposition to float32 / float16 / int8 (dynamic range) and
   reports their error against Keras.
-* `loading`: `load_model(checkpoint, overrides)` for the console scripts, with
-  one-line errors.
+
+Models to export are loaded with `tfunsup3d.saving.load`, which also reads a
+SavedModel written here back into an `Unsup3D`.
 
 Heavy modules load lazily: `import tfunsup3d.export` does not import
 TensorFlow.
 """
 
-__all__ = ['saved_model', 'tflite', 'loading']
+__all__ = ['saved_model', 'tflite']
 
 
 def __getattr__(name):

@@ -7,9 +7,15 @@ Usage:
   # tfunsup3d checkpoint directory -> reference-format .pth:
   tfunsup3d-convert --input=results/quickstart --output=quickstart.pth
 
-Network sizes are inferred from the weights; other config keys (depth range,
-view ranges, ...) come from --config / --KEY=VALUE as usual and are stored in
-the output's config.yml. torch is never needed or imported.
+--input: anything `tfunsup3d.saving.load` reads (a checkpoint directory, a TF
+checkpoint prefix, a .pth, a SavedModel version directory). --output: a .pth
+file when it ends in .pth, else a checkpoint directory. The config follows the
+one rule: the --config file < the input's own config (a .pth of the authors'
+has only its network sizes) < the --KEY=VALUE flags set explicitly. A .pth
+written here carries that config (under the key `tfunsup3d_config`, which
+torch and the authors' loader ignore), so that converting back gives the
+same model; the written config's checkpoint_dir names the output. torch is
+never needed or imported.
 """
 
 from absl import flags
@@ -17,42 +23,22 @@ from absl import flags
 from tfunsup3d import config as config_lib
 from tfunsup3d.tools import flags as tool_flags
 
-flags.DEFINE_string('input', None, 'A reference .pth file, or a tfunsup3d '
-                    'checkpoint directory.')
-flags.DEFINE_string('output', None, 'A directory (for a .pth input) or a '
-                    '.pth file (for a directory input).')
+flags.DEFINE_string('input', None, 'A .pth file, a tfunsup3d checkpoint '
+                    'directory or prefix, or a SavedModel version directory.')
+flags.DEFINE_string('output', None, 'A .pth file (name ending in .pth), else '
+                    'a tfunsup3d checkpoint directory.')
 flags.DEFINE_bool('overwrite', False, 'Replace an existing output.')
 
 FLAGS = flags.FLAGS
 
 
 def main(cfg: config_lib.Config) -> None:
-  # pylint: disable=g-import-not-at-top
-  import os
-  from tfunsup3d import model as model_lib
-  from tfunsup3d.convert import checkpoint
+  from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
   if not FLAGS.input or not FLAGS.output:
     raise tool_flags.UserError('--input and --output are required.')
-  overrides = tool_flags.explicit_overrides(FLAGS)
-  if FLAGS.config:
-    overrides = {**config_lib.load_yaml(FLAGS.config), **overrides}
-  sizes = ('nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf',
-           'use_conf_map')
-  if os.path.isfile(FLAGS.input):
-    # Sizes come from the weights, not from the config.
-    overrides = {k: v for k, v in overrides.items() if k not in sizes}
-    model = model_lib.Unsup3D.from_checkpoint(FLAGS.input, **overrides)
-    prefix = checkpoint.write_tf_checkpoint(model, FLAGS.output,
-                                            overwrite=FLAGS.overwrite)
-    print(f'wrote {prefix} (config {os.path.join(FLAGS.output, "config.yml")})')
-  elif os.path.isdir(FLAGS.input):
-    if os.path.exists(FLAGS.output) and not FLAGS.overwrite:
-      raise FileExistsError(f'{FLAGS.output} exists; pass --overwrite.')
-    model = model_lib.Unsup3D.from_checkpoint(FLAGS.input, **overrides)
-    checkpoint.write_reference_pth(model, FLAGS.output)
-    print(f'wrote {FLAGS.output}')
-  else:
-    raise FileNotFoundError(f'--input not found: {FLAGS.input}')
+  model, _ = tool_flags.load_model(FLAGS.input, cfg)
+  written = saving.save(model, FLAGS.output, overwrite=FLAGS.overwrite)
+  print(f'wrote {written}')
 
 
 def run() -> None:

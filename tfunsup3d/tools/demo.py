@@ -17,8 +17,9 @@ MP4 with imageio-ffmpeg), a textured mesh (.obj + .mtl + .png, and .glb) and
 factors.json; see tfunsup3d/demo/runner.py. Images that cannot be read or
 have no face are skipped and counted; runs on CPU.
 
-Takes --config=FILE.yml and --KEY=VALUE for any config key on top of the
-checkpoint's own config; --helpfull lists them all.
+Config: the --config=FILE.yml keys lie under the checkpoint's own config and
+--KEY=VALUE flags over it (those fixing network sizes must agree with it);
+--helpfull lists them all.
 """
 
 from absl import flags
@@ -51,7 +52,6 @@ def define_flags() -> None:
 def main(cfg: config_lib.Config) -> None:
   from tfunsup3d.demo import inputs as inputs_lib  # pylint: disable=g-import-not-at-top
   from tfunsup3d.demo import runner  # pylint: disable=g-import-not-at-top
-  from tfunsup3d.export import loading  # pylint: disable=g-import-not-at-top
   detect_mode = cli.parse_detect(FLAGS.detect)
   if FLAGS.mesh:
     cli.require_modules('The mesh (--mesh; --nomesh skips it)', 'trimesh')
@@ -61,8 +61,7 @@ def main(cfg: config_lib.Config) -> None:
       output_size=FLAGS.output_size, animations=FLAGS.animations,
       num_frames=FLAGS.num_frames, max_yaw=FLAGS.max_yaw, fps=FLAGS.fps,
       mp4=FLAGS.mp4, mesh=FLAGS.mesh, texture=FLAGS.texture).validate()
-  checkpoint = loading.resolve_checkpoint(FLAGS.checkpoint, cfg)
-  model = loading.load_model(checkpoint, loading.config_overrides())
+  model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
   detect = inputs_lib.resolve_detect(detect_mode, model.cfg.model_name,
                                      checkpoint)
   detector = inputs_lib.FaceDetector() if detect else None

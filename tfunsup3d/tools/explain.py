@@ -13,8 +13,9 @@ dy) and the view encoder's rotations (pitch, yaw, roll) -- each overlaid on
 the input (jet colour map). Inputs are read and cropped as in tfunsup3d-demo
 (--input, --detect, --crop_mode). See tfunsup3d/demo/explain.py.
 
-Takes --config=FILE.yml and --KEY=VALUE for any config key on top of the
-checkpoint's own config; --helpfull lists them all.
+Config: the --config=FILE.yml keys lie under the checkpoint's own config and
+--KEY=VALUE flags over it (those fixing network sizes must agree with it);
+--helpfull lists them all.
 """
 
 from absl import flags
@@ -47,7 +48,6 @@ def define_flags() -> None:
 def main(cfg: config_lib.Config) -> None:
   from tfunsup3d.demo import explain  # pylint: disable=g-import-not-at-top
   from tfunsup3d.demo import inputs as inputs_lib  # pylint: disable=g-import-not-at-top
-  from tfunsup3d.export import loading  # pylint: disable=g-import-not-at-top
   for name, given, known in (('targets', FLAGS.targets, explain.TARGETS),
                              ('methods', FLAGS.methods, explain.METHODS)):
     unknown = [v for v in given if v not in known]
@@ -61,8 +61,7 @@ def main(cfg: config_lib.Config) -> None:
   cli.require_modules('tfunsup3d-explain', 'tf_keras_vis', 'matplotlib')
   images = inputs_lib.list_inputs(FLAGS.input)
   inputs_lib.check_some_readable(images)
-  checkpoint = loading.resolve_checkpoint(FLAGS.checkpoint, cfg)
-  model = loading.load_model(checkpoint, loading.config_overrides())
+  model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
   explainer = explain.Explainer(
       model, targets=FLAGS.targets, methods=FLAGS.methods,
       smooth_samples=FLAGS.smooth_samples, smooth_noise=FLAGS.smooth_noise,

@@ -20,9 +20,9 @@ rasteriser) as float32, float16 and dynamic-range int8 `.tflite` files, and
 `tflite_report.json` with their sizes and errors against Keras. See
 tfunsup3d/export/tflite.py.
 
-Takes --config=FILE.yml and --KEY=VALUE for any config key on top of the
-checkpoint's own config (the config key export_dir sets the base directory);
---helpfull lists them all.
+Config: the --config=FILE.yml keys lie under the checkpoint's own config and
+--KEY=VALUE flags over it (those fixing network sizes must agree with it);
+the config key export_dir sets the base directory; --helpfull lists them all.
 """
 
 import os
@@ -63,7 +63,6 @@ def define_flags() -> None:
 
 
 def main(cfg: config_lib.Config) -> None:
-  from tfunsup3d.export import loading  # pylint: disable=g-import-not-at-top
   if not FLAGS.saved_model and not FLAGS.tflite:
     raise tool_flags.UserError('Nothing to export: --nosaved_model without '
                                '--tflite.')
@@ -76,8 +75,7 @@ def main(cfg: config_lib.Config) -> None:
                                f'{FLAGS.version}')
   stages = progress.Progress(1 + FLAGS.saved_model + FLAGS.tflite, 'export',
                              'stage')
-  checkpoint = loading.resolve_checkpoint(FLAGS.checkpoint, cfg)
-  model = loading.load_model(checkpoint, loading.config_overrides())
+  model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
   stages.update(values={'done': 'load'})
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfunsup3d.export import saved_model  # pylint: disable=g-import-not-at-top

@@ -398,4 +398,15 @@ def run_main(fn: Callable[[config_lib.Config], Optional[int]], name: str,
   app.run(main_wrapper(fn, name), argv=argv, flags_parser=make_flags_parser(prog))
 
 
+def load_model(checkpoint: Optional[str], cfg: config_lib.Config,
+               flag_values: flags.FlagValues = FLAGS):
+  """`(model, path)`: `tfunsup3d.saving.load` of `checkpoint` (default: the
+  one `cfg` names), the `--config` file under the checkpoint's own config and
+  the flags set explicitly over it."""
+  from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
+  path = checkpoint or saving.path_from_config(cfg)
+  file_cfg = config_lib.load(flag_values[CONFIG_FLAG].value or None)
+  return saving.load(path, file_cfg, **explicit_overrides(flag_values)), path
+
+
 define_config_flags(FLAGS)

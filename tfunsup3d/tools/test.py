@@ -14,6 +14,12 @@ writes per-image results under `test_result_dir` (default
 depth (`load_gt_depth`) also `eval_scores.txt` and the one-line summary
 `SIDE (x1e-2): m ± s, MAD (deg): m ± s`. `--write_images=false` writes only
 the scores.
+
+Model keys: the --config file's lie under the checkpoint's own config (for a
+reference .pth they give every key but the network sizes); the run and data
+keys of the config (tfunsup3d.saving.RUN_KEYS) and the --KEY=VALUE flags set
+explicitly lie over it. A run directory whose newest checkpoint cannot be
+read tests the newest one that can, with a warning naming both.
 """
 
 from absl import flags
@@ -29,7 +35,8 @@ flags.DEFINE_boolean(
 def main(cfg: config_lib.Config) -> None:
   from tfunsup3d.train import evaluate  # pylint: disable=g-import-not-at-top
   write_images = flags.FLAGS['write_images'].value
-  result = evaluate.test(cfg, write_images=write_images)
+  result = evaluate.test(cfg, write_images=write_images,
+                         overrides=tool_flags.explicit_overrides(flags.FLAGS))
   print(f'Tested {result["checkpoint"]}; results in {result["result_dir"]}')
   if result['summary']:
     print(result['summary'])

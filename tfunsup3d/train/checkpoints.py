@@ -21,23 +21,22 @@ state file without them.
 
 import json
 import os
-import re
 import shutil
 from typing import Any, Dict, List, Optional
 
 from absl import logging
 import tensorflow as tf
 
-CONFIG_FILE = 'config.yml'
-PREFIX = 'ckpt'
+from tfunsup3d import saving
+from tfunsup3d.errors import CheckpointError  # pylint: disable=unused-import
+
+# The files of a checkpoint directory, the shape keys and the rule for an
+# unloadable newest checkpoint are tfunsup3d.saving's (one place).
+CONFIG_FILE = saving.CONFIG_FILE
+PREFIX = saving.PREFIX
+SHAPE_KEYS = saving.SHAPE_KEYS
+write_text_atomic = saving.write_text_atomic
 CORRUPT_DIR = 'corrupt'
-# Config keys that fix variable shapes: a resume with others cannot load.
-SHAPE_KEYS = ('image_size', 'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf',
-              'zdim_conf', 'use_conf_map')
-
-
-class CheckpointError(Exception):
-  """Checkpoints exist in checkpoint_dir but none can be restored."""
 
 
 class TrainState(tf.Module):
@@ -73,19 +72,6 @@ class TrainState(tf.Module):
     self.epoch_step.assign(epoch_step)
     if trace is not None:
       self.trace.assign(json.dumps(trace))
-
-
-def _number(path: str) -> int:
-  m = re.search(r'-(\d+)$', path)
-  return int(m.group(1)) if m else -1
-
-
-def write_text_atomic(path: str, text: str):
-  """Writes `text` to `path` via a temporary file and a rename."""
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 class Checkpoints:
@@ -148,61 +134,30 @@ class Checkpoints:
           'resume=false to start over there.')
 
   def candidates(self) -> List[str]:
-    """Checkpoint prefixes to try, newest first: those of the state file
-    (in its order, which is the order of saving), else every `ckpt-N.index`
-    of the directory by N."""
-    state = tf.train.get_checkpoint_state(self.directory)
-    paths = []
-    if state is not None:
-      paths = list(state.all_model_checkpoint_paths)
-      if state.model_checkpoint_path:
-        paths = [p for p in paths if p != state.model_checkpoint_path] + [
-            state.model_checkpoint_path]
-      paths = [p if os.path.isabs(p) else os.path.join(self.directory, p)
-               for p in reversed(paths)]
-    elif os.path.isdir(self.directory):
-      paths = sorted((os.path.join(self.directory, f[:-len('.index')])
-                      for f in os.listdir(self.directory)
-                      if re.fullmatch(PREFIX + r'-\d+\.index', f)),
-                     key=_number, reverse=True)
-    return list(dict.fromkeys(paths))  # Unique, order kept.
+    """Checkpoint prefixes to try, newest first (see
+    `saving.checkpoint_candidates`)."""
+    return saving.checkpoint_candidates(self.directory, PREFIX)
 
   def restore(self) -> Optional[str]:
     """Restores the newest checkpoint that loads; returns its prefix.
 
     Returns None (and changes nothing) when the directory holds no
-    checkpoint. Checkpoints that fail to load are skipped with a warning and
-    moved to `corrupt/`.
+    checkpoint. Checkpoints that fail to load are skipped with a warning
+    (`saving.read_newest`) and moved to `corrupt/`.
 
     Raises:
       CheckpointError: checkpoints exist but none loads.
     """
-    candidates = self.candidates()
-    if not candidates:
+    path, bad = saving.read_newest(
+        self.checkpoint, self.directory, PREFIX,
+        hint='Remove them, or set resume=false.')
+    if path is None:
       return None
-    bad, errors = [], []
-    for path in candidates:
-      try:
-        if not tf.io.gfile.exists(path + '.index'):
-          raise FileNotFoundError(f'{path}.index is missing')
-        status = self.checkpoint.read(path)
-        status.assert_existing_objects_matched().expect_partial()
-      except Exception as e:  # pylint: disable=broad-except
-        # A damaged file raises anything from OpError to IndexError.
-        reason = ' '.join(str(e).split())[:300]
-        logging.warning('Checkpoint %s cannot be loaded (%s: %s); trying the '
-                        'previous one.', path, type(e).__name__, reason)
-        bad.append(path)
-        errors.append(f'{os.path.basename(path)}: {reason}')
-        continue
-      if bad:
-        self._drop(bad, keep=[p for p in candidates if p not in bad])
-      logging.info('Resumed from %s (epoch %d, step %d).', path,
-                   int(self.state.epoch.numpy()), int(self.state.step.numpy()))
-      return path
-    raise CheckpointError(
-        f'No checkpoint in {self.directory} can be loaded: '
-        + '; '.join(errors) + '. Remove them, or set resume=false.')
+    if bad:
+      self._drop(bad, keep=[p for p in self.candidates() if p not in bad])
+    logging.info('Resumed from %s (epoch %d, step %d).', path,
+                 int(self.state.epoch.numpy()), int(self.state.step.numpy()))
+    return path
 
   def _drop(self, bad: List[str], keep: List[str]):
     """Moves unloadable checkpoints aside; rewrites the state file."""

@@ -17,8 +17,6 @@ has one row per image `MAE_masked, MSE_masked, SIE_masked, NorErr_masked`
 as torch).
 """
 
-import dataclasses
-import glob
 import os
 from typing import Dict, Optional, Tuple
 
@@ -31,10 +29,10 @@ from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
 from tfunsup3d import progress
 from tfunsup3d import render
+from tfunsup3d import saving
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.factors import confidence
 from tfunsup3d.model import Unsup3D
-from tfunsup3d.train import checkpoints as checkpoints_lib
 
 IMAGE_SUFFIXES = (
     'input_image', 'input_image_symline', 'canonical_albedo',
@@ -47,51 +45,25 @@ GT_SUFFIXES = ('depth_gt', 'normal_gt')
 TEXT_SUFFIXES = ('canonical_light', 'viewpoint')
 SCORES_FILE = 'eval_scores.txt'
 SCORE_NAMES = ('MAE_masked', 'MSE_masked', 'SIE_masked', 'NorErr_masked')
-# Run and data keys: always taken from the test config, not the checkpoint.
-_RUN_KEYS = ('checkpoint_dir', 'checkpoint_name', 'test_result_dir',
-             'test_data_dir', 'train_val_data_dir', 'load_gt_depth',
-             'batch_size', 'crop', 'paired_data_dir_names',
-             'paired_data_filename_diff', 'num_workers', 'jit_compile',
-             'deterministic', 'seed')
 
 
-def resolve_checkpoint(cfg: config_lib.Config) -> str:
-  """checkpoint_dir/checkpoint_name, or the run directory itself (its
-  latest TF checkpoint), or else its last reference `*.pth` by name."""
-  if cfg.checkpoint_name:
-    return os.path.join(cfg.checkpoint_dir, cfg.checkpoint_name)
-  if tf.train.latest_checkpoint(cfg.checkpoint_dir):
-    return cfg.checkpoint_dir
-  pths = sorted(glob.glob(os.path.join(cfg.checkpoint_dir, '*.pth')))
-  if pths:
-    return pths[-1]
-  raise FileNotFoundError(f'No checkpoint in {cfg.checkpoint_dir} (neither '
-                          'a tfunsup3d checkpoint nor a reference .pth).')
-
-
-def load_model(cfg: config_lib.Config) -> Tuple[Unsup3D, str]:
+def load_model(cfg: config_lib.Config,
+               overrides: Optional[Dict[str, object]] = None
+               ) -> Tuple[Unsup3D, str]:
   """The model to test and the checkpoint it came from.
 
-  Network sizes come from the checkpoint; the other model keys from its
-  config.yml (tfunsup3d runs) unless the test config sets them to
-  non-default values; run/data keys from the test config. No perceptual
-  loss at test time (no VGG16 needed).
+  `saving.load` of the checkpoint `cfg` names (`saving.path_from_config`):
+  the test config under the checkpoint's own config (for a reference `.pth`
+  it gives every key but the network sizes), its run keys
+  (`saving.RUN_KEYS`) and `overrides` (e.g. the flags set explicitly) over
+  it. No perceptual loss at test time (no VGG16 needed).
   """
-  path = resolve_checkpoint(cfg)
-  defaults = config_lib.Config()
-  is_reference = os.path.isfile(path) and not path.endswith('.index')
-  overrides = {}
-  for key in config_lib.field_names():
-    if key in checkpoints_lib.SHAPE_KEYS and not (
-        is_reference and key == 'image_size'):
-      continue
-    value = getattr(cfg, key)
-    if key in _RUN_KEYS or value != getattr(defaults, key) or is_reference:
-      overrides[key] = value
-  overrides['lam_perc'] = 0.0
-  overrides.pop('use_conf_map', None)
+  path = saving.path_from_config(cfg)
+  values = {k: getattr(cfg, k) for k in saving.RUN_KEYS}
+  values.update(overrides or {})
+  values['lam_perc'] = 0.0
   logging.info('Loading checkpoint %s', path)
-  return Unsup3D.from_checkpoint(path, **overrides), path
+  return saving.load(path, cfg, **values), path
 
 
 def _to_uint8(x):
@@ -239,19 +211,19 @@ def summary_line(scores: np.ndarray) -> str:
   return line
 
 
-def test(cfg: config_lib.Config, write_images: bool = True
-         ) -> Dict[str, object]:
-  """Loads the checkpoint and tests it on the test split.
+def test(cfg: config_lib.Config, write_images: bool = True,
+         overrides: Optional[Dict[str, object]] = None) -> Dict[str, object]:
+  """Loads the checkpoint (`load_model(cfg, overrides)`) and tests it on the
+  test split.
 
   Returns:
     dict: 'checkpoint', 'result_dir', 'scores' (`[N, 4]` or None),
     'summary' (the one-line summary or None).
   """
-  model, path = load_model(cfg)
+  model, path = load_model(cfg, overrides)
   result_dir = cfg.test_result_dir or os.path.join(cfg.checkpoint_dir,
                                                    'test_results')
-  test_cfg = dataclasses.replace(model.cfg, **{
-      k: getattr(cfg, k) for k in _RUN_KEYS})
+  test_cfg = model.cfg  # The checkpoint's model keys, the test's run keys.
   images_lib.list_split(test_cfg, 'test')  # Clear error before any work.
   logging.info('Saving testing results to %s', result_dir)
   scores = Tester(model, test_cfg, result_dir, write_images).run()
