@@ -44,13 +44,10 @@ def main(cfg: config_lib.Config) -> None:
   from tfunsup3d.app import page
   from tfunsup3d.app import process
   from tfunsup3d.demo import runner
-  from tfunsup3d.export import loading
+  # pylint: enable=g-import-not-at-top
   options = runner.DemoOptions(output_size=FLAGS.output_size,
                                num_frames=FLAGS.num_frames).validate()
-  checkpoint = loading.resolve_checkpoint(FLAGS.checkpoint, cfg)
-  from tfunsup3d.model import Unsup3D  # TensorFlow: after the quick checks.
-  # pylint: enable=g-import-not-at-top
-  model = Unsup3D.from_checkpoint(checkpoint)
+  model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
   blocks = page.build(process.Processor(model, options), checkpoint)
   url = page.launch(blocks, FLAGS.host, FLAGS.port)
   print(f'tfunsup3d-app: serving {checkpoint} on {url} (Ctrl-C stops)',
