@@ -176,20 +176,24 @@ class SumFormsTest(tf.test.TestCase):
     self.assertEqual((float(total), float(count)), (14.0, 4.0))
     self.assertEqual(float(losses.masked_mean(values, mask)), 14.0 / 4.0)
 
-  def test_global_mean_without_replicas_is_the_mean(self):
+  def test_global_means_without_replicas_are_the_means(self):
     # Outside strategy.run (and with one replica) nothing is all-reduced.
-    self.assertEqual(float(losses.global_mean(tf.constant(14.0), 4.0)), 3.5)
-    self.assertEqual(float(losses.global_mean_of_means(
-        tf.constant(0.1), tf.constant(3.0))), np.float32(0.1))
+    got = losses.global_means({'a': (tf.constant(14.0), 4.0)},
+                              {'b': (tf.constant(0.1), tf.constant(3.0))})
+    self.assertEqual(float(got['a']), 3.5)
+    self.assertEqual(float(got['b']), np.float32(0.1))  # exactly the mean
+    self.assertEqual(losses.global_means(), {})
     self.assertEqual(float(losses.replica_sum(tf.constant(2.0))), 2.0)
 
   def test_no_gradient_through_the_count(self):
-    total, count = tf.Variable(6.0), tf.Variable(3.0)
-    with tf.GradientTape() as tape:
-      mean = losses.global_mean(total, count)
-    g_total, g_count = tape.gradient(mean, [total, count])
-    self.assertAllClose(g_total, 1.0 / 3.0)
-    self.assertIsNone(g_count)
+    total, count, mean = (tf.Variable(6.0), tf.Variable(3.0),
+                          tf.Variable(0.5))
+    with tf.GradientTape(persistent=True) as tape:
+      got = losses.global_means({'a': (total, count)}, {'b': (mean, count)})
+    self.assertAllClose(tape.gradient(got['a'], total), 1.0 / 3.0)
+    self.assertEqual(float(tape.gradient(got['b'], mean)), 1.0)
+    self.assertIsNone(tape.gradient(got['a'], count))
+    self.assertIsNone(tape.gradient(got['b'], count))
 
 
 class FlipWeightTest(tf.test.TestCase):

@@ -1,10 +1,11 @@
 """Reconstruction losses of Unsup3D (docs/method.md §4), NHWC.
 
 The masked losses come in two forms: `*_sum` returns (the sum over the kept
-entries, their count), `*_loss` the mean, their ratio. `global_mean(sum,
-count)` divides by the count summed over the replicas of a `tf.distribute`
-strategy, so the replicas' values (and gradients) add up to those of the
-mean over the global batch; with one replica it is sum / count.
+entries, their count), `*_loss` the mean, their ratio. `global_means`
+divides sums by their counts summed over the replicas of a `tf.distribute`
+strategy (one all-reduce for all terms), so the replicas' values (and
+gradients) add up to those of the means over the global batch; with one
+replica they are sum / count.
 """
 
 from typing import Optional
@@ -23,35 +24,33 @@ def replica_sum(x):
   return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
 
 
-def global_mean(total, count):
-  """This replica's part of a mean over the global batch.
+def global_means(sums=None, means=None):
+  """This replica's parts of means over the global batch, with one
+  all-reduce of the counts.
 
-  total / (count summed over the replicas). With one replica this is
-  total / count; with several, the parts (and, the count carrying no
-  gradient, their gradients) SUM over the replicas to the mean and gradient
-  of the whole batch, sum_r total_r / sum_r count_r, which a mean of the
-  replicas' means is not when their counts differ.
+  With one replica these are the plain means. With several, the parts (and,
+  the counts carrying no gradient, their gradients) SUM over the replicas to
+  the means and gradients of the whole batch, sum_r S_r / sum_r C_r, which a
+  mean of the replicas' means is not when their counts differ.
 
   Args:
-    total: a scalar tensor, this replica's sum (e.g. of `masked_sum`).
-    count: a scalar tensor, this replica's count (no gradient flows).
+    sums: dict name -> (sum S_r, count C_r) of this replica, scalar tensors
+      (e.g. of `masked_sum`).
+    means: dict name -> (mean M_r, count C_r): a mean over C_r equally
+      weighted items of this replica (e.g. images). Names not in `sums`.
 
   Returns:
-    A scalar tensor.
+    dict name -> scalar tensor: S_r / sum_r C_r, resp. M_r * C_r / sum_r C_r
+    (exactly M_r with one replica).
   """
-  count = tf.cast(tf.stop_gradient(count), total.dtype)
-  return total / replica_sum(count)
-
-
-def global_mean_of_means(mean, count):
-  """This replica's part of a mean over the global batch, from its mean
-  over `count` items: mean * count / (count summed over the replicas).
-
-  Exactly `mean` with one replica (the weight is count / count = 1); see
-  `global_mean`.
-  """
-  count = tf.cast(tf.stop_gradient(count), mean.dtype)
-  return mean * (count / replica_sum(count))
+  sums, means = sums or {}, means or {}
+  counts = {k: tf.cast(tf.stop_gradient(c), v.dtype)
+            for k, (v, c) in {**sums, **means}.items()}
+  totals = replica_sum(counts) if counts else {}
+  result = {k: v / totals[k] for k, (v, _) in sums.items()}
+  result.update({k: v * (counts[k] / totals[k])
+                 for k, (v, _) in means.items()})
+  return result
 
 
 def masked_sum(values, mask):

@@ -260,7 +260,7 @@ class Unsup3D(keras.Model):
     """The reference's losses (docs/method.md §4), exact on any replicas.
 
     Each term is a mean over the batch, its sum divided by its count by
-    `losses.global_mean`: in a replica context of N > 1 replicas the count
+    `losses.global_means`: in a replica context of N > 1 replicas the count
     is summed over them first, so each value is this replica's part and the
     SUM over the replicas of a value (and of its gradient) is the one-device
     value on the global batch. Otherwise the values are the plain means.
@@ -303,10 +303,9 @@ class Unsup3D(keras.Model):
       sums['loss_depth_gt'] = losses.masked_sum(tf.abs(
           outputs['recon_depth'][:b] - depth_gt) / (
               cfg.max_depth - cfg.min_depth), valid)
-    res = {k: losses.global_mean(*v) for k, v in sums.items()}
-    # A mean over the images' pixels: weighted by the images' share.
-    res['loss_depth_sm'] = losses.global_mean_of_means(
-        outputs['loss_depth_sm'], tf.cast(b, tf.float32))
+    # The smoothness is a mean over the images' pixels.
+    res = losses.global_means(sums, {'loss_depth_sm': (
+        outputs['loss_depth_sm'], tf.cast(b, tf.float32))})
     lam_flip = losses.flip_weight(epoch, cfg.lam_flip, cfg.lam_flip_start_epoch)
     res['loss_total'] = losses.total_loss(
         res['loss_l1_im'], res['loss_l1_im_flip'], res.get('loss_perc_im'),

@@ -203,14 +203,13 @@ split = 1  # replica 0 gets image 0, replica 1 images 1..3
 
 def values(w, d):
   pred, feat = w * d['im'], w * d['feat']
-  return {
-      'photometric': losses.global_mean(*losses.photometric_sum(
-          pred, d['target'], d['mask'], d['sigma'])),
-      'feature': losses.global_mean(*losses.feature_sum(
-          feat, d['ftarget'], d['mask'], d['fsigma'])),
-      'per_image': losses.global_mean_of_means(
-          tf.reduce_mean(tf.abs(pred - d['target'])),
-          tf.cast(tf.shape(pred)[0], tf.float32))}
+  return losses.global_means(
+      {'photometric': losses.photometric_sum(pred, d['target'], d['mask'],
+                                             d['sigma']),
+       'feature': losses.feature_sum(feat, d['ftarget'], d['mask'],
+                                     d['fsigma'])},
+      {'per_image': (tf.reduce_mean(tf.abs(pred - d['target'])),
+                     tf.cast(tf.shape(pred)[0], tf.float32))})
 
 def run(strategy, inputs):
   with strategy.scope():

@@ -16,7 +16,7 @@ does not divide it).
 
 The losses need nothing from here to be exact: `Unsup3D.compute_losses`
 returns each replica's part of the global batch's means (its sums divided
-by the counts summed over all replicas, `losses.global_mean`) and the task
+by the counts summed over all replicas, `losses.global_means`) and the task
 SUMs the parts, so N replicas compute the one-device losses and gradients
 on the same global batch (the Keras optimisers SUM the replicas'
 gradients). With several

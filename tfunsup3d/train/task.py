@@ -8,7 +8,7 @@ Distribution: a step is the plain one, `strategy.run(replica_step)` under an
 outer `tf.function`, then a SUM over the replicas. A replica's losses and
 metrics are its parts of the global batch's means (`Unsup3D.compute_losses`
 divides each replica's sums by the counts summed over all replicas, see
-`losses.global_mean`), so their SUM, and the SUM of gradients the Keras
+`losses.global_means`), so their SUM, and the SUM of gradients the Keras
 optimisers all-reduce, equal the one-device values. With the default
 strategy (one replica) every part is the plain mean. Pass `strategy=` (see
 `distribute.make_strategy`) and feed `task.distribute_dataset(ds)` batches.
@@ -155,9 +155,9 @@ class Unsup3DTask:
     if depth_gt is not None:
       per_image = model.compute_metrics(outputs, depth_gt)
       images = tf.cast(tf.shape(depth_gt)[0], tf.float32)
-      for key, ours in METRIC_KEYS.items():
-        result[ours] = losses_lib.global_mean_of_means(
-            tf.reduce_mean(per_image[key]), images)
+      result.update(losses_lib.global_means(means={
+          ours: (tf.reduce_mean(per_image[key]), images)
+          for key, ours in METRIC_KEYS.items()}))
     return result
 
   def _train_replica(self, inputs, epoch):
