@@ -132,6 +132,70 @@ class MaskedMeanTest(tf.test.TestCase):
     self.assertAllClose(losses.masked_mean(values, mask), 3.5)
 
 
+class SumFormsTest(tf.test.TestCase):
+  """The (sum, count) forms: hand-counted, and their ratio is the mean."""
+
+  def test_photometric_sum(self):
+    im1, im2 = _images()
+    mask = np.array([[[[1.0], [0.0]], [[1.0], [1.0]]]], np.float32)
+    total, count = losses.photometric_sum(im1, im2, mask)
+    # Pixels (0,0), (1,0), (1,1): 0.6 + 0.4 + 3.0 over 3 pixels x 3 channels.
+    self.assertAllClose(total, 4.0, atol=1e-6)
+    self.assertEqual(float(count), 9.0)
+    total, count = losses.photometric_sum(im1, im2)
+    self.assertAllClose(total, 5.5, atol=1e-6)
+    self.assertEqual(float(count), 12.0)
+    sigma = np.array([[[[1.0], [2.0]], [[0.5], [1.0]]]], np.float32)
+    for m, s in ((None, None), (mask, None), (None, sigma), (mask, sigma)):
+      total, count = losses.photometric_sum(im1, im2, m, s)
+      self.assertAllClose(total / count,
+                          losses.photometric_loss(im1, im2, m, s), rtol=1e-6)
+
+  def test_feature_sum(self):
+    f2 = np.array([[[[1.0, 2.0], [0.0, 1.0]],
+                    [[3.0, 0.0], [2.0, 2.0]]]], np.float32)
+    f1 = np.zeros_like(f2)
+    mask = np.zeros([1, 4, 4, 1], np.float32)
+    mask[0, :2, :2] = 1.0
+    mask[0, 0, 2:] = 1.0
+    mask[0, 2, 0] = 1.0
+    # Pooled weights [[1, 0.5], [0.25, 0]] on e sums 5, 1, 9, 8, 2 channels.
+    total, count = losses.feature_sum(f1, f2, mask)
+    self.assertAllClose(total, 5 + 0.5 + 2.25, atol=1e-6)
+    self.assertAllClose(count, 2 * 1.75, atol=1e-6)
+    sigma = np.array([[[[1.0], [2.0]], [[0.5], [1.0]]]], np.float32)
+    for m, s in ((None, None), (mask, None), (None, sigma), (mask, sigma)):
+      total, count = losses.feature_sum(f1, f2, m, s)
+      self.assertAllClose(total / count, losses.feature_loss(f1, f2, m, s),
+                          rtol=1e-6)
+
+  def test_masked_sum(self):
+    values = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
+    mask = np.array([[[[1.0], [0.0]], [[0.0], [1.0]]]], np.float32)
+    total, count = losses.masked_sum(values, mask)
+    self.assertEqual((float(total), float(count)), (14.0, 4.0))
+    self.assertEqual(float(losses.masked_mean(values, mask)), 14.0 / 4.0)
+
+  def test_global_means_without_replicas_are_the_means(self):
+    # Outside strategy.run (and with one replica) nothing is all-reduced.
+    got = losses.global_means({'a': (tf.constant(14.0), 4.0)},
+                              {'b': (tf.constant(0.1), tf.constant(3.0))})
+    self.assertEqual(float(got['a']), 3.5)
+    self.assertEqual(float(got['b']), np.float32(0.1))  # exactly the mean
+    self.assertEqual(losses.global_means(), {})
+    self.assertEqual(float(losses.replica_sum(tf.constant(2.0))), 2.0)
+
+  def test_no_gradient_through_the_count(self):
+    total, count, mean = (tf.Variable(6.0), tf.Variable(3.0),
+                          tf.Variable(0.5))
+    with tf.GradientTape(persistent=True) as tape:
+      got = losses.global_means({'a': (total, count)}, {'b': (mean, count)})
+    self.assertAllClose(tape.gradient(got['a'], total), 1.0 / 3.0)
+    self.assertEqual(float(tape.gradient(got['b'], mean)), 1.0)
+    self.assertIsNone(tape.gradient(got['a'], count))
+    self.assertIsNone(tape.gradient(got['b'], count))
+
+
 class FlipWeightTest(tf.test.TestCase):
 
   def test_schedule(self):

@@ -1,4 +1,12 @@
-"""Reconstruction losses of Unsup3D (SPEC §4), NHWC."""
+"""Reconstruction losses of Unsup3D (docs/method.md §4), NHWC.
+
+The masked losses come in two forms: `*_sum` returns (the sum over the kept
+entries, their count), `*_loss` the mean, their ratio. `global_means`
+divides sums by their counts summed over the replicas of a `tf.distribute`
+strategy (one all-reduce for all terms), so the replicas' values (and
+gradients) add up to those of the means over the global batch; with one
+replica they are sum / count.
+"""
 
 from typing import Optional
 
@@ -7,16 +15,68 @@ import tensorflow as tf
 EPS = 1e-7
 
 
-def masked_mean(values, mask):
-  """sum(values * mask) / sum(mask), the mask broadcast to `values` first
+def replica_sum(x):
+  """`x` summed over the replicas of the current `tf.distribute` replica
+  context; `x` itself with one replica or outside `strategy.run`."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return x
+  return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def global_means(sums=None, means=None):
+  """This replica's parts of means over the global batch, with one
+  all-reduce of the counts.
+
+  With one replica these are the plain means. With several, the parts (and,
+  the counts carrying no gradient, their gradients) SUM over the replicas to
+  the means and gradients of the whole batch, sum_r S_r / sum_r C_r, which a
+  mean of the replicas' means is not when their counts differ.
+
+  Args:
+    sums: dict name -> (sum S_r, count C_r) of this replica, scalar tensors
+      (e.g. of `masked_sum`).
+    means: dict name -> (mean M_r, count C_r): a mean over C_r equally
+      weighted items of this replica (e.g. images). Names not in `sums`.
+
+  Returns:
+    dict name -> scalar tensor: S_r / sum_r C_r, resp. M_r * C_r / sum_r C_r
+    (exactly M_r with one replica).
+  """
+  sums, means = sums or {}, means or {}
+  counts = {k: tf.cast(tf.stop_gradient(c), v.dtype)
+            for k, (v, c) in {**sums, **means}.items()}
+  totals = replica_sum(counts) if counts else {}
+  result = {k: v / totals[k] for k, (v, _) in sums.items()}
+  result.update({k: v * (counts[k] / totals[k])
+                 for k, (v, _) in means.items()})
+  return result
+
+
+def masked_sum(values, mask):
+  """(sum(values * mask), sum(mask)), the mask broadcast to `values` first
   (so an `[B, H, W, 1]` mask counts once per channel, as the reference's
   `mask.expand_as(loss)`)."""
   mask = tf.broadcast_to(tf.cast(mask, values.dtype), tf.shape(values))
-  return tf.reduce_sum(values * mask) / tf.reduce_sum(mask)
+  return tf.reduce_sum(values * mask), tf.reduce_sum(mask)
 
 
-def photometric_loss(im1, im2, mask=None, conf_sigma=None):
-  """L1 reconstruction loss, optionally a Laplacian NLL under confidence.
+def masked_mean(values, mask):
+  """sum(values * mask) / sum(mask) (see `masked_sum`)."""
+  total, count = masked_sum(values, mask)
+  return total / count
+
+
+def _sum_and_count(loss, mask):
+  """`masked_sum(loss, mask)`, or every entry with weight 1 without mask."""
+  if mask is None:
+    return tf.reduce_sum(loss), tf.cast(tf.size(loss), loss.dtype)
+  return masked_sum(loss, mask)
+
+
+def photometric_sum(im1, im2, mask=None, conf_sigma=None):
+  """L1 reconstruction loss, optionally a Laplacian NLL under confidence,
+  as (sum over the kept entries, their count).
 
   e = |im1 - im2| per pixel and channel; with sigma: e * sqrt(2) / sigma +
   log sigma.
@@ -28,18 +88,24 @@ def photometric_loss(im1, im2, mask=None, conf_sigma=None):
     conf_sigma: optional tensor of shape `[B, H, W, 1]`, > 0.
 
   Returns:
-    A scalar tensor.
+    (sum, count): scalar tensors; the loss is sum / count.
   """
   loss = tf.abs(im1 - im2)
   if conf_sigma is not None:
-    loss = loss * 2.0 ** 0.5 / (conf_sigma + EPS) + tf.math.log(conf_sigma + EPS)
-  if mask is None:
-    return tf.reduce_mean(loss)
-  return masked_mean(loss, mask)
+    loss = (loss * 2.0 ** 0.5 / (conf_sigma + EPS) +
+            tf.math.log(conf_sigma + EPS))
+  return _sum_and_count(loss, mask)
 
 
-def feature_loss(feat1, feat2, mask=None, conf_sigma=None):
-  """Perceptual loss on given features (the reference's relu3_3 term).
+def photometric_loss(im1, im2, mask=None, conf_sigma=None):
+  """The mean of `photometric_sum` (same arguments): a scalar tensor."""
+  total, count = photometric_sum(im1, im2, mask, conf_sigma)
+  return total / count
+
+
+def feature_sum(feat1, feat2, mask=None, conf_sigma=None):
+  """Perceptual loss on given features (the reference's relu3_3 term), as
+  (sum over the kept entries, their count).
 
   e = (f1 - f2)^2; with sigma: e / (2 sigma^2) + log sigma. The mask is
   average-pooled to the feature resolution.
@@ -51,17 +117,22 @@ def feature_loss(feat1, feat2, mask=None, conf_sigma=None):
     conf_sigma: optional tensor of shape `[B, h, w, 1]`.
 
   Returns:
-    A scalar tensor.
+    (sum, count): scalar tensors; the loss is sum / count.
   """
   loss = tf.square(feat1 - feat2)
   if conf_sigma is not None:
     loss = loss / (2.0 * conf_sigma ** 2 + EPS) + tf.math.log(conf_sigma + EPS)
-  if mask is None:
-    return tf.reduce_mean(loss)
-  k = mask.shape[1] // feat1.shape[1]
-  if k > 1:
-    mask = tf.nn.avg_pool2d(tf.cast(mask, loss.dtype), k, k, 'VALID')
-  return masked_mean(loss, mask)
+  if mask is not None:
+    k = mask.shape[1] // feat1.shape[1]
+    if k > 1:
+      mask = tf.nn.avg_pool2d(tf.cast(mask, loss.dtype), k, k, 'VALID')
+  return _sum_and_count(loss, mask)
+
+
+def feature_loss(feat1, feat2, mask=None, conf_sigma=None):
+  """The mean of `feature_sum` (same arguments): a scalar tensor."""
+  total, count = feature_sum(feat1, feat2, mask, conf_sigma)
+  return total / count
 
 
 def flip_weight(epoch, lam_flip: float, lam_flip_start_epoch: int):

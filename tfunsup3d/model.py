@@ -283,7 +283,13 @@ class Unsup3D(keras.Model):
 
   def compute_losses(self, outputs, images=None, epoch=0,
                      depth_gt=None) -> Dict[str, tf.Tensor]:
-    """The reference's losses.
+    """The reference's losses (docs/method.md §4), exact on any replicas.
+
+    Each term is a mean over the batch, its sum divided by its count by
+    `losses.global_means`: in a replica context of N > 1 replicas the count
+    is summed over them first, so each value is this replica's part and the
+    SUM over the replicas of a value (and of its gradient) is the one-device
+    value on the global batch. Otherwise the values are the plain means.
 
     Args:
       outputs: the dict of `decompose`.
@@ -295,46 +301,44 @@ class Unsup3D(keras.Model):
 
     Returns:
       dict with loss_l1_im, loss_l1_im_flip, loss_perc_im, loss_perc_im_flip
-      (0 when lam_perc == 0), loss_depth_sm, loss_total.
+      (0 when lam_perc == 0), loss_depth_sm (+ loss_depth_gt when
+      supervised), loss_total.
     """
     del images
     cfg = self.cfg
     inp = outputs['input_im']
     b = tf.shape(inp)[0]
     recon, mask = outputs['recon_im'], outputs['recon_im_mask_both']
-    res = {
-        'loss_l1_im': losses.photometric_loss(
-            recon[:b], inp, mask[:b], outputs['conf_sigma_l1']),
-        'loss_l1_im_flip': losses.photometric_loss(
-            recon[b:], inp, mask[b:], outputs['conf_sigma_l1_flip']),
-        'loss_depth_sm': outputs['loss_depth_sm'],
-    }
-    lam_flip = losses.flip_weight(epoch, cfg.lam_flip, cfg.lam_flip_start_epoch)
-    perc = perc_flip = None
+    sums = {}  # term -> (sum, count) over this replica's batch
+    sums['loss_l1_im'] = losses.photometric_sum(
+        recon[:b], inp, mask[:b], outputs['conf_sigma_l1'])
+    sums['loss_l1_im_flip'] = losses.photometric_sum(
+        recon[b:], inp, mask[b:], outputs['conf_sigma_l1_flip'])
     if cfg.lam_perc > 0:
       feats = self.perceptual_features(tf.concat([recon, inp], 0))
       f_recon, f_in = feats[:2 * b], feats[2 * b:]
-      perc = losses.feature_loss(f_recon[:b], f_in, mask[:b],
-                                 outputs['conf_sigma_percl'])
-      perc_flip = losses.feature_loss(f_recon[b:], f_in, mask[b:],
-                                      outputs['conf_sigma_percl_flip'])
-    zero = tf.zeros([], tf.float32)
-    res['loss_perc_im'] = perc if perc is not None else zero
-    res['loss_perc_im_flip'] = perc_flip if perc_flip is not None else zero
-    total = losses.total_loss(res['loss_l1_im'], res['loss_l1_im_flip'], perc,
-                              perc_flip, res['loss_depth_sm'], lam_flip,
-                              cfg.lam_perc, cfg.lam_depth_sm)
+      sums['loss_perc_im'] = losses.feature_sum(
+          f_recon[:b], f_in, mask[:b], outputs['conf_sigma_percl'])
+      sums['loss_perc_im_flip'] = losses.feature_sum(
+          f_recon[b:], f_in, mask[b:], outputs['conf_sigma_percl_flip'])
     if cfg.supervised_depth:
       if depth_gt is None:
         raise ValueError('supervised_depth needs ground-truth depth '
                          '(load_gt_depth: true).')
       valid = tf.cast(depth_gt < tf.reduce_max(depth_gt), tf.float32)
-      err = tf.abs(outputs['recon_depth'][:b] - depth_gt) / (
-          cfg.max_depth - cfg.min_depth)
-      res['loss_depth_gt'] = losses.masked_mean(err, valid)
-      total = total + res['loss_depth_gt']
-    res['loss_total'] = total
-    return res
+      sums['loss_depth_gt'] = losses.masked_sum(tf.abs(
+          outputs['recon_depth'][:b] - depth_gt) / (
+              cfg.max_depth - cfg.min_depth), valid)
+    # The smoothness is a mean over the images' pixels.
+    res = losses.global_means(sums, {'loss_depth_sm': (
+        outputs['loss_depth_sm'], tf.cast(b, tf.float32))})
+    lam_flip = losses.flip_weight(epoch, cfg.lam_flip, cfg.lam_flip_start_epoch)
+    res['loss_total'] = losses.total_loss(
+        res['loss_l1_im'], res['loss_l1_im_flip'], res.get('loss_perc_im'),
+        res.get('loss_perc_im_flip'), res['loss_depth_sm'], lam_flip,
+        cfg.lam_perc, cfg.lam_depth_sm) + res.get('loss_depth_gt', 0.0)
+    zero = tf.zeros([], tf.float32)
+    return dict({'loss_perc_im': zero, 'loss_perc_im_flip': zero}, **res)
 
   def depth_from_png(self, depth_p):
     """Ground-truth depth PNG values p `[B, S, S(, 1)]` -> depth `[B, S, S]`."""

@@ -1,4 +1,4 @@
-"""tf.distribute training: strategies, exact reduction, multi-worker runs.
+"""tf.distribute training: strategies, exact losses, multi-worker runs.
 
 Logical CPU devices must be configured before TensorFlow initialises its
 devices, and MultiWorkerMirroredStrategy before TF runs any op, so the
@@ -28,6 +28,49 @@ MIRRORED_TIMEOUT_S = 420  # TF import + tracing two tasks on two busy cores.
 MULTI_WORKER_TIMEOUT_S = 360  # two processes tracing on two busy cores
 MARK = 'RESULT_JSON '
 RTOL = 1e-6  # losses and metrics, multi vs one device
+W, LR = 0.7, 0.1  # the scalar weight and SGD step of _PARTS_SCRIPT
+EPS = 1e-7
+
+
+def parts_data():
+  """4 images, 4x4, whose masks keep 14 pixels of image 0 and 2 + 4 + 1 of
+  images 1..3: 14 vs 7 on the replicas of _PARTS_SCRIPT (1 vs 3 images)."""
+  rng = np.random.default_rng(0)
+  mask = np.zeros([4, 4, 4, 1], np.float32)
+  mask[0] = 1.0
+  mask[1, 0, :2] = 1.0
+  mask[2, 1:3, 1:3] = 1.0
+  mask[3, 3, 3] = 1.0
+  mask[0, :2, :1] = 0.0
+  uniform = lambda lo, hi, *shape: rng.uniform(lo, hi, shape).astype(
+      np.float32)
+  return dict(im=uniform(-1, 1, 4, 4, 4, 3),
+              target=uniform(-1, 1, 4, 4, 4, 3),
+              sigma=uniform(0.5, 2, 4, 4, 4, 1), mask=mask,
+              feat=uniform(-1, 1, 4, 2, 2, 5),
+              ftarget=uniform(-1, 1, 4, 2, 2, 5),
+              fsigma=uniform(0.5, 2, 4, 2, 2, 1))
+
+
+def parts_expected(d, w=W):
+  """The whole batch's losses of _PARTS_SCRIPT and their d/dw, in numpy."""
+  m3 = np.broadcast_to(d['mask'], d['im'].shape)
+  r = w * d['im'] - d['target']
+  photometric = np.abs(r) * 2 ** 0.5 / (d['sigma'] + EPS) + np.log(
+      d['sigma'] + EPS)
+  photometric_grad = np.sign(r) * d['im'] * 2 ** 0.5 / (d['sigma'] + EPS)
+  pooled = d['mask'].reshape(4, 2, 2, 2, 2, 1).mean(axis=(2, 4))
+  m5 = np.broadcast_to(pooled, d['feat'].shape)
+  q = w * d['feat'] - d['ftarget']
+  var = 2 * d['fsigma'] ** 2 + EPS
+  feature = q ** 2 / var + np.log(d['fsigma'] + EPS)
+  mean = lambda e, m: float((e * m).sum() / m.sum())
+  return {'photometric': mean(photometric, m3),
+          'photometric_grad': mean(photometric_grad, m3),
+          'feature': mean(feature, m5),
+          'feature_grad': mean(2 * q * d['feat'] / var, m5),
+          'per_image': float(np.abs(r).mean()),
+          'per_image_grad': float((np.sign(r) * d['im']).mean())}
 
 # Default vs MirroredStrategy over two logical CPUs on one global batch.
 _MIRRORED_SCRIPT = r'''
@@ -142,6 +185,68 @@ print('RESULT_JSON ' + json.dumps(dict(
     restore_diff=restore_diff)))
 '''
 
+# The (sum, count) losses, their gradients and one SGD step on 2 replicas with
+# unequal image and mask counts, against one device on the same batch.
+_PARTS_SCRIPT = r'''
+import json
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices('CPU')[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from tests.train import test_distribute as t
+from tfunsup3d import losses
+
+data = t.parts_data()
+split = 1  # replica 0 gets image 0, replica 1 images 1..3
+
+def values(w, d):
+  pred, feat = w * d['im'], w * d['feat']
+  return losses.global_means(
+      {'photometric': losses.photometric_sum(pred, d['target'], d['mask'],
+                                             d['sigma']),
+       'feature': losses.feature_sum(feat, d['ftarget'], d['mask'],
+                                     d['fsigma'])},
+      {'per_image': (tf.reduce_mean(tf.abs(pred - d['target'])),
+                     tf.cast(tf.shape(pred)[0], tf.float32))})
+
+def run(strategy, inputs):
+  with strategy.scope():
+    w = tf.Variable(t.W)
+    opt = keras.optimizers.SGD(learning_rate=t.LR)
+
+  def step(d):
+    with tf.GradientTape(persistent=True) as tape:
+      v = values(w, d)
+      total = v['photometric'] + v['feature'] + v['per_image']
+    out = dict(v)
+    out.update({k + '_grad': tape.gradient(x, w) for k, x in v.items()})
+    opt.apply_gradients([(tape.gradient(total, w), w)])
+    return out
+
+  fn = tf.function(lambda d: {k: strategy.reduce('SUM', x, axis=None)
+                              for k, x in strategy.run(
+                                  step, args=(d,)).items()})
+  got = {k: float(x) for k, x in fn(inputs).items()}
+  got['w_after'] = float(w.numpy())
+  return got
+
+mirrored = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+halves = [{k: v[:split] for k, v in data.items()},
+          {k: v[split:] for k, v in data.items()}]
+multi = run(mirrored, mirrored.experimental_distribute_values_from_function(
+    lambda ctx: halves[ctx.replica_id_in_sync_group]))
+single = run(tf.distribute.get_strategy(), data)
+# What a mean of the replicas' means would give (one device per half).
+w = tf.Variable(t.W)
+means = [{k: float(x) for k, x in values(w, h).items()} for h in halves]
+naive = {k: (means[0][k] + means[1][k]) / 2 for k in means[0]}
+print('RESULT_JSON ' + json.dumps(dict(multi=multi, single=single,
+                                       naive=naive)))
+'''
+
+
 # One worker of a two-worker MultiWorkerMirroredStrategy run.
 _WORKER_SCRIPT = r'''
 import json, sys
@@ -232,27 +337,29 @@ class StrategyTest(tf.test.TestCase):
       distribute.per_replica_batch_size(8, _Fake())
 
 
-class TotalFromTermsTest(tf.test.TestCase):
+class ExactPartsTest(tf.test.TestCase):
 
-  def test_matches_compute_losses(self):
-    from tfunsup3d.model import Unsup3D  # pylint: disable=g-import-not-at-top
-    cfg = config.from_dict(dict(tiny.TINY, lam_depth_sm=0.3, lam_flip=0.7,
-                                lam_flip_start_epoch=2,
-                                supervised_depth=True)).resolved()
-    model = Unsup3D(cfg)
-    rng = np.random.default_rng(0)
-    images = np.stack([tiny.smooth_image(rng) for _ in range(2)]) / 255.0
-    depth_gt = model.depth_from_png(np.stack(
-        [tiny.smooth_depth(rng) for _ in range(2)]) / 255.0)
-    outputs = model.decompose(tf.constant(images, tf.float32))
-    for epoch in (0.0, 3.0):
-      res = model.compute_losses(outputs, epoch=epoch, depth_gt=depth_gt)
-      self.assertAllClose(distribute.total_from_terms(res, cfg, epoch),
-                          res['loss_total'], rtol=1e-6)
-    dens = distribute.denominators(outputs, depth_gt)
-    self.assertEqual(sorted(dens),
-                     ['depth_valid', 'images', 'mask', 'mask_flip'])
-    self.assertEqual(float(dens['images']), 2.0)
+  def test_two_replicas_with_unequal_counts_match_one_device(self):
+    proc = subprocess.run(
+        [sys.executable, '-c', _PARTS_SCRIPT], cwd=ROOT, env=_env(),
+        capture_output=True, text=True, timeout=MIRRORED_TIMEOUT_S,
+        check=False)
+    res = _result(proc.stdout)
+    self.assertIsNotNone(res, proc.stdout[-3000:] + proc.stderr[-5000:])
+    expected = parts_expected(parts_data())
+    step = W - LR * (expected['photometric_grad'] + expected['feature_grad']
+                     + expected['per_image_grad'])
+    for run in ('single', 'multi'):
+      for key, value in expected.items():
+        self.assertAllClose(res[run][key], value, rtol=1e-5, msg=run + key)
+      self.assertAllClose(res[run]['w_after'], step, rtol=1e-6, msg=run)
+    for key in expected:
+      self.assertAllClose(res['multi'][key], res['single'][key], rtol=RTOL,
+                          atol=1e-7, msg=key)
+    # The replicas' counts differ, so a mean of their means is far off.
+    for key in ('photometric', 'feature', 'per_image'):
+      self.assertGreater(abs(res['naive'][key] - expected[key]),
+                         0.01 * abs(expected[key]), key)
 
 
 class MirroredTest(tf.test.TestCase):

@@ -1,4 +1,4 @@
-"""tf.distribute for training: strategies, exact loss reduction, chief I/O.
+"""tf.distribute for training: strategies, data sharding, chief I/O.
 
 `make_strategy(name)` builds the strategy of the config key `strategy`:
   default       `tf.distribute.get_strategy()` (one device, as before);
@@ -14,28 +14,15 @@ Batch size: the config's `batch_size` is the GLOBAL batch; each of the N
 replicas gets batch_size / N images (`per_replica_batch_size` raises if N
 does not divide it).
 
-Exact reduction (`ReplicaResults`). The reference's losses are masked means
-over the batch, L = sum(e * m) / sum(m); with N replicas the global value is
-sum_r N_r / sum_r D_r, which is NOT the mean of the replicas' L_r = N_r / D_r
-unless their masks happen to have equal sums. Each replica therefore returns
-its *share* L_r * D_r / D (D = the all-reduced SUM of the D_r): the shares
-sum to the global L exactly, and so do their gradients (the Keras 3
-optimisers SUM the replicas' gradients; verified in
-tests/train/test_distribute.py). Denominators per term:
-  loss_l1_im, loss_perc_im            sum of the mask of the originals
-  loss_l1_im_flip, loss_perc_im_flip  sum of the mask of the flipped views
-                                      (the perceptual mask is the same mask
-                                      average-pooled by 4, whose sum is the
-                                      mask's / 16, so the ratios are equal)
-  loss_depth_sm, SIDE, MAD, MAE, MSE  the replica's number of images (plain
-                                      means over images / pixels)
-  loss_depth_gt                       the replica's valid-depth pixel count
-`loss_total` is recomposed from the shares with the same lambdas as
-`losses.total_loss`. With one replica none of this runs: the step is exactly
-the single-device one. The all-reduce needs `merge_call`/collectives that an
-XLA cluster cannot hold, so with several replicas (except on TPU, where the
-whole replica step is XLA) only the forward pass is jit-compiled; the
-all-reduces and the optimiser updates run outside XLA.
+The losses need nothing from here to be exact: `Unsup3D.compute_losses`
+returns each replica's part of the global batch's means (its sums divided
+by the counts summed over all replicas, `losses.global_means`) and the task
+SUMs the parts, so N replicas compute the one-device losses and gradients
+on the same global batch (the Keras optimisers SUM the replicas'
+gradients). With several
+replicas (except on TPU, where the whole replica step is XLA) only the
+forward pass is jit-compiled: the all-reduces and the optimiser updates run
+outside XLA, which cannot hold them.
 
 Multi-worker checkpoints follow the usual TF pattern: every worker saves
 (saving may involve collectives), the chief into `checkpoint_dir`, the others
@@ -48,25 +35,15 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from absl import logging
 import tensorflow as tf
 
-from tfunsup3d import losses as losses_lib
 from tfunsup3d.train import checkpoints as checkpoints_lib
 
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 _SUM = tf.distribute.ReduceOp.SUM
-
-# Loss/metric key -> name of its denominator (see the module docstring).
-_DENOMINATOR_OF = {
-    'loss_l1_im': 'mask', 'loss_perc_im': 'mask',
-    'loss_l1_im_flip': 'mask_flip', 'loss_perc_im_flip': 'mask_flip',
-    'loss_depth_sm': 'images', 'SIDE': 'images', 'MAD': 'images',
-    'MAE': 'images', 'MSE': 'images', 'loss_depth_gt': 'depth_valid',
-}
-_TOTAL = 'loss_total'
 
 
 class StrategyError(ValueError):
@@ -231,115 +208,6 @@ def global_batch_size(batch, strategy: tf.distribute.Strategy) -> int:
     return sum(int(t.shape[0]) for t in local)
   sizes = strategy.run(lambda x: tf.shape(x)[0], args=(images,))
   return int(strategy.reduce(_SUM, sizes, axis=None))
-
-
-# --- exact reduction ---
-
-
-def denominators(outputs: Dict[str, Any],
-                 depth_gt: Optional[tf.Tensor]) -> Dict[str, tf.Tensor]:
-  """This replica's denominators of the mean terms (module docstring)."""
-  mask = tf.stop_gradient(outputs['recon_im_mask_both'])
-  b = tf.shape(outputs['input_im'])[0]
-  result = {'mask': tf.reduce_sum(mask[:b]),
-            'mask_flip': tf.reduce_sum(mask[b:]),
-            'images': tf.cast(b, tf.float32)}
-  if depth_gt is not None:  # as model.compute_losses' supervised term
-    valid = tf.cast(depth_gt < tf.reduce_max(depth_gt), tf.float32)
-    result['depth_valid'] = tf.reduce_sum(valid)
-  return result
-
-
-def total_from_terms(terms: Dict[str, tf.Tensor], cfg, epoch) -> tf.Tensor:
-  """loss_total from its terms, as `Unsup3D.compute_losses` combines them
-  (linear in the terms, so it maps shares to the share of the total)."""
-  perc = terms['loss_perc_im'] if cfg.lam_perc > 0 else None
-  perc_flip = terms['loss_perc_im_flip'] if cfg.lam_perc > 0 else None
-  lam_flip = losses_lib.flip_weight(epoch, cfg.lam_flip,
-                                    cfg.lam_flip_start_epoch)
-  total = losses_lib.total_loss(terms['loss_l1_im'], terms['loss_l1_im_flip'],
-                                perc, perc_flip, terms['loss_depth_sm'],
-                                lam_flip, cfg.lam_perc, cfg.lam_depth_sm)
-  if 'loss_depth_gt' in terms:
-    total = total + terms['loss_depth_gt']
-  return total
-
-
-def exact_shares(values: Dict[str, tf.Tensor], dens: Dict[str, tf.Tensor],
-                 cfg, epoch) -> Dict[str, tf.Tensor]:
-  """This replica's shares of the global losses/metrics (replica context).
-
-  Args:
-    values: this replica's means (loss_* and metric keys, loss_total).
-    dens: this replica's denominators (`denominators`).
-    cfg: the config (lambdas).
-    epoch: the epoch (lambda_flip schedule).
-
-  Returns:
-    dict like `values`; summing it over the replicas gives the values of
-    the whole global batch, and its 'loss_total' the loss whose summed
-    gradients are the single-device gradient.
-  """
-  unknown = sorted(k for k in values if k != _TOTAL and k not in
-                   _DENOMINATOR_OF)
-  if unknown:
-    raise ValueError(f'No exact cross-replica reduction is known for '
-                     f'{unknown}: add it to distribute._DENOMINATOR_OF.')
-  ctx = tf.distribute.get_replica_context()
-  names = sorted(dens)
-  totals = ctx.all_reduce(_SUM, [dens[n] for n in names])
-  weight = {}
-  for name, total in zip(names, totals):
-    local = dens[name]
-    weight[name] = tf.stop_gradient(tf.math.divide_no_nan(local, total))
-  shares = {}
-  for key, value in values.items():
-    if key == _TOTAL:
-      continue
-    w = weight[_DENOMINATOR_OF[key]]
-    # A replica whose denominator is 0 adds nothing (its mean is 0/0).
-    shares[key] = tf.where(w > 0, value * w, tf.zeros_like(value))
-  shares[_TOTAL] = total_from_terms(shares, cfg, epoch)
-  return shares
-
-
-class ReplicaResults:
-  """A replica's losses and metric means, reduced exactly across replicas.
-
-  Args:
-    forward: fn(inputs, epoch) -> (outputs, depth_gt or None, losses dict).
-    metric_means: fn(outputs, depth_gt) -> dict of metric means.
-    cfg: the resolved config.
-    jit_compile: compile the local forward pass with XLA (used only with
-      several replicas; with one the caller's step is compiled whole).
-
-  Calling it in a replica context returns the dict a single device returns
-  (with one replica: exactly those values; with several: this replica's
-  shares, which `strategy.reduce(SUM)` turns into the global values).
-  """
-
-  def __init__(self, forward: Callable, metric_means: Callable, cfg,
-               jit_compile: bool = False):
-    self._forward, self._metric_means, self._cfg = forward, metric_means, cfg
-    self._local = tf.function(self._local_terms, jit_compile=jit_compile,
-                              autograph=False)
-
-  def _results(self, inputs, epoch) -> Tuple[Dict, Any, Any]:
-    outputs, depth_gt, losses = self._forward(inputs, epoch)
-    result = dict(losses)
-    result.update(self._metric_means(outputs, depth_gt))
-    return result, outputs, depth_gt
-
-  def _local_terms(self, inputs, epoch):
-    result, outputs, depth_gt = self._results(inputs, epoch)
-    return result, denominators(outputs, depth_gt)
-
-  def __call__(self, inputs, epoch) -> Dict[str, tf.Tensor]:
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-      return self._results(inputs, epoch)[0]
-    values, dens = self._local(inputs, epoch)
-    return exact_shares(values, dens, self._cfg, epoch)
 
 
 # --- checkpoints ---

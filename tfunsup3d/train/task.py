@@ -4,14 +4,14 @@ Model-Garden style: the task owns what is specific to Unsup3D (the model,
 one `TorchAdam` per network, the losses and depth metrics of one step); the
 loop in `loop.py` is generic and only sees dicts of scalars.
 
-Distribution: every step is `strategy.run(replica_step)` under an outer
-`tf.function`, reduced with SUM across replicas. Each replica returns its
-exact share of the global batch's masked means (`distribute.ReplicaResults`:
-local numerator / all-reduced denominator), so the summed values and the
-SUM of gradients Keras optimisers all-reduce equal the single-device ones.
-With the default strategy (one replica) all of this is the identity. Pass
-`strategy=` (see `distribute.make_strategy`) and feed
-`task.distribute_dataset(ds)` batches.
+Distribution: a step is the plain one, `strategy.run(replica_step)` under an
+outer `tf.function`, then a SUM over the replicas. A replica's losses and
+metrics are its parts of the global batch's means (`Unsup3D.compute_losses`
+divides each replica's sums by the counts summed over all replicas, see
+`losses.global_means`), so their SUM, and the SUM of gradients the Keras
+optimisers all-reduce, equal the one-device values. With the default
+strategy (one replica) every part is the plain mean. Pass `strategy=` (see
+`distribute.make_strategy`) and feed `task.distribute_dataset(ds)` batches.
 """
 
 from typing import Dict, Optional
@@ -19,6 +19,7 @@ from typing import Dict, Optional
 import tensorflow as tf
 
 from tfunsup3d import config as config_lib
+from tfunsup3d import losses as losses_lib
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.train import distribute as distribute_lib
 from tfunsup3d.train import optimizers as optimizers_lib
@@ -60,19 +61,19 @@ class Unsup3DTask:
       self.optimizers = optimizers_lib.build_optimizers(self.model.networks,
                                                         self.cfg)
     jit = bool(self.cfg.jit_compile)
-    single = self.strategy.num_replicas_in_sync == 1
-    # With several replicas only the forward pass is XLA-compiled (inside
-    # ReplicaResults): the all-reduces cannot live in an XLA cluster.
-    self._replica_results = distribute_lib.ReplicaResults(
-        self._forward, self._metric_means, self.model.cfg,
-        jit_compile=jit and not single)
-    if single:
+    if self.strategy.num_replicas_in_sync == 1:
       # The whole step, optimiser updates included, in one XLA cluster.
+      self._decompose = self.model.decompose
       self._replica_train = tf.function(self._train_replica, jit_compile=jit,
-                                       autograph=False)
+                                        autograph=False)
       self._replica_eval = tf.function(self._eval_replica, jit_compile=jit,
-                                      autograph=False)
+                                       autograph=False)
     else:
+      # The losses' all-reduces cannot live in an XLA cluster: with XLA on,
+      # only the forward pass (and its gradient) is compiled.
+      self._decompose = (tf.function(self.model.decompose, jit_compile=True,
+                                     autograph=False)
+                         if jit else self.model.decompose)
       self._replica_train = self._train_replica
       self._replica_eval = self._eval_replica
     self._train_fn = tf.function(self._distributed_train, autograph=False)
@@ -130,8 +131,8 @@ class Unsup3DTask:
     return {k: batch[k] for k in _STEP_INPUTS if batch.get(k) is not None}
 
   def _reduce(self, per_replica):
-    total = tf.distribute.ReduceOp.SUM  # of exact shares (ReplicaResults)
-    return {k: self.strategy.reduce(total, v, axis=None)
+    """The SUM over the replicas of their parts: the global batch's values."""
+    return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
             for k, v in per_replica.items()}
 
   def _distributed_train(self, inputs, epoch):
@@ -142,46 +143,33 @@ class Unsup3DTask:
     return self._reduce(self.strategy.run(self._replica_eval,
                                           args=(inputs, epoch)))
 
-  def _forward(self, inputs, epoch):
+  def _scalars(self, inputs, epoch) -> Dict[str, tf.Tensor]:
+    """This replica's parts of the losses and depth metrics (see
+    `Unsup3D.compute_losses`)."""
     model = self.model
-    outputs = model.decompose(inputs['image'], training=True)
+    outputs = self._decompose(inputs['image'], training=True)
     depth_gt = None
     if 'depth_gt' in inputs:
       depth_gt = model.depth_from_png(inputs['depth_gt'])
-    losses = model.compute_losses(outputs, inputs['image'], epoch,
-                                  depth_gt=depth_gt)
-    return outputs, depth_gt, losses
-
-  def _metric_means(self, outputs, depth_gt) -> Dict[str, tf.Tensor]:
-    if depth_gt is None:
-      return {}
-    per_image = self.model.compute_metrics(outputs, depth_gt)
-    return {ours: tf.reduce_mean(per_image[key])
-            for key, ours in METRIC_KEYS.items()}
-
-  def _variables(self):
-    return {name: net.trainable_variables
-            for name, net in self.model.networks.items()}
-
-  def _gradients(self, inputs, epoch):
-    """Forward and backward: ({net: [grad or None]}, scalars)."""
-    variables = self._variables()
-    flat = [v for vs in variables.values() for v in vs]
-    with tf.GradientTape() as tape:
-      result = self._replica_results(inputs, epoch)
-    grads, start = tape.gradient(result['loss_total'], flat), 0
-    per_net = {}
-    for name, vs in variables.items():
-      per_net[name] = grads[start:start + len(vs)]
-      start += len(vs)
-    return per_net, result
+    result = model.compute_losses(outputs, epoch=epoch, depth_gt=depth_gt)
+    if depth_gt is not None:
+      per_image = model.compute_metrics(outputs, depth_gt)
+      images = tf.cast(tf.shape(depth_gt)[0], tf.float32)
+      result.update(losses_lib.global_means(means={
+          ours: (tf.reduce_mean(per_image[key]), images)
+          for key, ours in METRIC_KEYS.items()}))
+    return result
 
   def _train_replica(self, inputs, epoch):
     """One replica's step: forward, backward, one Adam step per network."""
-    grads, result = self._gradients(inputs, epoch)
-    for name, vs in self._variables().items():
+    variables = {name: net.trainable_variables
+                 for name, net in self.model.networks.items()}
+    with tf.GradientTape() as tape:
+      result = self._scalars(inputs, epoch)
+    grads = tape.gradient(result['loss_total'], variables)
+    for name, vs in variables.items():
       optimizers_lib.apply_gradients(self.optimizers[name], grads[name], vs)
     return result
 
   def _eval_replica(self, inputs, epoch):
-    return self._replica_results(inputs, epoch)
+    return self._scalars(inputs, epoch)
