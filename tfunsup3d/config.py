@@ -95,6 +95,7 @@ class Config:
   flip_depth: bool = True  # False: paper Table 2 ablation "no depth flip".
   log_dir: Optional[str] = None  # TensorBoard dir (default checkpoint_dir/logs)
   export_dir: str = 'saved_models'
+  mixed_precision: str = 'none'  # none|bfloat16|float16 (networks.precision)
 
   def resolved(self) -> 'Config':
     """Returns a copy with derived defaults filled in."""

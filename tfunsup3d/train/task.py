@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tfunsup3d import config as config_lib
 from tfunsup3d.model import Unsup3D
+from tfunsup3d.networks import precision
 from tfunsup3d.train import distribute as distribute_lib
 from tfunsup3d.train import optimizers as optimizers_lib
 
@@ -167,9 +168,11 @@ class Unsup3DTask:
     """Forward and backward: ({net: [grad or None]}, scalars)."""
     variables = self._variables()
     flat = [v for vs in variables.values() for v in vs]
+    scale = precision.loss_scale(self.cfg.mixed_precision)  # float16: > 1
     with tf.GradientTape() as tape:
       result = self._replica_results(inputs, epoch)
-    grads, start = tape.gradient(result['loss_total'], flat), 0
+      loss = precision.scale_loss(result['loss_total'], scale)
+    grads, start = precision.unscale(tape.gradient(loss, flat), scale), 0
     per_net = {}
     for name, vs in variables.items():
       per_net[name] = grads[start:start + len(vs)]
