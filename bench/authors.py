@@ -182,7 +182,8 @@ def _reference(reference_dir: str, image_size: int):
                                     'neural_renderer': renderer})
   import warnings  # pylint: disable=g-import-not-at-top
   warnings.filterwarnings('ignore', category=UserWarning)  # align_corners
-  from unsup3d import model as model_lib  # pylint: disable=g-import-not-at-top,import-error
+  # pylint: disable-next=g-import-not-at-top,import-error
+  from unsup3d import model as model_lib
   torch.manual_seed(0)
   model = model_lib.Unsup3D({'image_size': image_size})
   model.trainer = types.SimpleNamespace(current_epoch=0)

@@ -68,11 +68,11 @@ def zbuffer(args) -> Dict[str, Any]:
   """`rasterize_depth` forward at `args.size` on 2 x 64 rows (XLA)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from bench import common  # pylint: disable=g-import-not-at-top
-  from bench import render as render_bench  # pylint: disable=g-import-not-at-top
+  from bench import render as brender  # pylint: disable=g-import-not-at-top
   rows = 2 * args.batch
-  fn = render_bench.make_functions(args.size, True, True)['raster_fwd']
-  depth = tf.constant(render_bench.smooth_depth(rows, args.size))
-  view = tf.constant(render_bench.views(rows))
+  fn = brender.make_functions(args.size, True, True)['raster_fwd']
+  depth = tf.constant(brender.smooth_depth(rows, args.size))
+  view = tf.constant(brender.views(rows))
   _gpu_peak_mib(reset=True)
   result = common.measure(functools.partial(fn, depth, view, None),
                           repeats=args.repeats, warmup=2)
@@ -85,10 +85,10 @@ def zbuffer(args) -> Dict[str, Any]:
 
 def train(args) -> Dict[str, Any]:
   """`args.steps` steps of the synface config on `args.data_dir`."""
-  from tfunsup3d import config as config_lib  # pylint: disable=g-import-not-at-top
+  from tfunsup3d import config as cfg_lib  # pylint: disable=g-import-not-at-top
   from tfunsup3d.train import loop  # pylint: disable=g-import-not-at-top
   epochs = max(1, args.steps // args.steps_per_epoch)
-  cfg = config_lib.load(SYNFACE, {
+  cfg = cfg_lib.load(SYNFACE, {
       'train_val_data_dir': args.data_dir, 'crop': None,
       'test_data_dir': None, 'checkpoint_dir': args.checkpoint_dir,
       'num_epochs': epochs, 'max_steps_per_epoch': args.steps_per_epoch,
