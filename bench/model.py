@@ -38,21 +38,23 @@ from bench import common
 from tfunsup3d import Unsup3D
 from tfunsup3d import config as config_lib
 from tfunsup3d.networks import VGG16Features
+from tfunsup3d.networks import precision
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(REPO_ROOT, 'configs', 'quickstart.yml')
 WHAT = ('decompose', 'train')
 
 
-def build_config(name: str, lam_perc: float) -> config_lib.Config:
+def build_config(name: str, lam_perc: float,
+                 mixed_precision: str = 'none') -> config_lib.Config:
   if name == 'full':
     cfg = config_lib.Config()
   elif name == 'quickstart':
     cfg = config_lib.load(QUICKSTART)
   else:
     raise ValueError(f'--configs takes full,quickstart. Received: {name!r}')
-  cfg = config_lib.from_dict({'lam_perc': lam_perc, 'vgg16_weights': None},
-                             base=cfg)
+  cfg = config_lib.from_dict({'lam_perc': lam_perc, 'vgg16_weights': None,
+                              'mixed_precision': mixed_precision}, base=cfg)
   return cfg
 
 
@@ -61,7 +63,8 @@ def build_model(cfg: config_lib.Config, seed: int = 0) -> Unsup3D:
   model = Unsup3D(cfg)
   if cfg.lam_perc > 0:
     # A random VGG16 (not loaded): same cost as ImageNet weights.
-    vgg = VGG16Features(name='vgg16').build_for(cfg.image_size)
+    with precision.policy_scope(cfg.mixed_precision):
+      vgg = VGG16Features(name='vgg16').build_for(cfg.image_size)
     for layer in [vgg] + list(vgg.layers):  # as Unsup3D.load_perceptual
       layer.trainable = False
     model.vgg = vgg
@@ -100,11 +103,14 @@ def train_fn(model: Unsup3D, cfg: config_lib.Config, xla: bool):
   variables = {name: net.trainable_variables for name, net in networks.items()}
   flat = [v for name in networks for v in variables[name]]
 
+  scale = precision.loss_scale(cfg.mixed_precision)
+
   def step(images):
     with tf.GradientTape() as tape:
       out = model.decompose(images, training=True)
       loss = model.compute_losses(out, images, 0)['loss_total']
-    grads = tape.gradient(loss, flat)
+      scaled = precision.scale_loss(loss, scale)
+    grads = precision.unscale(tape.gradient(scaled, flat), scale)
     start = 0
     for name in networks:
       n = len(variables[name])
@@ -136,6 +142,9 @@ def main(argv=None):
                       help='timed train steps (tens of seconds each)')
   parser.add_argument('--train_warmup', type=int, default=0,
                       help='untimed train steps after the first')
+  parser.add_argument('--mixed_precision', default='none',
+                      choices=tuple(precision.POLICIES),
+                      help='config mixed_precision of both measurements')
   parser.add_argument('--lam_perc', type=float, default=1.0,
                       help='perceptual loss weight of the train step '
                       '(0 skips VGG16)')
@@ -152,7 +161,7 @@ def main(argv=None):
     for xla in common.parse_xla(args.xla):
       tag = f"{config_name}/xla={'on' if xla else 'off'}"
       if 'decompose' in whats:
-        cfg = build_config(config_name, 0.0)
+        cfg = build_config(config_name, 0.0, args.mixed_precision)
         model = build_model(cfg)
         fn = decompose_fn(model, xla)
         for batch in (int(b) for b in common.parse_list(args.batches)):
@@ -168,7 +177,8 @@ def main(argv=None):
           common.emit(record)
           summary[f'decompose/{tag}/batch={batch}'] = result['median_s']
       if 'train' in whats:
-        cfg = build_config(config_name, args.lam_perc)
+        cfg = build_config(config_name, args.lam_perc,
+                           args.mixed_precision)
         model = build_model(cfg)
         step, optimizer_kind = train_fn(model, cfg, xla)
         images = tf.constant(rng.uniform(
@@ -180,6 +190,7 @@ def main(argv=None):
         record = {'bench': 'model', 'what': 'train_step',
                   'config': config_name, 'batch': args.train_batch,
                   'xla': xla, 'lam_perc': args.lam_perc,
+                  'mixed_precision': args.mixed_precision,
                   'vgg16': 'random' if args.lam_perc > 0 else None,
                   'optimizer': optimizer_kind,
                   'params': _count_params(model)}

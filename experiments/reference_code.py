@@ -27,7 +27,6 @@ images, the trained model's canonical depth and the generator's.
 
 import argparse
 import os
-import sys
 import types
 from typing import Dict
 
@@ -37,6 +36,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
 import numpy as np
 import tensorflow as tf
 
+from bench import authors
 from bench import common
 from experiments import data_variants
 from experiments import learning
@@ -51,29 +51,18 @@ STRIP_IMAGES = 8  # test images in the canonical depth picture
 
 def _import_reference(reference_dir: str, cfg, reference_sizes: bool):
   """The authors' `unsup3d.model` and `unsup3d.networks`, with the stubs."""
-  try:
-    import torch
-  except ImportError:
-    raise SystemExit('experiments.reference_code needs PyTorch: pip install '
-                     'torch==2.13.0 (the CPU build is enough)') from None
-  package = os.path.join(reference_dir, 'unsup3d')
-  if not os.path.isfile(os.path.join(package, 'model.py')):
-    raise SystemExit(f'--reference_dir must be a checkout of '
-                     f'elliottwu/unsup3d (no unsup3d/model.py in '
-                     f'{reference_dir!r})')
+  torch = authors.import_torch('experiments.reference_code')
   # The reference was written for torch <= 1.2, whose grid_sample aligned
   # corners (its grid is normalised by W - 1); newer torch defaults to False.
   grid_sample = torch.nn.functional.grid_sample
   torch.nn.functional.grid_sample = lambda *a, **k: grid_sample(
       *a, **{'align_corners': True, **k})
-  sys.modules.setdefault('cv2', types.ModuleType('cv2'))
-  sys.modules.setdefault('torchvision', types.ModuleType('torchvision'))
   stub = types.ModuleType('neural_renderer')
   stub.Renderer = _depth_renderer(torch)
-  sys.modules['neural_renderer'] = stub
-  pkg = types.ModuleType('unsup3d')  # skips its __init__ (trainer, cv2)
-  pkg.__path__ = [package]
-  sys.modules['unsup3d'] = pkg
+  authors.reference_package(reference_dir, {
+      'cv2': types.ModuleType('cv2'),
+      'torchvision': types.ModuleType('torchvision'),
+      'neural_renderer': stub})
   from unsup3d import networks  # pylint: disable=import-error
 
   class NoPerceptualLoss(torch.nn.Module):

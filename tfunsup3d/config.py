@@ -192,6 +192,9 @@ class Config:
   log_dir: Optional[str] = _key(
       None, 'TensorBoard dir (default checkpoint_dir/logs).', _T)
   export_dir: str = _key('saved_models', 'Base directory of exports.', _E)
+  mixed_precision: str = _key(
+      'none', 'Compute dtype of the networks: none (float32), bfloat16 or '
+      'float16 (with a static loss scale); see networks/precision.py.', _T)
 
   def resolved(self) -> 'Config':
     """Returns a checked copy with derived defaults filled in.

@@ -10,6 +10,7 @@ from tfunsup3d import losses, metrics, render
 from tfunsup3d.convert.reference import load_vgg16_weights
 from tfunsup3d.factors import confidence, depth as depth_lib, light, view
 from tfunsup3d.networks import ConfNet, EDDeconv, Encoder, VGG16Features
+from tfunsup3d.networks import precision
 from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
@@ -56,15 +57,16 @@ class Unsup3D(keras.Model):
     self.cfg = config.resolved()
     cfg = self.cfg
     gn = cfg.gn_channels
-    self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, activation=None,
-                         gn_channels=gn, name='netD')
-    self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, activation='tanh',
-                         gn_channels=gn, name='netA')
-    self.netL = Encoder(4, cfg.nf_encoder, name='netL')
-    self.netV = Encoder(6, cfg.nf_encoder, name='netV')
-    self.netC = (ConfNet(cfg.nf_conf, cfg.zdim_conf, gn_channels=gn,
-                         name='netC')
-                 if cfg.use_conf_map else None)
+    with precision.policy_scope(cfg.mixed_precision):
+      self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, activation=None,
+                           gn_channels=gn, name='netD')
+      self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth,
+                           activation='tanh', gn_channels=gn, name='netA')
+      self.netL = Encoder(4, cfg.nf_encoder, name='netL')
+      self.netV = Encoder(6, cfg.nf_encoder, name='netV')
+      self.netC = (ConfNet(cfg.nf_conf, cfg.zdim_conf, gn_channels=gn,
+                           name='netC')
+                   if cfg.use_conf_map else None)
     self.vgg = None
     self.K = render.intrinsics(cfg.image_size, cfg.fov)
     self.build_for(cfg.image_size)
@@ -98,7 +100,8 @@ class Unsup3D(keras.Model):
           f'The perceptual loss (lam_perc={self.cfg.lam_perc:g}) needs VGG16 '
           'weights, but the config key `vgg16_weights` is not set: '
           f'{MISSING_WEIGHTS_HELP}.')
-    vgg = VGG16Features(name='vgg16')
+    with precision.policy_scope(self.cfg.mixed_precision):
+      vgg = VGG16Features(name='vgg16')
     load_vgg16_weights(vgg, path)
     # Freeze every layer: VGG16Features(trainable=False) creates its conv
     # layers trainable, and setting an unchanged `trainable` again does not
@@ -279,7 +282,7 @@ class Unsup3D(keras.Model):
   def perceptual_features(self, images_pm1):
     if self.vgg is None:
       self.load_perceptual()
-    return self.vgg(images_pm1)
+    return precision.to_float32(self.vgg(images_pm1))
 
   def compute_losses(self, outputs, images=None, epoch=0,
                      depth_gt=None) -> Dict[str, tf.Tensor]:

@@ -10,6 +10,8 @@ from typing import List, Optional, Sequence
 import keras
 from keras import ops
 
+from tfunsup3d.networks import precision
+
 # Activations the reference lets a net end with (`activation=nn.Tanh` or None).
 FINAL_ACTIVATIONS = ('tanh', None)
 
@@ -123,6 +125,12 @@ class ImageNetwork(TracksLayerLists, keras.Model):
     """Creates the weights for `[B, image_size, image_size, channels]`."""
     self.build((None, image_size, image_size, channels))
     return self
+
+  def __call__(self, *args, **kwargs):
+    outputs = super().__call__(*args, **kwargs)
+    if self.compute_dtype == 'float32':
+      return outputs
+    return precision.to_float32(outputs)  # mixed policy: float32 outputs
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')

@@ -21,6 +21,7 @@ import tensorflow as tf
 from tfunsup3d import config as config_lib
 from tfunsup3d import losses as losses_lib
 from tfunsup3d.model import Unsup3D
+from tfunsup3d.networks import precision
 from tfunsup3d.train import distribute as distribute_lib
 from tfunsup3d.train import optimizers as optimizers_lib
 
@@ -164,9 +165,12 @@ class Unsup3DTask:
     """One replica's step: forward, backward, one Adam step per network."""
     variables = {name: net.trainable_variables
                  for name, net in self.model.networks.items()}
+    scale = precision.loss_scale(self.cfg.mixed_precision)  # float16: > 1
     with tf.GradientTape() as tape:
       result = self._scalars(inputs, epoch)
-    grads = tape.gradient(result['loss_total'], variables)
+      loss = precision.scale_loss(result['loss_total'], scale)
+    grads = {name: precision.unscale(g, scale)
+             for name, g in tape.gradient(loss, variables).items()}
     for name, vs in variables.items():
       optimizers_lib.apply_gradients(self.optimizers[name], grads[name], vs)
     return result

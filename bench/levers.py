@@ -1,0 +1,93 @@
+"""One speed lever at a time: two variants of the training step, alternated.
+
+  python -m bench.levers --lever=xla --config=full --batch=64
+  python -m bench.levers --lever=precision --config=quickstart --batch=16
+
+Levers (variant A -> variant B; ratio = B / A, below 1: B is faster):
+  xla: the whole step in one XLA cluster (`jit_compile: true`, the default)
+    -> only the renderer XLA-compiled (`jit_compile: false`: the rasteriser
+    is always compiled, the networks run on TF's oneDNN kernels).
+  precision: float32 -> `mixed_precision: bfloat16` (with `--xla`).
+  precision16: float32 -> `mixed_precision: float16` (with `--xla`).
+
+Both steps are built and called once first (first call = trace + compile,
+reported), then called `--repeats` times in ABBA order so that load on a
+shared machine hits both alike. Prints JSON lines and a summary with the
+medians, spreads, ratio of medians and the per-pair ratios' min and max.
+The training step is `bench.model`'s (perceptual loss with a random VGG16).
+"""
+
+import argparse
+import functools
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np
+import tensorflow as tf
+
+from bench import authors
+from bench import common
+from bench import model as model_bench
+
+# lever -> ((name, xla, mixed_precision) of A, of B)
+LEVERS = {
+    'xla': (('xla_whole_step', True, 'none'),
+            ('xla_renderer_only', False, 'none')),
+    'precision': (('float32', None, 'none'), ('bfloat16', None, 'bfloat16')),
+    'precision16': (('float32', None, 'none'), ('float16', None, 'float16')),
+}
+
+
+def _step(config: str, batch: int, xla: bool, mixed: str, lam_perc: float):
+  cfg = model_bench.build_config(config, lam_perc, mixed)
+  fn, _ = model_bench.train_fn(model_bench.build_model(cfg), cfg, xla)
+  images = tf.constant(np.random.default_rng(0).uniform(
+      0, 1, (batch, cfg.image_size, cfg.image_size, 3)).astype(np.float32))
+  return lambda: common._fetch(fn(images))  # pylint: disable=protected-access
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(
+      prog='python -m bench.levers', description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--lever', required=True, choices=tuple(LEVERS))
+  parser.add_argument('--config', default='full',
+                      choices=('full', 'quickstart'))
+  parser.add_argument('--batch', type=int, default=64)
+  parser.add_argument('--xla', default='on', choices=('on', 'off'),
+                      help='XLA of both variants of the precision levers')
+  parser.add_argument('--lam_perc', type=float, default=1.0)
+  parser.add_argument('--repeats', type=int, default=4)
+  parser.add_argument('--b_first', action='store_true',
+                      help='build and first-call variant B before A (the '
+                      'first first-call also pays one-time TF set-up)')
+  args = parser.parse_args(argv)
+  common.emit(common.environment())
+  steps, first = {}, {}
+  variants = LEVERS[args.lever][::-1 if args.b_first else 1]
+  for name, xla, mixed in variants:
+    xla = args.xla == 'on' if xla is None else xla
+    steps[name] = _step(args.config, args.batch, xla, mixed, args.lam_perc)
+    first[name] = round(authors.time_call(steps[name]), 2)
+    common.emit({'bench': 'levers', 'lever': args.lever, 'variant': name,
+                 'first_s': first[name]})
+  (name_a, _, _), (name_b, _, _) = LEVERS[args.lever]
+  for fn in steps.values():  # warm-up
+    fn()
+  stats = authors.alternate(steps[name_b], steps[name_a], args.repeats)
+  common.emit({
+      'event': 'summary', 'bench': 'levers', 'lever': args.lever,
+      'config': args.config, 'batch': args.batch, 'a': name_a, 'b': name_b,
+      'a_median_s': stats['theirs_median_s'],
+      'a_spread_s': stats['theirs_spread_s'],
+      'b_median_s': stats['ours_median_s'],
+      'b_spread_s': stats['ours_spread_s'],
+      'ratio_b_over_a': stats['ratio'], 'pair_ratio_min': stats['ratio_min'],
+      'pair_ratio_max': stats['ratio_max'], 'first_s': first,
+      'first_order': list(first), 'n': stats['n']})
+
+
+if __name__ == '__main__':
+  main()
