@@ -359,8 +359,8 @@ def scan_pairs(root: str, crop: Crop, dir_names: Sequence[str],
     if not skips and (image.width, image.height) != (dmap.width, dmap.height):
       skips = [SkippedFile(depth, DEPTH_SIZE, f'{dmap.width}x{dmap.height}, '
                            f'image {image.width}x{image.height}')]
-    if skips:
-      skipped.entries.extend(skips)
+    if skips:  # One entry per pair: the image's problem, else the depth's.
+      skipped.entries.append(skips[0])
     else:
       records.append(ImageRecord(
           path, _name(path, dir_a), windows[0][0], not image.native,

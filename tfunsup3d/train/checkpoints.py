@@ -25,7 +25,6 @@ it wrote (`ckpt-N_temp/`, `ckpt-N.*`, the state file's temporary) and raises
 checkpoint.
 """
 
-import errno
 import json
 import os
 import re
@@ -103,33 +102,6 @@ def write_text_atomic(path: str, text: str):
     raise
 
 
-_FULL = (errno.ENOSPC, errno.EDQUOT)
-_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-def write_failure(error: BaseException, directory: str) -> str:
-  """A one-line reason and remedy for a failed write into `directory`.
-
-  Args:
-    error: the OSError or tf.errors.OpError of the write.
-    directory: the directory written to.
-  """
-  code = getattr(error, 'errno', None)
-  text = (getattr(error, 'strerror', None) or getattr(error, 'message', None)
-          or str(error))
-  text = ' '.join(str(text).split())[:200]
-  if code in _FULL or isinstance(error, tf.errors.ResourceExhaustedError) or (
-      'No space left' in text):
-    hint = 'the disk is full: free space, or set checkpoint_dir to another disk'
-  elif code in _READ_ONLY or isinstance(error, tf.errors.PermissionDeniedError
-                                        ) or 'Read-only' in text:
-    hint = ('the directory is not writable: set checkpoint_dir to a writable '
-            'directory')
-  else:
-    hint = 'check that the directory is writable and has free space'
-  return f'{text} ({hint})'
-
-
 class Checkpoints:
   """Saves and restores a training run in `checkpoint_dir`.
 
@@ -179,8 +151,8 @@ class Checkpoints:
       os.makedirs(self.directory, exist_ok=True)
       write_text_atomic(path, cfg.to_yaml())
     except OSError as e:
-      raise errors.UserError(
-          f'Cannot write {path}: {write_failure(e, self.directory)}.') from e
+      reason = errors.write_failure(e, 'checkpoint_dir')
+      raise errors.UserError(f'Cannot write {path}: {reason}.') from e
 
   def check_config(self, cfg):
     """Raises CheckpointError if the run's config.yml has other network
@@ -306,10 +278,11 @@ class Checkpoints:
       path = self.manager.save(checkpoint_number=step)
     except (OSError, tf.errors.OpError) as e:
       self._remove_partial(os.path.join(self.directory, f'{PREFIX}-{step}'))
+      reason = errors.write_failure(e, 'checkpoint_dir')
       raise errors.UserError(
           f'Cannot save checkpoint {PREFIX}-{step} in {self.directory}: '
-          f'{write_failure(e, self.directory)}. The previous checkpoint '
-          f'({previous or "none"}) is intact.') from e
+          f'{reason}. The previous checkpoint ({previous or "none"}) is '
+          'intact.') from e
     logging.info('Saved checkpoint %s (epoch %d, step %d in epoch, global '
                  'step %d).', path, epoch, epoch_step, step)
     return path

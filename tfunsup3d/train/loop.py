@@ -146,7 +146,7 @@ def train_dataset(cfg: config_lib.Config, epoch: int) -> tf.data.Dataset:
   return images_lib.build_dataset(epoch_cfg, 'train', training=True)
 
 
-def _check_cfg(cfg: config_lib.Config):
+def check_config(cfg: config_lib.Config):
   """Refuses values training cannot use, before anything is built."""
   for field in dataclasses.fields(cfg):
     value = getattr(cfg, field.name)
@@ -167,7 +167,7 @@ def _check_cfg(cfg: config_lib.Config):
     raise ValueError(f'num_epochs must be >= 0. Received: {cfg.num_epochs}')
 
 
-def _check_writable(directory: str, key: str):
+def check_writable(directory: str, key: str):
   """Creates `directory` if needed and checks a file can be written there.
 
   Raises:
@@ -184,7 +184,7 @@ def _check_writable(directory: str, key: str):
   except OSError as e:
     raise errors.UserError(
         f'Cannot write to {key} {directory}: '
-        f'{checkpoints_lib.write_failure(e, directory)}.') from e
+        f'{errors.write_failure(e, key)}.') from e
 
 
 def _progress(epoch, done, total, scalars, images_per_sec):
@@ -200,7 +200,7 @@ def _write_metrics(path: str, epochs: Dict[str, Any]):
   try:
     checkpoints_lib.write_text_atomic(path, json.dumps(epochs, indent=2))
   except OSError as e:
-    reason = checkpoints_lib.write_failure(e, os.path.dirname(path))
+    reason = errors.write_failure(e, 'checkpoint_dir')
     raise errors.UserError(f'Cannot write {path}: {reason}.') from e
 
 
@@ -357,7 +357,7 @@ def _resume(cfg: config_lib.Config, task: Unsup3DTask,
           'resume=false.')
   for name, opt in task.optimizers.items():
     saved = float(opt.learning_rate.numpy())
-    if saved != cfg.lr:
+    if not math.isclose(saved, cfg.lr, rel_tol=1e-6):
       logging.info('%s: lr %g (config) replaces the checkpoint\'s %g.', name,
                    cfg.lr, saved)
       opt.learning_rate.assign(cfg.lr)
@@ -367,7 +367,7 @@ def _resume(cfg: config_lib.Config, task: Unsup3DTask,
 def _train_steps(cfg: config_lib.Config) -> int:
   """Steps per epoch; checks the config and the train split (writes nothing).
   """
-  _check_cfg(cfg)
+  check_config(cfg)
   records, _ = images_lib.list_split(cfg, 'train')  # Fails early.
   if len(records) < cfg.batch_size:
     raise ValueError(
@@ -402,9 +402,9 @@ def train(cfg: config_lib.Config,
   """
   cfg = cfg.resolved()
   steps = _train_steps(cfg)
-  _check_writable(cfg.checkpoint_dir, 'checkpoint_dir')
+  check_writable(cfg.checkpoint_dir, 'checkpoint_dir')
   if cfg.use_logger and cfg.log_dir:
-    _check_writable(cfg.log_dir, 'log_dir')
+    check_writable(cfg.log_dir, 'log_dir')
   if task is None:
     # multi_worker: the strategy must exist before TF runs any op.
     strategy = distribute_lib.make_strategy(cfg.strategy)
