@@ -8,6 +8,7 @@ status 2 (or 3), exactly one line `tfunsup3d-<script>: error: ...` on stderr
 naming the problem, and no traceback.
 """
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+
+import pytest
 from typing import Dict, List, NamedTuple, Optional
 
 from tests.train import tiny
@@ -89,3 +92,21 @@ def listing(path: os.PathLike) -> List[str]:
     for name in dirnames + filenames:
       found.append(os.path.relpath(os.path.join(dirpath, name), path))
   return sorted(found)
+
+
+@contextlib.contextmanager
+def tmpfs(path: pathlib.Path, options: str):
+  """Mounts a tmpfs with `options` (e.g. 'size=1m', 'ro') at new dir `path`
+  for the block; skips the test where mounting is not allowed."""
+  os.makedirs(path)
+  try:
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs',
+                              str(path)], capture_output=True, check=False)
+  except OSError as e:  # No mount(8).
+    pytest.skip(f'cannot mount a tmpfs here: {e}')
+  if mounted.returncode:
+    pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr!r}')
+  try:
+    yield path
+  finally:
+    subprocess.run(['umount', str(path)], check=False)

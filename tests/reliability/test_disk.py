@@ -7,10 +7,8 @@ read-only tmpfs (skipped where mounting is not allowed); the unit tests
 inject the OSError / ResourceExhaustedError into the save.
 """
 
-import contextlib
 import errno
 import os
-import subprocess
 
 import pytest
 import tensorflow as tf
@@ -21,23 +19,10 @@ from tfunsup3d import errors
 from tfunsup3d.train import checkpoints
 
 
-@contextlib.contextmanager
-def _tmpfs(path, options):
-  os.makedirs(path)
-  mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs',
-                            str(path)], capture_output=True, check=False)
-  if mounted.returncode:
-    pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr!r}')
-  try:
-    yield path
-  finally:
-    subprocess.run(['umount', str(path)], check=False)
-
-
 def test_full_disk_during_a_save(tmp_path):
   data = tiny.write_dataset(str(tmp_path / 'data'), n_train=8, n_val=0)
   # One checkpoint of the tiny model takes ~20 MB: the second does not fit.
-  with _tmpfs(tmp_path / 'disk', 'size=32m') as disk:
+  with common.tmpfs(tmp_path / 'disk', 'size=32m') as disk:
     run_dir = disk / 'run'
     result = common.run('train', *common.tiny_flags(
         train_val_data_dir=data, checkpoint_dir=run_dir,
@@ -53,7 +38,7 @@ def test_full_disk_during_a_save(tmp_path):
 
 def test_read_only_checkpoint_dir(tmp_path):
   data = tiny.write_dataset(str(tmp_path / 'data'), n_train=8, n_val=0)
-  with _tmpfs(tmp_path / 'ro', 'ro,size=1m') as disk:
+  with common.tmpfs(tmp_path / 'ro', 'ro,size=1m') as disk:
     result = common.run('train', *common.tiny_flags(
         train_val_data_dir=data, checkpoint_dir=disk / 'run'), cwd=tmp_path)
     common.assert_one_error(result, 'train', f'checkpoint_dir {disk}/run',

@@ -7,7 +7,6 @@ import os
 import pytest
 
 from tests.reliability import common
-from tests.reliability.test_disk import _tmpfs  # pylint: disable=protected-access
 
 SMALL = ['--num_train=8', '--num_val=0', '--num_test=0', '--image_size=64']
 
@@ -36,7 +35,7 @@ def test_synth_bad_input(tmp_path, make, extra, needles):
 
 
 def test_synth_full_disk_leaves_no_partial_split(tmp_path):
-  with _tmpfs(tmp_path / 'disk', 'size=64k') as disk:
+  with common.tmpfs(tmp_path / 'disk', 'size=64k') as disk:
     result = common.run('synth', f'--out_dir={disk}/data', *SMALL,
                         '--num_train=64', cwd=tmp_path)
     common.assert_one_error(result, 'synth', f'{disk}/data',
@@ -45,7 +44,7 @@ def test_synth_full_disk_leaves_no_partial_split(tmp_path):
 
 
 def test_synth_read_only(tmp_path):
-  with _tmpfs(tmp_path / 'ro', 'ro,size=64k') as disk:
+  with common.tmpfs(tmp_path / 'ro', 'ro,size=64k') as disk:
     result = common.run('synth', f'--out_dir={disk}/data', *SMALL,
                         cwd=tmp_path)
     common.assert_one_error(result, 'synth', 'Read-only file system',

@@ -39,9 +39,13 @@ CASES = [  # (data maker or None, extra flags, needles of the error line)
 ]
 
 
+def _case_id(case):
+  data, extra, _ = case
+  return extra[0] if extra else getattr(data, '__name__', data)
+
+
 @pytest.mark.parametrize('data, extra, needles', CASES,
-                         ids=[c[1][0] if c[1] else getattr(c[0], '__name__', c[0])
-                              for c in CASES])
+                         ids=[_case_id(c) for c in CASES])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, data, extra,
                                                   needles):
   root = tmp_path / 'data'

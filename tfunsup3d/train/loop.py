@@ -168,7 +168,8 @@ def check_config(cfg: config_lib.Config):
 
 
 def check_writable(directory: str, key: str):
-  """Creates `directory` if needed and checks a file can be written there.
+  """Checks that a file can be written in `directory`; leaves nothing behind
+  (directories it had to make for the check are removed again).
 
   Raises:
     errors.UserError: one line naming `key`, the directory and the cause.
@@ -176,15 +177,22 @@ def check_writable(directory: str, key: str):
   if os.path.exists(directory) and not os.path.isdir(directory):
     raise errors.UserError(f'{key} {directory} is a file, not a directory: '
                            f'set {key} to a directory.')
+  made, path = [], os.path.abspath(directory)
+  while not os.path.exists(path):  # Deepest first.
+    made.append(path)
+    path = os.path.dirname(path)
   try:
     os.makedirs(directory, exist_ok=True)
     fd, probe = tempfile.mkstemp(dir=directory, prefix='.write-test-')
     os.close(fd)
     os.remove(probe)
   except OSError as e:
-    raise errors.UserError(
-        f'Cannot write to {key} {directory}: '
-        f'{errors.write_failure(e, key)}.') from e
+    raise errors.UserError(f'Cannot write to {key} {directory}: '
+                           f'{errors.write_failure(e, key)}.') from e
+  finally:
+    for path in made:
+      if os.path.isdir(path) and not os.listdir(path):
+        os.rmdir(path)
 
 
 def _progress(epoch, done, total, scalars, images_per_sec):
