@@ -11,6 +11,8 @@ Exit statuses of every console script:
      checkpoint that trains on.
 """
 
+import errno
+
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
 EXIT_NON_FINITE = 3
@@ -30,3 +32,32 @@ class CheckpointError(UserError):
 
 class DataError(UserError):
   """Training or test data that cannot be used as given."""
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_failure(error: BaseException, setting: str) -> str:
+  """One line: why a write failed and what to do, for a `UserError`.
+
+  Args:
+    error: the OSError, or tf.errors.OpError (recognised by name, so that
+      this module needs no TensorFlow), of the write.
+    setting: the flag or config key that chose where to write, e.g.
+      'checkpoint_dir'.
+  """
+  code = getattr(error, 'errno', None)
+  kind = type(error).__name__
+  text = (getattr(error, 'strerror', None) or getattr(error, 'message', None)
+          or str(error))
+  text = ' '.join(str(text).split())[:200]
+  if (code in _DISK_FULL or kind == 'ResourceExhaustedError'
+      or 'No space left' in text):
+    hint = f'the disk is full: free space, or set {setting} to another disk'
+  elif (code in _NOT_WRITABLE or kind == 'PermissionDeniedError'
+        or 'Read-only' in text):
+    hint = f'the directory is not writable: set {setting} to a writable one'
+  else:
+    hint = f'check that {setting} is writable and has free space'
+  return f'{text} ({hint})'

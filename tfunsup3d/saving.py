@@ -71,9 +71,14 @@ def _short(error: BaseException) -> str:
 def write_text_atomic(path: str, text: str):
   """Writes `text` to `path` via a temporary file and a rename."""
   tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    f.write(text)
-  os.replace(tmp, path)
+  try:
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write(text)
+    os.replace(tmp, path)
+  except OSError:
+    if os.path.exists(tmp):
+      os.remove(tmp)  # a full disk leaves no half-written file behind
+    raise
 
 
 # --- the merge rule ---------------------------------------------------------

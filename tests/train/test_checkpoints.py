@@ -121,6 +121,11 @@ class CheckpointsTest(tf.test.TestCase):
     # New saves go on from there.
     third = ckpts.save(1, 4, 1, {})
     self.assertEqual(tf.train.latest_checkpoint(directory), third)
+    # The older one kept is still under max_to_keep (2): the next save
+    # deletes it instead of leaving it orphaned.
+    fourth = ckpts.save(1, 7, 4, {})
+    self.assertEqual(ckpts.candidates(), [fourth, third])
+    self.assertEqual(tf.io.gfile.glob(first + '.*'), [])
 
   def test_truncated_newest_falls_back_to_previous(self):
     directory = self.get_temp_dir() + '/truncated'

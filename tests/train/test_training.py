@@ -4,6 +4,7 @@ All tests share one `Unsup3DTask` (tests/train/tiny.py): tracing its steps
 costs seconds, so each test resets it to the same initial state instead.
 """
 
+import dataclasses
 import glob
 import json
 import os
@@ -140,6 +141,30 @@ class TrainingTest(tf.test.TestCase):
     model = Unsup3D.from_checkpoint(cfg.checkpoint_dir)
     for v in model.weights:
       self.assertTrue(np.all(np.isfinite(v.numpy())), v.name)
+
+  def test_weights_problem_names_diverged_or_non_finite_state(self):
+    model, opts = self.task.model, self.task.optimizers
+    self.assertIsNone(loop.weights_problem(model, opts))
+    kernel = model.netL.weights[0]
+    kernel.assign(tf.fill(kernel.shape, 2.0 * loop.WEIGHT_LIMIT))
+    self.assertEqual(loop.weights_problem(model, opts),
+                     f'weights diverged: max |w| = 2e+04 in {kernel.path}, '
+                     'over 10000')
+    tiny.reset(self.task)
+    slot = opts['netA'].variables[-1]
+    slot.assign(tf.fill(slot.shape, np.inf))
+    self.assertEqual(loop.weights_problem(model, opts),
+                     f'{slot.path} is not finite')
+    tiny.reset(self.task)
+
+  def test_resume_uses_the_configs_lr(self):
+    cfg = self._cfg('lr', num_epochs=1, lr=1e-3)
+    loop.train(cfg, task=self.task)
+    tiny.reset(self.task)
+    loop.train(dataclasses.replace(cfg, num_epochs=2, lr=2e-5),
+               task=self.task)
+    for opt in self.task.optimizers.values():
+      self.assertAllClose(opt.learning_rate.numpy(), 2e-5)
 
   def test_missing_train_split_fails_before_anything(self):
     cfg = self._cfg('missing', train_val_data_dir=self.data + '/nowhere')

@@ -8,6 +8,14 @@ they are imported or called, except that objects of the reference code's
 classes (`unsup3d.*`, e.g. `MetricsTrace`) load as inert `SkippedObject`s.
 Tensors load as C-contiguous numpy arrays in torch's layout.
 
+Memory is bounded by the file's size: before anything is allocated, every
+tensor's shape, strides and offset are checked against its storage's
+element count, every storage against the bytes its record (zip) or the rest
+of the file (legacy) really holds, and in all the arrays made may take at
+most `MAX_EXPANSION` times the file's size (plus 1 MiB): torch writes every
+storage uncompressed, and tensors rarely share one. Zip records are read by
+streaming at most the bytes declared, never inflated whole.
+
 ```python
 from tfunsup3d.convert import torch_format
 
@@ -33,6 +41,8 @@ import numpy as np
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
 _ZIP_ALIGNMENT = 64  # torch's writer starts records' data at multiples of 64.
+MAX_EXPANSION = 4  # Bytes of arrays made per byte of file, at most.
+_SLACK = 1 << 20  # Allowance for tiny files (1 MiB).
 _SKIPPABLE_PREFIX = 'unsup3d.'
 _STORAGE_DTYPES = {k: np.dtype(v) for k, v in dict(  # torch's storage types.
     DoubleStorage='float64', FloatStorage='float32', HalfStorage='float16',
@@ -93,10 +103,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
   cannot alter shared objects through them.
   """
 
-  def __init__(self, file, path, skip_unknown, storage_fn=None):
+  def __init__(self, file, path, skip_unknown, storage_fn=None, budget=None):
     super().__init__(file)
     self._path, self._skip_unknown = path, skip_unknown
     self._storage_fn = storage_fn
+    self._budget = budget  # Bytes the tensors may still take (None: any).
     self._allowed = {
         'collections.OrderedDict': collections.OrderedDict,
         'torch._utils._rebuild_tensor': self._rebuild_tensor,
@@ -155,13 +166,38 @@ class _RestrictedUnpickler(pickle.Unpickler):
           f'{storage.key!r}, which has only {storage.numel}')
     if storage.array is None:  # The legacy reader's first pass.
       return None
+    nbytes = math.prod(size) * storage.array.itemsize
+    if self._budget is not None:
+      if nbytes > self._budget:
+        raise CheckpointFormatError(
+            f'tensor of size {size} (stride {stride}) would take {nbytes} '
+            f'bytes, more than {MAX_EXPANSION} x the file size allows')
+      self._budget -= nbytes
     view = np.lib.stride_tricks.as_strided(
         storage.array[offset:], size,
         [s * storage.array.itemsize for s in stride], writeable=False)
     return np.array(view, order='C')  # Always a copy.
 
 
-def _load_zip(file, path, skip_unknown):
+def _read_record(archive, name, nbytes, limit):
+  """The first `nbytes` of zip record `name`, streamed: at most `limit`."""
+  info = archive.getinfo(name)
+  if nbytes > info.file_size:
+    raise CheckpointFormatError(
+        f'record {name!r} holds {info.file_size} bytes, fewer than the '
+        f'{nbytes} declared')
+  if nbytes > limit:
+    raise CheckpointFormatError(
+        f'record {name!r} would inflate to {nbytes} bytes, more than '
+        f'{MAX_EXPANSION} x the file size allows')
+  with archive.open(info) as record:
+    data = record.read(nbytes)
+  if len(data) != nbytes:
+    raise CheckpointFormatError(f'record {name!r} is truncated')
+  return data
+
+
+def _load_zip(file, path, skip_unknown, budget):
   """Reads the zip container (torch >= 1.6)."""
   with zipfile.ZipFile(file) as archive:
     names = set(archive.namelist())
@@ -169,7 +205,16 @@ def _load_zip(file, path, skip_unknown):
     if not pickles:
       raise CheckpointFormatError('a zip file without data.pkl')
     folder = min(pickles, key=len)[:-len('data.pkl')]
-    byteorder = (archive.read(folder + 'byteorder').decode('ascii', 'replace')
+    left = [budget]  # Bytes the records read may still take.
+
+    def read(name, nbytes=None):
+      if nbytes is None:
+        nbytes = archive.getinfo(name).file_size
+      data = _read_record(archive, name, nbytes, left[0])
+      left[0] -= nbytes
+      return data
+
+    byteorder = (read(folder + 'byteorder').decode('ascii', 'replace')
                  if folder + 'byteorder' in names else 'little')
     if byteorder not in ('little', 'big'):
       raise CheckpointFormatError(f'unknown byte order {byteorder!r:.20}')
@@ -180,19 +225,19 @@ def _load_zip(file, path, skip_unknown):
       if name not in names:
         raise CheckpointFormatError(f'storage record {name!r} is missing')
       if key not in records:
-        records[key] = archive.read(name)
+        records[key] = read(name, numel * dtype.itemsize)
       if len(records[key]) < numel * dtype.itemsize:
         raise CheckpointFormatError(
             f'storage record {name!r} holds {len(records[key])} bytes, '
             f'fewer than the {numel} x {dtype.itemsize} declared')
       return _from_bytes(records[key], dtype, numel, byteorder)
 
-    data = archive.read(folder + 'data.pkl')
+    data = read(folder + 'data.pkl')
     return _RestrictedUnpickler(io.BytesIO(data), path, skip_unknown,
-                                storage).load()
+                                storage, budget).load()
 
 
-def _load_legacy(file, path, skip_unknown):
+def _load_legacy(file, path, skip_unknown, budget):
   """Reads the legacy container (torch <= 1.5).
 
   The storage bytes follow the object's pickle, which names their types, so
@@ -226,7 +271,9 @@ def _load_legacy(file, path, skip_unknown):
           f'storage {key!r} declares {numel} elements but holds {count}')
     arrays[key] = _from_bytes(file.read(nbytes - 8), dtype, numel, byteorder)
   file.seek(start)
-  return unpickle(lambda key, dtype, numel: arrays[key])  # Checked on use.
+  return _RestrictedUnpickler(  # Storages checked on use.
+      file, path, skip_unknown, lambda key, dtype, numel: arrays[key],
+      budget).load()
 
 
 def load(path: PathLike, skip_unknown: bool = True) -> Any:
@@ -246,19 +293,21 @@ def load(path: PathLike, skip_unknown: bool = True) -> Any:
   Raises:
     FileNotFoundError: `path` does not exist.
     UnsafeCheckpointError: the pickle names a refused global.
-    CheckpointFormatError: the file is empty, truncated, corrupt or foreign.
+    CheckpointFormatError: the file is empty, truncated, corrupt or foreign,
+      or it declares more data than it holds (see the module docstring).
   """
   path = os.fspath(path)
   with open(path, 'rb') as file:
     head = file.read(4)
     file.seek(0)
+    budget = MAX_EXPANSION * os.fstat(file.fileno()).st_size + _SLACK
     try:
       if not head:
         raise CheckpointFormatError('the file is empty')
       if head == b'PK\x03\x04':
-        return _load_zip(file, path, skip_unknown)
+        return _load_zip(file, path, skip_unknown, budget)
       if head[:1] == b'\x80':  # A pickle's PROTO opcode.
-        return _load_legacy(file, path, skip_unknown)
+        return _load_legacy(file, path, skip_unknown, budget)
       raise CheckpointFormatError('neither a zip nor a legacy container')
     except UnsafeCheckpointError:
       raise

@@ -20,6 +20,17 @@ Differences from the reference, on purpose: a crop that does not fit inside
 an image (the reference zero-pads it) skips that image with a counted
 warning; unreadable files and missing pairs are skipped and counted rather
 than crashing a worker (the reference silently drops images without a pair).
+
+Data that cannot be right is skipped and counted too, never silently resized
+(rules of `size_problem`, given the crop window (y0, x0, h, w) an image or
+depth map yields and `image_size` S):
+  * far smaller than S: min(h, w) < S / 2 (it would be upsampled more than
+    2x);
+  * not square: max(h, w) > 1.25 min(h, w) (resizing to S x S would squash
+    it; use `crop`);
+  * a depth map whose size (width x height) differs from its image's (both
+    are skipped);
+  * a path that is not valid UTF-8 (TensorFlow paths are UTF-8 strings).
 """
 
 import concurrent.futures
@@ -43,6 +54,14 @@ UNREADABLE = 'unreadable'
 TOO_SMALL = 'smaller than crop'
 MISSING_DEPTH = 'missing depth pair'
 DEPTH_WITHOUT_IMAGE = 'depth without image'
+FAR_SMALLER = 'far smaller than image_size'
+NOT_SQUARE = 'not square'
+DEPTH_SIZE = 'depth size differs from image'
+BAD_NAME = 'path not UTF-8'
+# See the module docstring: the least side, in units of image_size, and the
+# largest aspect ratio of a crop window.
+MIN_SIDE_FRACTION = 0.5
+MAX_ASPECT = 1.25
 
 Box = Tuple[int, int, int, int]  # (y0, x0, h, w) in pixels.
 Crop = Union[None, int, Tuple[int, int, int, int]]
@@ -85,7 +104,8 @@ class SkippedFiles:
     kinds = ', '.join(f'{n} {k}' for k, n in sorted(self.by_reason().items()))
     shown = self.entries if max_names is None else self.entries[:max_names]
     lines = [f'{self.count} file(s) skipped ({kinds})']
-    lines += [f'  {e.path}: {e.reason}' + (f' ({e.detail})' if e.detail else '')
+    lines += [f'  {printable(e.path)}: {e.reason}' +
+              (f' ({printable(e.detail)})' if e.detail else '')
               for e in shown]
     if len(shown) < self.count:
       lines.append(f'  ... and {self.count - len(shown)} more')
@@ -113,6 +133,40 @@ class _Probe(NamedTuple):
 
 _PROBE_CACHE: Dict[Tuple[str, int, int], _Probe] = {}
 _PROBE_LOCK = threading.Lock()
+
+
+def printable(path: str) -> str:
+  """`path` as UTF-8 text on one line: undecodable bytes as \\xNN, line
+  breaks as \\n."""
+  text = os.fsencode(path).decode('utf-8', 'backslashreplace')
+  return text.replace('\n', '\\n').replace('\r', '\\r')
+
+
+def _utf8(path: str) -> bool:
+  try:
+    path.encode('utf-8')
+  except UnicodeEncodeError:
+    return False
+  return True
+
+
+def size_problem(width: int, height: int, box: Box,
+                 image_size: Optional[int]) -> Optional[Tuple[str, str]]:
+  """(reason, detail) if crop window `box` of a width x height image cannot
+  make a faithful image_size x image_size input (module docstring), else
+  None."""
+  if not image_size:
+    return None
+  h, w = box[2], box[3]
+  window = f'{w}x{h}' + ('' if (h, w) == (height, width) else
+                         f' window of {width}x{height}')
+  if min(h, w) < MIN_SIDE_FRACTION * image_size:
+    return FAR_SMALLER, (f'{window} < {MIN_SIDE_FRACTION:g} x image_size '
+                         f'{image_size}')
+  if max(h, w) > MAX_ASPECT * min(h, w):
+    return NOT_SQUARE, (f'{window}: aspect ratio over {MAX_ASPECT:g}; set '
+                        'crop')
+  return None
 
 
 def is_image_file(filename: str) -> bool:
@@ -218,21 +272,37 @@ def _name(path: str, root: str) -> str:
   return os.path.splitext(os.path.relpath(path, root))[0].replace(os.sep, '/')
 
 
-def scan_collection(root: str, crop: Crop, num_workers: int = 4
+def _window(path: str, pr: _Probe, crop: Crop, image_size: Optional[int]
+            ) -> Tuple[Optional[Box], Optional[SkippedFile]]:
+  """The crop window of a probed file, or why the file is skipped."""
+  if not _utf8(path):
+    return None, SkippedFile(path, BAD_NAME, 'rename it')
+  if pr.error is not None:
+    return None, SkippedFile(path, UNREADABLE, pr.error)
+  box = crop_box(pr.width, pr.height, crop)
+  if box is None:
+    return None, SkippedFile(path, TOO_SMALL,
+                             f'{pr.width}x{pr.height} vs crop {crop}')
+  problem = size_problem(pr.width, pr.height, box, image_size)
+  if problem:
+    return None, SkippedFile(path, *problem)
+  return box, None
+
+
+def scan_collection(root: str, crop: Crop, num_workers: int = 4,
+                    image_size: Optional[int] = None
                     ) -> Tuple[List[ImageRecord], SkippedFiles]:
-  """Validated records of an image collection under `root`."""
+  """Validated records of an image collection under `root`; with
+  `image_size`, images that cannot make a faithful input are skipped (see
+  `size_problem`)."""
   paths = walk_images(root)
   records, skipped = [], SkippedFiles()
   for path, pr in zip(paths, probe_all(paths, num_workers)):
-    if pr.error is not None:
-      skipped.entries.append(SkippedFile(path, UNREADABLE, pr.error))
-      continue
-    box = crop_box(pr.width, pr.height, crop)
-    if box is None:
-      skipped.entries.append(SkippedFile(
-          path, TOO_SMALL, f'{pr.width}x{pr.height} vs crop {crop}'))
-      continue
-    records.append(ImageRecord(path, _name(path, root), box, not pr.native))
+    box, skip = _window(path, pr, crop, image_size)
+    if skip:
+      skipped.entries.append(skip)
+    else:
+      records.append(ImageRecord(path, _name(path, root), box, not pr.native))
   return records, skipped
 
 
@@ -246,9 +316,13 @@ def paired_path(image_path: str, dir_a: str, dir_b: str,
 
 
 def scan_pairs(root: str, crop: Crop, dir_names: Sequence[str],
-               filename_diff: Optional[Sequence[str]], num_workers: int = 4
+               filename_diff: Optional[Sequence[str]], num_workers: int = 4,
+               image_size: Optional[int] = None
                ) -> Tuple[List[ImageRecord], SkippedFiles]:
-  """Validated (image, depth) records under root/<dir_a>, root/<dir_b>."""
+  """Validated (image, depth) records under root/<dir_a>, root/<dir_b>; a
+  pair whose depth map's size differs from its image's is skipped, and with
+  `image_size` so are images that cannot make a faithful input (see
+  `size_problem`)."""
   if not dir_names or len(dir_names) != 2:
     raise ValueError('paired_data_dir_names must name 2 directories. '
                      f'Received: {dir_names!r}')
@@ -279,22 +353,16 @@ def scan_pairs(root: str, crop: Crop, dir_names: Sequence[str],
   probes = dict(zip(flat, probe_all(flat, num_workers)))
   records = []
   for path, depth in pairs:
-    bad = False
-    boxes = []
-    for p in (path, depth):
-      pr = probes[p]
-      if pr.error is not None:
-        skipped.entries.append(SkippedFile(p, UNREADABLE, pr.error))
-        bad = True
-        continue
-      box = crop_box(pr.width, pr.height, crop)
-      if box is None:
-        skipped.entries.append(SkippedFile(
-            p, TOO_SMALL, f'{pr.width}x{pr.height} vs crop {crop}'))
-        bad = True
-      boxes.append(box)
-    if not bad:
+    windows = [_window(p, probes[p], crop, image_size) for p in (path, depth)]
+    skips = [skip for _, skip in windows if skip]
+    image, dmap = probes[path], probes[depth]
+    if not skips and (image.width, image.height) != (dmap.width, dmap.height):
+      skips = [SkippedFile(depth, DEPTH_SIZE, f'{dmap.width}x{dmap.height}, '
+                           f'image {image.width}x{image.height}')]
+    if skips:  # One entry per pair: the image's problem, else the depth's.
+      skipped.entries.append(skips[0])
+    else:
       records.append(ImageRecord(
-          path, _name(path, dir_a), boxes[0], not probes[path].native,
-          depth, boxes[1], not probes[depth].native))
+          path, _name(path, dir_a), windows[0][0], not image.native,
+          depth, windows[1][0], not dmap.native))
   return records, skipped

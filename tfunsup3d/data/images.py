@@ -46,6 +46,7 @@ from tfunsup3d.factors.depth import decode_depth_png as decode_depth
 
 SPLITS = ('train', 'val', 'test')
 _MAX_LOGGED_NAMES = 10
+_WARNED = set()  # (split, root, skipped names) already warned about.
 
 __all__ = ['SPLITS', 'ImageRecord', 'SkippedFile', 'SkippedFiles',
            'split_dir', 'list_split', 'count', 'build_dataset',
@@ -74,9 +75,11 @@ def list_split(cfg, split: str) -> Tuple[List[ImageRecord], SkippedFiles]:
   """Lists and validates the files of a split.
 
   Every file is opened with PIL once (results cached by path, size and mtime).
-  Unreadable files, images smaller than the crop and unpaired images/depths
-  are skipped: a WARNING gives their count and the first names, DEBUG logs
-  the full list.
+  Unreadable files, images smaller than the crop, far smaller than
+  image_size or not square, depth maps of another size than their image,
+  paths that are not UTF-8, and unpaired images/depths are skipped (rules:
+  `image_files`): a WARNING gives their count and the first names (once per
+  process for the same split and files), DEBUG logs the full list.
 
   Args:
     cfg: `Config`.
@@ -98,10 +101,13 @@ def list_split(cfg, split: str) -> Tuple[List[ImageRecord], SkippedFiles]:
   if cfg.load_gt_depth:
     records, skipped = image_files.scan_pairs(
         root, crop, cfg.paired_data_dir_names, cfg.paired_data_filename_diff,
-        cfg.num_workers)
+        cfg.num_workers, cfg.image_size)
   else:
-    records, skipped = image_files.scan_collection(root, crop, cfg.num_workers)
-  if skipped.count:
+    records, skipped = image_files.scan_collection(
+        root, crop, cfg.num_workers, cfg.image_size)
+  warned = (split, root, tuple(skipped.names))
+  if skipped.count and warned not in _WARNED:
+    _WARNED.add(warned)
     logging.warning('%s split (%s): %s', split, root,
                     skipped.summary(_MAX_LOGGED_NAMES))
     if skipped.count > _MAX_LOGGED_NAMES:

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
+from tfunsup3d import errors
 from tfunsup3d import progress
 from tfunsup3d import render
 from tfunsup3d.data import synth_params
@@ -330,6 +331,8 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
   Raises:
     ValueError: unknown split or negative count.
     FileExistsError: a split directory is not empty and not `overwrite`.
+    errors.UserError: a write failed (full disk, read-only or unwritable
+      `out_dir`); the split being written is removed, finished ones stay.
   """
   options.check()
   cfg = cfg.resolved()
@@ -338,6 +341,8 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
     raise ValueError(f'counts must map {SPLITS} to numbers >= 0. '
                      f'Received: {bad}')
   todo = [(s, int(counts[s])) for s in SPLITS if int(counts.get(s, 0))]
+  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise NotADirectoryError(f'{out_dir} is a file, not a directory.')
   busy = {}
   for split, _ in todo:  # all checked before anything is written
     path = os.path.join(out_dir, split)
@@ -347,6 +352,16 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
     if busy[split] and not overwrite:
       raise FileExistsError(f'{path} exists and is not empty; pass '
                             'overwrite (--overwrite) to replace it.')
+  try:
+    return _write_splits(out_dir, todo, busy, cfg, seed, options)
+  except OSError as e:
+    reason = errors.write_failure(e, 'the output directory')
+    raise errors.UserError(
+        f'Cannot write the data set to {out_dir}: {reason}.') from e
+
+
+def _write_splits(out_dir, todo, busy, cfg, seed, options):
+  """`write_dataset` once checked: each split via a temporary directory."""
   os.makedirs(out_dir, exist_ok=True)
   seconds = {}
   for split, n in todo:

@@ -44,17 +44,34 @@ def _data_present(cfg) -> bool:
   return True
 
 
-def main(cfg: config_lib.Config) -> int:
+def _check_replaceable(cfg, counts):
+  """Refuses to replace a split directory that holds data not written by
+  tfunsup3d-synth (no factors.npz): it may be the user's."""
+  for split, n in counts.items():
+    path = os.path.join(cfg.train_val_data_dir, split)
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise tool_flags.UserError(f'{path} is a file, not a directory: set '
+                                 'train_val_data_dir to a data set root.')
+    if (n and os.path.isdir(path) and os.listdir(path) and
+        not os.path.isfile(os.path.join(path, 'factors.npz'))):
+      raise tool_flags.UserError(
+          f'{path} holds files that tfunsup3d-synth did not write, and the '
+          'data set there is incomplete: quickstart will not replace them. '
+          'Set train_val_data_dir to another directory.')
+
+
+def _data_step(cfg, counts):
+  """Step 1: checks what training needs, then writes or reuses the data."""
   # pylint: disable=g-import-not-at-top
   from tfunsup3d.data import synth
-  from tfunsup3d.train import evaluate, loop
-  cfg = cfg.resolved()
-  if cfg.test_data_dir is None:
-    cfg.test_data_dir = os.path.join(cfg.train_val_data_dir, 'test')
-  counts = {'train': FLAGS.num_train, 'val': FLAGS.num_val,
-            'test': FLAGS.num_test}
+  from tfunsup3d.train import loop
+  config_lib.check(cfg)  # Before hours of data generation.
+  present = _data_present(cfg)
+  if not present:
+    _check_replaceable(cfg, counts)
+  loop.check_writable(cfg.checkpoint_dir, 'checkpoint_dir')
   print(f'[1/4] data: {cfg.train_val_data_dir}')
-  if _data_present(cfg):
+  if present:
     print('      already there, reused (delete it to regenerate)')
     changed = synth.changed_options(os.path.join(cfg.train_val_data_dir,
                                                  'train'))
@@ -65,6 +82,17 @@ def main(cfg: config_lib.Config) -> int:
   else:
     synth.write_dataset(cfg.train_val_data_dir, counts, cfg, seed=cfg.seed,
                         overwrite=True)
+
+
+def main(cfg: config_lib.Config) -> int:
+  # pylint: disable=g-import-not-at-top
+  from tfunsup3d.train import evaluate, loop
+  cfg = cfg.resolved()
+  if cfg.test_data_dir is None:
+    cfg.test_data_dir = os.path.join(cfg.train_val_data_dir, 'test')
+  counts = {'train': FLAGS.num_train, 'val': FLAGS.num_val,
+            'test': FLAGS.num_test}
+  _data_step(cfg, counts)
   print(f'[2/4] training -> {cfg.checkpoint_dir}')
   result = loop.train(cfg)
   print(f'      {result["epoch"]} epochs, {result["step"]} steps')

@@ -15,6 +15,7 @@ Takes --config=FILE.yml and --KEY=VALUE for any config key; --helpfull lists
 them all, --print_config prints the effective config.
 """
 
+import math
 import time
 
 from absl import flags
@@ -74,6 +75,10 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
 def main(cfg: config_lib.Config) -> None:
   if cfg.seed < 0:
     raise tool_flags.UserError(f'seed must be >= 0. Received: {cfg.seed}')
+  for define, name, *_ in _FLAGS:
+    if define is flags.DEFINE_float and not math.isfinite(FLAGS[name].value):
+      raise tool_flags.UserError(f'--{name} must be a finite number. '
+                                 f'Received: {FLAGS[name].value}')
   counts = {'train': FLAGS.num_train, 'val': FLAGS.num_val,
             'test': FLAGS.num_test}
   if not any(counts.values()):

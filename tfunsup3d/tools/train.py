@@ -8,8 +8,13 @@ them all, --print_config prints the effective config. Resumes from the newest
 checkpoint in --checkpoint_dir unless --resume=false; --deterministic enables
 TF op determinism (and seeds everything with --seed, as always).
 
-Exit status: 0 on success, 2 on bad input (one line on stderr), 3 when a
-loss became NaN/Inf (the last good checkpoint is kept).
+Exit status: 0 on success; 2 on bad input, checked before anything is
+built or written (flag or config value, missing or unusable data, a
+checkpoint_dir that is a file or cannot be written), or on a write that
+fails later (full disk: the previous checkpoints stay intact, no partial
+files are left); 3 when a loss became NaN/Inf or the weights diverged (the
+one line names the last checkpoint that trains on: resume from it with a
+lower --lr). Always one line `tfunsup3d-train: error: ...` on stderr.
 """
 
 import sys

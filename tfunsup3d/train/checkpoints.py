@@ -16,17 +16,25 @@ while saving therefore leaves the state file naming the previous complete
 checkpoint. `restore` does not trust that alone: it tries the listed
 checkpoints newest first and falls back (with a warning) past any that fail
 to load, moving their files to `checkpoint_dir/corrupt/` and rewriting the
-state file without them.
+state file without them (with save timestamps, so that the CheckpointManager
+still deletes the kept older ones in turn).
+
+A save that fails (full disk, read-only or unwritable directory) removes what
+it wrote (`ckpt-N_temp/`, `ckpt-N.*`, the state file's temporary) and raises
+`errors.UserError` naming the directory, the cause and the intact previous
+checkpoint.
 """
 
 import json
 import os
 import shutil
+import time
 from typing import Any, Dict, List, Optional
 
 from absl import logging
 import tensorflow as tf
 
+from tfunsup3d import errors
 from tfunsup3d import saving
 from tfunsup3d.errors import CheckpointError  # pylint: disable=unused-import
 
@@ -113,9 +121,18 @@ class Checkpoints:
     return tf.train.latest_checkpoint(self.directory)
 
   def write_config(self, cfg):
-    """Writes `config.yml` (atomically) for `Unsup3D.from_checkpoint`."""
-    os.makedirs(self.directory, exist_ok=True)
-    write_text_atomic(os.path.join(self.directory, CONFIG_FILE), cfg.to_yaml())
+    """Writes `config.yml` (atomically) for `Unsup3D.from_checkpoint`.
+
+    Raises:
+      errors.UserError: it cannot be written (one line: cause and remedy).
+    """
+    path = os.path.join(self.directory, CONFIG_FILE)
+    try:
+      os.makedirs(self.directory, exist_ok=True)
+      write_text_atomic(path, cfg.to_yaml())
+    except OSError as e:
+      reason = errors.write_failure(e, 'checkpoint_dir')
+      raise errors.UserError(f'Cannot write {path}: {reason}.') from e
 
   def check_config(self, cfg):
     """Raises CheckpointError if the run's config.yml has other network
@@ -169,17 +186,52 @@ class Checkpoints:
       logging.warning('Moved the files of unloadable checkpoint %s to %s.',
                       path, corrupt)
     keep = [os.path.basename(p) for p in reversed(keep)]  # Oldest first.
+    # Timestamps after last_preserved_timestamp: without them the manager
+    # would keep the older checkpoints forever, outside max_to_keep.
+    state = tf.train.get_checkpoint_state(self.directory)
+    known = {} if state is None else {
+        os.path.basename(p): t for p, t in zip(
+            state.all_model_checkpoint_paths,
+            state.all_model_checkpoint_timestamps)}
+    now = time.time()
+    stamps = [known.get(k, now - len(keep) + i) for i, k in enumerate(keep)]
     tf.compat.v1.train.update_checkpoint_state(
         self.directory, model_checkpoint_path=keep[-1],
-        all_model_checkpoint_paths=keep)
+        all_model_checkpoint_paths=keep,
+        all_model_checkpoint_timestamps=stamps,
+        last_preserved_timestamp=min(stamps) - 1.0)
     self._manager = None  # Re-read the state file.
+
+  def _remove_partial(self, prefix: str):
+    """Removes the files of a failed save of `prefix` (not in the state)."""
+    if prefix in self.candidates():
+      return
+    for path in (tf.io.gfile.glob(prefix + '_temp*') + tf.io.gfile.glob(
+        prefix + '.*') + tf.io.gfile.glob(
+            os.path.join(self.directory, 'checkpoint.tmp*'))):
+      try:
+        if os.path.isdir(path):
+          shutil.rmtree(path)
+        else:
+          os.remove(path)
+      except OSError as e:
+        logging.warning('Could not remove %s of a failed save: %s', path, e)
 
   def save(self, epoch: int, step: int, epoch_step: int,
            trace: Dict[str, Any]) -> str:
     """Saves the current weights and state as `ckpt-<step>`; returns the
     prefix."""
     self.state.set(epoch, step, epoch_step, trace)
-    path = self.manager.save(checkpoint_number=step)
+    previous = self.latest
+    try:
+      path = self.manager.save(checkpoint_number=step)
+    except (OSError, tf.errors.OpError) as e:
+      self._remove_partial(os.path.join(self.directory, f'{PREFIX}-{step}'))
+      reason = errors.write_failure(e, 'checkpoint_dir')
+      raise errors.UserError(
+          f'Cannot save checkpoint {PREFIX}-{step} in {self.directory}: '
+          f'{reason}. The previous checkpoint ({previous or "none"}) is '
+          'intact.') from e
     logging.info('Saved checkpoint %s (epoch %d, step %d in epoch, global '
                  'step %d).', path, epoch, epoch_step, step)
     return path

@@ -19,7 +19,17 @@
     means over images of every loss and, with ground truth, SIDE (not
     scaled), MAD (degrees), MAE, MSE; train also has images_per_sec;
   * a non-finite loss stops training with `NonFiniteLossError` naming the
-    epoch and step; that state is not saved.
+    epoch and step; that state is not saved. Nor is a diverged one: before
+    every save `weights_problem` checks that every weight and optimiser slot
+    is finite and every |weight| <= WEIGHT_LIMIT, else training stops with
+    `NonFiniteLossError` too. So the checkpoint the error names as the last
+    good one (also the one `resume` restores) trains on at a sane `lr`;
+  * on resume the config's `lr` replaces the one saved in the optimisers
+    (the flag a user passes after a divergence is the one used);
+  * everything is checked before anything is written: the config, the train
+    split, and that `checkpoint_dir` (and `log_dir`) can be written. A write
+    that fails later (full disk, read-only directory) raises
+    `errors.UserError` and leaves the previous checkpoints intact.
 """
 
 import collections
@@ -27,6 +37,7 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
 import time
 from typing import Any, Dict, Optional
 
@@ -35,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfunsup3d import config as config_lib
+from tfunsup3d import errors
 from tfunsup3d import progress as progress_lib
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.train import checkpoints as checkpoints_lib
@@ -43,10 +55,50 @@ from tfunsup3d.train import summaries
 from tfunsup3d.train.task import Unsup3DTask
 
 METRICS_FILE = 'metrics.json'
+# Weights beyond this mean a diverged run: the authors' trained nets stay
+# below 100 (their largest |w| is 94, in netL), initial ones below 1.
+WEIGHT_LIMIT = 1e4
 
 
 class NonFiniteLossError(RuntimeError):
-  """A loss became NaN or Inf; training stopped without saving."""
+  """A loss became NaN or Inf, or the weights diverged; training stopped
+  without saving that state."""
+
+
+def _abs_max(variable) -> float:
+  if not variable.shape.num_elements():
+    return 0.0
+  return float(tf.reduce_max(tf.abs(tf.cast(variable, tf.float32))))
+
+
+def weights_problem(model, optimizers) -> Optional[str]:
+  """Why a training state must not be saved, or None if it may.
+
+  A state may be saved when every model weight is finite with |w| <=
+  `WEIGHT_LIMIT` and every floating optimiser variable (Adam's moments, lr)
+  is finite.
+
+  Args:
+    model: the `Unsup3D`.
+    optimizers: {'netD': optimizer, ...}.
+  Returns:
+    None, or one line naming the worst variable.
+  """
+  worst, worst_name = 0.0, ''
+  for var in model.weights:
+    value = _abs_max(var)
+    if not math.isfinite(value):
+      return f'{var.path} is not finite'
+    if value > worst:
+      worst, worst_name = value, var.path
+  for opt in optimizers.values():
+    for var in opt.variables:
+      if 'float' in str(var.dtype) and not math.isfinite(_abs_max(var)):
+        return f'{var.path} is not finite'
+  if worst > WEIGHT_LIMIT:
+    return (f'weights diverged: max |w| = {worst:.3g} in {worst_name}, over '
+            f'{WEIGHT_LIMIT:g}')
+  return None
 
 
 class Means:
@@ -95,17 +147,40 @@ def train_dataset(cfg: config_lib.Config, epoch: int) -> tf.data.Dataset:
   return images_lib.build_dataset(epoch_cfg, 'train', training=True)
 
 
-def _check_cfg(cfg: config_lib.Config):
-  for key in ('max_steps_per_epoch', 'val_max_batches'):
-    value = getattr(cfg, key)
-    if value is not None and value <= 0:
-      raise ValueError(f'{key} must be > 0 or none. Received: {key}={value}')
-  if cfg.num_epochs < 0:
-    raise ValueError(f'num_epochs must be >= 0. Received: {cfg.num_epochs}')
+def check_writable(directory: str, key: str):
+  """Checks that a file can be written in `directory`; leaves nothing behind
+  (directories it had to make for the check are removed again).
+
+  Raises:
+    errors.UserError: one line naming `key`, the directory and the cause.
+  """
+  if os.path.exists(directory) and not os.path.isdir(directory):
+    raise errors.UserError(f'{key} {directory} is a file, not a directory: '
+                           f'set {key} to a directory.')
+  made, path = [], os.path.abspath(directory)
+  while not os.path.exists(path):  # Deepest first.
+    made.append(path)
+    path = os.path.dirname(path)
+  try:
+    os.makedirs(directory, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=directory, prefix='.write-test-')
+    os.close(fd)
+    os.remove(probe)
+  except OSError as e:
+    raise errors.UserError(f'Cannot write to {key} {directory}: '
+                           f'{errors.write_failure(e, key)}.') from e
+  finally:
+    for path in made:
+      if os.path.isdir(path) and not os.listdir(path):
+        os.rmdir(path)
 
 
 def _write_metrics(path: str, epochs: Dict[str, Any]):
-  checkpoints_lib.write_text_atomic(path, json.dumps(epochs, indent=2))
+  try:
+    checkpoints_lib.write_text_atomic(path, json.dumps(epochs, indent=2))
+  except OSError as e:
+    reason = errors.write_failure(e, 'checkpoint_dir')
+    raise errors.UserError(f'Cannot write {path}: {reason}.') from e
 
 
 class _Run:
@@ -128,7 +203,20 @@ class _Run:
   def trace(self):
     return {'epochs': self.epochs, 'partial': self.means.state()}
 
+  def stopped(self) -> str:
+    """The end of a stop message: nothing saved, the last good checkpoint."""
+    if self.last_checkpoint:
+      return ('Stopped without saving this state; last good checkpoint: '
+              f'{self.last_checkpoint} (resume from it with a lower lr).')
+    return ('Stopped without saving this state; no checkpoint was saved '
+            'before (start again with a lower lr).')
+
   def save(self):
+    problem = weights_problem(self.task.model, self.task.optimizers)
+    if problem:
+      raise NonFiniteLossError(
+          f'Training diverged by epoch {self.epoch}, global step {self.step}: '
+          f'{problem}. ' + self.stopped())
     self.last_checkpoint = self.ckpts.save(self.epoch, self.step,
                                            self.epoch_step, self.trace())
 
@@ -152,9 +240,8 @@ class _Run:
         raise NonFiniteLossError(
             f'Non-finite loss at epoch {epoch}, step {self.epoch_step} of the '
             f'epoch (global step {self.step}, 0-based): '
-            + ', '.join(f'{k}={scalars[k]}' for k in bad)
-            + '. Stopped without saving this state; last good checkpoint: '
-            + (self.last_checkpoint or 'none (nothing saved yet)') + '.')
+            + ', '.join(f'{k}={scalars[k]}' for k in bad) + '. '
+            + self.stopped())
       batch_size = distribute_lib.global_batch_size(batch, self.task.strategy)
       self.means.update(scalars, batch_size)
       summaries.write_scalars(writer, scalars, self.step)
@@ -229,6 +316,50 @@ def _val_dataset(cfg):
   return ds.take(cfg.val_max_batches) if cfg.val_max_batches else ds
 
 
+def _resume(cfg: config_lib.Config, task: Unsup3DTask,
+            ckpts: checkpoints_lib.Checkpoints) -> Optional[str]:
+  """Restores the newest loadable checkpoint (if `cfg.resume`) and sets the
+  optimisers' lr to `cfg.lr`; returns the restored prefix or None."""
+  resumed = None
+  if cfg.resume:
+    ckpts.check_config(cfg)
+    resumed = ckpts.restore()
+  elif ckpts.candidates():
+    logging.warning('resume=false: starting over; the checkpoints already in '
+                    '%s will be replaced as new ones are saved.',
+                    cfg.checkpoint_dir)
+  if resumed:
+    problem = weights_problem(task.model, task.optimizers)
+    if problem:
+      raise checkpoints_lib.CheckpointError(
+          f'Cannot resume from {resumed}: {problem}. Move its files out of '
+          f'{cfg.checkpoint_dir} to resume from an older one, or set '
+          'resume=false.')
+  for name, opt in task.optimizers.items():
+    saved = float(opt.learning_rate.numpy())
+    if not math.isclose(saved, cfg.lr, rel_tol=1e-6):
+      logging.info('%s: lr %g (config) replaces the checkpoint\'s %g.', name,
+                   cfg.lr, saved)
+      opt.learning_rate.assign(cfg.lr)
+  return resumed
+
+
+def _train_steps(cfg: config_lib.Config) -> int:
+  """Steps per epoch; checks the config and the train split (writes nothing).
+  """
+  config_lib.check(cfg)
+  records, _ = images_lib.list_split(cfg, 'train')  # Fails early.
+  if len(records) < cfg.batch_size:
+    raise ValueError(
+        f'The train split ({images_lib.split_dir(cfg, "train")}) has '
+        f'{len(records)} usable images, fewer than batch_size='
+        f'{cfg.batch_size}. Lower batch_size.')
+  steps = len(records) // cfg.batch_size
+  if cfg.max_steps_per_epoch:
+    steps = min(steps, cfg.max_steps_per_epoch)
+  return steps
+
+
 def train(cfg: config_lib.Config,
           task: Optional[Unsup3DTask] = None) -> Dict[str, Any]:
   """Trains Unsup3D as configured; see the module docstring.
@@ -245,20 +376,15 @@ def train(cfg: config_lib.Config,
 
   Raises:
     FileNotFoundError / ValueError: unusable train split or config.
-    NonFiniteLossError: a loss became NaN/Inf.
+    errors.UserError: checkpoint_dir or log_dir cannot be written.
+    NonFiniteLossError: a loss became NaN/Inf or the weights diverged.
     checkpoints.CheckpointError: resume impossible.
   """
   cfg = cfg.resolved()
-  _check_cfg(cfg)
-  records, _ = images_lib.list_split(cfg, 'train')  # Fails early.
-  if len(records) < cfg.batch_size:
-    raise ValueError(
-        f'The train split ({images_lib.split_dir(cfg, "train")}) has '
-        f'{len(records)} usable images, fewer than batch_size='
-        f'{cfg.batch_size}. Lower batch_size.')
-  steps = len(records) // cfg.batch_size
-  if cfg.max_steps_per_epoch:
-    steps = min(steps, cfg.max_steps_per_epoch)
+  steps = _train_steps(cfg)
+  check_writable(cfg.checkpoint_dir, 'checkpoint_dir')
+  if cfg.use_logger and cfg.log_dir:
+    check_writable(cfg.log_dir, 'log_dir')
   if task is None:
     # multi_worker: the strategy must exist before TF runs any op.
     strategy = distribute_lib.make_strategy(cfg.strategy)
@@ -269,14 +395,7 @@ def train(cfg: config_lib.Config,
   ckpts = distribute_lib.make_checkpoints(task.strategy, cfg.checkpoint_dir,
                                           task.model, task.optimizers,
                                           cfg.keep_num_checkpoint)
-  resumed = None
-  if cfg.resume:
-    ckpts.check_config(cfg)
-    resumed = ckpts.restore()
-  elif ckpts.candidates():
-    logging.warning('resume=false: starting over; the checkpoints already in '
-                    '%s will be replaced as new ones are saved.',
-                    cfg.checkpoint_dir)
+  resumed = _resume(cfg, task, ckpts)
   ckpts.write_config(cfg)
   if resumed and chief:  # Drop epochs the restored checkpoint hadn't reached.
     _write_metrics(os.path.join(cfg.checkpoint_dir, METRICS_FILE),

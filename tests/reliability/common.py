@@ -1,0 +1,112 @@
+"""Runs a console script as a user would and checks how it fails.
+
+`run` starts `python -m tfunsup3d.tools.<script>` in a scratch working
+directory with PYTHONPATH set to this repository, and returns its exit
+status, output and peak resident memory (the child's ru_maxrss from wait4,
+i.e. its VmHWM). `assert_one_error` checks the promise of README: exit
+status 2 (or 3), exactly one line `tfunsup3d-<script>: error: ...` on stderr
+naming the problem, and no traceback.
+"""
+
+import contextlib
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+
+import pytest
+from typing import Dict, List, NamedTuple, Optional
+
+from tests.train import tiny
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+class Result(NamedTuple):
+  returncode: int
+  stdout: str
+  stderr: str
+  peak_mb: float  # the child's peak resident memory (VmHWM), MiB.
+
+
+def tiny_flags(**overrides) -> List[str]:
+  """--KEY=VALUE flags of tests/train/tiny.py's tiny model and run."""
+  values = dict(tiny.TINY, load_gt_depth=True, num_epochs=1)
+  values.update(overrides)
+  return [f'--{k}={str(v).lower() if isinstance(v, bool) else v}'
+          for k, v in values.items()]
+
+
+def run(script: str, *args: str, cwd: os.PathLike,
+        env: Optional[Dict[str, str]] = None, timeout: float = 300) -> Result:
+  """Runs `python -m tfunsup3d.tools.<script> ARGS` in `cwd`; waits."""
+  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=str(ROOT),
+                  CUDA_VISIBLE_DEVICES='')
+  full_env.pop('TFUNSUP3D_DEBUG', None)
+  full_env.update(env or {})
+  with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    proc = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, '-m', f'tfunsup3d.tools.{script}', *args], cwd=cwd,
+        env=full_env, stdout=out, stderr=err)
+    timer = threading.Timer(timeout, os.kill, (proc.pid, signal.SIGKILL))
+    timer.start()
+    try:
+      _, status, usage = os.wait4(proc.pid, 0)  # The child's own rusage.
+    finally:
+      timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    err.seek(0)
+    return Result(proc.returncode, out.read().decode('utf-8', 'replace'),
+                  err.read().decode('utf-8', 'replace'),
+                  usage.ru_maxrss / 1024.0)
+
+
+def error_lines(stderr: str) -> List[str]:
+  return [line for line in stderr.splitlines()
+          if line.startswith('tfunsup3d-')]
+
+
+def assert_one_error(result: Result, script: str, *needles: str,
+                     status: int = 2) -> str:
+  """Asserts exit `status`, one error line containing `needles`, no
+  traceback; returns the line."""
+  context = (result.returncode, result.stdout[-2000:], result.stderr[-4000:])
+  assert result.returncode == status, context
+  assert 'Traceback' not in result.stderr, context
+  lines = error_lines(result.stderr)
+  assert len(lines) == 1, context
+  assert lines[0].startswith(f'tfunsup3d-{script}: error: '), lines
+  for needle in needles:
+    assert needle in lines[0], (needle, lines[0])
+  return lines[0]
+
+
+def listing(path: os.PathLike) -> List[str]:
+  """Every path under `path`, relative, sorted (to assert nothing changed)."""
+  found = []
+  for dirpath, dirnames, filenames in os.walk(path):
+    for name in dirnames + filenames:
+      found.append(os.path.relpath(os.path.join(dirpath, name), path))
+  return sorted(found)
+
+
+@contextlib.contextmanager
+def tmpfs(path: pathlib.Path, options: str):
+  """Mounts a tmpfs with `options` (e.g. 'size=1m', 'ro') at new dir `path`
+  for the block; skips the test where mounting is not allowed."""
+  os.makedirs(path)
+  try:
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs',
+                              str(path)], capture_output=True, check=False)
+  except OSError as e:  # No mount(8).
+    pytest.skip(f'cannot mount a tmpfs here: {e}')
+  if mounted.returncode:
+    pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr!r}')
+  try:
+    yield path
+  finally:
+    subprocess.run(['umount', str(path)], check=False)
