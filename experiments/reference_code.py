@@ -12,8 +12,8 @@ quickstart, and replaced by zero) and `neural_renderer` (CUDA only), whose
 z-buffer (no gradient there) and recomputes its perspective-correct depth in
 torch, so autograd gives the exact barycentric gradient, as
 neural_renderer's depth backward does; and torch's `grid_sample` gets back
-the aligned corners of torch <= 1.2, which the code was written for (as
-the reference fixture's README says). The networks take the config's sizes
+the aligned corners of torch <= 1.2, which the code was written for (see
+docs/method.md §2). The networks take the config's sizes
 (`nf_depth`, `zdim_depth`, `nf_encoder`, `nf_conf`, `zdim_conf`,
 `gn_channels`); `--reference_sizes` keeps the authors' own.
 

@@ -67,7 +67,7 @@ def reference_inputs() -> Dict[str, np.ndarray]:
 
 
 def reference_outputs() -> Dict[str, np.ndarray]:
-  """Returns a fresh copy of `ref_outputs.npz` as a dict (NCHW, see README)."""
+  """Returns a fresh copy of `ref_outputs.npz` as a dict (NCHW, see docs/reference_fixture.md)."""
   return {k: v.copy() for k, v in _load_npz('ref_outputs.npz').items()}
 
 

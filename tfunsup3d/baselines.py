@@ -1,4 +1,4 @@
-"""The paper's naive depth baselines (SPEC §7), scored with `metrics`.
+"""The paper's naive depth baselines (docs/method.md §7), scored by `metrics`.
 
 * constant null depth: the same flat map for every test image (a constant
   depth; SIDE and MAD do not depend on its value, we use the mean
@@ -103,7 +103,7 @@ def baseline_scores(test_depth: np.ndarray, train_depth: np.ndarray, K,
 
 def split_depths(cfg, split: str) -> np.ndarray:
   """Ground-truth depth `[N, S, S]` of a split of `cfg`'s data set (the
-  ground-truth layout, SPEC §5), in file order."""
+  ground-truth layout, docs/method.md §5), in file order."""
   ds = images.build_dataset(
       config_lib.from_dict({'load_gt_depth': True}, base=cfg), split,
       training=False)

@@ -1,5 +1,5 @@
-"""Depth metrics against ground truth (SPEC §6): SIDE, MAD, MAE, MSE, and
-their summaries over a test set."""
+"""Depth metrics against ground truth (docs/method.md §6): SIDE, MAD, MAE,
+MSE, and their summaries over a test set."""
 
 import math
 from typing import Dict, Tuple

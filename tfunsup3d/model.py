@@ -349,7 +349,7 @@ class Unsup3D(keras.Model):
                                     self.cfg.max_depth)
 
   def compute_metrics(self, outputs, depth_gt) -> Dict[str, tf.Tensor]:
-    """SIDE, MAD, MAE, MSE per image (SPEC §6).
+    """SIDE, MAD, MAE, MSE per image (docs/method.md §6).
 
     Args:
       outputs: the dict of `decompose`.

@@ -8,7 +8,7 @@ are skipped and reported in a `SkippedFiles` summary instead of failing in
 the middle of training. Probe results are cached per (path, size, mtime), so
 building the same pipeline again (or calling `count`) only re-stats files.
 
-Layouts (SPEC.md §5, reference `dataloaders.py`):
+Layouts (docs/method.md §5, reference `dataloaders.py`):
   image collection: SPLIT_DIR/**/*.{jpg,jpeg,png,ppm,bmp,pgm,tif,tiff,webp}
     (extensions case-insensitive, recursive);
   ground-truth pairs: SPLIT_DIR/<dir_a>/**/X and SPLIT_DIR/<dir_b>/**/Y where

@@ -1,6 +1,6 @@
 """tf.data pipelines for image collections and ground-truth depth pairs.
 
-Behaviour follows the reference `unsup3d/dataloaders.py` (SPEC.md §5):
+Behaviour follows the reference `unsup3d/dataloaders.py` (docs/method.md §5):
   * `train`/`val` come from `cfg.train_val_data_dir/{train,val}`; `test` from
     `cfg.test_data_dir`, which is the test split directory itself (the
     reference's default, `./data/test`, is `train_val_data_dir/test` here).

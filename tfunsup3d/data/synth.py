@@ -1,23 +1,20 @@
 """A synthetic, symmetric, face-like category with ground-truth depth.
 
-Instances follow Unsup3D's own image formation (SPEC §2): a canonical depth
-and albedo, mirror-symmetric about the vertical centre line, shaded by an
+Instances follow Unsup3D's own image formation (docs/method.md §2): a canonical
+depth and albedo, mirror-symmetric about the vertical centre line, shaded by an
 ambient + diffuse (Lambertian) light and reprojected into a random view (yaw,
-pitch, roll, x/y translation) by `tfunsup3d.render`. The canonical scene is
-a face-like relief on a backdrop plane, expressed as the model expresses depth
+pitch, roll, x/y translation) by `tfunsup3d.render`. The canonical scene is a
+face-like relief on a backdrop plane, expressed as the model expresses depth
 (mean-centred in tanh space, border columns at `border_depth`; see
-`_representable`):
-  depth: head (a rounded ellipsoid cap) + nose ridge + brow ridge + cheeks +
-    chin + lips - eye sockets: smooth symmetric bumps of random per-instance
-    amplitude, position and width (a low-dimensional family);
-  albedo: skin tone with a smooth gradient and blush; symmetric eyes, brows,
-    lips, mostly hair; a smooth coloured backdrop gradient; asymmetric
-    details (a dark mark on one side, a horizontal backdrop gradient) scaled
-    by `asymmetry` (0: an exact mirror).
-Ground truth (layout of SPEC §5) is the face's depth in the input view;
-elsewhere (backdrop, uncovered pixels) p = 0 (d = max_depth, which face
-depths stay well below, so the metric mask d < max d is the face).
-"""
+`_representable`): depth: head (a rounded ellipsoid cap) + nose ridge + brow
+ridge + cheeks + chin + lips - eye sockets: smooth symmetric bumps of random
+per-instance amplitude, position and width (a low-dimensional family); albedo:
+skin tone with a smooth gradient and blush; symmetric eyes, brows, lips, mostly
+hair; a smooth coloured backdrop gradient; asymmetric details (a dark mark on
+one side, a horizontal backdrop gradient) scaled by `asymmetry` (0: an exact
+mirror). Ground truth (layout of docs/method.md §5) is the face's depth in the
+input view; elsewhere (backdrop, uncovered pixels) p = 0 (d = max_depth, which
+face depths stay well below, so the metric mask d < max d is the face). """
 
 import dataclasses
 import functools
@@ -68,7 +65,7 @@ def _mirror(x):
 
 
 def _representable(scene, min_depth, max_depth, border_depth):
-  """The scene's depth [n,S,S] as the model can express it (SPEC §3).
+  """The scene's depth [n,S,S] as the model can express it (docs/method.md §3).
 
   The model's canonical depth is tanh(raw - mean(raw)) rescaled to
   [min_depth, max_depth], with the two left and right border columns set to
@@ -263,7 +260,7 @@ def depth_to_png(depth: np.ndarray, mask: np.ndarray, min_depth: float,
 
 def write_split(split_dir: str, n: int, cfg, seed: int,
                 options: SynthOptions, split: str) -> None:
-  """Renders n instances of `split` into split_dir (layout of SPEC §5).
+  """Renders n instances of `split` into split_dir (docs/method.md §5 layout).
 
   Also writes split_dir/factors.npz: canon_depth [n,S,S] float32,
   canon_albedo [n,S,S,3] uint8 ((a + 1) * 127.5), face_mask [n,S,S] bool,

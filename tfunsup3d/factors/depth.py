@@ -77,7 +77,7 @@ def depth_from_png(depth_p, min_depth: float, max_depth: float):
 
 
 def valid_mask(depth, min_depth: float, max_depth: float):
-  """Pixels a reprojected depth map covers (SPEC §2's validity mask).
+  """Pixels a reprojected depth map covers (docs/method.md §2's validity mask).
 
   Args:
     depth: a tensor of shape `[B, H, W]`, reprojected into the input view

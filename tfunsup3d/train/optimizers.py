@@ -1,4 +1,4 @@
-"""One PyTorch-equivalent Adam per network (SPEC §4).
+"""One PyTorch-equivalent Adam per network (docs/method.md §4).
 
 The reference trains each network with `torch.optim.Adam(lr, betas=(0.9,
 0.999), eps=1e-8, weight_decay=5e-4)`. Two details differ from
