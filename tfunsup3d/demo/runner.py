@@ -30,7 +30,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from absl import logging
 import numpy as np
@@ -376,6 +376,62 @@ class Demo:
     return sorted(written)
 
 
+def _read_and_prepare(item: inputs_lib.InputImage, counter: str,
+                      image_size: int,
+                      detector: Optional[inputs_lib.FaceDetector],
+                      crop_mode: str, config_crop
+                      ) -> Union[inputs_lib.Prepared, inputs_lib.Skipped]:
+  """Reads and crops one input; an unusable one is logged and returned skipped.
+
+  Args:
+    item: the input.
+    counter: its place for the log, e.g. '[3/10]'.
+    image_size: the model's input side S.
+    detector, crop_mode, config_crop: as in `run_demo`.
+
+  Returns:
+    The `Prepared` image, or a `Skipped` (UNREADABLE, NO_FACE or TOO_SMALL).
+  """
+  try:
+    image = inputs_lib.read_image(item.path)
+  except ValueError as e:
+    skipped = inputs_lib.Skipped(item.path, inputs_lib.UNREADABLE, str(e))
+    logging.warning('%s skipped %s: %s', counter, item.path, skipped.reason)
+    return skipped
+  try:
+    return inputs_lib.prepare(image, image_size, detector, crop_mode,
+                              config_crop)
+  except LookupError:
+    logging.warning('%s skipped %s: no face found (use --detect=off for '
+                    'pre-cropped images)', counter, item.path)
+    return inputs_lib.Skipped(item.path, inputs_lib.NO_FACE)
+  except ValueError as e:
+    logging.warning('%s skipped %s: %s', counter, item.path, e)
+    return inputs_lib.Skipped(item.path, inputs_lib.TOO_SMALL, str(e))
+
+
+def _write_summary(output_dir: str, total: int, processed: List[Dict[str, str]],
+                   skipped: List[inputs_lib.Skipped]) -> Dict[str, Any]:
+  """Writes `<output_dir>/summary.json` and returns its content.
+
+  Args:
+    output_dir: the demo's output folder.
+    total: number of inputs.
+    processed: {'source', 'output'} per processed image.
+    skipped: the inputs skipped.
+  """
+  summary = {
+      'num_inputs': total,
+      'num_processed': len(processed),
+      'num_skipped': len(skipped),
+      'processed': processed,
+      'skipped': [dataclasses.asdict(s) for s in skipped],
+  }
+  with open(os.path.join(output_dir, SUMMARY_FILE), 'w', encoding='utf-8') as f:
+    json.dump(summary, f, indent=1)
+  return summary
+
+
 def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
              options: Optional[DemoOptions] = None,
              detector: Optional[inputs_lib.FaceDetector] = None,
@@ -407,26 +463,10 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
   start = time.time()
   for k, item in enumerate(progress.track(images, 'demo'), 1):
     t0 = time.time()
-    try:
-      image = inputs_lib.read_image(item.path)
-    except ValueError as e:
-      skipped.append(inputs_lib.Skipped(item.path, inputs_lib.UNREADABLE,
-                                        str(e)))
-      logging.warning('[%d/%d] skipped %s: %s', k, total, item.path,
-                      skipped[-1].reason)
-      continue
-    try:
-      prepared = inputs_lib.prepare(image, model.cfg.image_size, detector,
-                                    crop_mode, config_crop)
-    except LookupError:
-      skipped.append(inputs_lib.Skipped(item.path, inputs_lib.NO_FACE))
-      logging.warning('[%d/%d] skipped %s: no face found (use --detect=off '
-                      'for pre-cropped images)', k, total, item.path)
-      continue
-    except ValueError as e:
-      skipped.append(inputs_lib.Skipped(item.path, inputs_lib.TOO_SMALL,
-                                        str(e)))
-      logging.warning('[%d/%d] skipped %s: %s', k, total, item.path, e)
+    prepared = _read_and_prepare(item, f'[{k}/{total}]', model.cfg.image_size,
+                                 detector, crop_mode, config_crop)
+    if isinstance(prepared, inputs_lib.Skipped):
+      skipped.append(prepared)
       continue
     res = demo.decompose(prepared.image)
     out_dir = os.path.join(output_dir, item.name)
@@ -435,15 +475,7 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
     elapsed = time.time() - start
     logging.info('[%d/%d] %s -> %s (%.1fs; eta %.0fs)', k, total, item.path,
                  out_dir, time.time() - t0, elapsed / k * (total - k))
-  summary = {
-      'num_inputs': total,
-      'num_processed': len(processed),
-      'num_skipped': len(skipped),
-      'processed': processed,
-      'skipped': [dataclasses.asdict(s) for s in skipped],
-  }
-  with open(os.path.join(output_dir, SUMMARY_FILE), 'w', encoding='utf-8') as f:
-    json.dump(summary, f, indent=1)
+  summary = _write_summary(output_dir, total, processed, skipped)
   if not processed:
     reasons = '; '.join(str(s) for s in skipped[:3])
     more = f' (+{len(skipped) - 3} more)' if len(skipped) > 3 else ''
