@@ -351,35 +351,64 @@ def load_state_dicts(path: PathLike) -> Dict[str, Dict[str, np.ndarray]]:
   return found
 
 
-def _pickle(obj):
-  """Returns (protocol-2 pickle of `obj`, little-endian bytes of storage i).
+class _Pickler:
+  """Writes a protocol-2 pickle with hand-written opcodes.
 
-  Opcodes are hand-written so as to name torch's globals without torch.
+  The opcodes name torch's globals without importing torch. Arrays become
+  `torch._utils._rebuild_tensor_v2` calls on persistent storages numbered
+  0, 1, ... whose little-endian bytes collect in `storages`.
   """
-  out, storages = io.BytesIO(), []
-  write = out.write
 
-  def emit_tensor(array, where):  # _rebuild_tensor_v2(storage, 0, size, ..)
+  def __init__(self):
+    self._out = io.BytesIO()
+    self.storages = []
+
+  def write(self, data: bytes) -> None:
+    """Appends raw opcode bytes."""
+    self._out.write(data)
+
+  def getvalue(self) -> bytes:
+    """Returns the bytes written so far."""
+    return self._out.getvalue()
+
+  def emit_tensor(self, array: np.ndarray, where: str) -> None:
+    """Writes `_rebuild_tensor_v2(storage, 0, size, stride, ...)` for array."""
     storage_name = _STORAGE_NAMES.get(array.dtype.name)
     if storage_name is None:
       raise TypeError(f'cannot save dtype {array.dtype} at {where}; '
                       f'supported: {", ".join(sorted(_STORAGE_NAMES))}')
     little = array.dtype.newbyteorder('<')
-    storages.append(np.ascontiguousarray(array, little).tobytes())
+    self.storages.append(np.ascontiguousarray(array, little).tobytes())
     stride = [math.prod(max(n, 1) for n in array.shape[i + 1:])
               for i in range(array.ndim)]  # Contiguous, as torch has them.
+    write = self.write
     write(b'ctorch._utils\n_rebuild_tensor_v2\n((')  # GLOBAL MARK MARK
-    emit('storage', where)
+    self.emit('storage', where)
     write(f'ctorch\n{storage_name}\n'.encode('ascii'))  # GLOBAL
-    for item in (str(len(storages) - 1), 'cpu', array.size):
-      emit(item, where)
+    for item in (str(len(self.storages) - 1), 'cpu', array.size):
+      self.emit(item, where)
     write(b'tQ')  # TUPLE BINPERSID: the storage.
     for arg in (0, tuple(array.shape), tuple(stride), False,
                 collections.OrderedDict()):  # offset ... backward_hooks
-      emit(arg, where)
+      self.emit(arg, where)
     write(b'tR')  # TUPLE REDUCE
 
-  def emit(obj, where):
+  def emit_dict(self, obj: dict, where: str) -> None:
+    """Writes a dict, or an OrderedDict as GLOBAL EMPTY_TUPLE REDUCE."""
+    ordered = isinstance(obj, collections.OrderedDict)
+    self.write(b'ccollections\nOrderedDict\n)R(' if ordered
+                else b'}(')  # MARK
+    for key, value in obj.items():
+      if not isinstance(key, (str, int)):
+        raise TypeError(f'cannot save key {key!r} of {where}: a key must '
+                        'be a str or int')
+      self.emit(key, where)
+      self.emit(value, f'{where}[{key!r}]')
+    self.write(b'u')  # SETITEMS
+
+  def emit(self, obj: Any, where: str) -> None:
+    """Writes `obj`; `where` names it in errors (e.g. `obj['net'][0]`)."""
+    write = self.write
     if isinstance(obj, np.generic):
       obj = obj.item()
     if obj is None or isinstance(obj, bool):
@@ -395,29 +424,28 @@ def _pickle(obj):
     elif isinstance(obj, (tuple, list)):
       write(b'(' if isinstance(obj, tuple) else b'](')  # [EMPTY_LIST] MARK
       for i, value in enumerate(obj):
-        emit(value, f'{where}[{i}]')
+        self.emit(value, f'{where}[{i}]')
       write(b't' if isinstance(obj, tuple) else b'e')  # TUPLE or APPENDS
-    elif isinstance(obj, dict):  # OrderedDict(): GLOBAL EMPTY_TUPLE REDUCE.
-      ordered = isinstance(obj, collections.OrderedDict)
-      write(b'ccollections\nOrderedDict\n)R(' if ordered else b'}(')  # MARK
-      for key, value in obj.items():
-        if not isinstance(key, (str, int)):
-          raise TypeError(f'cannot save key {key!r} of {where}: a key must '
-                          'be a str or int')
-        emit(key, where)
-        emit(value, f'{where}[{key!r}]')
-      write(b'u')  # SETITEMS
+    elif isinstance(obj, dict):
+      self.emit_dict(obj, where)
     elif isinstance(obj, np.ndarray):
-      emit_tensor(obj, where)
+      self.emit_tensor(obj, where)
     else:
       raise TypeError(f'cannot save {type(obj).__name__} at {where}; '
                       'supported: dict, OrderedDict, list, tuple, str, int '
                       '(< 2**2039), float, bool, None, np.ndarray')
 
-  write(b'\x80\x02')  # PROTO 2
-  emit(obj, 'obj')
-  write(b'.')  # STOP
-  return out.getvalue(), storages
+
+def _pickle(obj):
+  """Returns (protocol-2 pickle of `obj`, little-endian bytes of storage i).
+
+  Opcodes are hand-written so as to name torch's globals without torch.
+  """
+  pickler = _Pickler()
+  pickler.write(b'\x80\x02')  # PROTO 2
+  pickler.emit(obj, 'obj')
+  pickler.write(b'.')  # STOP
+  return pickler.getvalue(), pickler.storages
 
 
 def save(obj: Any, path: PathLike) -> None:

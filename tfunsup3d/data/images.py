@@ -195,6 +195,67 @@ def _columns(records: List[ImageRecord], with_depth: bool) -> dict:
   return cols
 
 
+def _checked_batch_size(cfg, split: str, num_records: int,
+                        training: bool) -> int:
+  """cfg.batch_size as an int, checked against the split's size.
+
+  Args:
+    cfg: `Config` (batch_size, and the data dirs named in errors).
+    split: 'train', 'val' or 'test'.
+    num_records: usable images in the split.
+    training: whether the incomplete last batch is dropped.
+  Returns:
+    The batch size.
+  Raises:
+    ValueError: batch_size is not positive, or training with fewer than
+      batch_size images (no batch would be complete).
+  """
+  batch_size = int(cfg.batch_size)
+  if batch_size <= 0:
+    raise ValueError(f'batch_size must be positive. Received: {batch_size}')
+  if training and num_records < batch_size:
+    raise ValueError(
+        f'The {split} split ({split_dir(cfg, split)}) has {num_records} '
+        f'usable images, fewer than batch_size={batch_size}: training drops '
+        'the incomplete batch and would see no data. Lower batch_size.')
+  return batch_size
+
+
+def _sample_loader(records, size: int, with_depth: bool, training: bool):
+  """The per-sample map function of `build_dataset`.
+
+  Args:
+    records: the split's records (`list_split`); only used to know whether
+      any file needs the PIL decoder.
+    size: output side S.
+    with_depth: also load 'depth_gt'.
+    training: flip image and depth together when the draw `rnd` is odd.
+  Returns:
+    `load(rec, rnd=None)` mapping one row of `_columns` (and, when training,
+    one int64 random draw) to {'image': [S,S,3], 'name': [],
+    'depth_gt': [S,S,1] when with_depth}.
+  """
+  any_image_pil = any(r.image_pil for r in records)
+  any_depth_pil = with_depth and any(r.depth_pil for r in records)
+
+  def load(rec, rnd=None):
+    image = _crop_resize(
+        _decode(rec['image_path'], rec['image_pil'], any_image_pil),
+        rec['image_box'], size)
+    out = {'image': image, 'name': rec['name']}
+    if with_depth:
+      depth = _decode(rec['depth_path'], rec['depth_pil'], any_depth_pil)
+      out['depth_gt'] = _crop_resize(depth[..., :1], rec['depth_box'], size)
+    if training:  # one draw per sample: image and depth flip together.
+      flip = tf.equal(tf.math.floormod(rnd, 2), 1)
+      for key in ('image', 'depth_gt'):
+        if key in out:
+          out[key] = tf.where(flip, tf.reverse(out[key], axis=[1]), out[key])
+    return out
+
+  return load
+
+
 def build_dataset(cfg, split: str,
                   training: Optional[bool] = None) -> tf.data.Dataset:
   """The tf.data pipeline of a split.
@@ -224,17 +285,9 @@ def build_dataset(cfg, split: str,
   if training is None:
     training = split == 'train'
   records, _ = list_split(cfg, split)
-  size, batch_size = int(cfg.image_size), int(cfg.batch_size)
-  if batch_size <= 0:
-    raise ValueError(f'batch_size must be positive. Received: {batch_size}')
-  if training and len(records) < batch_size:
-    raise ValueError(
-        f'The {split} split ({split_dir(cfg, split)}) has {len(records)} '
-        f'usable images, fewer than batch_size={batch_size}: training drops '
-        'the incomplete batch and would see no data. Lower batch_size.')
+  size = int(cfg.image_size)
+  batch_size = _checked_batch_size(cfg, split, len(records), training)
   with_depth = bool(cfg.load_gt_depth)
-  any_image_pil = any(r.image_pil for r in records)
-  any_depth_pil = with_depth and any(r.depth_pil for r in records)
   deterministic = bool(cfg.deterministic) or not training
 
   ds = tf.data.Dataset.from_tensor_slices(_columns(records, with_depth))
@@ -243,22 +296,7 @@ def build_dataset(cfg, split: str,
     flips = tf.data.Dataset.random(seed=cfg.seed + 1,
                                    rerandomize_each_iteration=True)
     ds = tf.data.Dataset.zip((ds, flips))
-
-  def load(rec, rnd=None):
-    image = _crop_resize(
-        _decode(rec['image_path'], rec['image_pil'], any_image_pil),
-        rec['image_box'], size)
-    out = {'image': image, 'name': rec['name']}
-    if with_depth:
-      depth = _decode(rec['depth_path'], rec['depth_pil'], any_depth_pil)
-      out['depth_gt'] = _crop_resize(depth[..., :1], rec['depth_box'], size)
-    if training:  # one draw per sample: image and depth flip together.
-      flip = tf.equal(tf.math.floormod(rnd, 2), 1)
-      for key in ('image', 'depth_gt'):
-        if key in out:
-          out[key] = tf.where(flip, tf.reverse(out[key], axis=[1]), out[key])
-    return out
-
+  load = _sample_loader(records, size, with_depth, training)
   ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE,
               deterministic=deterministic)
   ds = ds.batch(batch_size, drop_remainder=training)

@@ -87,65 +87,95 @@ def _representable(scene, min_depth, max_depth, border_depth):
   return mid + half * np.tanh(raw)
 
 
-def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
-                        min_depth: float = 0.9, max_depth: float = 1.1,
-                        border_depth: Optional[float] = None
-                        ) -> Dict[str, np.ndarray]:
-  """Evaluates the canonical maps of `sample_params`' instances.
+def _grid(q: Mapping[str, np.ndarray], image_size: int):
+  """Sample coordinates in layout units (y down, x right, 0 at the centre).
 
+  Args:
+    q: parameters of n instances, per-instance scalars shaped [n,1,1];
+      optional 'zoom' (layout units per pixel scale, default 1).
+    image_size: S.
   Returns:
-    dict of float32 arrays: canon_depth [n,S,S] in [min_depth, max_depth];
-    canon_albedo [n,S,S,3] in [-1, 1]; backdrop_albedo [n,S,S,3] (backdrop
-    only: fills what the mesh leaves uncovered); face_mask [n,S,S] (1 on the
-    face); light_a, light_b [n,1]; light_d [n,3] (unit); view [n,6].
+    (x, y, pixel): x [n or 1,1,S], y [n or 1,S,1], with x_j = -x_-j exactly;
+    pixel, the size of one pixel in layout units ([n,1,1] or a float).
   """
-  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
-  if border_depth is None:  # the model's default (config.resolved)
-    border_depth = 0.7 * max_depth + 0.3 * min_depth
-  q = {k: (v[:, None, None] if v.ndim == 1 else v) for k, v in p.items()}
   zoom = q['zoom'] if 'zoom' in q else 1.0  # [n,1,1]: layout units / pixel
   c = (int(image_size) - 1) / 2.0
   pixel = 1.0 / (c * zoom)
   coords = (np.arange(int(image_size)) - c) / c  # exact mirror: x_j = -x_-j
   y, x = coords[None, :, None] / zoom, coords[None, None, :] / zoom
+  return x, y, pixel
+
+
+def _bump_pair(ax, y, cx, cy, sx, sy):
+  """Two Gaussian bumps at (+-cx, cy), both 1 at their centres.
+
+  Args:
+    ax: |x|, broadcastable to [n,S,S]; y likewise.
+    cx, cy: centre (cx = 0 puts both bumps on the centre line: value 2).
+    sx, sy: standard deviations.
+  Returns:
+    An array broadcast from the arguments, [n,S,S].
+  """
+  return sum(np.exp(-0.5 * (((ax + sign * cx) / sx) ** 2 +
+                            ((y - cy) / sy) ** 2)) for sign in (-1.0, 1.0))
+
+
+def _relief(q, x, y, eye_y, tip, lip_y):
+  """Depth relief h of the face (towards the camera), in depth-range units.
+
+  Args:
+    q: parameters, per-instance scalars shaped [n,1,1].
+    x, y: `_grid` coordinates.
+    eye_y, tip, lip_y: heights of the eyes, nose tip and lips, [n,1,1].
+  Returns:
+    (h, face): h [n,S,S] (0 outside the head); face [n,S,S], 1 inside the
+    head ellipse, else 0.
+  """
   ax = np.abs(x)
   hy = q['head_y']
   r2 = (x / q['head_ax']) ** 2 + ((y - hy) / q['head_ay']) ** 2
   face = (r2 < 1.0).astype(np.float64)
   inside = np.clip(1.0 - r2, 0.0, 1.0)
   window = np.clip(inside / 0.35, 0.0, 1.0) ** 2  # fades features at the rim
-  eye_y = hy + q['eye_y']
-  # Depth relief h (towards the camera), in units of the depth range.
   t = np.clip((y - hy - q['nose_top']) / (q['nose_tip'] - q['nose_top']), 0, 1)
-  tip = hy + q['nose_tip']
   nose = (0.35 + 0.65 * t) * np.exp(
       -0.5 * (np.maximum(y - tip, 0.0) / 0.06) ** 2
       - 0.5 * (np.maximum(hy + q['nose_top'] - y, 0.0) / 0.12) ** 2
       - 0.5 * (x / (q['nose_width'] * (0.55 + 0.6 * t))) ** 2)
-
-  def pair(cx, cy, sx, sy):  # Gaussian bumps at (+-cx, cy) (one of 2 if 0)
-    return sum(np.exp(-0.5 * (((ax + sign * cx) / sx) ** 2 +
-                              ((y - cy) / sy) ** 2)) for sign in (-1.0, 1.0))
-
-  lip_y = tip + q['lip_dy']
   h = q['head_amp'] * inside ** q['head_pow'] + window * (
       q['nose_amp'] * nose
-      - q['socket_amp'] * pair(q['eye_x'], eye_y, q['socket_sigma'],
-                               q['socket_sigma'])
-      + q['brow_amp'] * pair(q['eye_x'], eye_y - q['brow_dy'], 0.14, 0.05)
-      + q['cheek_amp'] * pair(q['cheek_x'], hy + q['cheek_y'], 0.14, 0.12)
-      + q['chin_amp'] / 2 * pair(0.0, hy + 0.75 * q['head_ay'], 0.13, 0.08)
-      + q['lip_amp'] / 2 * pair(0.0, lip_y, 0.13, 0.04))
-  span = max_depth - min_depth
-  scene = np.clip(border_depth - span * h, min_depth + 0.02 * span,
-                  border_depth)
-  depth = _representable(scene, min_depth, max_depth, border_depth)
-  # albedo, in [0, 1], below
+      - q['socket_amp'] * _bump_pair(ax, y, q['eye_x'], eye_y,
+                                     q['socket_sigma'], q['socket_sigma'])
+      + q['brow_amp'] * _bump_pair(ax, y, q['eye_x'], eye_y - q['brow_dy'],
+                                   0.14, 0.05)
+      + q['cheek_amp'] * _bump_pair(ax, y, q['cheek_x'], hy + q['cheek_y'],
+                                    0.14, 0.12)
+      + q['chin_amp'] / 2 * _bump_pair(ax, y, 0.0, hy + 0.75 * q['head_ay'],
+                                       0.13, 0.08)
+      + q['lip_amp'] / 2 * _bump_pair(ax, y, 0.0, lip_y, 0.13, 0.04))
+  return h, face
+
+
+def _albedo(p, q, x, y, eye_y, lip_y, pixel):
+  """Symmetric albedo in [0, 1]: skin, hair, lips, eyes, brows over a backdrop.
+
+  Args:
+    p: parameters, per-instance arrays [n] or [n,k].
+    q: the same, scalars shaped [n,1,1].
+    x, y, pixel: from `_grid`.
+    eye_y, lip_y: heights of the eyes and lips, [n,1,1].
+  Returns:
+    (alb, bg, head): alb [n,S,S,3], mirrored; bg [n,S,S,3], the backdrop;
+    head [n,S,S], the anti-aliased head coverage.
+  """
+  ax = np.abs(x)
+  hy = q['head_y']
   light, dark = np.array([0.94, 0.78, 0.66]), np.array([0.42, 0.27, 0.18])
   skin = (light + q['skin_tone'][..., None] * (dark - light)) * (
       1.0 + p['skin_jitter'][:, None, None, :])
   skin = skin * (1.0 + q['skin_grad'] * y)[..., None]
-  cheeks = q['blush'] * pair(q['cheek_x'], hy + q['cheek_y'], 0.1, 0.08)
+  cheeks = q['blush'] * _bump_pair(ax, y, q['cheek_x'], hy + q['cheek_y'],
+                                   0.1, 0.08)
   skin = skin + cheeks[..., None] * np.array([0.08, -0.03, -0.03])
   bg = p['bg_rgb'][:, None, None, :] * (1.0 + q['bg_grad'] * y)[..., None]
   head = _disc(x, y - hy, q['head_ax'], q['head_ay'], pixel)
@@ -164,15 +194,60 @@ def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
   brow_y = eye_y - q['brow_dy'] + q['brow_tilt'] * (ax - q['eye_x'])
   alb = _over(alb, _disc(ax - q['eye_x'], y - brow_y, 0.11, 0.022, pixel),
               hair_rgb * 0.45)
-  alb = _mirror(alb)
+  return _mirror(alb), bg, head
+
+
+def _asymmetric_albedo(p, q, x, y, head, alb, bg, pixel):
+  """Adds the asymmetric instances' mark and sideways backdrop gradient.
+
+  Args:
+    p, q: parameters as in `_albedo`; instances with asymmetry 0 keep their
+      albedo.
+    x, y, pixel: from `_grid`.
+    head: [n,S,S] head coverage; alb, bg: [n,S,S,3] from `_albedo`.
+  Returns:
+    (alb, bg), both [n,S,S,3].
+  """
   a = q['asymmetry']
   if np.any(p['asymmetry'] > 0):
     mark_x = q['mark_x'] + 0.15 * np.sign(q['mark_x'])  # off the centre line
     mark = a * (q['mark'] < 0.5) * q['mark_strength'] * head * _disc(
-        x - mark_x, y - hy - q['mark_y'], q['mark_r'], q['mark_r'], pixel)
+        x - mark_x, y - q['head_y'] - q['mark_y'], q['mark_r'], q['mark_r'],
+        pixel)
     alb = _over(alb, mark, np.tile(np.array([[0.25, 0.15, 0.1]]), (len(a), 1)))
     bg_x = (1.0 + a * q['bg_grad_x'] * x)[..., None]
     alb, bg = alb * (bg_x + head[..., None] * (1.0 - bg_x)), bg * bg_x
+  return alb, bg
+
+
+def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
+                        min_depth: float = 0.9, max_depth: float = 1.1,
+                        border_depth: Optional[float] = None
+                        ) -> Dict[str, np.ndarray]:
+  """Evaluates the canonical maps of `sample_params`' instances.
+
+  Returns:
+    dict of float32 arrays: canon_depth [n,S,S] in [min_depth, max_depth];
+    canon_albedo [n,S,S,3] in [-1, 1]; backdrop_albedo [n,S,S,3] (backdrop
+    only: fills what the mesh leaves uncovered); face_mask [n,S,S] (1 on the
+    face); light_a, light_b [n,1]; light_d [n,3] (unit); view [n,6].
+  """
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  if border_depth is None:  # the model's default (config.resolved)
+    border_depth = 0.7 * max_depth + 0.3 * min_depth
+  q = {k: (v[:, None, None] if v.ndim == 1 else v) for k, v in p.items()}
+  x, y, pixel = _grid(q, image_size)
+  hy = q['head_y']
+  eye_y = hy + q['eye_y']
+  tip = hy + q['nose_tip']
+  lip_y = tip + q['lip_dy']
+  h, face = _relief(q, x, y, eye_y, tip, lip_y)
+  span = max_depth - min_depth
+  scene = np.clip(border_depth - span * h, min_depth + 0.02 * span,
+                  border_depth)
+  depth = _representable(scene, min_depth, max_depth, border_depth)
+  alb, bg, head = _albedo(p, q, x, y, eye_y, lip_y, pixel)
+  alb, bg = _asymmetric_albedo(p, q, x, y, head, alb, bg, pixel)
   d = np.concatenate([p['light_dxy'], np.ones_like(p['light_dxy'][:, :1])], 1)
   out = {'canon_depth': _mirror(depth), 'face_mask': face,
          'canon_albedo': np.clip(alb, 0.0, 1.0) * 2.0 - 1.0,

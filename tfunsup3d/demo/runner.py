@@ -30,7 +30,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from absl import logging
 import numpy as np
@@ -182,6 +182,27 @@ def label_grid(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str],
   return grid
 
 
+def _depth_16bit(depth: np.ndarray, min_depth: float,
+                 max_depth: float) -> np.ndarray:
+  """[S,S] depth -> [S,S] uint16, min_depth..max_depth as 0..65535 (clipped)."""
+  p = np.clip((depth - min_depth) / (max_depth - min_depth), 0.0, 1.0)
+  return np.round(p * 65535.0).astype(np.uint16)
+
+
+def _summary_sheet(views: Dict[str, np.ndarray], tile: int) -> Image.Image:
+  """One labelled row of the `_SUMMARY_PANELS` views, each [tile,tile,3].
+
+  Args:
+    views: `Demo.view_images` output; single-channel views ([tile,tile,1] or
+      their first channel) are shown grey.
+    tile: the panels' side in pixels (`DemoOptions.output_size`).
+  """
+  panels = [mesh_lib.to_uint8(np.broadcast_to(
+      views[k] if views[k].shape[-1] == 3 else views[k][..., :1],
+      (tile, tile, 3))) for k in _SUMMARY_PANELS]
+  return label_grid([panels], list(_SUMMARY_PANELS), tile)
+
+
 class Demo:
   """Runs one model on prepared images and writes the outputs.
 
@@ -274,6 +295,45 @@ class Demo:
         'fov': cfg.fov,
     }
 
+  def _save_animations(self, res: Dict[str, np.ndarray], path) -> None:
+    """Writes the turntable GIFs (and MP4s when asked and possible).
+
+    Args:
+      res: one image's `decompose` result.
+      path: `path(name)` records a file name and returns its full path.
+    """
+    opts = self.options
+    for key, frames in self.render_animations(res).items():
+      stem = ANIMATION_FILES[key]
+      animation.write_gif(path(stem + '.gif'), frames, opts.fps)
+      if opts.mp4 and animation.mp4_available():
+        animation.write_mp4(path(stem + '.mp4'), frames, opts.fps)
+
+  def _save_mesh(self, depth: np.ndarray, res: Dict[str, np.ndarray],
+                 path) -> List[str]:
+    """Writes the textured mesh as .obj (with .mtl and texture) and .glb.
+
+    Args:
+      depth: [S,S] float32 canonical depth.
+      res: one image's `decompose` result (canon_normal, canon_albedo or
+        canon_im for the texture).
+      path: `path(name)` records a file name and returns its full path.
+
+    Returns:
+      The names written beside the .obj that `path` did not record.
+    """
+    from tfunsup3d import render  # pylint: disable=g-import-not-at-top
+    cfg = self.cfg
+    arrays = mesh_lib.mesh_arrays(
+        depth, render.intrinsics(cfg.image_size, cfg.fov),
+        cfg.rot_center_depth, res['canon_normal'])
+    texture = (res['canon_albedo'] if self.options.texture == 'albedo' else
+               np.clip(res['canon_im'], -1.0, 1.0))
+    texture = _unit((texture + 1.0) / 2.0)
+    mesh_lib.write_obj(path(MESH_FILES['obj']), arrays, texture)
+    mesh_lib.write_glb(path(MESH_FILES['glb']), arrays, texture)
+    return [MESH_FILES['mtl'], MESH_FILES['texture']]
+
   def save(self, prepared: inputs_lib.Prepared, res: Dict[str, np.ndarray],
            out_dir: str, source: Optional[str] = None) -> List[str]:
     """Writes every output file of one image; returns their names."""
@@ -294,35 +354,13 @@ class Demo:
         _save_png(path(name), views[key])
     depth = res['canon_depth'].astype(np.float32)
     np.save(path(OUTPUT_FILES['depth_npy']), depth)
-    p = np.clip((depth - cfg.min_depth) / (cfg.max_depth - cfg.min_depth),
-                0.0, 1.0)
-    Image.fromarray(np.round(p * 65535.0).astype(np.uint16)).save(
+    Image.fromarray(_depth_16bit(depth, cfg.min_depth, cfg.max_depth)).save(
         path(OUTPUT_FILES['depth_16bit']))
-
     if opts.animations:
-      for key, frames in self.render_animations(res).items():
-        stem = ANIMATION_FILES[key]
-        animation.write_gif(path(stem + '.gif'), frames, opts.fps)
-        if opts.mp4 and animation.mp4_available():
-          animation.write_mp4(path(stem + '.mp4'), frames, opts.fps)
-
+      self._save_animations(res, path)
     if opts.mesh:
-      from tfunsup3d import render  # pylint: disable=g-import-not-at-top
-      arrays = mesh_lib.mesh_arrays(
-          depth, render.intrinsics(cfg.image_size, cfg.fov),
-          cfg.rot_center_depth, res['canon_normal'])
-      texture = (res['canon_albedo'] if opts.texture == 'albedo' else
-                 np.clip(res['canon_im'], -1.0, 1.0))
-      texture = _unit((texture + 1.0) / 2.0)
-      mesh_lib.write_obj(path(MESH_FILES['obj']), arrays, texture)
-      written += [MESH_FILES['mtl'], MESH_FILES['texture']]
-      mesh_lib.write_glb(path(MESH_FILES['glb']), arrays, texture)
-
-    tile = opts.output_size
-    panels = [mesh_lib.to_uint8(np.broadcast_to(
-        views[k] if views[k].shape[-1] == 3 else views[k][..., :1],
-        (tile, tile, 3))) for k in _SUMMARY_PANELS]
-    label_grid([panels], list(_SUMMARY_PANELS), tile).save(
+      written += self._save_mesh(depth, res, path)
+    _summary_sheet(views, opts.output_size).save(
         path(OUTPUT_FILES['summary']))
 
     info = self.factors(res)
@@ -336,6 +374,62 @@ class Demo:
     with open(path(OUTPUT_FILES['factors']), 'w', encoding='utf-8') as f:
       json.dump(info, f, indent=1)
     return sorted(written)
+
+
+def _read_and_prepare(item: inputs_lib.InputImage, counter: str,
+                      image_size: int,
+                      detector: Optional[inputs_lib.FaceDetector],
+                      crop_mode: str, config_crop
+                      ) -> Union[inputs_lib.Prepared, inputs_lib.Skipped]:
+  """Reads and crops one input; an unusable one is logged and returned skipped.
+
+  Args:
+    item: the input.
+    counter: its place for the log, e.g. '[3/10]'.
+    image_size: the model's input side S.
+    detector, crop_mode, config_crop: as in `run_demo`.
+
+  Returns:
+    The `Prepared` image, or a `Skipped` (UNREADABLE, NO_FACE or TOO_SMALL).
+  """
+  try:
+    image = inputs_lib.read_image(item.path)
+  except ValueError as e:
+    skipped = inputs_lib.Skipped(item.path, inputs_lib.UNREADABLE, str(e))
+    logging.warning('%s skipped %s: %s', counter, item.path, skipped.reason)
+    return skipped
+  try:
+    return inputs_lib.prepare(image, image_size, detector, crop_mode,
+                              config_crop)
+  except LookupError:
+    logging.warning('%s skipped %s: no face found (use --detect=off for '
+                    'pre-cropped images)', counter, item.path)
+    return inputs_lib.Skipped(item.path, inputs_lib.NO_FACE)
+  except ValueError as e:
+    logging.warning('%s skipped %s: %s', counter, item.path, e)
+    return inputs_lib.Skipped(item.path, inputs_lib.TOO_SMALL, str(e))
+
+
+def _write_summary(output_dir: str, total: int, processed: List[Dict[str, str]],
+                   skipped: List[inputs_lib.Skipped]) -> Dict[str, Any]:
+  """Writes `<output_dir>/summary.json` and returns its content.
+
+  Args:
+    output_dir: the demo's output folder.
+    total: number of inputs.
+    processed: {'source', 'output'} per processed image.
+    skipped: the inputs skipped.
+  """
+  summary = {
+      'num_inputs': total,
+      'num_processed': len(processed),
+      'num_skipped': len(skipped),
+      'processed': processed,
+      'skipped': [dataclasses.asdict(s) for s in skipped],
+  }
+  with open(os.path.join(output_dir, SUMMARY_FILE), 'w', encoding='utf-8') as f:
+    json.dump(summary, f, indent=1)
+  return summary
 
 
 def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
@@ -369,26 +463,10 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
   start = time.time()
   for k, item in enumerate(progress.track(images, 'demo'), 1):
     t0 = time.time()
-    try:
-      image = inputs_lib.read_image(item.path)
-    except ValueError as e:
-      skipped.append(inputs_lib.Skipped(item.path, inputs_lib.UNREADABLE,
-                                        str(e)))
-      logging.warning('[%d/%d] skipped %s: %s', k, total, item.path,
-                      skipped[-1].reason)
-      continue
-    try:
-      prepared = inputs_lib.prepare(image, model.cfg.image_size, detector,
-                                    crop_mode, config_crop)
-    except LookupError:
-      skipped.append(inputs_lib.Skipped(item.path, inputs_lib.NO_FACE))
-      logging.warning('[%d/%d] skipped %s: no face found (use --detect=off '
-                      'for pre-cropped images)', k, total, item.path)
-      continue
-    except ValueError as e:
-      skipped.append(inputs_lib.Skipped(item.path, inputs_lib.TOO_SMALL,
-                                        str(e)))
-      logging.warning('[%d/%d] skipped %s: %s', k, total, item.path, e)
+    prepared = _read_and_prepare(item, f'[{k}/{total}]', model.cfg.image_size,
+                                 detector, crop_mode, config_crop)
+    if isinstance(prepared, inputs_lib.Skipped):
+      skipped.append(prepared)
       continue
     res = demo.decompose(prepared.image)
     out_dir = os.path.join(output_dir, item.name)
@@ -397,15 +475,7 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
     elapsed = time.time() - start
     logging.info('[%d/%d] %s -> %s (%.1fs; eta %.0fs)', k, total, item.path,
                  out_dir, time.time() - t0, elapsed / k * (total - k))
-  summary = {
-      'num_inputs': total,
-      'num_processed': len(processed),
-      'num_skipped': len(skipped),
-      'processed': processed,
-      'skipped': [dataclasses.asdict(s) for s in skipped],
-  }
-  with open(os.path.join(output_dir, SUMMARY_FILE), 'w', encoding='utf-8') as f:
-    json.dump(summary, f, indent=1)
+  summary = _write_summary(output_dir, total, processed, skipped)
   if not processed:
     reasons = '; '.join(str(s) for s in skipped[:3])
     more = f' (+{len(skipped) - 3} more)' if len(skipped) > 3 else ''

@@ -107,6 +107,128 @@ def _order_by_area_bucket(area):
   return tf.scatter_nd(position[:, tf.newaxis], tf.range(n), [n])
 
 
+def _triangle_table(tris, height: int, width: int):
+  """Per-triangle data of the z-buffer, one row per triangle of the batch.
+
+  Args:
+    tris: a tensor of shape `[B, T, 3, 3]` (see `_triangles`).
+    height: sample rows.
+    width: sample columns.
+
+  Returns:
+    (floats `[B*T, 9]`: x0, y0, a1, b1, a2, b2 (`_edge_terms`) and the
+    corners' inverse depths; ints `[B*T, 6]` int32: the bounding box's first
+    column and row and its width (clipped to the image), its area (0 when
+    the triangle is degenerate or crosses the near plane), the flat index of
+    its image's first sample, and its id within the image).
+  """
+  num_tris = tf.shape(tris)[1]
+  tris = tf.reshape(tris, [-1, 3, 3])  # [N, 3, 3]
+  x0, y0, a1, b1, a2, b2, nondegenerate = _edge_terms(tris)
+  xs, ys, zs = tris[..., 0], tris[..., 1], tris[..., 2]
+  xmin = tf.maximum(tf.math.ceil(tf.reduce_min(xs, -1)), 0.0)
+  xmax = tf.minimum(tf.math.floor(tf.reduce_max(xs, -1)), width - 1.0)
+  ymin = tf.maximum(tf.math.ceil(tf.reduce_min(ys, -1)), 0.0)
+  ymax = tf.minimum(tf.math.floor(tf.reduce_max(ys, -1)), height - 1.0)
+  box_w = tf.maximum(xmax - xmin + 1.0, 0.0)
+  box_h = tf.maximum(ymax - ymin + 1.0, 0.0)
+  drawable = nondegenerate & (tf.reduce_min(zs, -1) > NEAR)
+  box_area = tf.where(drawable, tf.cast(box_w * box_h, tf.int32), 0)
+  tri_index = tf.range(tf.shape(tris)[0], dtype=tf.int32)
+  pixel_base = (tri_index // num_tris) * (height * width)
+  inv_depth = checks.safe_divide(tf.ones_like(zs), zs)  # [N, 3]
+  floats = tf.concat([tf.stack([x0, y0, a1, b1, a2, b2], axis=-1),
+                      inv_depth], axis=-1)
+  ints = tf.stack([tf.cast(xmin, tf.int32), tf.cast(ymin, tf.int32),
+                   tf.cast(box_w, tf.int32), box_area,
+                   pixel_base, tri_index % num_tris], axis=-1)
+  return floats, ints
+
+
+def _chunk_by_area(floats, ints, chunk_size: int):
+  """Groups `_triangle_table` rows by box area, largest first, into chunks.
+
+  Args:
+    floats: `[N, 9]`; ints: `[N, 6]` (see `_triangle_table`).
+    chunk_size: rows per chunk (a static int); the last chunk is padded with
+      zero rows (box area 0: they draw nothing).
+
+  Returns:
+    (floats `[C, chunk_size, 9]`, ints `[C, chunk_size, 6]`, C, the largest
+    box area per chunk `[C]`), C = ceil(N / chunk_size).
+  """
+  n = tf.shape(ints)[0]
+  order = _order_by_area_bucket(ints[:, 3])
+  num_chunks = (n + chunk_size - 1) // chunk_size
+  pad = num_chunks * chunk_size - n
+  floats = tf.reshape(tf.pad(tf.gather(floats, order), [[0, pad], [0, 0]]),
+                      [num_chunks, chunk_size, 9])
+  ints = tf.reshape(tf.pad(tf.gather(ints, order), [[0, pad], [0, 0]]),
+                    [num_chunks, chunk_size, 6])
+  return floats, ints, num_chunks, tf.reduce_max(ints[:, :, 3], axis=1)
+
+
+def _scatter_cell(k, keys, f, i, width: int, dummy):
+  """Visits cell k of every box of one chunk and scatter-mins their keys.
+
+  Args:
+    k: scalar int32, the cell index in each box (row-major in the box).
+    keys: `[dummy + 1]` int64 z-buffer, depth bits << 32 | triangle id.
+    f: `[chunk_size, 9]`, i: `[chunk_size, 6]`: one chunk of
+      `_chunk_by_area`.
+    width: sample columns.
+    dummy: the slot that receives rejected candidates (B * height * width).
+
+  Returns:
+    The updated keys `[dummy + 1]`.
+  """
+  box_w = tf.maximum(i[:, 2], 1)  # padding rows hold zeros
+  px_int = i[:, 0] + k % box_w
+  py_int = i[:, 1] + k // box_w
+  dx = tf.cast(px_int, tf.float32) - f[:, 0]
+  dy = tf.cast(py_int, tf.float32) - f[:, 1]
+  w1 = dx * f[:, 2] + dy * f[:, 3]
+  w2 = dx * f[:, 4] + dy * f[:, 5]
+  w0 = 1.0 - w1 - w2
+  z, valid = _interpolate_depth(w0, w1, w2, f[:, 6:])
+  hit = ((k < i[:, 3]) & valid &
+         (w0 >= 0.0) & (w1 >= 0.0) & (w2 >= 0.0))
+  pix = tf.where(hit, i[:, 4] + py_int * width + px_int, dummy)
+  z_bits = tf.cast(tf.bitcast(tf.where(hit, z, FAR), tf.int32), tf.int64)
+  key = tf.bitwise.bitwise_or(tf.bitwise.left_shift(z_bits, 32),
+                              tf.cast(i[:, 5], tf.int64))
+  return tf.tensor_scatter_nd_min(keys, pix[:, tf.newaxis], key)
+
+
+def _min_keys(floats, ints, num_chunks, chunk_max_area, width: int, size):
+  """Runs the z-buffer loops: over chunks, then over their boxes' cells.
+
+  Args:
+    floats, ints, num_chunks, chunk_max_area: from `_chunk_by_area`.
+    width: sample columns.
+    size: B * height * width, the number of samples.
+
+  Returns:
+    `[size]` int64: per sample the smallest key (depth bits << 32 | id),
+    `_INT64_MAX` where no triangle covers it.
+  """
+
+  def chunk_body(c, keys):
+    f, i = floats[c], ints[c]
+    _, keys = tf.while_loop(
+        lambda k, _: k < chunk_max_area[c],
+        lambda k, keys: (k + 1, _scatter_cell(k, keys, f, i, width, size)),
+        (tf.constant(0), keys))
+    return c + 1, keys
+
+  keys = tf.fill([size + 1], tf.constant(_INT64_MAX, tf.int64))
+  _, keys = tf.while_loop(
+      lambda c, _: (c < num_chunks) & (chunk_max_area[tf.minimum(
+          c, num_chunks - 1)] > 0),
+      chunk_body, (tf.constant(0), keys))
+  return keys[:-1]
+
+
 def _visible_faces(tris, height: int, width: int,
                    chunk_size: int = 16384) -> tf.Tensor:
   """Z-buffer: the id of the visible triangle per sample, -1 for background.
@@ -131,73 +253,12 @@ def _visible_faces(tris, height: int, width: int,
     An int32 tensor of shape `[B, height, width]`.
   """
   tris = tf.stop_gradient(tris)
-  batch, num_tris = tf.shape(tris)[0], tf.shape(tris)[1]
-  tris = tf.reshape(tris, [-1, 3, 3])  # [N, 3, 3]
-  x0, y0, a1, b1, a2, b2, nondegenerate = _edge_terms(tris)
-  xs, ys, zs = tris[..., 0], tris[..., 1], tris[..., 2]
-  xmin = tf.maximum(tf.math.ceil(tf.reduce_min(xs, -1)), 0.0)
-  xmax = tf.minimum(tf.math.floor(tf.reduce_max(xs, -1)), width - 1.0)
-  ymin = tf.maximum(tf.math.ceil(tf.reduce_min(ys, -1)), 0.0)
-  ymax = tf.minimum(tf.math.floor(tf.reduce_max(ys, -1)), height - 1.0)
-  box_w = tf.maximum(xmax - xmin + 1.0, 0.0)
-  box_h = tf.maximum(ymax - ymin + 1.0, 0.0)
-  drawable = nondegenerate & (tf.reduce_min(zs, -1) > NEAR)
-  box_area = tf.where(drawable, tf.cast(box_w * box_h, tf.int32), 0)
-
-  plane = height * width
-  n = batch * num_tris
-  tri_index = tf.range(n, dtype=tf.int32)
-  pixel_base = (tri_index // num_tris) * plane
-  inv_depth = checks.safe_divide(tf.ones_like(zs), zs)  # [N, 3]
-  floats = tf.concat([tf.stack([x0, y0, a1, b1, a2, b2], axis=-1),
-                      inv_depth], axis=-1)
-  ints = tf.stack([tf.cast(xmin, tf.int32), tf.cast(ymin, tf.int32),
-                   tf.cast(box_w, tf.int32), box_area,
-                   pixel_base, tri_index % num_tris], axis=-1)
-  # Group by box area (largest first) and cut into chunks.
-  order = _order_by_area_bucket(box_area)
-  num_chunks = (n + chunk_size - 1) // chunk_size
-  pad = num_chunks * chunk_size - n
-  floats = tf.reshape(tf.pad(tf.gather(floats, order), [[0, pad], [0, 0]]),
-                      [num_chunks, chunk_size, 9])
-  ints = tf.reshape(tf.pad(tf.gather(ints, order), [[0, pad], [0, 0]]),
-                    [num_chunks, chunk_size, 6])
-  chunk_max_area = tf.reduce_max(ints[:, :, 3], axis=1)
-  dummy = batch * plane  # slot for rejected candidates
-
-  def scatter_cell(k, keys, f, i):
-    """Visits cell k of every box of one chunk."""
-    box_w = tf.maximum(i[:, 2], 1)  # padding rows hold zeros
-    px_int = i[:, 0] + k % box_w
-    py_int = i[:, 1] + k // box_w
-    dx = tf.cast(px_int, tf.float32) - f[:, 0]
-    dy = tf.cast(py_int, tf.float32) - f[:, 1]
-    w1 = dx * f[:, 2] + dy * f[:, 3]
-    w2 = dx * f[:, 4] + dy * f[:, 5]
-    w0 = 1.0 - w1 - w2
-    z, valid = _interpolate_depth(w0, w1, w2, f[:, 6:])
-    hit = ((k < i[:, 3]) & valid &
-           (w0 >= 0.0) & (w1 >= 0.0) & (w2 >= 0.0))
-    pix = tf.where(hit, i[:, 4] + py_int * width + px_int, dummy)
-    z_bits = tf.cast(tf.bitcast(tf.where(hit, z, FAR), tf.int32), tf.int64)
-    key = tf.bitwise.bitwise_or(tf.bitwise.left_shift(z_bits, 32),
-                                tf.cast(i[:, 5], tf.int64))
-    return tf.tensor_scatter_nd_min(keys, pix[:, tf.newaxis], key)
-
-  def chunk_body(c, keys):
-    f, i = floats[c], ints[c]
-    _, keys = tf.while_loop(
-        lambda k, _: k < chunk_max_area[c],
-        lambda k, keys: (k + 1, scatter_cell(k, keys, f, i)),
-        (tf.constant(0), keys))
-    return c + 1, keys
-
-  keys = tf.fill([dummy + 1], tf.constant(_INT64_MAX, tf.int64))
-  _, keys = tf.while_loop(
-      lambda c, _: (c < num_chunks) & (chunk_max_area[tf.minimum(
-          c, num_chunks - 1)] > 0),
-      chunk_body, (tf.constant(0), keys))
-  keys = keys[:-1]
+  batch = tf.shape(tris)[0]
+  floats, ints = _triangle_table(tris, height, width)
+  floats, ints, num_chunks, chunk_max_area = _chunk_by_area(
+      floats, ints, chunk_size)
+  keys = _min_keys(floats, ints, num_chunks, chunk_max_area, width,
+                   batch * height * width)
   ids = tf.cast(tf.bitwise.bitwise_and(keys, 0xFFFFFFFF), tf.int32)
   ids = tf.where(keys == _INT64_MAX, -1, ids)
   return tf.reshape(ids, [batch, height, width])
