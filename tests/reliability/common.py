@@ -2,8 +2,8 @@
 
 `run` starts `python -m tfunsup3d.tools.<script>` in a scratch working
 directory with PYTHONPATH set to this repository, and returns its exit
-status, output and peak resident memory (the child's ru_maxrss from wait4,
-i.e. its VmHWM). `assert_one_error` checks the promise of README: exit
+status, output and peak resident memory (the child's own VmHWM, read by the
+child at exit). `assert_one_error` checks the promise of README: exit
 status 2 (or 3), exactly one line `tfunsup3d-<script>: error: ...` on stderr
 naming the problem, and no traceback.
 """
@@ -40,6 +40,24 @@ def tiny_flags(**overrides) -> List[str]:
           for k, v in values.items()]
 
 
+_PEAK_ENV = 'TFUNSUP3D_TEST_PEAK_FILE'
+# Runs the module named by argv[1] as `python -m` would and, at exit, writes
+# its VmHWM (kB) to $TFUNSUP3D_TEST_PEAK_FILE. wait4's ru_maxrss is no
+# measure of the child: exec folds the forking parent's (the pytest
+# worker's, often GBs) high-water mark into it.
+_REPORT_PEAK = '''
+import atexit, os, runpy, sys
+def _report():
+  with open('/proc/self/status') as f:
+    kb = [l.split()[1] for l in f if l.startswith('VmHWM:')]
+  with open(os.environ['%s'], 'w') as f:
+    f.write(kb[0] if kb else '')
+atexit.register(_report)
+module = sys.argv.pop(1)
+runpy.run_module(module, run_name='__main__', alter_sys=True)
+''' % _PEAK_ENV
+
+
 def run(script: str, *args: str, cwd: os.PathLike,
         env: Optional[Dict[str, str]] = None, timeout: float = 300) -> Result:
   """Runs `python -m tfunsup3d.tools.<script> ARGS` in `cwd`; waits."""
@@ -47,10 +65,12 @@ def run(script: str, *args: str, cwd: os.PathLike,
                   CUDA_VISIBLE_DEVICES='')
   full_env.pop('TFUNSUP3D_DEBUG', None)
   full_env.update(env or {})
-  with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+  with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+      tempfile.NamedTemporaryFile() as peak:
+    full_env[_PEAK_ENV] = peak.name
     proc = subprocess.Popen(  # pylint: disable=consider-using-with
-        [sys.executable, '-m', f'tfunsup3d.tools.{script}', *args], cwd=cwd,
-        env=full_env, stdout=out, stderr=err)
+        [sys.executable, '-c', _REPORT_PEAK, f'tfunsup3d.tools.{script}',
+         *args], cwd=cwd, env=full_env, stdout=out, stderr=err)
     timer = threading.Timer(timeout, os.kill, (proc.pid, signal.SIGKILL))
     timer.start()
     try:
@@ -60,9 +80,9 @@ def run(script: str, *args: str, cwd: os.PathLike,
     proc.returncode = os.waitstatus_to_exitcode(status)
     out.seek(0)
     err.seek(0)
+    peak_kb = peak.read().decode().strip() or usage.ru_maxrss
     return Result(proc.returncode, out.read().decode('utf-8', 'replace'),
-                  err.read().decode('utf-8', 'replace'),
-                  usage.ru_maxrss / 1024.0)
+                  err.read().decode('utf-8', 'replace'), int(peak_kb) / 1024.0)
 
 
 def error_lines(stderr: str) -> List[str]:
