@@ -1,7 +1,8 @@
 """Shared test helpers: the reference fixture's location, skipping without it.
 
 The reference fixture (the authors' PyTorch run, docs/reference_fixture.md)
-sits in `<repo root>/../shared/fixtures/reference`. It is never downloaded
+is read from $TFUNSUP3D_REFERENCE_DIR, by default from `REFERENCE_DIR`, a
+folder beside the repository. It is never downloaded
 or made at test time: tests that need it skip with a clear reason (saying
 how to get it) when it is absent.
 
@@ -23,8 +24,9 @@ from typing import Dict
 import numpy as np
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REFERENCE_DIR = os.path.normpath(
-    os.path.join(REPO_ROOT, '..', 'shared', 'fixtures', 'reference'))
+REFERENCE_ENV = 'TFUNSUP3D_REFERENCE_DIR'
+REFERENCE_DIR = os.path.normpath(os.environ.get(REFERENCE_ENV) or os.path.join(
+    REPO_ROOT, '..', 'shared', 'fixtures', 'reference'))
 
 
 def reference_path(name: str) -> str:

@@ -1,8 +1,8 @@
 """Tests for tfunsup3d.convert.reference (reference state dicts <-> Keras).
 
-The fixture tests load the authors' weights (quarter width) from
-`../shared/fixtures/reference/` and compare our nets' outputs with the
-reference's own forward pass (NCHW there, NHWC here).
+The fixture tests load the authors' weights (quarter width) from the
+reference fixture (docs/reference_fixture.md) and compare our nets' outputs
+with the reference's own forward pass (NCHW there, NHWC here).
 """
 
 import os

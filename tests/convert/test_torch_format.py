@@ -1,6 +1,6 @@
 """Tests for tfunsup3d.convert.torch_format (torch checkpoints without torch).
 
-Fixture tests read the authors' real files in `../shared/fixtures/reference/`
+Fixture tests read the authors' real files (docs/reference_fixture.md)
 (skipped when absent). The writer was cross-checked once, out of band, against
 real `torch.load(weights_only=True)`; torch is never imported here.
 """
