@@ -6,8 +6,6 @@ importing every tool into one process (tests) never clashes with another
 tool's flag of the same name (e.g. tfunsup3d-convert's --input).
 """
 
-import sys
-
 from absl import flags
 
 FLAGS = flags.FLAGS
@@ -17,13 +15,8 @@ _TRUE = ('on', 'true', 'yes', '1')
 _FALSE = ('off', 'false', 'no', '0', 'none')
 
 
-_DEFINED = []  # names defined (or adopted) here, for register_key_flags.
-
-
 def define(kind: str, name: str, default, help_text: str, enum_values=None):
   """`flags.DEFINE_<kind>(name, ...)` unless a flag `name` exists."""
-  if name not in _DEFINED:
-    _DEFINED.append(name)
   if name in FLAGS:
     return
   if kind == 'enum':
@@ -65,13 +58,6 @@ def define_input_flags(default_output_dir: str):
   _define('integer', 'output_size', 128,
           'Side in pixels of the images written for viewing (upsampled from '
           'image_size); data files (.npy, 16-bit PNG, mesh) keep image_size.')
-
-
-def register_key_flags() -> None:
-  """Lists the flags defined here in the script's short --help."""
-  main_module = sys.argv[0] if sys.argv else '__main__'
-  for name in _DEFINED:
-    FLAGS.register_key_flag_for_module(main_module, FLAGS[name])
 
 
 def require_modules(purpose: str, *modules: str, extra: str = 'demo'

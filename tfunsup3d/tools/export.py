@@ -111,7 +111,6 @@ def main(cfg: config_lib.Config) -> None:
 
 def run() -> None:
   define_flags()
-  cli.register_key_flags()
   tool_flags.run_main(main, 'export')
 
 
