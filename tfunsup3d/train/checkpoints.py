@@ -44,6 +44,18 @@ CONFIG_FILE = saving.CONFIG_FILE
 PREFIX = saving.PREFIX
 SHAPE_KEYS = saving.SHAPE_KEYS
 write_text_atomic = saving.write_text_atomic
+
+
+def write_run_file(path: str, text: str):
+  """Writes a run's text file (config.yml, metrics.json) atomically, making
+  its directory; a failed write is one `errors.UserError` line naming the
+  file, the cause and the remedy (checkpoint_dir)."""
+  try:
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    write_text_atomic(path, text)
+  except OSError as e:
+    reason = errors.write_failure(e, 'checkpoint_dir')
+    raise errors.UserError(f'Cannot write {path}: {reason}.') from e
 CORRUPT_DIR = 'corrupt'
 
 
@@ -126,13 +138,7 @@ class Checkpoints:
     Raises:
       errors.UserError: it cannot be written (one line: cause and remedy).
     """
-    path = os.path.join(self.directory, CONFIG_FILE)
-    try:
-      os.makedirs(self.directory, exist_ok=True)
-      write_text_atomic(path, cfg.to_yaml())
-    except OSError as e:
-      reason = errors.write_failure(e, 'checkpoint_dir')
-      raise errors.UserError(f'Cannot write {path}: {reason}.') from e
+    write_run_file(os.path.join(self.directory, CONFIG_FILE), cfg.to_yaml())
 
   def check_config(self, cfg):
     """Raises CheckpointError if the run's config.yml has other network

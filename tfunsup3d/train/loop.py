@@ -176,11 +176,7 @@ def check_writable(directory: str, key: str):
 
 
 def _write_metrics(path: str, epochs: Dict[str, Any]):
-  try:
-    checkpoints_lib.write_text_atomic(path, json.dumps(epochs, indent=2))
-  except OSError as e:
-    reason = errors.write_failure(e, 'checkpoint_dir')
-    raise errors.UserError(f'Cannot write {path}: {reason}.') from e
+  checkpoints_lib.write_run_file(path, json.dumps(epochs, indent=2))
 
 
 class _Run:
