@@ -189,6 +189,15 @@ class Config:
       True, 'False: the paper\'s Table 2 ablation "no albedo flip".', _M)
   flip_depth: bool = _key(
       True, 'False: the paper\'s Table 2 ablation "no depth flip".', _M)
+  crop_start: float = _key(
+      1.0, 'Framing curriculum: training images are centre-cropped to this '
+      'fraction of each side (and resized back) at the first step, widening '
+      'to the whole frame; 1: off (data/framing.py).', _T)
+  crop_hold_steps: int = _key(
+      0, 'Framing curriculum: steps at crop_start before widening.', _T)
+  crop_ramp_steps: int = _key(
+      0, 'Framing curriculum: steps over which the crop widens linearly to '
+      'the whole frame.', _T)
   log_dir: Optional[str] = _key(
       None, 'TensorBoard dir (default checkpoint_dir/logs).', _T)
   export_dir: str = _key('saved_models', 'Base directory of exports.', _E)
@@ -251,6 +260,9 @@ _CHECKS = (
     ('save_checkpoint_steps', lambda v: v >= 0, '>= 0'),
     ('lam_flip_start_epoch', lambda v: v >= 0, '>= 0'),
     ('gn_channels', lambda v: v >= 1, '>= 1 or none'),
+    ('crop_start', lambda v: 0 < v <= 1, 'in (0, 1]'),
+    ('crop_hold_steps', lambda v: v >= 0, '>= 0'),
+    ('crop_ramp_steps', lambda v: v >= 0, '>= 0'),
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay')) + tuple(

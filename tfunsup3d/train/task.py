@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tfunsup3d import config as config_lib
 from tfunsup3d import losses as losses_lib
+from tfunsup3d.data import framing
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.networks import precision
 from tfunsup3d.train import distribute as distribute_lib
@@ -144,6 +145,17 @@ class Unsup3DTask:
     return self._reduce(self.strategy.run(self._replica_eval,
                                           args=(inputs, epoch)))
 
+  def _framed(self, inputs) -> Dict[str, tf.Tensor]:
+    """The training inputs centre-cropped by the framing curriculum
+    (`crop_start` < 1; data/framing.py) at the current step."""
+    cfg = self.cfg
+    if cfg.crop_start >= 1.0:
+      return inputs
+    fraction = framing.crop_fraction(self.optimizers['netD'].iterations,
+                                     cfg.crop_start, cfg.crop_hold_steps,
+                                     cfg.crop_ramp_steps)
+    return {k: framing.centre_crop(v, fraction) for k, v in inputs.items()}
+
   def _scalars(self, inputs, epoch) -> Dict[str, tf.Tensor]:
     """This replica's parts of the losses and depth metrics (see
     `Unsup3D.compute_losses`)."""
@@ -167,7 +179,7 @@ class Unsup3DTask:
                  for name, net in self.model.networks.items()}
     scale = precision.loss_scale(self.cfg.mixed_precision)  # float16: > 1
     with tf.GradientTape() as tape:
-      result = self._scalars(inputs, epoch)
+      result = self._scalars(self._framed(inputs), epoch)
       loss = precision.scale_loss(result['loss_total'], scale)
     grads = {name: precision.unscale(g, scale)
              for name, g in tape.gradient(loss, variables).items()}
