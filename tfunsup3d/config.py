@@ -189,10 +189,19 @@ class Config:
       True, 'False: the paper\'s Table 2 ablation "no albedo flip".', _M)
   flip_depth: bool = _key(
       True, 'False: the paper\'s Table 2 ablation "no depth flip".', _M)
+  relief_start: float = _key(
+      1.0, 'Relief curriculum: the canonical depth range is narrowed about '
+      'its centre to this fraction at the first step, widening to '
+      '[min_depth, max_depth]; 1: off (train/curriculum.py).', _T)
+  relief_hold_steps: int = _key(
+      0, 'Relief curriculum: steps at relief_start before widening.', _T)
+  relief_ramp_steps: int = _key(
+      0, 'Relief curriculum: steps over which the range widens linearly to '
+      'the full one.', _T)
   crop_start: float = _key(
       1.0, 'Framing curriculum: training images are centre-cropped to this '
       'fraction of each side (and resized back) at the first step, widening '
-      'to the whole frame; 1: off (data/framing.py).', _T)
+      'to the whole frame; 1: off (train/curriculum.py).', _T)
   crop_hold_steps: int = _key(
       0, 'Framing curriculum: steps at crop_start before widening.', _T)
   crop_ramp_steps: int = _key(
@@ -261,6 +270,9 @@ _CHECKS = (
     ('lam_flip_start_epoch', lambda v: v >= 0, '>= 0'),
     ('gn_channels', lambda v: v >= 1, '>= 1 or none'),
     ('crop_start', lambda v: 0 < v <= 1, 'in (0, 1]'),
+    ('relief_start', lambda v: 0 < v <= 1, 'in (0, 1]'),
+    ('relief_hold_steps', lambda v: v >= 0, '>= 0'),
+    ('relief_ramp_steps', lambda v: v >= 0, '>= 0'),
     ('crop_hold_steps', lambda v: v >= 0, '>= 0'),
     ('crop_ramp_steps', lambda v: v >= 0, '>= 0'),
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (

@@ -141,25 +141,30 @@ class Unsup3D(keras.Model):
   def call(self, images, training=False):
     return self.decompose(images, training=training)
 
-  def decompose(self, images, training: bool = False) -> Dict[str, tf.Tensor]:
+  def decompose(self, images, training: bool = False,
+                relief=1.0) -> Dict[str, tf.Tensor]:
     """Splits images into canonical factors and re-renders them:
-    `reconstruct(canonical(images))`.
+    `reconstruct(canonical(images, relief))`.
 
     Args:
       images: float32 `[B, S, S, 3]` in [0, 1], S = config image_size.
       training: unused (no layer differs between training and inference).
+      relief: see `canonical`.
 
     Returns:
       The dict of `reconstruct`.
     """
     del training
-    return self.reconstruct(self.canonical(images))
+    return self.reconstruct(self.canonical(images, relief))
 
-  def canonical(self, images) -> Dict[str, tf.Tensor]:
+  def canonical(self, images, relief=1.0) -> Dict[str, tf.Tensor]:
     """The first half of `decompose`: the factors of the B input images.
 
     Args:
       images: float32 `[B, S, S, 3]` in [0, 1], S = config image_size.
+      relief: scalar in (0, 1]: the fraction of [min_depth, max_depth],
+        about its centre, the canonical depth spans (the training relief
+        curriculum, train/curriculum.py); 1 (inference): the whole range.
 
     Returns:
       dict named as the reference's attributes, B rows each (no flipped
@@ -184,7 +189,11 @@ class Unsup3D(keras.Model):
                        f'(config image_size). Received: shape={images.shape}')
     input_im = images * 2.0 - 1.0
     raw = self.netD(input_im)[..., 0]
-    depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
+    lo, hi = cfg.min_depth, cfg.max_depth
+    if not (isinstance(relief, float) and relief == 1.0):
+      mid, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * relief
+      lo, hi = mid - half, mid + half
+    depth = depth_lib.canonical_depth(raw, lo, hi)
     out = {
         'input_im': input_im,
         'canon_depth_raw': raw,

@@ -20,9 +20,9 @@ import tensorflow as tf
 
 from tfunsup3d import config as config_lib
 from tfunsup3d import losses as losses_lib
-from tfunsup3d.data import framing
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.networks import precision
+from tfunsup3d.train import curriculum
 from tfunsup3d.train import distribute as distribute_lib
 from tfunsup3d.train import optimizers as optimizers_lib
 
@@ -145,22 +145,27 @@ class Unsup3DTask:
     return self._reduce(self.strategy.run(self._replica_eval,
                                           args=(inputs, epoch)))
 
-  def _framed(self, inputs) -> Dict[str, tf.Tensor]:
-    """The training inputs centre-cropped by the framing curriculum
-    (`crop_start` < 1; data/framing.py) at the current step."""
-    cfg = self.cfg
-    if cfg.crop_start >= 1.0:
-      return inputs
-    fraction = framing.crop_fraction(self.optimizers['netD'].iterations,
-                                     cfg.crop_start, cfg.crop_hold_steps,
-                                     cfg.crop_ramp_steps)
-    return {k: framing.centre_crop(v, fraction) for k, v in inputs.items()}
+  def _curricula(self, inputs):
+    """The training inputs centre-cropped (`crop_start` < 1) and the relief
+    fraction (`relief_start` < 1) of the curricula at the current step
+    (train/curriculum.py)."""
+    cfg, step = self.cfg, self.optimizers['netD'].iterations
+    relief = 1.0
+    if cfg.relief_start < 1.0:
+      relief = curriculum.ramp(step, cfg.relief_start, cfg.relief_hold_steps,
+                               cfg.relief_ramp_steps)
+    if cfg.crop_start < 1.0:
+      fraction = curriculum.ramp(step, cfg.crop_start, cfg.crop_hold_steps,
+                                 cfg.crop_ramp_steps)
+      inputs = {k: curriculum.centre_crop(v, fraction)
+                for k, v in inputs.items()}
+    return inputs, relief
 
-  def _scalars(self, inputs, epoch) -> Dict[str, tf.Tensor]:
+  def _scalars(self, inputs, epoch, relief=1.0) -> Dict[str, tf.Tensor]:
     """This replica's parts of the losses and depth metrics (see
     `Unsup3D.compute_losses`)."""
     model = self.model
-    outputs = self._decompose(inputs['image'], training=True)
+    outputs = self._decompose(inputs['image'], training=True, relief=relief)
     depth_gt = None
     if 'depth_gt' in inputs:
       depth_gt = model.depth_from_png(inputs['depth_gt'])
@@ -179,7 +184,8 @@ class Unsup3DTask:
                  for name, net in self.model.networks.items()}
     scale = precision.loss_scale(self.cfg.mixed_precision)  # float16: > 1
     with tf.GradientTape() as tape:
-      result = self._scalars(self._framed(inputs), epoch)
+      inputs, relief = self._curricula(inputs)
+      result = self._scalars(inputs, epoch, relief)
       loss = precision.scale_loss(result['loss_total'], scale)
     grads = {name: precision.unscale(g, scale)
              for name, g in tape.gradient(loss, variables).items()}

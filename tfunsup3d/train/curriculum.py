@@ -1,13 +1,15 @@
-"""The framing curriculum: train on a centre crop, then widen to the frame.
+"""Training curricula: values that start narrow and widen with the steps.
 
-An addition of this package (docs/method.md §5 describes the reference's
-fixed crops). On loosely framed objects (a ring of backdrop around the
-object) the method can lock into a too-deep relief with the viewpoint
-unlearnt; starting on a tighter centre crop, where the object fills the
-frame, and widening it to the whole image lets it learn the view first (see
-docs/experiments.md). The crop is a zoom about the image centre by bilinear
-resampling, so the image size and the mirror symmetry of the pixel grid are
-kept; fraction 1 returns the images (up to rounding).
+Additions of this package, off by default (see docs/experiments.md for what
+they were measured to do). Each follows `ramp`: a start value held for some
+steps, then linear to 1.
+- Relief (`relief_start`, ...): the canonical depth range narrowed about its
+  centre (`Unsup3D.canonical(relief=...)`), against the too-deep relief
+  with too small a view (the relief/rotation ambiguity) that loosely framed
+  objects lock into.
+- Framing (`crop_start`, ...): the training images centre-cropped
+  (`centre_crop`): a zoom about the image centre by bilinear resampling that
+  keeps the image size and the mirror symmetry of the pixel grid.
 """
 
 import tensorflow as tf
@@ -15,16 +17,15 @@ import tensorflow as tf
 from tfunsup3d.render import reprojection
 
 
-def crop_fraction(step, start: float, hold_steps: int,
-                  ramp_steps: int) -> tf.Tensor:
-  """The fraction of the frame shown at training step `step`.
+def ramp(step, start: float, hold_steps: int, ramp_steps: int) -> tf.Tensor:
+  """A curriculum's value at training step `step`.
 
   `start` for the first `hold_steps` steps, then linear to 1 over
   `ramp_steps` steps, then 1 (at once when `ramp_steps` is 0).
 
   Args:
     step: a scalar (number or tensor) of steps taken.
-    start: the fraction at step 0, in (0, 1].
+    start: the value at step 0, in (0, 1].
     hold_steps, ramp_steps: >= 0.
   Returns:
     A float32 scalar tensor in [start, 1].

@@ -1,0 +1,99 @@
+"""Tests for tfunsup3d.train.curriculum: hand-derived schedules and crops,
+and the training task's use of them."""
+
+import numpy as np
+import tensorflow as tf
+
+from tfunsup3d import config
+from tfunsup3d.train import curriculum
+from tfunsup3d.train import task as task_lib
+from tests.train import tiny
+
+
+class RampTest(tf.test.TestCase):
+
+  def test_hold_then_linear_then_one(self):
+    got = [float(curriculum.ramp(s, 0.6, 10, 20))
+           for s in (0, 10, 15, 20, 30, 100)]
+    # 0.6 + 0.4 * clip((s - 10) / 20, 0, 1)
+    self.assertAllClose(got, [0.6, 0.6, 0.7, 0.8, 1.0, 1.0], atol=1e-6)
+
+  def test_no_ramp_jumps_after_hold(self):
+    got = [float(curriculum.ramp(s, 0.5, 4, 0)) for s in (0, 3, 4, 9)]
+    self.assertAllClose(got, [0.5, 0.5, 1.0, 1.0])
+
+  def test_start_one_is_off(self):
+    self.assertAllClose(curriculum.ramp(0, 1.0, 5, 5), 1.0)
+
+
+class CentreCropTest(tf.test.TestCase):
+
+  def test_linear_ramp_is_zoomed_about_the_centre(self):
+    # image[.., j] = j; bilinear sampling of a linear map is exact: output
+    # column j samples c + (j - c) * f with c = (W - 1) / 2.
+    w, f = 9, 0.5
+    image = np.tile(np.arange(w, dtype=np.float32), (1, 5, 1))[..., None]
+    out = curriculum.centre_crop(image, f).numpy()[0, :, :, 0]
+    c = (w - 1) / 2.0
+    expected = c + (np.arange(w) - c) * f
+    self.assertAllClose(out, np.tile(expected, (5, 1)), atol=1e-5)
+
+  def test_fraction_one_is_identity(self):
+    image = np.random.default_rng(0).uniform(size=(2, 8, 8, 3))
+    out = curriculum.centre_crop(image.astype(np.float32), 1.0)
+    self.assertAllClose(out, image, atol=1e-5)
+
+  def test_mirror_symmetry_is_kept(self):
+    rng = np.random.default_rng(1)
+    half = rng.uniform(size=(1, 16, 8, 3)).astype(np.float32)
+    image = np.concatenate([half, half[:, :, ::-1]], axis=2)
+    out = curriculum.centre_crop(image, 0.7).numpy()
+    self.assertAllClose(out, out[:, :, ::-1], atol=1e-5)
+    self.assertGreater(np.abs(out - image).max(), 0.05)  # it did crop
+
+
+class TaskFramingTest(tf.test.TestCase):
+
+  def test_training_inputs_follow_the_schedule(self):
+    cfg = config.Config(**dict(tiny.TINY, crop_start=0.5, crop_hold_steps=1,
+                               crop_ramp_steps=0, batch_size=2))
+    task = task_lib.Unsup3DTask(cfg)
+    image = tf.constant(np.random.default_rng(2).uniform(
+        size=(2, 64, 64, 3)).astype(np.float32))
+    framed, relief = task._curricula({'image': image})  # pylint: disable=protected-access
+    self.assertAllClose(framed['image'], curriculum.centre_crop(image, 0.5))
+    self.assertEqual(relief, 1.0)
+    task.train_step({'image': image}, 0)
+    framed, _ = task._curricula({'image': image})  # pylint: disable=protected-access
+    self.assertAllClose(framed['image'], image, atol=1e-5)
+
+  def test_relief_narrows_the_depth_range_about_its_centre(self):
+    cfg = config.Config(**dict(tiny.TINY, relief_start=0.4,
+                               relief_hold_steps=0, relief_ramp_steps=10,
+                               batch_size=2))
+    task = task_lib.Unsup3DTask(cfg)
+    image = tf.constant(np.random.default_rng(3).uniform(
+        size=(2, 64, 64, 3)).astype(np.float32))
+    _, relief = task._curricula({'image': image})  # pylint: disable=protected-access
+    self.assertAllClose(relief, 0.4)
+    full = task.model.canonical(image)['canon_depth_raw']
+    # depth at relief r = mid + r * (depth at 1 - mid), mid = 1.0
+    whole = 1.0 + 0.1 * np.tanh(full - np.mean(full, axis=(1, 2),
+                                               keepdims=True))
+    narrow = task.model.canonical(image, relief)
+    self.assertAllClose(narrow['canon_depth'][:, :, 2:-2],
+                        1.0 + 0.4 * (whole - 1.0)[:, :, 2:-2], atol=1e-6)
+    self.assertAllClose(narrow['canon_depth'][:, :, :2], np.full(
+        (2, 64, 2), cfg.resolved().border_depth), atol=1e-6)
+
+  def test_off_by_default(self):
+    task = task_lib.Unsup3DTask(config.Config(**tiny.TINY))
+    inputs = {'image': tf.zeros([1, 64, 64, 3])}
+    framed, relief = task._curricula(inputs)  # pylint: disable=protected-access
+    self.assertIs(framed, inputs)
+    self.assertEqual(relief, 1.0)
+
+  def test_bad_start_is_a_config_error(self):
+    for key in ('crop_start', 'relief_start'):
+      with self.assertRaisesRegex(config.ConfigError, key):
+        config.Config(**{key: 1.5}).resolved()
