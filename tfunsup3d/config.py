@@ -139,6 +139,9 @@ class Config:
       0, 'Epoch from which the flip loss is used.', _M)
   lam_depth_sm: float = _key(0.0, 'Weight of the depth smoothness loss.', _M)
   lr: float = _key(1e-4, 'Adam learning rate (> 0).', _M)
+  view_lr_scale: float = _key(
+      1.0, 'Learning-rate multiplier of the view network (netV); 1: the '
+      'reference.', _M)
   # --- reference keys: renderer ---
   rot_center_depth: Optional[float] = _key(
       None, 'Depth of the rotation centre (default mean depth).', _R)
@@ -260,6 +263,7 @@ _CHECKS = (
     ('num_epochs', lambda v: v >= 0, '>= 0'),
     ('image_size', lambda v: v >= 8, '>= 8'),
     ('lr', lambda v: v > 0, '> 0'),
+    ('view_lr_scale', lambda v: v > 0, '> 0'),
     ('log_freq', lambda v: v >= 1, '>= 1'),
     ('seed', lambda v: v >= 0, '>= 0'),
     ('min_depth', lambda v: v > 0, '> 0'),

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfunsup3d import config
 from tfunsup3d.train import optimizers
 
 
@@ -92,3 +93,14 @@ class TorchAdamTest(tf.test.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+class BuildOptimizersTest(tf.test.TestCase):
+
+  def test_view_network_learning_rate_scale(self):
+    nets = {name: keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            for name in ('netD', 'netV')}
+    cfg = config.Config(lr=2e-4, view_lr_scale=3.0).resolved()
+    opts = optimizers.build_optimizers(nets, cfg)
+    self.assertAllClose(float(opts['netD'].learning_rate), 2e-4)
+    self.assertAllClose(float(opts['netV'].learning_rate), 6e-4)

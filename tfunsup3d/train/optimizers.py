@@ -93,7 +93,7 @@ def build_optimizers(networks: Dict[str, keras.Model], cfg
 
   Args:
     networks: {'netD': net, ...} (`Unsup3D.networks`).
-    cfg: `Config` (lr, weight_decay).
+    cfg: `Config` (lr, weight_decay; netV's lr times view_lr_scale).
 
   Returns:
     {'netD': optimizer, ...}; each optimizer is built on all its network's
@@ -101,7 +101,8 @@ def build_optimizers(networks: Dict[str, keras.Model], cfg
   """
   optimizers = {}
   for name, net in networks.items():
-    opt = TorchAdam(cfg.lr, 0.9, 0.999, 1e-8, cfg.weight_decay,
+    lr = cfg.lr * (cfg.view_lr_scale if name == 'netV' else 1.0)
+    opt = TorchAdam(lr, 0.9, 0.999, 1e-8, cfg.weight_decay,
                     name=name.replace('net', 'optimizer'))
     opt.build(net.trainable_variables)
     optimizers[name] = opt
