@@ -54,7 +54,7 @@ PARAM_RANGES = (
     ('clearance', 0.1, 0.15), ('body_h', 0.18, 0.28), ('hood_h', 0.05, 0.12),
     ('cabin_h', 0.28, 0.4), ('roof_h', 0.03, 0.06), ('body_w', 0.58, 0.74),
     ('cabin_w', 0.78, 0.92), ('taper', 0.12, 0.3), ('pillar_w', 0.04, 0.08),
-    ('boxiness', 3.0, 6.0), ('body_amp', 0.45, 0.62), ('hood_len', 0.06, 0.14),
+    ('boxiness', 2.5, 4.0), ('body_amp', 0.45, 0.62), ('hood_len', 0.06, 0.14),
     ('screen_len', 0.12, 0.22), ('wheel_w', 0.07, 0.11),
     ('wheel_inset', 0.02, 0.06), ('wheel_set', 0.05, 0.12),
     ('body_rgb', 0.08, 0.9, 3), ('bumper_h', 0.04, 0.08),
