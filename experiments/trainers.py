@@ -171,7 +171,7 @@ def net_output(cfg, factors, index, net: str) -> np.ndarray:
         d[:, :2] / d[:, 2:]], 1)
   elif net == 'netA':  # stored as uint8 (a + 1) * 127.5
     out = factors['canon_albedo'][index] / 127.5 - 1.0
-  else:  # netD: the inverse of its mapping (exact: see synth_maps.representable)
+  else:  # netD: the inverse of its mapping (exact: synth_maps.representable)
     d = factors['canon_depth'][index].astype(np.float64)
     out = np.arctanh(np.clip(unscale(d, cfg.min_depth, cfg.max_depth),
                              -1 + 1e-6, 1 - 1e-6))[..., None]

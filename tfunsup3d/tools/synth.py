@@ -1,4 +1,4 @@
-"""tfunsup3d-synth: writes a synthetic symmetric data set (faces or cars) with ground-truth depth.
+"""tfunsup3d-synth: writes synthetic symmetric faces or cars with ground-truth depth.
 
 Usage:
   tfunsup3d-synth --out_dir=data/quickstart [--num_train=6000 --num_val=300
