@@ -98,8 +98,8 @@ def _heights(q):
   hood = sill - q['body_h']  # top of the front face
   belt = hood - q['hood_h']  # the hood's back edge, the cabin's base
   roof = belt - q['cabin_h']
-  return {'ground': g, 'wheel': g - q['wheel_r'], 'sill': sill, 'hood': hood,
-          'belt': belt, 'roof': roof}
+  return {'ground': g, 'sill': sill, 'hood': hood, 'belt': belt,
+          'roof': roof}
 
 
 def _shape(q, x, y, y_of, pixel):
@@ -110,10 +110,10 @@ def _shape(q, x, y, y_of, pixel):
     x, y, pixel: from `maps.grid`.
     y_of: `_heights`.
   Returns:
-    dict of [n,S,S] arrays: h, the relief (0 on the backdrop); car, body,
-    lower, tyre, arch, the coverage of the silhouette, the body (lower body
-    and cabin), the lower body, the tyres and the wheel arches; glass;
-    shade, the ground's shadow factor.
+    dict of [n,S,S] arrays: h, the relief (0 on the backdrop); body, lower,
+    tyre, arch, glass, the coverage of the body (lower body and cabin), the
+    lower body, the tyres, the wheel arches and the windshield; shade, the
+    ground's shadow factor.
   """
   ax, k = np.abs(x), q['boxiness']
   t_hood = np.clip((y_of['hood'] - y) / q['hood_h'], 0.0, 1.0)
@@ -142,8 +142,7 @@ def _shape(q, x, y, y_of, pixel):
   body = np.maximum(lower_cov, cabin_cov)
   shade = 1.0 - 0.6 * maps.disc(x, y - y_of['ground'], 1.1 * q['body_w'],
                                 0.07, pixel)
-  return {'h': h, 'car': np.maximum(body, tyre_cov), 'body': body,
-          'lower': lower_cov, 'tyre': tyre_cov, 'arch': arch_cov * lower_cov,
+  return {'h': h, 'body': body, 'lower': lower_cov, 'tyre': tyre_cov, 'arch': arch_cov * lower_cov,
           'glass': glass * cabin_cov, 'shade': shade}
 
 
