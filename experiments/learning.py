@@ -43,6 +43,12 @@ as they finish, so an interrupted run keeps its finished rows and
   python -m experiments.learning                # experiments/results/learning.*, ~2 h on 2 cores
   python -m experiments.learning --rows=unsup,supervised --steps=3000 \\
       --name=learning_long --set lr=0.0002
+  python -m experiments.learning --category=car --rows=unsup  # the car set
+
+`--category=car` scores the car-like category (`tfunsup3d.data.synth_car`)
+with its own defaults (`CATEGORY_DEFAULTS`: configs/synthcar.yml, its own
+data directory and result name, the category's zoom and view ranges);
+flags given explicitly win.
 """
 
 import argparse
@@ -93,6 +99,21 @@ ROW_TITLES = {
     'given_light': 'diagnostic: the method given the GT light',
     'given_depth_light': 'diagnostic: the method given the GT canonical '
                          'depth and light',
+}
+
+
+# Per category: the defaults of --config, --data_dir and --name (a category
+# never reuses another's data set: its own directory, and the category is in
+# the data's meta); --zoom defaults to the category's (`SynthOptions`).
+CATEGORY_DEFAULTS = {
+    'face': {'config': os.path.join('configs', 'quickstart.yml'),
+             'data_dir': os.path.join(REPO_ROOT, 'experiments', 'data',
+                                      'learning'),
+             'name': 'learning'},
+    'car': {'config': os.path.join('configs', 'synthcar.yml'),
+            'data_dir': os.path.join(REPO_ROOT, 'experiments', 'data',
+                                     'learning_car'),
+            'name': 'learning_car'},
 }
 
 
@@ -212,7 +233,8 @@ def markdown(result: Dict[str, object]) -> str:
       f'# Learning benchmark: `{result["name"]}`', '',
       f'Config `{s["config"]}` with {s["overrides"] or "no overrides"}; '
       f'{s["steps"]} steps of batch {s["batch_size"]} per row; synthetic '
-      f'data (seed {s["data_seed"]}, zoom {s.get("zoom", 1.0)}): '
+      f'{s.get("category", "face")} data (seed {s["data_seed"]}, zoom '
+      f'{s.get("zoom", 1.0)}): '
       f'{s["counts"]}; test split scored with '
       'the model\'s metrics (SIDE x1e-2, MAD degrees, mean ± std over test '
       f'images). {s["machine"]}.', '',
@@ -293,11 +315,20 @@ def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   trainers.add_run_arguments(p, 'learning', steps=1500, eval_every=250)
   p.add_argument('--rows', default=','.join(ROWS))
-  p.add_argument('--data_dir', default=os.path.join(REPO_ROOT, 'experiments',
-                                                   'data', 'learning'))
+  p.add_argument('--data_dir')
+  p.add_argument('--category', default='face',
+                 choices=list(synth_params.CATEGORIES),
+                 help='the synthetic category; sets the defaults of --config, '
+                 '--data_dir, --name and --zoom (CATEGORY_DEFAULTS)')
   p.add_argument('--resume', action='store_true',
                  help='keep finished rows of <out_dir>/<name>.json')
+  p.set_defaults(config=None, name=None, zoom=None)
   args = p.parse_args(argv)
+  for key, value in CATEGORY_DEFAULTS[args.category].items():
+    if getattr(args, key) is None:
+      setattr(args, key, value)
+  if args.zoom is None:
+    args.zoom = synth_params.SynthOptions.for_category(args.category).zoom
   unknown = [r for r in args.rows.split(',') if r not in ROWS]
   if unknown:
     p.error(f'unknown rows {unknown}; choose from {list(ROWS)}')
@@ -314,7 +345,8 @@ def main(argv=None) -> Dict[str, object]:
   counts = {'train': args.num_train, 'val': args.num_val,
             'test': args.num_test}
   trainers.synth_data(args.data_dir, counts, base, args.data_seed,
-                      synth_params.SynthOptions(zoom=args.zoom))
+                      synth_params.SynthOptions.for_category(
+                          args.category, zoom=args.zoom))
   os.makedirs(args.out_dir, exist_ok=True)
   json_path = os.path.join(args.out_dir, f'{args.name}.json')
   settings = {'config': os.path.relpath(os.path.abspath(args.config),
@@ -322,14 +354,15 @@ def main(argv=None) -> Dict[str, object]:
               'overrides': args.set, 'steps': args.steps,
               'eval_every': args.eval_every, 'batch_size': base.batch_size,
               'counts': counts, 'data_seed': args.data_seed,
-              'zoom': args.zoom,
+              'zoom': args.zoom, 'category': args.category,
               'machine': f'{os.cpu_count()} CPU cores, TF {tf.__version__}, '
                          f'devices {[d.device_type for d in tf.config.list_logical_devices()]}'}
   result = {'name': args.name, 'settings': settings, 'rows': {}}
   if args.resume and os.path.isfile(json_path):
     with open(json_path, encoding='utf-8') as f:
       old = json.load(f)
-    if old.get('settings') == settings:
+    # Results written before --category are faces.
+    if dict({'category': 'face'}, **old.get('settings', {})) == settings:
       result['rows'] = old['rows']
   base_scores = baselines.split_baselines(base)
   result['baselines'] = {

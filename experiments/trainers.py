@@ -108,8 +108,9 @@ GIVEN_NETS = {'view': 'netV', 'depth': 'netD', 'light': 'netL'}
 def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
                options=None) -> bool:
   """Writes a `tfunsup3d-synth` set to `data_dir` unless the one there was
-  made with the same counts, seed, rendering settings and `SynthOptions`
-  (recorded in `bench_meta.json`). Returns whether it wrote one."""
+  made with the same counts, seed, rendering settings and `SynthOptions`,
+  its category included (recorded in `bench_meta.json`; a meta written
+  before the category is a face set's). Returns whether it wrote one."""
   options = options or synth.SynthOptions()
   meta = {'counts': dict(counts), 'seed': seed,
           'image_size': cfg.image_size, 'fov': cfg.fov,
@@ -118,8 +119,10 @@ def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
   meta_path = os.path.join(data_dir, 'bench_meta.json')
   if os.path.isfile(meta_path):
     with open(meta_path, encoding='utf-8') as f:
-      if json.load(f) == meta:
-        return False
+      written = json.load(f)
+    written.get('options', {}).setdefault('category', 'face')
+    if written == meta:
+      return False
   print(f'generating {counts} -> {data_dir}', flush=True)
   synth.write_dataset(data_dir, counts, cfg, seed=seed, overwrite=True,
                       options=options)
@@ -168,7 +171,7 @@ def net_output(cfg, factors, index, net: str) -> np.ndarray:
         d[:, :2] / d[:, 2:]], 1)
   elif net == 'netA':  # stored as uint8 (a + 1) * 127.5
     out = factors['canon_albedo'][index] / 127.5 - 1.0
-  else:  # netD: the inverse of its mapping (exact: see synth._representable)
+  else:  # netD: the inverse of its mapping (exact: synth_maps.representable)
     d = factors['canon_depth'][index].astype(np.float64)
     out = np.arctanh(np.clip(unscale(d, cfg.min_depth, cfg.max_depth),
                              -1 + 1e-6, 1 - 1e-6))[..., None]

@@ -88,6 +88,20 @@ def test_quickstart_values():
   assert cfg.num_epochs >= 1
 
 
+def test_synthcar_is_the_quickstart_with_the_syncar_keys():
+  car, quick, syncar = _load('synthcar'), _load('quickstart'), _load(
+      'train_syncar')
+  for key in ('nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf',
+              'gn_channels', 'batch_size', 'num_epochs', 'lr', 'lam_perc',
+              'image_size', 'use_conf_map'):
+    assert getattr(car, key) == getattr(quick, key), key
+  for key in ('border_depth', 'min_diff_light', 'lam_flip', 'lam_depth_sm',
+              'xyz_rotation_range', 'min_depth', 'max_depth', 'fov'):
+    assert getattr(car, key) == getattr(syncar, key), key
+  assert car.train_val_data_dir == 'data/synthcar' and car.load_gt_depth
+  assert car.test_data_dir == 'data/synthcar/test'
+
+
 def _reference_yaml(name):
   """Parsed experiments/<name>.yml of the reference, or None if unavailable."""
   if not os.path.isdir(REFERENCE_REPO) or shutil.which('git') is None:

@@ -12,6 +12,7 @@ from tfunsup3d import config as config_lib
 from tfunsup3d import render
 from tfunsup3d.data import images
 from tfunsup3d.data import synth
+from tfunsup3d.data import synth_params
 
 S = 32
 QUANTUM = 0.2 / 65535  # one 16-bit depth level, (max - min) / 65535.
@@ -90,6 +91,22 @@ class SampleFactorsTest(tf.test.TestCase):
     self.assertGreater(diff.max(), 0.1)
     small = _factors(n=16, asymmetry=0.3)['canon_albedo']
     self.assertLess(np.abs(small - small[:, :, ::-1]).mean(), diff.mean())
+
+  def test_face_maps_are_unchanged(self):
+    # Sums of the face's maps as they were before the car category (the
+    # full data set's files were compared byte for byte when it came).
+    f = synth.factors_from_params(
+        synth.sample_params(np.random.default_rng(0), 4), S)
+    sums = {k: float(np.float64(v).sum()) for k, v in f.items()}
+    self.assertAllClose(sums, {
+        'canon_depth': 4095.6526188850403, 'face_mask': 3284.0,
+        'canon_albedo': -1397.491158318382,
+        'backdrop_albedo': -31.008853391318553,
+        'light_a': 1.6497125327587128, 'light_b': 2.2453210055828094,
+        'light_d': 2.95046379417181, 'view': -0.6399766803924649},
+                        rtol=1e-9, atol=1e-9)
+    self.assertEqual(sorted(synth.FACTORS_FROM_PARAMS),
+                     sorted(synth_params.CATEGORIES))
 
   def test_zoom_magnifies_the_layout_about_the_centre(self):
     # On a 33-pixel grid (centre pixel 16), zoom 2 puts at pixel 2i - 16 the
@@ -210,7 +227,13 @@ class WriteDatasetTest(tf.test.TestCase):
       self.assertIn('"seed": 5', str(z['meta']))
 
   def test_same_seed_same_bytes(self):
-    a, b, c = self._write(seed=1), self._write(seed=1), self._write(seed=2)
+    for category in synth.FACTORS_FROM_PARAMS:
+      with self.subTest(category=category):
+        self._check_same_seed_same_bytes(
+            synth.SynthOptions.for_category(category))
+
+  def _check_same_seed_same_bytes(self, options):
+    a, b, c = (self._write(seed=seed, options=options) for seed in (1, 1, 2))
     for split in self.COUNTS:
       for sub in ('image', 'depth'):
         names = sorted(os.listdir(os.path.join(a, split, sub)))

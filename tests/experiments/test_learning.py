@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from experiments import learning
+from experiments import trainers
 from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
 from tfunsup3d import Unsup3D
@@ -117,6 +118,42 @@ class LearningBenchTest(tf.test.TestCase):
   def test_unknown_row_is_an_error(self):
     with self.assertRaises(SystemExit):
       learning.parse_args(['--rows=unsup,bogus'])
+    with self.assertRaises(SystemExit):
+      learning.parse_args(['--category=boat'])
+
+  def test_category_sets_its_defaults_and_flags_win(self):
+    data = os.path.join(learning.REPO_ROOT, 'experiments', 'data')
+    pick = lambda a: (a.config, a.data_dir, a.name, a.zoom)
+    self.assertEqual(pick(learning.parse_args([])), (
+        os.path.join('configs', 'quickstart.yml'),
+        os.path.join(data, 'learning'), 'learning', 1.45))
+    self.assertEqual(pick(learning.parse_args(['--category=car'])), (
+        os.path.join('configs', 'synthcar.yml'),
+        os.path.join(data, 'learning_car'), 'learning_car', 1.2))
+    given = ['--config=c.yml', '--data_dir=d', '--name=n', '--zoom=1']
+    self.assertEqual(pick(learning.parse_args(['--category=car'] + given)),
+                     ('c.yml', 'd', 'n', 1.0))
+
+  def test_synth_data_regenerates_for_another_category(self):
+    tmp = tempfile.mkdtemp()
+    cfg = config_lib.Config(image_size=32, load_gt_depth=True).resolved()
+    counts = {'test': 2}
+    face, car = synth.SynthOptions(), synth.SynthOptions.for_category('car')
+    self.assertTrue(trainers.synth_data(tmp, counts, cfg, 1))
+    self.assertFalse(trainers.synth_data(tmp, counts, cfg, 1, face))
+    # A set written before categories existed is a face set: reused.
+    meta_path = os.path.join(tmp, 'bench_meta.json')
+    with open(meta_path, encoding='utf-8') as f:
+      meta = json.load(f)
+    self.assertEqual(meta['options'].pop('category'), 'face')
+    with open(meta_path, 'w', encoding='utf-8') as f:
+      json.dump(meta, f)
+    self.assertFalse(trainers.synth_data(tmp, counts, cfg, 1, face))
+    self.assertTrue(trainers.synth_data(tmp, counts, cfg, 1, car))
+    with np.load(os.path.join(tmp, 'test', 'factors.npz')) as z:
+      self.assertIn('param_body_w', z.files)
+    self.assertFalse(trainers.synth_data(tmp, counts, cfg, 1, car))
+    self.assertTrue(trainers.synth_data(tmp, counts, cfg, 1, face))
 
 
 @pytest.mark.slow
@@ -134,6 +171,22 @@ class LearningBenchRunTest(tf.test.TestCase):
     self.assertLen(result['rows']['unsup']['curve'], 2)
     for name in ('learning.md', 'learning_curves.png'):
       self.assertTrue(os.path.isfile(f'{tmp}/o/{name}'), name)
+
+
+  def test_tiny_car_run(self):
+    tmp = tempfile.mkdtemp()
+    result = learning.main([
+        '--category=car', '--num_train=32', '--num_val=16', '--num_test=16',
+        '--steps=2', '--eval_every=2', '--rows=unsup', f'--data_dir={tmp}/d',
+        f'--out_dir={tmp}/o'])
+    self.assertEqual(result['name'], 'learning_car')
+    self.assertEqual(result['settings']['category'], 'car')
+    self.assertEqual(result['settings']['config'],
+                     os.path.join('configs', 'synthcar.yml'))
+    with np.load(f'{tmp}/d/test/factors.npz') as z:
+      self.assertIn('"category": "car"', str(z['meta']))
+    with open(f'{tmp}/o/learning_car.md', encoding='utf-8') as f:
+      self.assertIn('synthetic car data', f.read())
 
 
 @pytest.mark.slow

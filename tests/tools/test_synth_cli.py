@@ -1,5 +1,6 @@
 """tfunsup3d-synth run as a subprocess: success, refusals, bad flags."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -110,7 +111,27 @@ def test_zoom_fills_more_of_the_frame(tmp_path):
     assert b['face_mask'].mean() > a['face_mask'].mean() * 1.5
 
 
+def test_car_category_with_its_defaults(tmp_path):
+  out = tmp_path / 'cars'
+  proc = _run(f'--out_dir={out}', '--category=car', '--num_train=3',
+              '--num_val=0', '--num_test=2', '--image_size=16',
+              '--param_range=body_w:0.7:0.7', '--max_roll=1')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'wrote car set' in proc.stdout
+  with np.load(out / 'test' / 'factors.npz') as z:
+    meta = json.loads(str(z['meta']))
+    np.testing.assert_array_equal(z['param_body_w'], [0.7, 0.7])
+  # The car's view defaults, with the flag given replacing its own.
+  assert meta['options'] == dict(
+      category='car', max_yaw=60.0, max_pitch=5.0, max_roll=1.0,
+      max_translation=0.02, asymmetry=0.3, zoom=1.2,
+      param_ranges=[['body_w', 0.7, 0.7]])
+  assert len(os.listdir(out / 'train' / 'depth')) == 3
+
+
 @pytest.mark.parametrize('args, reason', [
+    (['--category=boat'], 'category'),
+    (['--category=car', '--param_range=head_pow:1:2'], 'param_ranges'),
     (['--num_train=-1'], 'num_train'),
     (['--num_train=0', '--num_val=0', '--num_test=0'], 'Nothing to write'),
     (['--asymmetry=2'], 'asymmetry'),

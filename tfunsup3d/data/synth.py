@@ -1,20 +1,24 @@
-"""A synthetic, symmetric, face-like category with ground-truth depth.
+"""Synthetic, symmetric categories with ground-truth depth: face-like, car-like.
 
 Instances follow Unsup3D's own image formation (docs/method.md §2): a canonical
 depth and albedo, mirror-symmetric about the vertical centre line, shaded by an
 ambient + diffuse (Lambertian) light and reprojected into a random view (yaw,
-pitch, roll, x/y translation) by `tfunsup3d.render`. The canonical scene is a
-face-like relief on a backdrop plane, expressed as the model expresses depth
-(mean-centred in tanh space, border columns at `border_depth`; see
-`_representable`): depth: head (a rounded ellipsoid cap) + nose ridge + brow
-ridge + cheeks + chin + lips - eye sockets: smooth symmetric bumps of random
-per-instance amplitude, position and width (a low-dimensional family); albedo:
-skin tone with a smooth gradient and blush; symmetric eyes, brows, lips, mostly
-hair; a smooth coloured backdrop gradient; asymmetric details (a dark mark on
-one side, a horizontal backdrop gradient) scaled by `asymmetry` (0: an exact
-mirror). Ground truth (layout of docs/method.md §5) is the face's depth in the
-input view; elsewhere (backdrop, uncovered pixels) p = 0 (d = max_depth, which
-face depths stay well below, so the metric mask d < max d is the face). """
+pitch, roll, x/y translation) by `tfunsup3d.render`. `SynthOptions.category`
+picks the scene: 'face' (this module) or 'car' (`synth_car`: a car seen from
+the front, turned by a wider yaw); both make the same factors
+(`FACTORS_FROM_PARAMS`), rendered and written alike. The face's canonical
+scene is a face-like relief on a backdrop plane, expressed as the model
+expresses depth (mean-centred in tanh space, border columns at
+`border_depth`; see `synth_maps.representable`): depth: head (a rounded
+ellipsoid cap) + nose ridge + brow ridge + cheeks + chin + lips - eye sockets:
+smooth symmetric bumps of random per-instance amplitude, position and width (a
+low-dimensional family); albedo: skin tone with a smooth gradient and blush;
+symmetric eyes, brows, lips, mostly hair; a smooth coloured backdrop gradient;
+asymmetric details (a dark mark on one side, a horizontal backdrop gradient)
+scaled by `asymmetry` (0: an exact mirror). Ground truth (layout of
+docs/method.md §5) is the object's depth in the input view; elsewhere
+(backdrop, uncovered pixels) p = 0 (d = max_depth, which object depths stay
+well below, so the metric mask d < max d is the object). """
 
 import dataclasses
 import functools
@@ -35,6 +39,8 @@ import tensorflow as tf
 from tfunsup3d import errors
 from tfunsup3d import progress
 from tfunsup3d import render
+from tfunsup3d.data import synth_car
+from tfunsup3d.data import synth_maps as maps
 from tfunsup3d.data import synth_params
 
 # The category's parameters live in synth_params; these stay importable here.
@@ -45,65 +51,6 @@ SPLITS = ('train', 'val', 'test')
 BATCH_SIZE = 64  # render batch; fixed so outputs never depend on it.
 _FACTOR_KEYS = ('canon_depth', 'canon_albedo', 'backdrop_albedo',
                 'face_mask', 'light_a', 'light_b', 'light_d', 'view')
-
-
-def _disc(dx, dy, sx, sy, pixel):
-  """Anti-aliased filled ellipse (a linear ramp about one pixel wide)."""
-  r = np.sqrt((dx / sx) ** 2 + (dy / sy) ** 2)
-  return np.clip((1.0 - r) * np.minimum(sx, sy) / pixel + 0.5, 0.0, 1.0)
-
-
-def _over(base, alpha, colour):
-  """Paints `colour` [n,(S,S,)3] over `base` [n,S,S,3] with alpha [n,S,S]."""
-  colour = colour if colour.ndim == 4 else colour[:, None, None, :]
-  return base + alpha[..., None] * (colour - base)
-
-
-def _mirror(x):
-  """Exactly symmetric part of [n,S,S(,C)] maps ((a + b) / 2 is exact)."""
-  return 0.5 * (x + x[:, :, ::-1])
-
-
-def _representable(scene, min_depth, max_depth, border_depth):
-  """The scene's depth [n,S,S] as the model can express it (docs/method.md §3).
-
-  The model's canonical depth is tanh(raw - mean(raw)) rescaled to
-  [min_depth, max_depth], with the two left and right border columns set to
-  border_depth: its tanh-space mean is 0. A face on a backdrop at
-  border_depth has a positive mean (about +0.2 here), so the model could only
-  fit it with a relief about twice as deep (and, through the relief/rotation
-  ambiguity, a yaw about half as large). The scene is therefore shifted in
-  tanh space to mean 0, exactly as the model's own post-processing would:
-  the backdrop moves a little nearer than the border columns (a little
-  farther when the face fills most of the frame, `SynthOptions.zoom`).
-  """
-  mid, half = (max_depth + min_depth) / 2.0, (max_depth - min_depth) / 2.0
-  raw = np.arctanh((scene - mid) / half)
-  raw[:, :, :2] = raw[:, :, -2:] = np.arctanh((border_depth - mid) / half)
-  # Shift the inner columns so that the mean over all columns is 0: the raw
-  # map then passes through the model's post-processing unchanged.
-  inner = raw[:, :, 2:-2]
-  inner -= raw.sum(axis=(1, 2), keepdims=True) / inner[0].size
-  return mid + half * np.tanh(raw)
-
-
-def _grid(q: Mapping[str, np.ndarray], image_size: int):
-  """Sample coordinates in layout units (y down, x right, 0 at the centre).
-
-  Args:
-    q: parameters of n instances, per-instance scalars shaped [n,1,1];
-      optional 'zoom' (layout units per pixel scale, default 1).
-    image_size: S.
-  Returns:
-    (x, y, pixel): x [n or 1,1,S], y [n or 1,S,1], with x_j = -x_-j exactly;
-    pixel, the size of one pixel in layout units ([n,1,1] or a float).
-  """
-  zoom = q['zoom'] if 'zoom' in q else 1.0  # [n,1,1]: layout units / pixel
-  c = (int(image_size) - 1) / 2.0
-  pixel = 1.0 / (c * zoom)
-  coords = (np.arange(int(image_size)) - c) / c  # exact mirror: x_j = -x_-j
-  y, x = coords[None, :, None] / zoom, coords[None, None, :] / zoom
-  return x, y, pixel
 
 
 def _bump_pair(ax, y, cx, cy, sx, sy):
@@ -125,7 +72,7 @@ def _relief(q, x, y, eye_y, tip, lip_y):
 
   Args:
     q: parameters, per-instance scalars shaped [n,1,1].
-    x, y: `_grid` coordinates.
+    x, y: `maps.grid` coordinates.
     eye_y, tip, lip_y: heights of the eyes, nose tip and lips, [n,1,1].
   Returns:
     (h, face): h [n,S,S] (0 outside the head); face [n,S,S], 1 inside the
@@ -162,7 +109,7 @@ def _albedo(p, q, x, y, eye_y, lip_y, pixel):
   Args:
     p: parameters, per-instance arrays [n] or [n,k].
     q: the same, scalars shaped [n,1,1].
-    x, y, pixel: from `_grid`.
+    x, y, pixel: from `maps.grid`.
     eye_y, lip_y: heights of the eyes and lips, [n,1,1].
   Returns:
     (alb, bg, head): alb [n,S,S,3], mirrored; bg [n,S,S,3], the backdrop;
@@ -178,46 +125,25 @@ def _albedo(p, q, x, y, eye_y, lip_y, pixel):
                                    0.1, 0.08)
   skin = skin + cheeks[..., None] * np.array([0.08, -0.03, -0.03])
   bg = p['bg_rgb'][:, None, None, :] * (1.0 + q['bg_grad'] * y)[..., None]
-  head = _disc(x, y - hy, q['head_ax'], q['head_ay'], pixel)
-  alb = _over(bg, head, skin)
+  head = maps.disc(x, y - hy, q['head_ax'], q['head_ay'], pixel)
+  alb = maps.over(bg, head, skin)
   hair_edge = hy - q['hairline'] * q['head_ay'] + 0.35 * x ** 2
   hair = (q['hair'] < 0.75) * head * np.clip((hair_edge - y) / pixel + 0.5,
                                              0.0, 1.0)
   hair_rgb = np.clip(0.07 + p['hair_tone'][:, None] ** 1.5 * np.array(
       [0.85, 0.65, 0.4]) + p['hair_jitter'], 0.03, 1.0)  # black to blond
-  alb = _over(alb, hair, hair_rgb)
-  alb = _over(alb, _disc(x, y - lip_y, 0.12, 0.035, pixel),
-              skin * np.array([1.0, 0.6, 0.6]) * q['lip_rgb'][..., None] / 0.55)
+  alb = maps.over(alb, hair, hair_rgb)
+  alb = maps.over(alb, maps.disc(x, y - lip_y, 0.12, 0.035, pixel),
+                  skin * np.array([1.0, 0.6, 0.6]) * q['lip_rgb'][..., None]
+                  / 0.55)
   for sx, sy, rgb in ((0.09, 0.04, np.full_like(p['iris_rgb'], 0.92)),
                       (0.035, 0.035, p['iris_rgb'])):  # eye white, iris
-    alb = _over(alb, _disc(ax - q['eye_x'], y - eye_y, sx, sy, pixel), rgb)
+    alb = maps.over(alb, maps.disc(ax - q['eye_x'], y - eye_y, sx, sy,
+                                   pixel), rgb)
   brow_y = eye_y - q['brow_dy'] + q['brow_tilt'] * (ax - q['eye_x'])
-  alb = _over(alb, _disc(ax - q['eye_x'], y - brow_y, 0.11, 0.022, pixel),
-              hair_rgb * 0.45)
-  return _mirror(alb), bg, head
-
-
-def _asymmetric_albedo(p, q, x, y, head, alb, bg, pixel):
-  """Adds the asymmetric instances' mark and sideways backdrop gradient.
-
-  Args:
-    p, q: parameters as in `_albedo`; instances with asymmetry 0 keep their
-      albedo.
-    x, y, pixel: from `_grid`.
-    head: [n,S,S] head coverage; alb, bg: [n,S,S,3] from `_albedo`.
-  Returns:
-    (alb, bg), both [n,S,S,3].
-  """
-  a = q['asymmetry']
-  if np.any(p['asymmetry'] > 0):
-    mark_x = q['mark_x'] + 0.15 * np.sign(q['mark_x'])  # off the centre line
-    mark = a * (q['mark'] < 0.5) * q['mark_strength'] * head * _disc(
-        x - mark_x, y - q['head_y'] - q['mark_y'], q['mark_r'], q['mark_r'],
-        pixel)
-    alb = _over(alb, mark, np.tile(np.array([[0.25, 0.15, 0.1]]), (len(a), 1)))
-    bg_x = (1.0 + a * q['bg_grad_x'] * x)[..., None]
-    alb, bg = alb * (bg_x + head[..., None] * (1.0 - bg_x)), bg * bg_x
-  return alb, bg
+  alb = maps.over(alb, maps.disc(ax - q['eye_x'], y - brow_y, 0.11, 0.022,
+                                 pixel), hair_rgb * 0.45)
+  return maps.mirror(alb), bg, head
 
 
 def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
@@ -232,30 +158,23 @@ def factors_from_params(params: Mapping[str, np.ndarray], image_size: int,
     only: fills what the mesh leaves uncovered); face_mask [n,S,S] (1 on the
     face); light_a, light_b [n,1]; light_d [n,3] (unit); view [n,6].
   """
-  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
-  if border_depth is None:  # the model's default (config.resolved)
-    border_depth = 0.7 * max_depth + 0.3 * min_depth
-  q = {k: (v[:, None, None] if v.ndim == 1 else v) for k, v in p.items()}
-  x, y, pixel = _grid(q, image_size)
+  p, q, x, y, pixel = maps.layout(params, image_size)
+  border_depth = maps.default_border(min_depth, max_depth, border_depth)
   hy = q['head_y']
   eye_y = hy + q['eye_y']
   tip = hy + q['nose_tip']
   lip_y = tip + q['lip_dy']
   h, face = _relief(q, x, y, eye_y, tip, lip_y)
-  span = max_depth - min_depth
-  scene = np.clip(border_depth - span * h, min_depth + 0.02 * span,
-                  border_depth)
-  depth = _representable(scene, min_depth, max_depth, border_depth)
+  depth = maps.scene_depth(h, min_depth, max_depth, border_depth)
   alb, bg, head = _albedo(p, q, x, y, eye_y, lip_y, pixel)
-  alb, bg = _asymmetric_albedo(p, q, x, y, head, alb, bg, pixel)
-  d = np.concatenate([p['light_dxy'], np.ones_like(p['light_dxy'][:, :1])], 1)
-  out = {'canon_depth': _mirror(depth), 'face_mask': face,
-         'canon_albedo': np.clip(alb, 0.0, 1.0) * 2.0 - 1.0,
-         'backdrop_albedo': np.clip(bg, 0.0, 1.0) * 2.0 - 1.0,
-         'light_a': p['light_a'][:, None], 'light_b': p['light_b'][:, None],
-         'light_d': d / np.linalg.norm(d, axis=1, keepdims=True),
-         'view': p['view']}
-  return {k: v.astype(np.float32) for k, v in out.items()}
+  alb, bg = maps.asymmetric_albedo(p, q, x, y, head, hy, alb, bg, pixel)
+  return maps.factor_dict(p, depth, face, alb, bg)
+
+
+# Each category's maps (`SynthOptions.category`): the same factor dict, which
+# `render_instances` renders whatever the category.
+FACTORS_FROM_PARAMS = {'face': factors_from_params,
+                       'car': synth_car.factors_from_params}
 
 
 def sample_factors(rng: np.random.Generator, n: int, image_size: int,
@@ -263,9 +182,11 @@ def sample_factors(rng: np.random.Generator, n: int, image_size: int,
                    border_depth: Optional[float] = None,
                    options: SynthOptions = SynthOptions()
                    ) -> Dict[str, np.ndarray]:
-  """Draws n instances' canonical factors (see `factors_from_params`)."""
-  return factors_from_params(sample_params(rng, n, options), image_size,
-                             min_depth, max_depth, border_depth)
+  """Draws n instances' canonical factors of `options.category` (see
+  `factors_from_params`)."""
+  return FACTORS_FROM_PARAMS[options.category](
+      sample_params(rng, n, options), image_size, min_depth, max_depth,
+      border_depth)
 
 
 @functools.lru_cache(maxsize=8)
@@ -349,8 +270,9 @@ def write_split(split_dir: str, n: int, cfg, seed: int,
     os.makedirs(os.path.join(split_dir, sub), exist_ok=True)
   store = {k: [] for k in _FACTOR_KEYS if k != 'backdrop_albedo'}
   report = progress.Progress(n, f'synth {split}')
+  make_factors = FACTORS_FROM_PARAMS[options.category]
   for start in range(0, n, BATCH_SIZE):
-    chunk = factors_from_params(
+    chunk = make_factors(
         {k: v[start:start + BATCH_SIZE] for k, v in params.items()},
         cfg.image_size, cfg.min_depth, cfg.max_depth, cfg.border_depth)
     images, depth, mask = render_instances(chunk, cfg)
@@ -397,7 +319,7 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
       anti_aliasing).
     seed: the random seed.
     overwrite: replace non-empty split directories.
-    options: view ranges and asymmetry.
+    options: the category, view ranges, asymmetry, framing.
   Returns:
     {split: seconds taken} for the splits written.
   Raises:
@@ -463,8 +385,9 @@ def changed_options(split_dir: str,
 
   Reads the meta of split_dir/factors.npz (`write_split`). Returns
   {name: (written, now)} for each differing option (options the file
-  predates count as their value then: `zoom` 1), or {} when they agree or
-  the split has no readable factors.npz (not written by this generator).
+  predates count as their value then: `zoom` 1, `category` face), or {} when
+  they agree or the split has no readable factors.npz (not written by this
+  generator).
   """
   try:
     with np.load(os.path.join(split_dir, 'factors.npz')) as f:
@@ -472,6 +395,7 @@ def changed_options(split_dir: str,
   except (OSError, KeyError, ValueError, zipfile.BadZipFile):
     return {}
   written.setdefault('zoom', 1.0)  # files written before the option
+  written.setdefault('category', 'face')  # likewise
   now = json.loads(json.dumps(dataclasses.asdict(options)))
   return {k: (written.get(k), v) for k, v in now.items()
           if written.get(k) != v}

@@ -1,23 +1,33 @@
-"""Per-instance parameters of the synthetic face-like category.
+"""Per-instance parameters of the synthetic categories (face, car).
 
-`PARAM_RANGES` is the category: each parameter uniform in [lo, hi) (with an
-optional trailing size), drawn in table order from one random stream, so a
-variant that replaces a range (`SynthOptions.param_ranges`) keeps every
-other draw. `tfunsup3d.data.synth` turns the parameters into maps.
+`PARAM_RANGES` is the face category, `synth_car.PARAM_RANGES` the car: each
+parameter uniform in [lo, hi) (with an optional trailing size), drawn in
+table order from one random stream, so a variant that replaces a range
+(`SynthOptions.param_ranges`) keeps every other draw. `SynthOptions.category`
+picks the table; `SynthOptions.for_category` gives a category's default
+options. `tfunsup3d.data.synth` turns the parameters into maps.
 """
 
 import dataclasses
 import math
-from typing import Dict, Tuple
+from typing import Any, Dict, NamedTuple, Tuple
 
 import numpy as np
+
+from tfunsup3d.data import synth_car
 
 
 @dataclasses.dataclass(frozen=True)
 class SynthOptions:
-  """View ranges (uniform in (-max, max); degrees, and scene units, in
-  which the image spans about 0.175 at depth 1), the asymmetry and the
-  framing (`zoom`)."""
+  """The category, view ranges (uniform in (-max, max); degrees, and scene
+  units, in which the image spans about 0.175 at depth 1), the asymmetry and
+  the framing (`zoom`).
+
+  The field defaults are the face's. Each category has its own defaults
+  (`CATEGORIES[name].defaults`: the car turns by up to 60 degrees of yaw and
+  stands in a wider ring of backdrop); `SynthOptions.for_category('car')`
+  gives them, with any field overridden by keyword.
+  """
   max_yaw: float = 30.0
   max_pitch: float = 10.0
   max_roll: float = 5.0
@@ -28,11 +38,24 @@ class SynthOptions:
   # as the reference's synface crop (170 of 256 pixels) does. Positions and
   # sizes scale, depth amplitudes do not.
   zoom: float = 1.45
-  # (name, lo, hi) entries replacing ranges of `PARAM_RANGES`, e.g.
-  # (('head_pow', 1.0, 1.5),): a variant of the category.
+  # (name, lo, hi) entries replacing ranges of the category's table
+  # (`PARAM_RANGES` for the face), e.g. (('head_pow', 1.0, 1.5),): a variant
+  # of the category.
   param_ranges: Tuple[Tuple[str, float, float], ...] = ()
+  category: str = 'face'  # a key of CATEGORIES
+
+  @classmethod
+  def for_category(cls, category: str = 'face',
+                   **overrides: Any) -> 'SynthOptions':
+    """The category's default options with `overrides` (field=value) on top,
+    checked; e.g. `SynthOptions.for_category('car', zoom=1.2)`."""
+    defaults = CATEGORIES[category].defaults if category in CATEGORIES else {}
+    return cls(**dict(defaults, **overrides, category=category)).check()
 
   def check(self) -> 'SynthOptions':
+    if self.category not in CATEGORIES:
+      raise ValueError(f'category must be one of {tuple(CATEGORIES)}. '
+                       f'Received: {self.category!r}')
     for name, hi in (('max_yaw', 90), ('max_pitch', 90), ('max_roll', 90),
                      ('max_translation', 0.2), ('asymmetry', 1)):
       if not 0.0 <= getattr(self, name) <= hi:
@@ -40,7 +63,7 @@ class SynthOptions:
                          f'{getattr(self, name)}')
     if not 0.0 < self.zoom <= 4.0:
       raise ValueError(f'zoom must be in (0, 4]. Received: {self.zoom}')
-    known = [r[0] for r in PARAM_RANGES]
+    known = [r[0] for r in CATEGORIES[self.category].param_ranges]
     for entry in self.param_ranges:
       if (len(entry) != 3 or entry[0] not in known
           or not math.isfinite(float(entry[1]))
@@ -77,18 +100,40 @@ PARAM_RANGES = (
     ('light_dxy', -0.75, 0.75, 2))
 
 
+class Category(NamedTuple):
+  """A synthetic category's parameters.
+
+  param_ranges: (name, lo, hi[, size]) entries, drawn in order; every
+    category has light_a, light_b, light_dxy.
+  defaults: `SynthOptions` fields that differ from the class defaults.
+  diffuse: (lo, top): light_b is rescaled to [lo, lo + top - light_a].
+  """
+  param_ranges: Tuple[Tuple[Any, ...], ...]
+  defaults: Dict[str, Any]
+  diffuse: Tuple[float, float]
+
+
+CATEGORIES = {
+    'face': Category(PARAM_RANGES, {}, (0.4, 0.7)),
+    'car': Category(synth_car.PARAM_RANGES, synth_car.OPTION_DEFAULTS,
+                    synth_car.DIFFUSE_LIGHT),
+}
+
+
 def sample_params(rng: np.random.Generator, n: int,
                   options: SynthOptions = SynthOptions()
                   ) -> Dict[str, np.ndarray]:
   """Draws per-instance parameters: float64 `[n, ...]` arrays, a few numbers
   each (`synth.factors_from_params` makes the maps); 'view' is `[n, 6]`."""
   o = options.check()
-  spans = {r[0]: r[1:] for r in PARAM_RANGES}  # in order: one random stream
+  category = CATEGORIES[o.category]
+  spans = {r[0]: r[1:] for r in category.param_ranges}  # in order: 1 stream
   for name, lo, hi in o.param_ranges:
     spans[name] = (float(lo), float(hi)) + spans[name][2:]
   p = {k: rng.uniform(v[0], v[1], (n,) + tuple(v[2:]))
        for k, v in spans.items()}
-  p['light_b'] = 0.4 + p['light_b'] * (0.7 - p['light_a'])
+  lo, top = category.diffuse
+  p['light_b'] = lo + p['light_b'] * (top - p['light_a'])
   deg, t = math.pi / 180.0, o.max_translation
   lim = np.array([o.max_pitch * deg, o.max_yaw * deg, o.max_roll * deg, t, t,
                   0.0])
@@ -98,8 +143,10 @@ def sample_params(rng: np.random.Generator, n: int,
   return p
 
 
-def parse_param_range(text: str) -> Tuple[str, float, float]:
-  """'NAME:LO:HI' -> (name, lo, hi), checked against `PARAM_RANGES`."""
+def parse_param_range(text: str,
+                      category: str = 'face') -> Tuple[str, float, float]:
+  """'NAME:LO:HI' -> (name, lo, hi), checked against the category's
+  parameters (`CATEGORIES[category].param_ranges`)."""
   parts = text.split(':')
   try:
     if len(parts) != 3:
@@ -108,5 +155,5 @@ def parse_param_range(text: str) -> Tuple[str, float, float]:
   except ValueError:
     raise ValueError(f'param_range must be NAME:LO:HI (e.g. head_pow:1:1.5). '
                      f'Received: {text!r}') from None
-  SynthOptions(param_ranges=(entry,)).check()
+  SynthOptions(param_ranges=(entry,), category=category).check()
   return entry
