@@ -51,5 +51,27 @@ class QuickstartTest(unittest.TestCase):
           f'{tmp}/results/test_results/eval_scores.txt'))
 
 
+class DataStepTest(unittest.TestCase):
+
+  def test_car_category_is_written_and_recorded(self):
+    # pylint: disable=g-import-not-at-top
+    import numpy as np
+    from tfunsup3d import config
+    from tfunsup3d.data import synth_params
+    from tfunsup3d.tools import quickstart
+    with tempfile.TemporaryDirectory() as tmp:
+      cfg = config.load(os.path.join(ROOT, 'configs', 'synthcar.yml'), [
+          f'train_val_data_dir={tmp}/data', f'checkpoint_dir={tmp}/ckpt'
+      ]).resolved()
+      counts = {'train': 2, 'val': 1, 'test': 1}
+      quickstart._data_step(cfg, counts,  # pylint: disable=protected-access
+                            synth_params.SynthOptions.for_category('car'))
+      with np.load(f'{tmp}/data/train/factors.npz') as f:
+        meta = json.loads(str(f['meta']))
+      self.assertEqual(meta['options']['category'], 'car')
+      self.assertEqual(meta['options']['max_yaw'], 60)
+      self.assertEqual(len(os.listdir(f'{tmp}/data/test/image')), 1)
+
+
 if __name__ == "__main__":
   unittest.main()

@@ -1,7 +1,8 @@
 """tfunsup3d-quickstart: the main job, end to end on CPU.
 
-  1. generate a synthetic face-like set with ground-truth depth
-     (`tfunsup3d-synth`, skipped when the data is already there),
+  1. generate a synthetic face-like (or, with `--category=car`, car-like)
+     set with ground-truth depth (`tfunsup3d-synth`, skipped when the data
+     is already there),
   2. train the reduced model of configs/quickstart.yml (`tfunsup3d-train`,
      resuming a previous run),
   3. test it on the test split with depth scores (`tfunsup3d-test`) next to
@@ -12,6 +13,7 @@ Usage:
   tfunsup3d-quickstart --config=configs/quickstart.yml [--KEY=VALUE ...]
   tfunsup3d-quickstart --config=configs/quickstart.yml --num_train=64 \
       --num_epochs=1 --max_steps_per_epoch=2      # a smoke run (CI)
+  tfunsup3d-quickstart --config=configs/synthcar.yml --category=car
 
 Writes `<checkpoint_dir>/quickstart_summary.json` with the scores.
 """
@@ -32,6 +34,10 @@ def define_flags() -> None:
   flags.DEFINE_integer('num_val', 300, 'Synthetic validation images.')
   flags.DEFINE_integer('num_test', 300, 'Synthetic test images.')
   flags.DEFINE_bool('export', True, 'Export a SavedModel at the end.')
+  flags.DEFINE_enum('category', 'face', ['face', 'car'],
+                    'The synthetic objects of step 1 (tfunsup3d-synth '
+                    '--category): face, or car with '
+                    '--config=configs/synthcar.yml.')
 
 
 def _data_present(cfg) -> bool:
@@ -60,8 +66,9 @@ def _check_replaceable(cfg, counts):
           'Set train_val_data_dir to another directory.')
 
 
-def _data_step(cfg, counts):
-  """Step 1: checks what training needs, then writes or reuses the data."""
+def _data_step(cfg, counts, options):
+  """Step 1: checks what training needs, then writes or reuses the data
+  (`options`: the generator's `SynthOptions`)."""
   # pylint: disable=g-import-not-at-top
   from tfunsup3d.data import synth
   from tfunsup3d.train import loop
@@ -74,14 +81,14 @@ def _data_step(cfg, counts):
   if present:
     print('      already there, reused (delete it to regenerate)')
     changed = synth.changed_options(os.path.join(cfg.train_val_data_dir,
-                                                 'train'))
+                                                 'train'), options)
     if changed:
       print('      note: written with other generator options than '
             'today\'s defaults: ' + ', '.join(
                 f'{k} {old} (now {new})' for k, (old, new) in changed.items()))
   else:
     synth.write_dataset(cfg.train_val_data_dir, counts, cfg, seed=cfg.seed,
-                        overwrite=True)
+                        overwrite=True, options=options)
 
 
 def main(cfg: config_lib.Config) -> int:
@@ -92,7 +99,9 @@ def main(cfg: config_lib.Config) -> int:
     cfg.test_data_dir = os.path.join(cfg.train_val_data_dir, 'test')
   counts = {'train': FLAGS.num_train, 'val': FLAGS.num_val,
             'test': FLAGS.num_test}
-  _data_step(cfg, counts)
+  from tfunsup3d.data import synth_params  # pylint: disable=g-import-not-at-top
+  _data_step(cfg, counts, synth_params.SynthOptions.for_category(
+      FLAGS.category))
   print(f'[2/4] training -> {cfg.checkpoint_dir}')
   result = loop.train(cfg)
   print(f'      {result["epoch"]} epochs, {result["step"]} steps')
