@@ -6,8 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests.train import tiny
-from tfunsup3d import config
+from tests import tiny
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.train import checkpoints
 from tfunsup3d.train import optimizers
@@ -33,7 +32,7 @@ class CheckpointsTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     keras.utils.set_random_seed(0)
-    cls.cfg = config.from_dict(tiny.TINY).resolved()
+    cls.cfg = tiny.tiny_config().resolved()
     cls.model, cls.opts = _model_and_optimizers(cls.cfg)
 
   def _checkpoints(self, directory, keep=2):
@@ -160,7 +159,7 @@ class CheckpointsTest(tf.test.TestCase):
   def test_other_network_sizes_are_a_clear_error(self):
     directory = self.get_temp_dir() + '/sizes'
     self._save_two(directory)
-    other = config.from_dict(dict(tiny.TINY, nf_encoder=8))
+    other = tiny.tiny_config(nf_encoder=8)
     with self.assertRaisesRegex(checkpoints.CheckpointError,
                                 'nf_encoder: 4 in .*8 now'):
       self._checkpoints(directory).check_config(other)
