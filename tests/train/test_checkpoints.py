@@ -76,6 +76,15 @@ class CheckpointsTest(tf.test.TestCase):
     for a, b in zip(saved, loaded.weights):
       self.assertAllEqual(a, b.numpy())
 
+  def test_resume_from_a_relative_directory(self):
+    directory = self.get_temp_dir() + '/relative'
+    _, second = self._save_two(directory)
+    relative = os.path.relpath(directory)
+    again = self._checkpoints(relative)
+    self.assertEqual(again.restore(), os.path.join(relative, 'ckpt-6'))
+    self.assertEqual(os.path.basename(second), 'ckpt-6')
+    self.assertEqual(again.state.get()['step'], 6)
+
   def test_empty_directory_restores_nothing(self):
     ckpts = self._checkpoints(self.get_temp_dir() + '/empty')
     self.assertIsNone(ckpts.restore())
