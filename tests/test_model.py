@@ -2,8 +2,6 @@
 
 import functools
 import os
-import shutil
-import tempfile
 
 from absl.testing import parameterized
 import keras
@@ -11,17 +9,14 @@ import numpy as np
 import tensorflow as tf
 
 from tests import fixtures
+from tests import testcase
+from tests import tiny
 from tfunsup3d import Unsup3D
-from tfunsup3d import config as config_lib
 from tfunsup3d import render
+from tfunsup3d import saving
 from tfunsup3d.convert import torch_format
 from tfunsup3d.errors import CheckpointError
 from tfunsup3d.factors import depth as depth_lib
-
-# The smallest networks the model accepts (EDDeconv/ConfNet need nf to be a
-# multiple of 16 for their GroupNorm groups; 64 px is the minimum size).
-TINY = dict(image_size=64, nf_depth=16, zdim_depth=16, nf_encoder=4,
-            nf_conf=16, zdim_conf=16, lam_perc=0.0)
 
 # The fixture's settings beside the code defaults (its README).
 FIXTURE_OVERRIDES = dict(border_depth=1.04, z_translation_range=0.1)
@@ -77,9 +72,8 @@ def _reference_run(checkpoint: str):
 
 
 def _tiny_model(**overrides) -> Unsup3D:
-  values = dict(TINY)
-  values.update(overrides)
-  return Unsup3D(config_lib.from_dict(values))
+  """The tiny model with the current seed's weights (unscaled encoders)."""
+  return Unsup3D(tiny.tiny_config(**overrides))
 
 
 def _synthetic_images(batch=2, size=64):
@@ -467,13 +461,7 @@ class TrainingTest(tf.test.TestCase):
                     msg=f'{float(first)} -> {float(loss)}')
 
 
-class ConstructionTest(tf.test.TestCase):
-
-  def _scratch_dir(self) -> str:
-    # (absl's create_tempdir needs parsed flags, which pytest does not do.)
-    path = tempfile.mkdtemp()
-    self.addCleanup(shutil.rmtree, path, ignore_errors=True)
-    return path
+class ConstructionTest(testcase.TestCase):
 
   def test_config_round_trip(self):
     model = _tiny_model(lam_flip=0.25, border_depth=1.05)
@@ -490,7 +478,7 @@ class ConstructionTest(tf.test.TestCase):
     self.assertEqual(revived.cfg, model.cfg)
 
   def test_config_dict_and_derived_defaults(self):
-    model = Unsup3D(dict(TINY, min_depth=0.8, max_depth=1.2))
+    model = Unsup3D(dict(tiny.TINY, min_depth=0.8, max_depth=1.2))
     self.assertAllClose(model.cfg.border_depth, 0.7 * 1.2 + 0.3 * 0.8)
     self.assertAllClose(model.cfg.rot_center_depth, 1.0)
 
@@ -503,31 +491,27 @@ class ConstructionTest(tf.test.TestCase):
     self.assertAllClose(model.decompose(images)['recon_im'],
                         other.decompose(images)['recon_im'], atol=1e-6)
 
-  def test_tf_checkpoint_directory(self):
+  def test_from_checkpoint_of_a_saved_directory(self):
     keras.utils.set_random_seed(6)
     model = _tiny_model(lam_flip=0.3)
-    directory = self._scratch_dir()
-    with open(os.path.join(directory, 'config.yml'), 'w') as f:
-      f.write(model.cfg.to_yaml())
-    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), directory,
-                               max_to_keep=1).save()
+    directory = os.path.join(self.scratch_dir(), 'run')
+    images = _synthetic_images(1)
+    saving.save(model, directory)
     restored = Unsup3D.from_checkpoint(directory)
     self.assertEqual(restored.cfg.lam_flip, 0.3)
-    for name, net in model.networks.items():
-      for a, b in zip(net.get_weights(), restored.networks[name].get_weights()):
-        self.assertAllEqual(a, b, msg=name)
+    self.assert_same_model(restored, model, images, 'from_checkpoint')
 
   def test_from_checkpoint_missing_path(self):
-    path = os.path.join(self._scratch_dir(), 'nope.pth')
+    path = os.path.join(self.scratch_dir(), 'nope.pth')
     with self.assertRaisesRegex(CheckpointError, 'not found.*nope.pth'):
       Unsup3D.from_checkpoint(path)
 
   def test_from_checkpoint_directory_without_checkpoint(self):
     with self.assertRaisesRegex(CheckpointError, 'No TF checkpoint'):
-      Unsup3D.from_checkpoint(self._scratch_dir())
+      Unsup3D.from_checkpoint(self.scratch_dir())
 
   def test_from_checkpoint_not_a_checkpoint(self):
-    path = os.path.join(self._scratch_dir(), 'notes.pth')
+    path = os.path.join(self.scratch_dir(), 'notes.pth')
     with open(path, 'w') as f:
       f.write('hello\n')
     with self.assertRaisesRegex(CheckpointError,
@@ -562,7 +546,7 @@ class ConstructionTest(tf.test.TestCase):
           0, (2.0 / (9 * cin)) ** 0.5, (cout, cin, 3, 3)).astype(np.float32)
       state[f'features.{index}.bias'] = np.zeros(cout, np.float32)
       cin = cout
-    path = os.path.join(self._scratch_dir(), 'vgg16.pth')
+    path = os.path.join(self.scratch_dir(), 'vgg16.pth')
     torch_format.save(state, path)
     keras.utils.set_random_seed(7)
     model = _tiny_model(lam_perc=1.0, vgg16_weights=path)
@@ -583,7 +567,7 @@ class ConstructionTest(tf.test.TestCase):
                         for g in grads))
 
   def test_perceptual_loss_with_missing_weights_file(self):
-    path = os.path.join(self._scratch_dir(), 'vgg16.pth')
+    path = os.path.join(self.scratch_dir(), 'vgg16.pth')
     model = _tiny_model(lam_perc=1.0, vgg16_weights=path)
     out = model.decompose(_synthetic_images(1))
     with self.assertRaisesRegex(FileNotFoundError,

@@ -15,7 +15,8 @@ import tensorflow as tf
 import yaml
 
 from tests import fixtures
-from tests.export import tiny
+from tests import testcase
+from tests import tiny
 from tfunsup3d import config as config_lib
 from tfunsup3d import saving
 from tfunsup3d.convert import reference, torch_format
@@ -24,21 +25,8 @@ from tfunsup3d.export import saved_model
 
 # Settings a .pth's weights cannot reveal, all away from their defaults.
 HIDDEN = dict(gn_channels=4, z_translation_range=0.3, lam_depth_sm=0.05,
-              min_depth=0.8, max_depth=1.25, lam_flip=0.3, fov=12.0)
-COMPARED = ('canon_depth', 'canon_albedo', 'canon_normal', 'canon_im',
-            'canon_light_d', 'view', 'recon_depth', 'recon_im',
-            'conf_sigma_l1', 'conf_sigma_percl')
-# Keys that name where a model was saved (the rest must round-trip).
-LOCATION_KEYS = ('checkpoint_dir', 'checkpoint_name')
-
-
-def _outputs(model, images):
-  out = model.decompose(images)
-  return {k: out[k].numpy() for k in COMPARED}
-
-
-def _model_keys(cfg):
-  return {k: v for k, v in cfg.to_dict().items() if k not in LOCATION_KEYS}
+              min_depth=0.8, max_depth=1.25, lam_flip=0.3, fov=12.0,
+              xyz_rotation_range=30.0)
 
 
 def _write_authors_pth(model, path):
@@ -69,7 +57,7 @@ def _save_two(model, directory):
   return first, second
 
 
-class SavingTest(tf.test.TestCase):
+class SavingTest(testcase.TestCase):
 
   @classmethod
   def setUpClass(cls):
@@ -79,7 +67,7 @@ class SavingTest(tf.test.TestCase):
     cls.images = tf.constant(np.stack(
         [tiny.face_like_image(64, 64, seed=s) for s in (0, 1)]
     ).astype(np.float32) / 255.0)
-    cls.want = _outputs(cls.model, cls.images)
+    cls.want = testcase.model_outputs(cls.model, cls.images)
 
   @classmethod
   def tearDownClass(cls):
@@ -89,13 +77,12 @@ class SavingTest(tf.test.TestCase):
   def path(self, name):
     return os.path.join(self.tmp, self.id().rsplit('.', 1)[-1], name)
 
-  def assert_same_model(self, loaded, what):
-    self.assertEqual(_model_keys(loaded.cfg), _model_keys(self.model.cfg),
-                     what)
-    got = _outputs(loaded, self.images)
-    for key, want in self.want.items():
-      np.testing.assert_allclose(got[key], want, atol=1e-5, rtol=0,
-                                 err_msg=f'{what}: {key}')
+  def assert_same(self, loaded, what):
+    self.assert_same_model(loaded, self.model, self.images, what, self.want)
+
+  def save_and_load(self, loaded, path):
+    """`run_saving_test` of a model that is `self.model` loaded back."""
+    return self.run_saving_test(loaded, self.images, path, self.want)
 
   # --- formats and round trips -------------------------------------------
 
@@ -105,26 +92,22 @@ class SavingTest(tf.test.TestCase):
     self.assertEqual(prefix, os.path.join(directory, 'ckpt-1'))
     with self.assertRaises(FileExistsError):
       saving.save(self.model, directory)
-    for path in (directory, prefix, prefix + '.index'):
+    for path in (directory, prefix, prefix + '.index',
+                 os.path.relpath(directory)):
       loaded = saving.load(path)
-      self.assert_same_model(loaded, path)
+      self.assert_same(loaded, path)
       self.assertEqual(loaded.cfg.checkpoint_dir, directory)
 
   def test_pth_round_trip_both_directions(self):
-    pth = self.path('q.pth')
-    saving.save(self.model, pth)
-    self.assert_same_model(saving.load(pth), '.pth')
+    loaded = self.save_and_load(self.model, self.path('q.pth'))
     # .pth -> directory -> .pth: the same model each time.
     directory = self.path('from_pth')
-    saving.save(saving.load(pth), directory)
-    self.assert_same_model(saving.load(directory), '.pth -> dir')
-    again = self.path('again.pth')
-    saving.save(saving.load(directory), again)
-    self.assert_same_model(saving.load(again), '.pth -> dir -> .pth')
+    loaded = self.save_and_load(loaded, directory)
+    again = self.save_and_load(loaded, self.path('again.pth'))
     # The converted config names its own place, not the source's.
     self.assertEqual(config_lib.load(
         os.path.join(directory, saving.CONFIG_FILE)).checkpoint_dir, directory)
-    self.assertEqual(saving.load(again).cfg.checkpoint_name, 'again.pth')
+    self.assertEqual(again.cfg.checkpoint_name, 'again.pth')
 
   def test_pth_holds_the_reference_keys_and_the_config(self):
     pth = self.path('q.pth')
@@ -160,13 +143,10 @@ class SavingTest(tf.test.TestCase):
       saving.load(os.path.dirname(export))
     for a, b in zip(self.model.weights, loaded.weights):
       self.assertAllEqual(a, b)
-    self.assert_same_model(loaded, 'SavedModel')
+    self.assert_same(loaded, 'SavedModel')
     # SavedModel -> .pth -> directory keeps the model too.
-    pth = self.path('from_sm.pth')
-    saving.save(loaded, pth)
-    directory = self.path('from_sm_dir')
-    saving.save(saving.load(pth), directory)
-    self.assert_same_model(saving.load(directory), 'SavedModel -> .pth -> dir')
+    loaded = self.save_and_load(loaded, self.path('from_sm.pth'))
+    self.save_and_load(loaded, self.path('from_sm_dir'))
 
   def test_saved_model_without_metadata_says_what_to_pass(self):
     bare = self.path('bare')
@@ -179,11 +159,10 @@ class SavingTest(tf.test.TestCase):
 
   def test_authors_pth_sizes_from_weights(self):
     pth = _write_authors_pth(self.model, self.path('authors.pth'))
-    loaded = saving.load(pth, **HIDDEN)
+    # The authors' file has only the sizes: the defaults give the rest.
+    loaded = saving.load(pth, tiny.tiny_config(**HIDDEN))
     self.assertEqual((loaded.cfg.nf_depth, loaded.cfg.nf_encoder), (16, 4))
-    got = _outputs(loaded, self.images)
-    for key, want in self.want.items():
-      np.testing.assert_allclose(got[key], want, atol=1e-5, err_msg=key)
+    self.assert_same(loaded, 'authors .pth')
 
   def test_authors_fixtures_load(self):
     fixtures.require_reference(self, 'ckpt_zip.pth', 'ckpt_legacy_trainer.pth')
@@ -262,7 +241,7 @@ class SavingTest(tf.test.TestCase):
     before = sorted(os.listdir(directory))
     with self.assertLogs('absl', level='WARNING') as logs:
       loaded = saving.load(directory)
-    self.assert_same_model(loaded, 'fallback')  # w, not w + 1
+    self.assert_same(loaded, 'fallback')  # w, not w + 1
     warnings = [r.getMessage() for r in logs.records]
     self.assertLen(warnings, 1)
     self.assertNotIn('\n', warnings[0])

@@ -127,6 +127,8 @@ def _number(path: str) -> int:
 def checkpoint_candidates(directory: str, prefix: str = PREFIX) -> List[str]:
   """Checkpoint prefixes of `directory`, newest first: those of its state
   file (in the order of saving), else every `<prefix>-N.index` by N."""
+  # get_checkpoint_state already joins the file's relative entries to
+  # `directory` (joining again broke relative directories).
   state = tf.train.get_checkpoint_state(directory)
   paths = []
   if state is not None:
@@ -134,8 +136,7 @@ def checkpoint_candidates(directory: str, prefix: str = PREFIX) -> List[str]:
     if state.model_checkpoint_path:
       paths = [p for p in paths if p != state.model_checkpoint_path] + [
           state.model_checkpoint_path]
-    paths = [p if os.path.isabs(p) else os.path.join(directory, p)
-             for p in reversed(paths)]
+    paths.reverse()
   elif os.path.isdir(directory):
     paths = sorted((os.path.join(directory, f[:-len('.index')])
                     for f in os.listdir(directory)

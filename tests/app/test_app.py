@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from tests.export import tiny
+from tests import tiny
 from tfunsup3d.app import process
 from tfunsup3d.demo import inputs as inputs_lib
 from tfunsup3d.demo import runner

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from tests.export import tiny
+from tests import tiny
 from tfunsup3d.app import page
 from tfunsup3d.app import process
 

@@ -11,7 +11,7 @@ from PIL import Image
 from PIL import ImageSequence
 import pytest
 
-from tests.export import tiny
+from tests import tiny
 from tfunsup3d import saving
 from tfunsup3d.demo import animation
 from tfunsup3d.demo import cli

@@ -8,7 +8,7 @@ import unittest
 import numpy as np
 from PIL import Image
 
-from tests.export import tiny
+from tests import tiny
 from tfunsup3d.demo import explain
 from tfunsup3d.demo import inputs
 

@@ -21,7 +21,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from tests.export import tiny
+from tests import tiny
 from tfunsup3d import config as config_lib
 from tfunsup3d.data import images as data_images
 from tfunsup3d.export import saved_model

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.export import tiny
+from tests import tiny
 from tfunsup3d import render
 from tfunsup3d.export import tflite
 

@@ -1,32 +1,27 @@
 """Tests for tfunsup3d.networks.conf_net (ConfNet: netC)."""
 
-import os
-import tempfile
-
 from absl.testing import parameterized
 import keras
-import numpy as np
 import tensorflow as tf
 
+from tests import testcase
 from tfunsup3d.networks.conf_net import ConfNet
 
-
-def _images(batch=2, size=64, seed=0):
-  rng = np.random.default_rng(seed)
-  return rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+_images = testcase.images
 
 
-class ConfNetTest(tf.test.TestCase, parameterized.TestCase):
+class ConfNetTest(testcase.TestCase):
 
-  def test_outputs_shapes_and_positive(self):
-    net = ConfNet(nf=16, zdim=32).build_for(64)
-    sigma_l1, sigma_percl = net(_images(batch=3))
-    self.assertEqual(sigma_l1.shape, (3, 64, 64, 2))
-    self.assertEqual(sigma_percl.shape, (3, 16, 16, 2))
+  def test_network_outputs_positive(self):
+    x = _images(batch=3)
+    net = self.run_network_test(
+        ConfNet, dict(nf=32, zdim=16, name='netC'), x,
+        expected_output_shape=((3, 64, 64, 2), (3, 16, 16, 2)))
+    self.assertEqual({k: net.get_config()[k] for k in ('nf', 'zdim')},
+                     {'nf': 32, 'zdim': 16})
+    sigma_l1, sigma_percl = net(x)
     self.assertAllGreater(sigma_l1, 0.0)
     self.assertAllGreater(sigma_percl, 0.0)
-    self.assertEqual(net.compute_output_shape((3, 64, 64, 3)),
-                     ((3, 64, 64, 2), (3, 16, 16, 2)))
 
   def test_layer_graph_matches_reference(self):
     nf, zdim = 16, 32
@@ -77,28 +72,6 @@ class ConfNetTest(tf.test.TestCase, parameterized.TestCase):
     args.update(kwargs)
     with self.assertRaisesRegex(ValueError, 'Received: '):
       ConfNet(**args)
-
-  def test_get_config_round_trip(self):
-    net = ConfNet(nf=32, zdim=16, name='netC').build_for(64)
-    config = net.get_config()
-    self.assertEqual({k: config[k] for k in ('nf', 'zdim')},
-                     {'nf': 32, 'zdim': 16})
-    clone = ConfNet.from_config(config).build_for(64)
-    self.assertEqual(clone.get_config(), config)
-    self.assertEqual([tuple(w.shape) for w in clone.weights],
-                     [tuple(w.shape) for w in net.weights])
-
-  def test_keras_file_save_load_round_trip(self):
-    net = ConfNet(nf=16, zdim=32, name='netC').build_for(64)
-    path = os.path.join(tempfile.mkdtemp(), 'netC.keras')
-    self.addCleanup(os.remove, path)
-    net.save(path)
-    loaded = keras.saving.load_model(path)
-    self.assertIsInstance(loaded, ConfNet)
-    self.assertEqual(loaded.get_config(), net.get_config())
-    x = _images()
-    for got, want in zip(loaded(x), net(x)):
-      self.assertAllEqual(got, want)
 
 
 if __name__ == '__main__':

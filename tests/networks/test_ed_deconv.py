@@ -5,13 +5,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tests import testcase
 from tfunsup3d.networks import ed_deconv as ed_deconv_lib
 from tfunsup3d.networks.ed_deconv import EDDeconv
 
-
-def _images(batch=2, size=64, seed=0):
-  rng = np.random.default_rng(seed)
-  return rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+_images = testcase.images
 
 
 class ConvTransposeAlignmentTest(tf.test.TestCase):
@@ -46,20 +44,24 @@ class ConvTransposeAlignmentTest(tf.test.TestCase):
     self.assertAllClose(layer(x)[0], expected, atol=1e-5)
 
 
-class EDDeconvTest(tf.test.TestCase, parameterized.TestCase):
+class EDDeconvTest(testcase.TestCase):
 
-  def test_depth_output_shape_unbounded(self):
-    net = EDDeconv(cout=1, nf=16, zdim=64, activation=None).build_for(64)
-    out = net(_images())
-    self.assertEqual(out.shape, (2, 64, 64, 1))
+  def test_depth_network_unbounded(self):
+    net = self.run_network_test(
+        EDDeconv, dict(cout=1, nf=16, zdim=64, activation=None, name='netD'),
+        _images(), expected_output_shape=(2, 64, 64, 1))
     self.assertNotIn('network_43_tanh', [l.name for l in net.layers])
-    self.assertEqual(net.compute_output_shape((2, 64, 64, 3)), (2, 64, 64, 1))
 
-  def test_albedo_output_in_tanh_range(self):
-    net = EDDeconv(cout=3, nf=16, zdim=64).build_for(64)
-    out = net(_images())
-    self.assertEqual(out.shape, (2, 64, 64, 3))
-    self.assertAllInRange(out, -1.0, 1.0)
+  def test_albedo_network_in_tanh_range(self):
+    net = self.run_network_test(
+        EDDeconv, dict(cout=3, nf=16, zdim=32, gn_channels=4, name='netA'),
+        _images(batch=1), expected_output_shape=(1, 64, 64, 3))
+    self.assertAllInRange(net(_images()), -1.0, 1.0)
+    self.assertEqual(
+        {k: net.get_config()[k] for k in ('cout', 'nf', 'zdim', 'activation',
+                                          'gn_channels')},
+        {'cout': 3, 'nf': 16, 'zdim': 32, 'activation': 'tanh',
+         'gn_channels': 4})
 
   def test_layer_graph_matches_reference(self):
     nf, zdim = 16, 64
@@ -122,20 +124,6 @@ class EDDeconvTest(tf.test.TestCase, parameterized.TestCase):
     args.update(kwargs)
     with self.assertRaisesRegex(ValueError, 'Received: '):
       EDDeconv(**args)
-
-  def test_get_config_round_trip(self):
-    net = EDDeconv(cout=3, nf=16, zdim=32, name='netA').build_for(64)
-    config = net.get_config()
-    self.assertEqual(
-        {k: config[k] for k in ('cout', 'nf', 'zdim', 'activation')},
-        {'cout': 3, 'nf': 16, 'zdim': 32, 'activation': 'tanh'})
-    clone = EDDeconv.from_config(config).build_for(64)
-    self.assertEqual(clone.get_config(), config)
-    self.assertEqual([tuple(w.shape) for w in clone.weights],
-                     [tuple(w.shape) for w in net.weights])
-    clone.set_weights(net.get_weights())
-    x = _images(batch=1)
-    self.assertAllEqual(clone(x), net(x))
 
 
 if __name__ == '__main__':

@@ -3,9 +3,8 @@
 `run` starts `python -m tfunsup3d.tools.<script>` in a scratch working
 directory with PYTHONPATH set to this repository, and returns its exit
 status, output and peak resident memory (the child's own VmHWM, read by the
-child at exit). `assert_one_error` checks the promise of README: exit
-status 2 (or 3), exactly one line `tfunsup3d-<script>: error: ...` on stderr
-naming the problem, and no traceback.
+child at exit); `tests.tiny.assert_one_line_error` checks its failure as
+README promises it.
 """
 
 import contextlib
@@ -20,7 +19,7 @@ import threading
 import pytest
 from typing import Dict, List, NamedTuple, Optional
 
-from tests.train import tiny
+from tests import tiny
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -33,7 +32,7 @@ class Result(NamedTuple):
 
 
 def tiny_flags(**overrides) -> List[str]:
-  """--KEY=VALUE flags of tests/train/tiny.py's tiny model and run."""
+  """--KEY=VALUE flags of tests/tiny.py's tiny model and run."""
   values = dict(tiny.TINY, load_gt_depth=True, num_epochs=1)
   values.update(overrides)
   return [f'--{k}={str(v).lower() if isinstance(v, bool) else v}'
@@ -83,26 +82,6 @@ def run(script: str, *args: str, cwd: os.PathLike,
     peak_kb = peak.read().decode().strip() or usage.ru_maxrss
     return Result(proc.returncode, out.read().decode('utf-8', 'replace'),
                   err.read().decode('utf-8', 'replace'), int(peak_kb) / 1024.0)
-
-
-def error_lines(stderr: str) -> List[str]:
-  return [line for line in stderr.splitlines()
-          if line.startswith('tfunsup3d-')]
-
-
-def assert_one_error(result: Result, script: str, *needles: str,
-                     status: int = 2) -> str:
-  """Asserts exit `status`, one error line containing `needles`, no
-  traceback; returns the line."""
-  context = (result.returncode, result.stdout[-2000:], result.stderr[-4000:])
-  assert result.returncode == status, context
-  assert 'Traceback' not in result.stderr, context
-  lines = error_lines(result.stderr)
-  assert len(lines) == 1, context
-  assert lines[0].startswith(f'tfunsup3d-{script}: error: '), lines
-  for needle in needles:
-    assert needle in lines[0], (needle, lines[0])
-  return lines[0]
 
 
 def listing(path: os.PathLike) -> List[str]:

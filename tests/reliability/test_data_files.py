@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from tests.reliability import common
-from tests.train import tiny
+from tests import tiny
 
 ODD = ['a\nb', '100%', 'st*r', '[x]', 'what?', '-dash', 'two  spaces ']
 

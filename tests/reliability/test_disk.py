@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tests.reliability import common
-from tests.train import tiny
+from tests import tiny
 from tfunsup3d import errors
 from tfunsup3d.train import checkpoints
 
@@ -27,7 +27,7 @@ def test_full_disk_during_a_save(tmp_path):
     result = common.run('train', *common.tiny_flags(
         train_val_data_dir=data, checkpoint_dir=run_dir,
         save_checkpoint_steps=1), cwd=tmp_path)
-    common.assert_one_error(
+    tiny.assert_one_line_error(
         result, 'train', f'Cannot save checkpoint ckpt-2 in {run_dir}',
         'the disk is full', f'previous checkpoint ({run_dir}/ckpt-1) is intact')
     assert sorted(os.listdir(run_dir)) == [
@@ -41,8 +41,8 @@ def test_read_only_checkpoint_dir(tmp_path):
   with common.tmpfs(tmp_path / 'ro', 'ro,size=1m') as disk:
     result = common.run('train', *common.tiny_flags(
         train_val_data_dir=data, checkpoint_dir=disk / 'run'), cwd=tmp_path)
-    common.assert_one_error(result, 'train', f'checkpoint_dir {disk}/run',
-                            'Read-only file system', 'not writable')
+    tiny.assert_one_line_error(result, 'train', f'checkpoint_dir {disk}/run',
+                               'Read-only file system', 'not writable')
 
 
 class _Module(tf.Module):

@@ -11,7 +11,7 @@ import math
 import os
 
 from tests.reliability import common
-from tests.train import tiny
+from tests import tiny
 
 
 def test_huge_lr_stops_naming_a_checkpoint_that_trains_on(tmp_path):
@@ -26,9 +26,9 @@ def test_huge_lr_stops_naming_a_checkpoint_that_trains_on(tmp_path):
   # One step at lr 1e9 moves every weight by ~1e9 (Adam): diverged.
   huge = common.run('train', *flags, '--lr=1e9', '--num_epochs=3',
                     '--save_checkpoint_steps=1', cwd=tmp_path)
-  line = common.assert_one_error(huge, 'train', 'diverged', 'max |w|',
-                                 f'last good checkpoint: {run_dir}/ckpt-2 ',
-                                 status=3)
+  line = tiny.assert_one_line_error(
+      huge, 'train', 'diverged', 'max |w|',
+      f'last good checkpoint: {run_dir}/ckpt-2 ', status=3)
   assert 'global step 3' in line, line
   assert not list(run_dir.glob('ckpt-3*')), os.listdir(run_dir)
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from tests import tiny
 from tests.reliability import common
 
 SMALL = ['--num_train=8', '--num_val=0', '--num_test=0', '--image_size=64']
@@ -30,7 +31,7 @@ def test_synth_bad_input(tmp_path, make, extra, needles):
   before = common.listing(tmp_path)
   result = common.run('synth', f'--out_dir={out}', *SMALL, *extra,
                       cwd=tmp_path)
-  common.assert_one_error(result, 'synth', *needles)
+  tiny.assert_one_line_error(result, 'synth', *needles)
   assert common.listing(tmp_path) == before
 
 
@@ -38,8 +39,8 @@ def test_synth_full_disk_leaves_no_partial_split(tmp_path):
   with common.tmpfs(tmp_path / 'disk', 'size=64k') as disk:
     result = common.run('synth', f'--out_dir={disk}/data', *SMALL,
                         '--num_train=64', cwd=tmp_path)
-    common.assert_one_error(result, 'synth', f'{disk}/data',
-                            'the disk is full')
+    tiny.assert_one_line_error(result, 'synth', f'{disk}/data',
+                               'the disk is full')
     assert os.listdir(disk / 'data') == []
 
 
@@ -47,8 +48,8 @@ def test_synth_read_only(tmp_path):
   with common.tmpfs(tmp_path / 'ro', 'ro,size=64k') as disk:
     result = common.run('synth', f'--out_dir={disk}/data', *SMALL,
                         cwd=tmp_path)
-    common.assert_one_error(result, 'synth', 'Read-only file system',
-                            'not writable')
+    tiny.assert_one_line_error(result, 'synth', 'Read-only file system',
+                               'not writable')
 
 
 @pytest.mark.parametrize('setup, needles', [
@@ -66,5 +67,5 @@ def test_quickstart_refuses_before_writing(tmp_path, setup, needles):
       'quickstart', '--config=' + str(common.ROOT / 'configs/quickstart.yml'),
       f'--train_val_data_dir={data}', f'--checkpoint_dir={run_dir}',
       '--num_train=8', '--num_val=4', '--num_test=4', cwd=tmp_path)
-  common.assert_one_error(result, 'quickstart', *needles)
+  tiny.assert_one_line_error(result, 'quickstart', *needles)
   assert common.listing(tmp_path) == before

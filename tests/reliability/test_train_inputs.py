@@ -10,7 +10,7 @@ import os
 import pytest
 
 from tests.reliability import common
-from tests.train import tiny
+from tests import tiny
 
 
 def _empty_dir(root):
@@ -57,7 +57,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, data, extra,
   result = common.run('train', *common.tiny_flags(
       train_val_data_dir=root, checkpoint_dir=tmp_path / 'run',
       load_gt_depth=False), *extra, cwd=tmp_path)
-  common.assert_one_error(result, 'train', *needles)
+  tiny.assert_one_line_error(result, 'train', *needles)
   assert common.listing(tmp_path) == before
 
 
@@ -67,5 +67,5 @@ def test_checkpoint_dir_that_is_a_file(tmp_path):
   before = common.listing(tmp_path)
   result = common.run('train', *common.tiny_flags(
       train_val_data_dir=root, checkpoint_dir=tmp_path / 'run'), cwd=tmp_path)
-  common.assert_one_error(result, 'train', f'{tmp_path}/run is a file')
+  tiny.assert_one_line_error(result, 'train', f'{tmp_path}/run is a file')
   assert common.listing(tmp_path) == before

@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from tests.export import tiny
+from tests import tiny
 
 
 @pytest.fixture(scope='module')

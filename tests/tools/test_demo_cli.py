@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.export import tiny
+from tests import tiny
 
 
 def _assert_one_line_error(proc, *fragments):

@@ -5,7 +5,7 @@ import os
 from PIL import Image
 import pytest
 
-from tests.export import tiny
+from tests import tiny
 
 
 def _assert_one_line_error(proc, *fragments):

@@ -12,8 +12,8 @@ import os
 import numpy as np
 import pytest
 
-from tests.export import tiny
-from tests.train import tiny as train_tiny
+from tests import tiny
+from tests import tiny as train_tiny
 from tfunsup3d import config as config_lib
 from tfunsup3d import saving
 

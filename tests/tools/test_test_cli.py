@@ -12,7 +12,7 @@ from PIL import Image
 import pytest
 
 from tests import fixtures
-from tests.train import tiny
+from tests import tiny
 from tfunsup3d import config
 from tfunsup3d.errors import CheckpointError
 from tfunsup3d.model import Unsup3D

@@ -6,8 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests.train import tiny
-from tfunsup3d import config
+from tests import tiny
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.train import checkpoints
 from tfunsup3d.train import optimizers
@@ -33,7 +32,7 @@ class CheckpointsTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     keras.utils.set_random_seed(0)
-    cls.cfg = config.from_dict(tiny.TINY).resolved()
+    cls.cfg = tiny.tiny_config().resolved()
     cls.model, cls.opts = _model_and_optimizers(cls.cfg)
 
   def _checkpoints(self, directory, keep=2):
@@ -76,6 +75,15 @@ class CheckpointsTest(tf.test.TestCase):
     loaded = Unsup3D.from_checkpoint(directory)
     for a, b in zip(saved, loaded.weights):
       self.assertAllEqual(a, b.numpy())
+
+  def test_resume_from_a_relative_directory(self):
+    directory = self.get_temp_dir() + '/relative'
+    _, second = self._save_two(directory)
+    relative = os.path.relpath(directory)
+    again = self._checkpoints(relative)
+    self.assertEqual(again.restore(), os.path.join(relative, 'ckpt-6'))
+    self.assertEqual(os.path.basename(second), 'ckpt-6')
+    self.assertEqual(again.state.get()['step'], 6)
 
   def test_empty_directory_restores_nothing(self):
     ckpts = self._checkpoints(self.get_temp_dir() + '/empty')
@@ -160,7 +168,7 @@ class CheckpointsTest(tf.test.TestCase):
   def test_other_network_sizes_are_a_clear_error(self):
     directory = self.get_temp_dir() + '/sizes'
     self._save_two(directory)
-    other = config.from_dict(dict(tiny.TINY, nf_encoder=8))
+    other = tiny.tiny_config(nf_encoder=8)
     with self.assertRaisesRegex(checkpoints.CheckpointError,
                                 'nf_encoder: 4 in .*8 now'):
       self._checkpoints(directory).check_config(other)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.train import tiny
+from tests import tiny
 from tfunsup3d import config
 from tfunsup3d.train import distribute
 
@@ -81,7 +81,7 @@ cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from tests.train import tiny
+from tests import tiny
 from tfunsup3d import config
 from tfunsup3d.train import checkpoints, distribute
 from tfunsup3d.train.task import Unsup3DTask

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tests.train import tiny
+from tests import tiny
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.train import loop
 

@@ -1,6 +1,6 @@
 """Tests of the task and the training loop on a tiny model and data set.
 
-All tests share one `Unsup3DTask` (tests/train/tiny.py): tracing its steps
+All tests share one `Unsup3DTask` (tests/tiny.py): tracing its steps
 costs seconds, so each test resets it to the same initial state instead.
 """
 
@@ -13,7 +13,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tests.train import tiny
+from tests import tiny
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.train import loop
 
