@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfunsup3d import config
 from tfunsup3d import render
 from tfunsup3d.train import task as task_lib
-from tests.train import tiny
+from tests import tiny
 
 pytestmark = [
     pytest.mark.gpu,
@@ -60,7 +59,7 @@ def test_decompose_and_a_train_step_match_the_cpu():
       size=(2, 64, 64, 3)).astype(np.float32))
   results = {}
   for device, jit in (('/CPU:0', False), ('/GPU:0', True)):  # GPU: XLA
-    cfg = config.Config(**dict(tiny.TINY, jit_compile=jit, batch_size=2))
+    cfg = tiny.tiny_config(jit_compile=jit, batch_size=2)
     with tf.device(device):
       tf.keras.utils.set_random_seed(0)
       task = task_lib.Unsup3DTask(cfg)

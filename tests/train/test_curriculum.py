@@ -7,7 +7,7 @@ import tensorflow as tf
 from tfunsup3d import config
 from tfunsup3d.train import curriculum
 from tfunsup3d.train import task as task_lib
-from tests.train import tiny
+from tests import tiny
 
 
 class RampTest(tf.test.TestCase):
@@ -55,8 +55,8 @@ class CentreCropTest(tf.test.TestCase):
 class TaskFramingTest(tf.test.TestCase):
 
   def test_training_inputs_follow_the_schedule(self):
-    cfg = config.Config(**dict(tiny.TINY, crop_start=0.5, crop_hold_steps=1,
-                               crop_ramp_steps=0, batch_size=2))
+    cfg = tiny.tiny_config(crop_start=0.5, crop_hold_steps=1,
+                           crop_ramp_steps=0, batch_size=2)
     task = task_lib.Unsup3DTask(cfg)
     image = tf.constant(np.random.default_rng(2).uniform(
         size=(2, 64, 64, 3)).astype(np.float32))
@@ -68,9 +68,8 @@ class TaskFramingTest(tf.test.TestCase):
     self.assertAllClose(framed['image'], image, atol=1e-5)
 
   def test_relief_narrows_the_depth_range_about_its_centre(self):
-    cfg = config.Config(**dict(tiny.TINY, relief_start=0.4,
-                               relief_hold_steps=0, relief_ramp_steps=10,
-                               batch_size=2))
+    cfg = tiny.tiny_config(relief_start=0.4, relief_hold_steps=0,
+                           relief_ramp_steps=10, batch_size=2)
     task = task_lib.Unsup3DTask(cfg)
     image = tf.constant(np.random.default_rng(3).uniform(
         size=(2, 64, 64, 3)).astype(np.float32))
@@ -87,7 +86,7 @@ class TaskFramingTest(tf.test.TestCase):
         (2, 64, 2), cfg.resolved().border_depth), atol=1e-6)
 
   def test_off_by_default(self):
-    task = task_lib.Unsup3DTask(config.Config(**tiny.TINY))
+    task = task_lib.Unsup3DTask(tiny.tiny_config())
     inputs = {'image': tf.zeros([1, 64, 64, 3])}
     framed, relief = task._curricula(inputs)  # pylint: disable=protected-access
     self.assertIs(framed, inputs)
