@@ -192,24 +192,15 @@ class Config:
       True, 'False: the paper\'s Table 2 ablation "no albedo flip".', _M)
   flip_depth: bool = _key(
       True, 'False: the paper\'s Table 2 ablation "no depth flip".', _M)
-  relief_start: float = _key(
-      1.0, 'Relief curriculum: the canonical depth range is narrowed about '
-      'its centre to this fraction at the first step, widening to '
-      '[min_depth, max_depth]; 1: off (train/curriculum.py).', _T)
-  relief_hold_steps: int = _key(
-      0, 'Relief curriculum: steps at relief_start before widening.', _T)
-  relief_ramp_steps: int = _key(
-      0, 'Relief curriculum: steps over which the range widens linearly to '
-      'the full one.', _T)
-  crop_start: float = _key(
-      1.0, 'Framing curriculum: training images are centre-cropped to this '
-      'fraction of each side (and resized back) at the first step, widening '
-      'to the whole frame; 1: off (train/curriculum.py).', _T)
-  crop_hold_steps: int = _key(
-      0, 'Framing curriculum: steps at crop_start before widening.', _T)
-  crop_ramp_steps: int = _key(
-      0, 'Framing curriculum: steps over which the crop widens linearly to '
-      'the whole frame.', _T)
+  relief_curriculum: Optional[List[float]] = _key(
+      None, 'Relief curriculum [start, hold_steps, ramp_steps]: the canonical '
+      'depth range narrowed about its centre to the fraction start, held '
+      'hold_steps steps, then widened linearly to [min_depth, max_depth] '
+      'over ramp_steps; none: off (train/curriculum.py).', _T)
+  crop_curriculum: Optional[List[float]] = _key(
+      None, 'Framing curriculum [start, hold_steps, ramp_steps]: training '
+      'images centre-cropped to the fraction start of each side (resized '
+      'back), held, then widened linearly to the whole frame; none: off.', _T)
   log_dir: Optional[str] = _key(
       None, 'TensorBoard dir (default checkpoint_dir/logs).', _T)
   export_dir: str = _key('saved_models', 'Base directory of exports.', _E)
@@ -256,6 +247,14 @@ def field_help(name: str) -> str:
   return f'{meta["help"]} [{meta["section"]}]'
 
 
+_CURRICULUM = '[start in (0, 1], hold_steps >= 0, ramp_steps >= 0] or none'
+
+
+def _is_curriculum(v) -> bool:
+  return (len(v) == 3 and all(math.isfinite(x) for x in v)
+          and 0 < v[0] <= 1 and v[1] >= 0 and v[2] >= 0)
+
+
 # Value checks of `resolved()`: (key, test of a value that is not None, what
 # the value must be). Every float field is also checked to be finite.
 _CHECKS = (
@@ -273,12 +272,8 @@ _CHECKS = (
     ('save_checkpoint_steps', lambda v: v >= 0, '>= 0'),
     ('lam_flip_start_epoch', lambda v: v >= 0, '>= 0'),
     ('gn_channels', lambda v: v >= 1, '>= 1 or none'),
-    ('crop_start', lambda v: 0 < v <= 1, 'in (0, 1]'),
-    ('relief_start', lambda v: 0 < v <= 1, 'in (0, 1]'),
-    ('relief_hold_steps', lambda v: v >= 0, '>= 0'),
-    ('relief_ramp_steps', lambda v: v >= 0, '>= 0'),
-    ('crop_hold_steps', lambda v: v >= 0, '>= 0'),
-    ('crop_ramp_steps', lambda v: v >= 0, '>= 0'),
+    ('relief_curriculum', _is_curriculum, _CURRICULUM),
+    ('crop_curriculum', _is_curriculum, _CURRICULUM),
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay')) + tuple(

@@ -55,8 +55,7 @@ class CentreCropTest(tf.test.TestCase):
 class TaskFramingTest(tf.test.TestCase):
 
   def test_training_inputs_follow_the_schedule(self):
-    cfg = tiny.tiny_config(crop_start=0.5, crop_hold_steps=1,
-                           crop_ramp_steps=0, batch_size=2)
+    cfg = tiny.tiny_config(crop_curriculum=[0.5, 1, 0], batch_size=2)
     task = task_lib.Unsup3DTask(cfg)
     image = tf.constant(np.random.default_rng(2).uniform(
         size=(2, 64, 64, 3)).astype(np.float32))
@@ -68,8 +67,7 @@ class TaskFramingTest(tf.test.TestCase):
     self.assertAllClose(framed['image'], image, atol=1e-5)
 
   def test_relief_narrows_the_depth_range_about_its_centre(self):
-    cfg = tiny.tiny_config(relief_start=0.4, relief_hold_steps=0,
-                           relief_ramp_steps=10, batch_size=2)
+    cfg = tiny.tiny_config(relief_curriculum=[0.4, 0, 10], batch_size=2)
     task = task_lib.Unsup3DTask(cfg)
     image = tf.constant(np.random.default_rng(3).uniform(
         size=(2, 64, 64, 3)).astype(np.float32))
@@ -93,6 +91,9 @@ class TaskFramingTest(tf.test.TestCase):
     self.assertEqual(relief, 1.0)
 
   def test_bad_start_is_a_config_error(self):
-    for key in ('crop_start', 'relief_start'):
-      with self.assertRaisesRegex(config.ConfigError, key):
-        config.Config(**{key: 1.5}).resolved()
+    for key in ('crop_curriculum', 'relief_curriculum'):
+      for bad in ([1.5, 0, 0], [0.5, -1, 0], [0.5, 0], [0.5, 0, float('nan')]):
+        with self.assertRaisesRegex(config.ConfigError, key):
+          config.Config(**{key: bad}).resolved()
+    self.assertEqual(config.load(None, ['crop_curriculum=[0.7,10,20]'])
+                     .crop_curriculum, [0.7, 10.0, 20.0])

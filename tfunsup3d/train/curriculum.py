@@ -3,11 +3,11 @@
 Additions of this package, off by default (see docs/experiments.md for what
 they were measured to do). Each follows `ramp`: a start value held for some
 steps, then linear to 1.
-- Relief (`relief_start`, ...): the canonical depth range narrowed about its
+- Relief (`relief_curriculum`): the canonical depth range narrowed about its
   centre (`Unsup3D.canonical(relief=...)`), against the too-deep relief
   with too small a view (the relief/rotation ambiguity) that loosely framed
   objects lock into.
-- Framing (`crop_start`, ...): the training images centre-cropped
+- Framing (`crop_curriculum`): the training images centre-cropped
   (`centre_crop`): a zoom about the image centre by bilinear resampling that
   keeps the image size and the mirror symmetry of the pixel grid.
 """
@@ -17,7 +17,8 @@ import tensorflow as tf
 from tfunsup3d.render import reprojection
 
 
-def ramp(step, start: float, hold_steps: int, ramp_steps: int) -> tf.Tensor:
+def ramp(step, start: float, hold_steps: float,
+         ramp_steps: float) -> tf.Tensor:
   """A curriculum's value at training step `step`.
 
   `start` for the first `hold_steps` steps, then linear to 1 over

@@ -146,17 +146,15 @@ class Unsup3DTask:
                                           args=(inputs, epoch)))
 
   def _curricula(self, inputs):
-    """The training inputs centre-cropped (`crop_start` < 1) and the relief
-    fraction (`relief_start` < 1) of the curricula at the current step
+    """The training inputs centre-cropped (`crop_curriculum`) and the relief
+    fraction (`relief_curriculum`) at the current step
     (train/curriculum.py)."""
     cfg, step = self.cfg, self.optimizers['netD'].iterations
     relief = 1.0
-    if cfg.relief_start < 1.0:
-      relief = curriculum.ramp(step, cfg.relief_start, cfg.relief_hold_steps,
-                               cfg.relief_ramp_steps)
-    if cfg.crop_start < 1.0:
-      fraction = curriculum.ramp(step, cfg.crop_start, cfg.crop_hold_steps,
-                                 cfg.crop_ramp_steps)
+    if cfg.relief_curriculum:
+      relief = curriculum.ramp(step, *cfg.relief_curriculum)
+    if cfg.crop_curriculum:
+      fraction = curriculum.ramp(step, *cfg.crop_curriculum)
       inputs = {k: curriculum.centre_crop(v, fraction)
                 for k, v in inputs.items()}
     return inputs, relief
