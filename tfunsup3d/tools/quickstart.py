@@ -24,6 +24,7 @@ import os
 from absl import flags
 
 from tfunsup3d import config as config_lib
+from tfunsup3d.data import synth_params
 from tfunsup3d.tools import flags as tool_flags
 
 FLAGS = flags.FLAGS
@@ -34,7 +35,7 @@ def define_flags() -> None:
   flags.DEFINE_integer('num_val', 300, 'Synthetic validation images.')
   flags.DEFINE_integer('num_test', 300, 'Synthetic test images.')
   flags.DEFINE_bool('export', True, 'Export a SavedModel at the end.')
-  flags.DEFINE_enum('category', 'face', ['face', 'car'],
+  flags.DEFINE_enum('category', 'face', list(synth_params.CATEGORIES),
                     'The synthetic objects of step 1 (tfunsup3d-synth '
                     '--category): face, or car with '
                     '--config=configs/synthcar.yml.')
@@ -99,7 +100,6 @@ def main(cfg: config_lib.Config) -> int:
     cfg.test_data_dir = os.path.join(cfg.train_val_data_dir, 'test')
   counts = {'train': FLAGS.num_train, 'val': FLAGS.num_val,
             'test': FLAGS.num_test}
-  from tfunsup3d.data import synth_params  # pylint: disable=g-import-not-at-top
   _data_step(cfg, counts, synth_params.SynthOptions.for_category(
       FLAGS.category))
   print(f'[2/4] training -> {cfg.checkpoint_dir}')

@@ -1,12 +1,12 @@
 """Training curricula: values that start narrow and widen with the steps.
 
-Additions of this package, off by default (see docs/experiments.md for what
-they were measured to do). Each follows `ramp`: a start value held for some
+Additions of this package, off by default. They were written against the
+too-deep relief with too small a view that loosely framed objects lock into,
+and measured not to fix it (docs/experiments.md); they stay so that those
+runs can be repeated. Each follows `ramp`: a start value held for some
 steps, then linear to 1.
 - Relief (`relief_curriculum`): the canonical depth range narrowed about its
-  centre (`Unsup3D.canonical(relief=...)`), against the too-deep relief
-  with too small a view (the relief/rotation ambiguity) that loosely framed
-  objects lock into.
+  centre (`Unsup3D.canonical(relief=...)`).
 - Framing (`crop_curriculum`): the training images centre-cropped
   (`centre_crop`): a zoom about the image centre by bilinear resampling that
   keeps the image size and the mirror symmetry of the pixel grid.
