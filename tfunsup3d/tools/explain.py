@@ -10,12 +10,9 @@ For every input image, writes `<output_dir>/<name>_explain.png`: a grid with
 one row per method (Saliency with SmoothGrad, Grad-CAM++; tf-keras-vis) and
 one column per target -- the light encoder's direction components (light dx,
 dy) and the view encoder's rotations (pitch, yaw, roll) -- each overlaid on
-the input (jet colour map). Inputs are read and cropped as in tfunsup3d-demo
-(--input, --detect, --crop_mode). See tfunsup3d/demo/explain.py.
-
-Config: the --config=FILE.yml keys lie under the checkpoint's own config and
---KEY=VALUE flags over it (those fixing network sizes must agree with it);
---helpfull lists them all.
+the input (jet colour map). Inputs are read and cropped, and the config is
+merged, as in tfunsup3d-demo (--input, --detect, --crop_mode, --config,
+--KEY=VALUE). See tfunsup3d/demo/explain.py.
 """
 
 from absl import flags
