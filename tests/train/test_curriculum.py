@@ -52,13 +52,18 @@ class CentreCropTest(tf.test.TestCase):
     self.assertGreater(np.abs(out - image).max(), 0.05)  # it did crop
 
 
+def _task_and_image(seed: int, **overrides):
+  """A tiny task (batch 2, `overrides`) and a random [2,64,64,3] image."""
+  task = task_lib.Unsup3DTask(tiny.tiny_config(batch_size=2, **overrides))
+  image = tf.constant(np.random.default_rng(seed).uniform(
+      size=(2, 64, 64, 3)).astype(np.float32))
+  return task, image
+
+
 class TaskFramingTest(tf.test.TestCase):
 
   def test_training_inputs_follow_the_schedule(self):
-    cfg = tiny.tiny_config(crop_curriculum=[0.5, 1, 0], batch_size=2)
-    task = task_lib.Unsup3DTask(cfg)
-    image = tf.constant(np.random.default_rng(2).uniform(
-        size=(2, 64, 64, 3)).astype(np.float32))
+    task, image = _task_and_image(2, crop_curriculum=[0.5, 1, 0])
     framed, relief = task._curricula({'image': image})  # pylint: disable=protected-access
     self.assertAllClose(framed['image'], curriculum.centre_crop(image, 0.5))
     self.assertEqual(relief, 1.0)
@@ -67,10 +72,7 @@ class TaskFramingTest(tf.test.TestCase):
     self.assertAllClose(framed['image'], image, atol=1e-5)
 
   def test_relief_narrows_the_depth_range_about_its_centre(self):
-    cfg = tiny.tiny_config(relief_curriculum=[0.4, 0, 10], batch_size=2)
-    task = task_lib.Unsup3DTask(cfg)
-    image = tf.constant(np.random.default_rng(3).uniform(
-        size=(2, 64, 64, 3)).astype(np.float32))
+    task, image = _task_and_image(3, relief_curriculum=[0.4, 0, 10])
     _, relief = task._curricula({'image': image})  # pylint: disable=protected-access
     self.assertAllClose(relief, 0.4)
     full = task.model.canonical(image)['canon_depth_raw']
@@ -81,7 +83,7 @@ class TaskFramingTest(tf.test.TestCase):
     self.assertAllClose(narrow['canon_depth'][:, :, 2:-2],
                         1.0 + 0.4 * (whole - 1.0)[:, :, 2:-2], atol=1e-6)
     self.assertAllClose(narrow['canon_depth'][:, :, :2], np.full(
-        (2, 64, 2), cfg.resolved().border_depth), atol=1e-6)
+        (2, 64, 2), task.cfg.border_depth), atol=1e-6)
 
   def test_off_by_default(self):
     task = task_lib.Unsup3DTask(tiny.tiny_config())
