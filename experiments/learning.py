@@ -234,7 +234,8 @@ def markdown(result: Dict[str, object]) -> str:
       f'Config `{s["config"]}` with {s["overrides"] or "no overrides"}; '
       f'{s["steps"]} steps of batch {s["batch_size"]} per row; synthetic '
       f'{s.get("category", "face")} data (seed {s["data_seed"]}, zoom '
-      f'{s.get("zoom", 1.0)}): '
+      f'{s.get("zoom", 1.0)}'
+      + (f', yaw within ±{s["max_yaw"]}°' if 'max_yaw' in s else '') + '): '
       f'{s["counts"]}; test split scored with '
       'the model\'s metrics (SIDE x1e-2, MAD degrees, mean ± std over test '
       f'images). {s["machine"]}.', '',
@@ -320,6 +321,9 @@ def parse_args(argv=None):
                  choices=list(synth_params.CATEGORIES),
                  help='the synthetic category; sets the defaults of --config, '
                  '--data_dir, --name and --zoom (CATEGORY_DEFAULTS)')
+  p.add_argument('--max_yaw', type=float, default=None,
+                 help="the generator's yaw range in degrees, +-max_yaw "
+                 "(default: the category's, SynthOptions)")
   p.add_argument('--resume', action='store_true',
                  help='keep finished rows of <out_dir>/<name>.json')
   p.set_defaults(config=None, name=None, zoom=None)
@@ -344,9 +348,10 @@ def main(argv=None) -> Dict[str, object]:
       ]).resolved()
   counts = {'train': args.num_train, 'val': args.num_val,
             'test': args.num_test}
+  yaw = {} if args.max_yaw is None else {'max_yaw': args.max_yaw}
   trainers.synth_data(args.data_dir, counts, base, args.data_seed,
                       synth_params.SynthOptions.for_category(
-                          args.category, zoom=args.zoom))
+                          args.category, zoom=args.zoom, **yaw))
   os.makedirs(args.out_dir, exist_ok=True)
   json_path = os.path.join(args.out_dir, f'{args.name}.json')
   settings = {'config': os.path.relpath(os.path.abspath(args.config),
@@ -354,7 +359,7 @@ def main(argv=None) -> Dict[str, object]:
               'overrides': args.set, 'steps': args.steps,
               'eval_every': args.eval_every, 'batch_size': base.batch_size,
               'counts': counts, 'data_seed': args.data_seed,
-              'zoom': args.zoom, 'category': args.category,
+              'zoom': args.zoom, 'category': args.category, **yaw,
               'machine': f'{os.cpu_count()} CPU cores, TF {tf.__version__}, '
                          f'devices {[d.device_type for d in tf.config.list_logical_devices()]}'}
   result = {'name': args.name, 'settings': settings, 'rows': {}}

@@ -189,6 +189,24 @@ class LearningBenchRunTest(tf.test.TestCase):
       self.assertIn('synthetic car data', f.read())
 
 
+  def test_max_yaw_sets_the_generators_range(self):
+    tmp = tempfile.mkdtemp()
+    result = learning.main([
+        '--max_yaw=45', '--zoom=1', '--num_train=32', '--num_val=16',
+        '--num_test=16', '--steps=1', '--eval_every=1', '--rows=unsup',
+        f'--data_dir={tmp}/d', f'--out_dir={tmp}/o', '--name=yaw45'])
+    self.assertEqual(result['settings']['max_yaw'], 45.0)
+    with open(f'{tmp}/d/bench_meta.json', encoding='utf-8') as f:
+      self.assertEqual(json.load(f)['options']['max_yaw'], 45.0)
+    with np.load(f'{tmp}/d/train/factors.npz') as z:
+      yaw = np.degrees(np.abs(z['view'][:, 1]))
+    # 32 uniform draws in +-45 deg: beyond the default 30 deg almost surely.
+    self.assertLessEqual(yaw.max(), 45.0)
+    self.assertGreater(yaw.max(), 30.0)
+    with open(f'{tmp}/o/yaw45.md', encoding='utf-8') as f:
+      self.assertIn('yaw within ±45.0°', f.read())
+
+
 @pytest.mark.slow
 class GivenRowsTest(tf.test.TestCase):
 
