@@ -9,6 +9,8 @@ Levers (variant A -> variant B; ratio = B / A, below 1: B is faster):
     is always compiled, the networks run on TF's oneDNN kernels).
   precision: float32 -> `mixed_precision: bfloat16` (with `--xla`).
   precision16: float32 -> `mixed_precision: float16` (with `--xla`).
+  anti_aliasing: the z-buffer at 2S, pooled (the reference's) ->
+    `anti_aliasing: false` (at S; with `--xla`).
 
 Both steps are built and called once first (first call = trace + compile,
 reported), then called `--repeats` times in ABBA order so that load on a
@@ -30,18 +32,24 @@ import tensorflow as tf
 from bench import authors
 from bench import common
 from bench import model as model_bench
+from tfunsup3d import config as config_lib
 
-# lever -> ((name, xla, mixed_precision) of A, of B)
+# lever -> ((name, xla, config overrides) of A, of B); xla None: `--xla`.
 LEVERS = {
-    'xla': (('xla_whole_step', True, 'none'),
-            ('xla_renderer_only', False, 'none')),
-    'precision': (('float32', None, 'none'), ('bfloat16', None, 'bfloat16')),
-    'precision16': (('float32', None, 'none'), ('float16', None, 'float16')),
+    'xla': (('xla_whole_step', True, {}), ('xla_renderer_only', False, {})),
+    'precision': (('float32', None, {}),
+                  ('bfloat16', None, {'mixed_precision': 'bfloat16'})),
+    'precision16': (('float32', None, {}),
+                    ('float16', None, {'mixed_precision': 'float16'})),
+    'anti_aliasing': (('anti_aliased', None, {'anti_aliasing': True}),
+                      ('aliased', None, {'anti_aliasing': False})),
 }
 
 
-def _step(config: str, batch: int, xla: bool, mixed: str, lam_perc: float):
-  cfg = model_bench.build_config(config, lam_perc, mixed)
+def _step(config: str, batch: int, xla: bool, overrides, lam_perc: float):
+  cfg = config_lib.from_dict(
+      overrides, base=model_bench.build_config(
+          config, lam_perc, overrides.get('mixed_precision', 'none')))
   fn, _ = model_bench.train_fn(model_bench.build_model(cfg), cfg, xla)
   images = tf.constant(np.random.default_rng(0).uniform(
       0, 1, (batch, cfg.image_size, cfg.image_size, 3)).astype(np.float32))
@@ -57,7 +65,7 @@ def main(argv=None):
                       choices=('full', 'quickstart'))
   parser.add_argument('--batch', type=int, default=64)
   parser.add_argument('--xla', default='on', choices=('on', 'off'),
-                      help='XLA of both variants of the precision levers')
+                      help='XLA of both variants of every lever but xla')
   parser.add_argument('--lam_perc', type=float, default=1.0)
   parser.add_argument('--repeats', type=int, default=4)
   parser.add_argument('--b_first', action='store_true',
@@ -67,9 +75,10 @@ def main(argv=None):
   common.emit(common.environment())
   steps, first = {}, {}
   variants = LEVERS[args.lever][::-1 if args.b_first else 1]
-  for name, xla, mixed in variants:
+  for name, xla, overrides in variants:
     xla = args.xla == 'on' if xla is None else xla
-    steps[name] = _step(args.config, args.batch, xla, mixed, args.lam_perc)
+    steps[name] = _step(args.config, args.batch, xla, overrides,
+                        args.lam_perc)
     first[name] = round(authors.time_call(steps[name]), 2)
     common.emit({'bench': 'levers', 'lever': args.lever, 'variant': name,
                  'first_s': first[name]})

@@ -30,9 +30,12 @@ Rows (`--rows`, comma-separated):
   given_depth_light  diagnostic: both the generator's canonical depth and
                    light fed in (netV, netA and netC learn): how fast the
                    view network learns when the depth cannot lock.
-  The diagnostic rows train on random batches of the train split held in
-  memory, without the flip augmentation (a flip would negate the given yaw
-  and light direction); they localise a shortfall of `unsup` to the
+  given_mask       diagnostic: the method with its reconstruction losses
+                   kept to the generator's object mask (trained like
+                   unsup): does the backdrop around the object lock it?
+  The given_view/depth/light rows train on random batches of the train
+  split held in memory, without the flip augmentation (a flip would negate
+  the given yaw and light direction); they localise a shortfall of `unsup` to the
   viewpoint, the depth or the light.
 
 Writes `<out_dir>/<name>.json` (everything, curves included; rows are added
@@ -85,6 +88,7 @@ ROWS = {
     'given_depth': {},
     'given_light': {},
     'given_depth_light': {},
+    'given_mask': {},  # trained by `train_masked`
 }
 ROW_TITLES = {
     'unsup': 'Unsup3D (ours, no depth labels)',
@@ -99,6 +103,8 @@ ROW_TITLES = {
     'given_light': 'diagnostic: the method given the GT light',
     'given_depth_light': 'diagnostic: the method given the GT canonical '
                          'depth and light',
+    'given_mask': 'diagnostic: the method with its losses on the GT object '
+                  'mask only (no backdrop)',
 }
 
 
@@ -397,10 +403,11 @@ def main(argv=None) -> Dict[str, object]:
       result['rows'][name] = dict(result['rows']['unsup'], same_as='unsup')
       continue
     print(f'row {name} ({ROWS[name] or "as configured"})', flush=True)
-    trainer = trainers.train_supervised if name == 'supervised' else (
-        functools.partial(trainers.train_given,
-                          given=name.removeprefix('given_'))
-        if name.startswith('given_') else trainers.train_row)
+    trainer = {'supervised': trainers.train_supervised,
+               'given_mask': trainers.train_masked}.get(name) or (
+                   functools.partial(trainers.train_given,
+                                     given=name.removeprefix('given_'))
+                   if name.startswith('given_') else trainers.train_row)
     result['rows'][name] = trainer(cfg, args.steps, args.eval_every, scorer,
                                    lambda msg: print(msg, flush=True))
     print(f'row {name}: {_fmt(result["rows"][name]["final"])}', flush=True)

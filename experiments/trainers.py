@@ -219,6 +219,33 @@ def train_given(cfg, steps: int, eval_every: int, scorer, log,
                lambda: scorer(model, set_test_batch), train_step, batches)
 
 
+def losses_on_object(model) -> None:
+  """Keeps `model.compute_losses`' reconstruction terms to the generator's
+  object: the ground-truth depth's covered pixels (the metrics' mask), so
+  the backdrop around the object adds nothing to them."""
+  compute_losses = model.compute_losses
+
+  def object_losses(outputs, images=None, epoch=0, depth_gt=None):
+    if depth_gt is None:
+      raise ValueError('the object mask needs ground-truth depth '
+                       '(load_gt_depth: true)')
+    obj = tf.cast(depth_gt < tf.reduce_max(depth_gt), tf.float32)[..., None]
+    outputs = dict(outputs, recon_im_mask_both=(
+        outputs['recon_im_mask_both'] * tf.concat([obj, obj], 0)))
+    return compute_losses(outputs, images, epoch, depth_gt)
+  model.compute_losses = object_losses
+
+
+def train_masked(cfg, steps: int, eval_every: int, scorer,
+                 log) -> Dict[str, object]:
+  """A diagnostic row: `train_row` with `losses_on_object`."""
+  keras.utils.set_random_seed(cfg.seed)
+  task = task_lib.Unsup3DTask(cfg)
+  losses_on_object(task.model)
+  return _loop(cfg, steps, eval_every, log, lambda: scorer(task.model),
+               task.train_step)
+
+
 def train_supervised(cfg, steps: int, eval_every: int, scorer,
                      log) -> Dict[str, object]:
   """The upper-bound row: netD, seeded as in `train_row`, trained with L1 on

@@ -327,8 +327,10 @@ class Unsup3D(keras.Model):
     sums['loss_l1_im_flip'] = losses.photometric_sum(
         recon[b:], inp, mask[b:], outputs['conf_sigma_l1_flip'])
     if cfg.lam_perc > 0:
-      feats = self.perceptual_features(tf.concat([recon, inp], 0))
-      f_recon, f_in = feats[:2 * b], feats[2 * b:]
+      # The input's features need no gradient: computed apart, the VGG16
+      # backward pass runs on the 2B reconstructions only, not on 3B images.
+      f_recon = self.perceptual_features(recon)
+      f_in = tf.stop_gradient(self.perceptual_features(inp))
       sums['loss_perc_im'] = losses.feature_sum(
           f_recon[:b], f_in, mask[:b], outputs['conf_sigma_percl'])
       sums['loss_perc_im_flip'] = losses.feature_sum(

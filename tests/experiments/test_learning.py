@@ -14,6 +14,7 @@ from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
 from tfunsup3d import Unsup3D
 from tfunsup3d.data import synth
+from tests import tiny
 
 
 def _result():
@@ -157,6 +158,32 @@ class LearningBenchTest(tf.test.TestCase):
 
 
 @pytest.mark.slow
+class LossesOnObjectTest(tf.test.TestCase):
+
+  def test_backdrop_pixels_leave_the_losses_unchanged(self):
+    model = tiny.tiny_model()
+    images = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3))
+    out = model.decompose(images.astype(np.float32))
+    # The object: the left half (nearer than the backdrop's max depth).
+    depth_gt = np.full((2, 64, 64), 1.1, np.float32)
+    depth_gt[:, :, :32] = 1.0
+    trainers.losses_on_object(model)
+
+    def l1(recon):
+      return float(model.compute_losses(dict(out, recon_im=recon),
+                                        depth_gt=depth_gt)['loss_l1_im'])
+    recon = out['recon_im'].numpy()
+    # A change that moves the reconstruction away from the input everywhere.
+    away = 0.5 * np.sign(recon - np.tile(out['input_im'].numpy(), [2, 1, 1, 1]))
+    backdrop, obj = recon.copy(), recon.copy()
+    backdrop[:, :, 32:] += away[:, :, 32:]
+    obj[:, :, :32] += away[:, :, :32]
+    self.assertEqual(l1(backdrop), l1(recon))
+    self.assertGreater(l1(obj), l1(recon) + 0.1)
+    with self.assertRaisesRegex(ValueError, 'ground-truth depth'):
+      model.compute_losses(out)
+
+
 class LearningBenchRunTest(tf.test.TestCase):
 
   def test_tiny_run(self):
