@@ -177,6 +177,11 @@ class Config:
   jit_compile: bool = _key(True, 'XLA for the train/eval steps.', _T)
   deterministic: bool = _key(
       False, 'tf.config.experimental.enable_op_determinism.', _T)
+  xla_cache_dir: Optional[str] = _key(
+      'auto', "XLA's persistent compilation cache: compiled steps are kept "
+      'there and reused by later runs on the same machine and TF version '
+      '(console scripts); auto: $XDG_CACHE_HOME/tfunsup3d/xla (default '
+      '~/.cache); none: off (tfunsup3d/compile_cache.py).', _T)
   max_steps_per_epoch: Optional[int] = _key(
       None, 'Cap on steps per epoch (quick runs).', _T)
   save_checkpoint_steps: int = _key(

@@ -59,7 +59,7 @@ RUN_KEYS = ('checkpoint_dir', 'checkpoint_name', 'test_result_dir',
             'test_data_dir', 'train_val_data_dir', 'load_gt_depth',
             'batch_size', 'crop', 'paired_data_dir_names',
             'paired_data_filename_diff', 'num_workers', 'jit_compile',
-            'deterministic', 'seed')
+            'deterministic', 'seed', 'xla_cache_dir')
 _REASON_CHARS = 200
 
 

@@ -43,6 +43,7 @@ from absl import flags
 from absl import logging  # pylint: disable=unused-import
 import yaml
 
+from tfunsup3d import compile_cache
 from tfunsup3d import config as config_lib
 from tfunsup3d import progress
 from tfunsup3d.errors import EXIT_USER_ERROR, UserError  # pylint: disable=unused-import
@@ -321,6 +322,20 @@ def show_file_values(path: str, flag_values: flags.FlagValues = FLAGS) -> None:
     flag_values[name].help += f' (value from {path})'
 
 
+def _enable_compile_cache() -> None:
+  """XLA's persistent cache per the config's `xla_cache_dir`
+  (`compile_cache.enable`), once the flags are parsed. It must happen here,
+  not in main: between the flags parser and main, absl's `app.run` set-up
+  makes TF read `TF_XLA_FLAGS` (measured: set in main, the cache stays
+  empty). A config that does not resolve is left to `main_wrapper` to
+  report; it runs nothing to cache."""
+  try:
+    cfg = config_from_flags(FLAGS).resolved()
+  except EXPECTED_ERRORS:
+    return
+  compile_cache.enable(cfg.xla_cache_dir, cfg.deterministic)
+
+
 def make_flags_parser(prog: str) -> Callable[[List[str]], List[str]]:
   """An absl `flags_parser` whose errors are one line and exit status 2.
 
@@ -334,7 +349,9 @@ def make_flags_parser(prog: str) -> Callable[[List[str]], List[str]]:
       path = help_config_path(argv)
       if path:
         show_file_values(path)
-      return FLAGS(argv)
+      rest = FLAGS(argv)
+      _enable_compile_cache()
+      return rest
     except (flags.Error, OSError, ValueError) as e:  # OSError: --flagfile.
       fail(prog, e)
     except SystemExit as e:
