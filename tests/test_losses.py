@@ -214,6 +214,30 @@ class FlipWeightTest(tf.test.TestCase):
       self.assertEqual(float(losses.flip_weight(epoch, 0.5, 3)), 0.5)
 
 
+class YawSpreadTest(tf.test.TestCase):
+
+  def test_values(self):
+    # Yaw of +-5 deg: std 5 deg (population), half of a 10 deg minimum.
+    yaw = tf.constant(np.radians([-5.0, 5.0, -5.0, 5.0]), tf.float32)
+    self.assertAllClose(losses.yaw_spread(yaw, 10.0), 0.25, atol=1e-6)
+    self.assertAllClose(losses.yaw_spread(yaw, 5.0), 0.0, atol=1e-6)
+    self.assertAllClose(losses.yaw_spread(yaw, 4.0), 0.0)  # wider: no cost
+    self.assertAllClose(losses.yaw_spread(tf.zeros([4]), 10.0), 1.0)
+
+  def test_gradient_widens_the_spread(self):
+    yaw = tf.Variable(np.radians([-2.0, 1.0, 3.0]), dtype=tf.float32)
+    with tf.GradientTape() as tape:
+      loss = losses.yaw_spread(yaw, 10.0)
+    grad = tape.gradient(loss, yaw).numpy()
+    # Descent moves each yaw away from the mean (0.667 deg).
+    self.assertAllEqual(np.sign(-grad), [-1.0, 1.0, 1.0])
+    with tf.GradientTape() as tape:
+      flat = tf.zeros([3])
+      tape.watch(flat)
+      loss = losses.yaw_spread(flat, 10.0)
+    self.assertTrue(np.all(np.isfinite(tape.gradient(loss, flat).numpy())))
+
+
 class TotalLossTest(tf.test.TestCase):
 
   def test_composition(self):

@@ -1,5 +1,6 @@
 """Tests for tfunsup3d.model.Unsup3D: reference parity, layouts, errors."""
 
+import dataclasses
 import functools
 import os
 
@@ -324,6 +325,19 @@ class OutputLayoutTest(tf.test.TestCase):
     self.assertIsNone(out['conf_sigma_l1'])
     loss = model.compute_losses(out)
     self.assertTrue(np.isfinite(float(loss['loss_total'])))
+
+  def test_yaw_spread_prior_adds_its_weighted_term(self):
+    model = tiny.tiny_model(min_yaw_std=60.0, lam_yaw_std=2.0)
+    out = model.decompose(self.images)
+    loss = model.compute_losses(out)
+    yaw = out['view'][:len(self.images), 1].numpy()
+    expected = (1.0 - yaw.std() / np.radians(60.0)) ** 2
+    self.assertAllClose(loss['loss_yaw_std'], expected, rtol=1e-4)
+    model.cfg = dataclasses.replace(model.cfg, min_yaw_std=0.0)
+    off = model.compute_losses(out)
+    self.assertNotIn('loss_yaw_std', off)
+    self.assertAllClose(loss['loss_total'] - off['loss_total'],
+                        2.0 * expected, rtol=1e-4)
 
 
 class HalvesTest(tf.test.TestCase):

@@ -206,6 +206,11 @@ class Config:
       None, 'Framing curriculum [start, hold_steps, ramp_steps]: training '
       'images centre-cropped to the fraction start of each side (resized '
       'back), held, then widened linearly to the whole frame; none: off.', _T)
+  min_yaw_std: float = _key(
+      0.0, 'Yaw-spread prior: the smallest standard deviation, in degrees, '
+      'of the predicted yaw over a batch; a smaller one adds lam_yaw_std * '
+      '(1 - std / min_yaw_std)^2 to the loss; 0: off (the reference).', _T)
+  lam_yaw_std: float = _key(1.0, 'Weight of the yaw-spread prior.', _T)
   log_dir: Optional[str] = _key(
       None, 'TensorBoard dir (default checkpoint_dir/logs).', _T)
   export_dir: str = _key('saved_models', 'Base directory of exports.', _E)
@@ -281,7 +286,8 @@ _CHECKS = (
     ('crop_curriculum', _is_curriculum, _CURRICULUM),
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
-    'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay')) + tuple(
+    'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay', 'min_yaw_std',
+    'lam_yaw_std')) + tuple(
         (k, lambda v: v >= 1, '>= 1') for k in (
             'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf'))
 

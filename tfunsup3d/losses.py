@@ -10,6 +10,8 @@ replica they are sum / count.
 
 from typing import Optional
 
+import math
+
 import tensorflow as tf
 
 EPS = 1e-7
@@ -142,6 +144,21 @@ def flip_weight(epoch, lam_flip: float, lam_flip_start_epoch: int):
   int64 epoch counter variable)."""
   epoch = tf.cast(epoch, tf.float32)
   return tf.where(epoch < lam_flip_start_epoch, 1.0, lam_flip)
+
+
+def yaw_spread(yaw, min_std_deg: float):
+  """The yaw-spread prior: (1 - std / min_std)^2 while the batch's yaw
+  spreads less than `min_std_deg`, else 0.
+
+  Args:
+    yaw: a tensor of shape `[B]`, radians.
+    min_std_deg: the smallest standard deviation wanted, degrees (> 0).
+
+  Returns:
+    A scalar in [0, 1].
+  """
+  std = tf.sqrt(tf.math.reduce_variance(yaw) + 1e-12)
+  return tf.square(tf.nn.relu(1.0 - std / math.radians(min_std_deg)))
 
 
 def total_loss(l1, l1_flip, perc: Optional[tf.Tensor],

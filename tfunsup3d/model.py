@@ -314,7 +314,7 @@ class Unsup3D(keras.Model):
     Returns:
       dict with loss_l1_im, loss_l1_im_flip, loss_perc_im, loss_perc_im_flip
       (0 when lam_perc == 0), loss_depth_sm (+ loss_depth_gt when
-      supervised), loss_total.
+      supervised, + loss_yaw_std with the yaw-spread prior), loss_total.
     """
     del images
     cfg = self.cfg
@@ -343,14 +343,20 @@ class Unsup3D(keras.Model):
       sums['loss_depth_gt'] = losses.masked_sum(tf.abs(
           outputs['recon_depth'][:b] - depth_gt) / (
               cfg.max_depth - cfg.min_depth), valid)
-    # The smoothness is a mean over the images' pixels.
-    res = losses.global_means(sums, {'loss_depth_sm': (
-        outputs['loss_depth_sm'], tf.cast(b, tf.float32))})
+    # The smoothness is a mean over the images' pixels; the yaw-spread
+    # prior, one value per replica's batch, a mean over the replicas.
+    means = {'loss_depth_sm': (outputs['loss_depth_sm'],
+                               tf.cast(b, tf.float32))}
+    if cfg.min_yaw_std > 0:
+      means['loss_yaw_std'] = (losses.yaw_spread(
+          outputs['view'][:b, 1], cfg.min_yaw_std), tf.constant(1.0))
+    res = losses.global_means(sums, means)
     lam_flip = losses.flip_weight(epoch, cfg.lam_flip, cfg.lam_flip_start_epoch)
     res['loss_total'] = losses.total_loss(
         res['loss_l1_im'], res['loss_l1_im_flip'], res.get('loss_perc_im'),
         res.get('loss_perc_im_flip'), res['loss_depth_sm'], lam_flip,
-        cfg.lam_perc, cfg.lam_depth_sm) + res.get('loss_depth_gt', 0.0)
+        cfg.lam_perc, cfg.lam_depth_sm) + res.get('loss_depth_gt', 0.0) + (
+            cfg.lam_yaw_std * res.get('loss_yaw_std', 0.0))
     zero = tf.zeros([], tf.float32)
     return dict({'loss_perc_im': zero, 'loss_perc_im_flip': zero}, **res)
 
