@@ -35,8 +35,8 @@ Rows (`--rows`, comma-separated):
                    unsup): does the backdrop around the object lock it?
   The given_view/depth/light rows train on random batches of the train
   split held in memory, without the flip augmentation (a flip would negate
-  the given yaw and light direction); they localise a shortfall of `unsup` to the
-  viewpoint, the depth or the light.
+  the given yaw and light direction); they localise a shortfall of `unsup`
+  to the viewpoint, the depth or the light.
 
 Writes `<out_dir>/<name>.json` (everything, curves included; rows are added
 as they finish, so an interrupted run keeps its finished rows and

@@ -8,9 +8,8 @@ gradients) add up to those of the means over the global batch; with one
 replica they are sum / count.
 """
 
-from typing import Optional
-
 import math
+from typing import Optional
 
 import tensorflow as tf
 
