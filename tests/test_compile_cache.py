@@ -19,16 +19,18 @@ _COMPILE = '''
 import sys
 from tfunsup3d import compile_cache
 import tensorflow as tf
-print(compile_cache.enable(sys.argv[1]), flush=True)
+run = compile_cache.enable(sys.argv[1])
 f = tf.function(lambda x: tf.reduce_sum(tf.sin(x) * 3.0), jit_compile=True)
 print(float(f(tf.range(10.0))))
+if sys.argv[2] == 'publish':
+  print(compile_cache.publish())
 '''
 
 
-def _compile_in_subprocess(cache_dir):
+def _compile_in_subprocess(cache_dir, end='publish'):
   env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL='2')
   env.pop(compile_cache.ENV, None)
-  proc = subprocess.run([sys.executable, '-c', _COMPILE, cache_dir],
+  proc = subprocess.run([sys.executable, '-c', _COMPILE, cache_dir, end],
                         cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=300, check=True)
   return proc.stdout.split()
@@ -49,20 +51,61 @@ class EnableTest(tf.test.TestCase):
       self.assertIsNone(compile_cache.enable(off))
     self.assertNotIn(compile_cache.ENV, os.environ)
 
-  def test_points_tf_at_a_per_machine_subdirectory(self):
+  def test_points_tf_at_a_run_directory_of_a_per_machine_one(self):
+    shared = os.path.join(self.tmp, compile_cache.machine_key())
+    os.makedirs(shared)
+    pathlib.Path(shared, 'old.pb').write_text('entry', encoding='utf-8')
     os.environ[compile_cache.ENV] = '--tf_xla_enable_lazy_compilation=true'
-    path = compile_cache.enable(self.tmp)
-    self.assertEqual(os.path.dirname(path), self.tmp)
-    self.assertStartsWith(os.path.basename(path), f'tf{tf.__version__}-')
-    self.assertTrue(os.path.isdir(path))
+    run = compile_cache.enable(self.tmp)
+    self.addCleanup(compile_cache.discard)
+    self.assertEqual(os.path.dirname(run), shared)
+    self.assertStartsWith(os.path.basename(shared), f'tf{tf.__version__}-')
     self.assertEqual(os.environ[compile_cache.ENV],
                      f'--tf_xla_enable_lazy_compilation=true '
-                     f'{compile_cache.FLAG}={path}')
+                     f'{compile_cache.FLAG}={run}')
+    # The shared entries are visible to TF in the run directory.
+    self.assertEqual(pathlib.Path(run, 'old.pb').read_text(encoding='utf-8'),
+                     'entry')
+    # What TF writes there reaches the shared directory only on publish.
+    pathlib.Path(run, 'new.pb').write_text('compiled', encoding='utf-8')
+    self.assertFalse(os.path.exists(os.path.join(shared, 'new.pb')))
+    self.assertEqual(compile_cache.publish(), 1)
+    self.assertEqual(sorted(os.listdir(shared)), ['new.pb', 'old.pb'])
+
+  def test_discard_publishes_nothing(self):
+    run = compile_cache.enable(self.tmp)
+    pathlib.Path(run, 'new.pb').write_text('half', encoding='utf-8')
+    compile_cache.discard()
+    self.assertEqual(os.listdir(os.path.dirname(run)), [])
+
+  def test_stale_run_directories_of_this_host_are_removed(self):
+    shared = os.path.join(self.tmp, compile_cache.machine_key())
+    dead = subprocess.run(
+        [sys.executable, '-c', 'import os; print(os.getpid())'],
+        capture_output=True, text=True, check=True)
+    prefix = compile_cache._run_prefix()  # pylint: disable=protected-access
+    stale = os.path.join(shared, f'{prefix}{int(dead.stdout)}-x')
+    other_host = os.path.join(shared, '.run-elsewhere-1-x')
+    for path in (stale, other_host):
+      os.makedirs(path)
+    run = compile_cache.enable(self.tmp)
+    self.addCleanup(compile_cache.discard)
+    self.assertFalse(os.path.exists(stale))
+    self.assertTrue(os.path.exists(other_host))
+    self.assertTrue(os.path.isdir(run))
+
+  def test_a_nearly_full_disk_is_not_used(self):
+    with mock.patch.object(compile_cache, 'MIN_FREE_BYTES', 2**62), \
+        self.assertLogs(level='WARNING') as logs:
+      self.assertIsNone(compile_cache.enable(self.tmp))
+    self.assertIn('free', logs.output[0])
+    self.assertNotIn(compile_cache.ENV, os.environ)
 
   def test_auto_is_under_xdg_cache_home(self):
     os.environ['XDG_CACHE_HOME'] = self.tmp
-    path = compile_cache.enable('auto')
-    self.assertEqual(os.path.dirname(path),
+    run = compile_cache.enable('auto')
+    self.addCleanup(compile_cache.discard)
+    self.assertEqual(os.path.dirname(os.path.dirname(run)),
                      os.path.join(self.tmp, 'tfunsup3d', 'xla'))
 
   def test_determinism_gets_its_own_directory(self):
@@ -88,21 +131,24 @@ class PersistenceTest(tf.test.TestCase):
 
   def test_second_process_loads_instead_of_compiling(self):
     tmp = tempfile.mkdtemp()
-    path, first = _compile_in_subprocess(tmp)
-    entries = glob.glob(os.path.join(path, '*'))
-    self.assertLen(entries, 1)  # the one compiled function
+    first, published = _compile_in_subprocess(tmp)
+    self.assertEqual(published, '1')  # the one compiled function
+    (shared,) = glob.glob(os.path.join(tmp, '*'))
+    entries = glob.glob(os.path.join(shared, '*'))  # run directory removed
+    self.assertLen(entries, 1)
     stamp = os.path.getmtime(entries[0])
-    path_again, second = _compile_in_subprocess(tmp)
-    self.assertEqual(path_again, path)
-    self.assertEqual(second, first)
-    # Loaded, not compiled and written again.
-    self.assertEqual(glob.glob(os.path.join(path, '*')), entries)
+    second, published = _compile_in_subprocess(tmp)
+    self.assertEqual((second, published), (first, '0'))  # loaded
+    self.assertEqual(glob.glob(os.path.join(shared, '*')), entries)
     self.assertEqual(os.path.getmtime(entries[0]), stamp)
-    # Off: nothing written.
-    off = tempfile.mkdtemp()
-    self.assertEqual(_compile_in_subprocess('')[0], 'None')
-    self.assertEqual(os.listdir(off), [])
 
+  def test_a_run_that_does_not_publish_leaves_the_cache_as_it_was(self):
+    tmp = tempfile.mkdtemp()
+    _compile_in_subprocess(tmp, end='exit')  # discarded at exit
+    (shared,) = glob.glob(os.path.join(tmp, '*'))
+    self.assertEqual(os.listdir(shared), [])
+    # Off: nothing written.
+    self.assertLen(_compile_in_subprocess('', end='exit'), 1)
 
 
 class ConsoleScriptTest(tf.test.TestCase):

@@ -11,23 +11,38 @@ of the `xla_cache_dir` config key, so that a cache shared between machines
 one: XLA compiles for the host CPU's instruction set and the GPU's
 architecture.
 
+TF reads a cache file as it is and fails the step on a damaged one, and
+fails the step when it cannot write one. So TF never writes into the shared
+directory: each process gets a run directory inside it, with links to the
+shared entries, and `publish` moves what the process compiled into the shared
+directory by renames (atomic) only after its command succeeded; `discard`
+(also at exit) drops it. A cache on a disk with less than `MIN_FREE_BYTES`
+free is not used.
+
 TF reads `TF_XLA_FLAGS` once, at the process's first XLA compilation: call
-`enable` before it (the console scripts do, before their command runs). The
+`enable` before it (the console scripts do, after parsing their flags). The
 cache only grows (a few MB per compiled step); delete the directory to clear
 it.
 """
 
+import atexit
 import glob
 import hashlib
 import os
 import platform
-from typing import List, Optional
+import shutil
+import socket
+import tempfile
+from typing import List, Optional, Tuple
 
 from absl import logging
 import tensorflow as tf
 
 FLAG = '--tf_xla_persistent_cache_directory'
 ENV = 'TF_XLA_FLAGS'
+MIN_FREE_BYTES = 256 * 2**20
+_RUN_PREFIX = '.run-'
+_runs: List[Tuple[str, str]] = []  # (shared directory, run directory)
 
 
 def default_dir() -> str:
@@ -92,6 +107,34 @@ def _writable_dir(path: str) -> bool:
   return os.access(path, os.W_OK | os.X_OK)
 
 
+def _run_prefix() -> str:
+  return f'{_RUN_PREFIX}{socket.gethostname()}-'
+
+
+def _remove_stale_runs(shared: str) -> None:
+  """Removes run directories this host's dead processes left behind."""
+  for path in glob.glob(os.path.join(shared, _run_prefix() + '*')):
+    try:
+      pid = int(os.path.basename(path)[len(_run_prefix()):].split('-')[0])
+      os.kill(pid, 0)
+    except ProcessLookupError:
+      shutil.rmtree(path, ignore_errors=True)
+    except (ValueError, OSError):
+      continue
+
+
+def _link_entries(shared: str, run: str) -> None:
+  for src in glob.glob(os.path.join(shared, '*.pb')):
+    dst = os.path.join(run, os.path.basename(src))
+    try:
+      os.link(src, dst)
+    except OSError:
+      try:
+        os.symlink(src, dst)
+      except OSError:
+        continue
+
+
 def enable(cache_dir: Optional[str], deterministic: bool = False
            ) -> Optional[str]:
   """Turns XLA's persistent compilation cache on for this process.
@@ -102,10 +145,11 @@ def enable(cache_dir: Optional[str], deterministic: bool = False
     deterministic: the config's `deterministic` (kept apart in the cache).
 
   Returns:
-    The directory TF will use, or None: off, a directory that cannot be
-    written (one warning, and the run goes on without the cache), or a
-    `TF_XLA_FLAGS` that already names one (the user's choice is kept and
-    returned).
+    This process's run directory (TF's cache directory), or None: off, a
+    directory that cannot be written or a disk nearly full (one warning,
+    and the run goes on without the cache), or a `TF_XLA_FLAGS` that
+    already names a cache directory (the user's own: that one is returned
+    and used as it is).
   """
   flags = os.environ.get(ENV, '')
   for token in flags.split():
@@ -115,10 +159,51 @@ def enable(cache_dir: Optional[str], deterministic: bool = False
     return None
   base = default_dir() if cache_dir == 'auto' else os.path.expanduser(
       cache_dir)
-  path = os.path.join(base, machine_key(deterministic))
-  if not _writable_dir(path):
+  shared = os.path.join(base, machine_key(deterministic))
+  if not _writable_dir(shared):
     logging.warning('xla_cache_dir %s cannot be written: compiling without '
-                    'the persistent cache', path)
+                    'the persistent cache', shared)
     return None
-  os.environ[ENV] = f'{flags} {FLAG}={path}'.strip()
-  return path
+  if shutil.disk_usage(shared).free < MIN_FREE_BYTES:
+    logging.warning('xla_cache_dir %s: less than %d MiB free, compiling '
+                    'without the persistent cache', shared,
+                    MIN_FREE_BYTES // 2**20)
+    return None
+  _remove_stale_runs(shared)
+  run = tempfile.mkdtemp(prefix=f'{_run_prefix()}{os.getpid()}-', dir=shared)
+  _link_entries(shared, run)
+  if not _runs:
+    atexit.register(discard)
+  _runs.append((shared, run))
+  os.environ[ENV] = f'{flags} {FLAG}={run}'.strip()
+  return run
+
+
+def publish() -> int:
+  """Moves the entries this process compiled into the shared directory
+  (renames: another process sees a whole entry or none) and removes the run
+  directory. Call once the command succeeded.
+
+  Returns:
+    The number of new entries.
+  """
+  count = 0
+  for shared, run in _runs:
+    for src in glob.glob(os.path.join(run, '*.pb')):
+      dst = os.path.join(shared, os.path.basename(src))
+      if os.path.islink(src) or os.path.exists(dst):
+        continue  # linked from the shared directory, or published meanwhile
+      try:
+        os.replace(src, dst)
+        count += 1
+      except OSError:
+        continue
+  discard()
+  return count
+
+
+def discard() -> None:
+  """Removes this process's run directories without publishing them."""
+  while _runs:
+    _, run = _runs.pop()
+    shutil.rmtree(run, ignore_errors=True)

@@ -265,6 +265,8 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
         sys.stdout.write(resolved.to_yaml())
         return 0
       status = fn(cfg)
+      if not status:
+        compile_cache.publish()  # What this run compiled, for later runs.
     except EXPECTED_ERRORS as e:
       if _debug():
         raise
