@@ -222,7 +222,9 @@ class YawSpreadTest(tf.test.TestCase):
     self.assertAllClose(losses.yaw_spread(yaw, 10.0), 0.25, atol=1e-6)
     self.assertAllClose(losses.yaw_spread(yaw, 5.0), 0.0, atol=1e-6)
     self.assertAllClose(losses.yaw_spread(yaw, 4.0), 0.0)  # wider: no cost
-    self.assertAllClose(losses.yaw_spread(tf.zeros([4]), 10.0), 1.0)
+    # No spread at all: the full cost (1e-6 rad of the sqrt's epsilon).
+    self.assertAllClose(losses.yaw_spread(tf.zeros([4]), 10.0), 1.0,
+                        atol=1e-4)
 
   def test_gradient_widens_the_spread(self):
     yaw = tf.Variable(np.radians([-2.0, 1.0, 3.0]), dtype=tf.float32)

@@ -343,14 +343,7 @@ class Unsup3D(keras.Model):
       sums['loss_depth_gt'] = losses.masked_sum(tf.abs(
           outputs['recon_depth'][:b] - depth_gt) / (
               cfg.max_depth - cfg.min_depth), valid)
-    # The smoothness is a mean over the images' pixels; the yaw-spread
-    # prior, one value per replica's batch, a mean over the replicas.
-    means = {'loss_depth_sm': (outputs['loss_depth_sm'],
-                               tf.cast(b, tf.float32))}
-    if cfg.min_yaw_std > 0:
-      means['loss_yaw_std'] = (losses.yaw_spread(
-          outputs['view'][:b, 1], cfg.min_yaw_std), tf.constant(1.0))
-    res = losses.global_means(sums, means)
+    res = losses.global_means(sums, self._prior_means(outputs, b))
     lam_flip = losses.flip_weight(epoch, cfg.lam_flip, cfg.lam_flip_start_epoch)
     res['loss_total'] = losses.total_loss(
         res['loss_l1_im'], res['loss_l1_im_flip'], res.get('loss_perc_im'),
@@ -359,6 +352,17 @@ class Unsup3D(keras.Model):
             cfg.lam_yaw_std * res.get('loss_yaw_std', 0.0))
     zero = tf.zeros([], tf.float32)
     return dict({'loss_perc_im': zero, 'loss_perc_im_flip': zero}, **res)
+
+  def _prior_means(self, outputs, b) -> Dict[str, tuple]:
+    """The priors' (mean, count) for `losses.global_means`: the depth
+    smoothness, a mean over the B images' pixels, and the yaw-spread prior
+    (`min_yaw_std` > 0), one value per replica's batch."""
+    means = {'loss_depth_sm': (outputs['loss_depth_sm'],
+                               tf.cast(b, tf.float32))}
+    if self.cfg.min_yaw_std > 0:
+      means['loss_yaw_std'] = (losses.yaw_spread(
+          outputs['view'][:b, 1], self.cfg.min_yaw_std), tf.constant(1.0))
+    return means
 
   def depth_from_png(self, depth_p):
     """Ground-truth depth PNG values p `[B, S, S(, 1)]` -> depth `[B, S, S]`."""

@@ -54,6 +54,14 @@ class LearningBenchTest(tf.test.TestCase):
     # show dashes.
     self.assertIn('5.0° (17.0°) / 0.60 | – | – |', md)
 
+  def test_max_yaw_flag_and_header(self):
+    self.assertIsNone(learning.parse_args([]).max_yaw)
+    self.assertEqual(learning.parse_args(['--max_yaw=45']).max_yaw, 45.0)
+    result = _result()
+    self.assertNotIn('yaw within', learning.markdown(result))
+    result['settings']['max_yaw'] = 45.0
+    self.assertIn('zoom 1.0, yaw within ±45.0°)', learning.markdown(result))
+
   def test_markdown_lists_rows_in_rows_order(self):
     # A resumed run adds its rows after the loaded ones; the table keeps
     # the order of learning.ROWS (unknown names last).
@@ -215,6 +223,9 @@ class LearningBenchRunTest(tf.test.TestCase):
     with open(f'{tmp}/o/learning_car.md', encoding='utf-8') as f:
       self.assertIn('synthetic car data', f.read())
 
+
+@pytest.mark.slow
+class MaxYawRunTest(tf.test.TestCase):
 
   def test_max_yaw_sets_the_generators_range(self):
     tmp = tempfile.mkdtemp()
