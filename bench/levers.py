@@ -48,8 +48,7 @@ LEVERS = {
 
 def _step(config: str, batch: int, xla: bool, overrides, lam_perc: float):
   cfg = config_lib.from_dict(
-      overrides, base=model_bench.build_config(
-          config, lam_perc, overrides.get('mixed_precision', 'none')))
+      overrides, base=model_bench.build_config(config, lam_perc))
   fn, _ = model_bench.train_fn(model_bench.build_model(cfg), cfg, xla)
   images = tf.constant(np.random.default_rng(0).uniform(
       0, 1, (batch, cfg.image_size, cfg.image_size, 3)).astype(np.float32))

@@ -34,6 +34,16 @@ def _result():
           'rows': {'unsup': row, 'no_perc': dict(row, same_as='unsup')}}
 
 
+def _tiny_run(*flags):
+  """`learning.main` on a tiny set (32 train, 16 val images) in a fresh
+  temporary directory: data in <tmp>/d, results in <tmp>/o. Returns
+  (tmp, result)."""
+  tmp = tempfile.mkdtemp()
+  return tmp, learning.main(['--num_train=32', '--num_val=16',
+                             f'--data_dir={tmp}/d', f'--out_dir={tmp}/o',
+                             *flags])
+
+
 class LearningBenchTest(tf.test.TestCase):
 
   def test_fmt_names_left_out_images(self):
@@ -195,11 +205,8 @@ class LossesOnObjectTest(tf.test.TestCase):
 class LearningBenchRunTest(tf.test.TestCase):
 
   def test_tiny_run(self):
-    tmp = tempfile.mkdtemp()
-    learning.main([
-        '--num_train=32', '--num_val=16', '--num_test=16', '--steps=2',
-        '--eval_every=1', '--rows=unsup,supervised', f'--data_dir={tmp}/d',
-        f'--out_dir={tmp}/o'])
+    tmp, _ = _tiny_run('--num_test=16', '--steps=2', '--eval_every=1',
+                       '--rows=unsup,supervised')
     with open(f'{tmp}/o/learning.json', encoding='utf-8') as f:
       result = json.load(f)
     self.assertEqual(sorted(result['rows']), ['supervised', 'unsup'])
@@ -209,11 +216,8 @@ class LearningBenchRunTest(tf.test.TestCase):
 
 
   def test_tiny_car_run(self):
-    tmp = tempfile.mkdtemp()
-    result = learning.main([
-        '--category=car', '--num_train=32', '--num_val=16', '--num_test=16',
-        '--steps=2', '--eval_every=2', '--rows=unsup', f'--data_dir={tmp}/d',
-        f'--out_dir={tmp}/o'])
+    tmp, result = _tiny_run('--category=car', '--num_test=16', '--steps=2',
+                            '--eval_every=2', '--rows=unsup')
     self.assertEqual(result['name'], 'learning_car')
     self.assertEqual(result['settings']['category'], 'car')
     self.assertEqual(result['settings']['config'],
@@ -228,11 +232,9 @@ class LearningBenchRunTest(tf.test.TestCase):
 class MaxYawRunTest(tf.test.TestCase):
 
   def test_max_yaw_sets_the_generators_range(self):
-    tmp = tempfile.mkdtemp()
-    result = learning.main([
-        '--max_yaw=45', '--zoom=1', '--num_train=32', '--num_val=16',
-        '--num_test=16', '--steps=1', '--eval_every=1', '--rows=unsup',
-        f'--data_dir={tmp}/d', f'--out_dir={tmp}/o', '--name=yaw45'])
+    tmp, result = _tiny_run('--max_yaw=45', '--zoom=1', '--num_test=16',
+                            '--steps=1', '--eval_every=1', '--rows=unsup',
+                            '--name=yaw45')
     self.assertEqual(result['settings']['max_yaw'], 45.0)
     with open(f'{tmp}/d/bench_meta.json', encoding='utf-8') as f:
       self.assertEqual(json.load(f)['options']['max_yaw'], 45.0)
@@ -249,12 +251,9 @@ class MaxYawRunTest(tf.test.TestCase):
 class GivenRowsTest(tf.test.TestCase):
 
   def test_given_view_depth_and_light_rows(self):
-    tmp = tempfile.mkdtemp()
-    result = learning.main([
-        '--num_train=32', '--num_val=16', '--num_test=20', '--steps=2',
-        '--eval_every=2',
-        '--rows=given_view,given_depth,given_light,given_depth_light',
-        f'--data_dir={tmp}/d', f'--out_dir={tmp}/o'])
+    _, result = _tiny_run(
+        '--num_test=20', '--steps=2', '--eval_every=2',
+        '--rows=given_view,given_depth,given_light,given_depth_light')
     view = result['rows']['given_view']['final']
     # The test split's yaw is fed in: its spread and correlation are the
     # generator's (the last test batch is a partial one of 4).

@@ -329,10 +329,10 @@ def _enable_compile_cache() -> None:
   (`compile_cache.enable`), once the flags are parsed. It must happen here,
   not in main: between the flags parser and main, absl's `app.run` set-up
   makes TF read `TF_XLA_FLAGS` (measured: set in main, the cache stays
-  empty). A config that does not resolve is left to `main_wrapper` to
-  report; it runs nothing to cache."""
+  empty). Only the two keys are read: checking the config is
+  `main_wrapper`'s, which reports a bad one (and runs nothing to cache)."""
   try:
-    cfg = config_from_flags(FLAGS).resolved()
+    cfg = config_from_flags(FLAGS)
   except EXPECTED_ERRORS:
     return
   compile_cache.enable(cfg.xla_cache_dir, cfg.deterministic)
