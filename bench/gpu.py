@@ -1,10 +1,11 @@
 """The measurements of bench/gpu.sh, one per call, each printing JSON lines.
 
-  python -m bench.gpu step --precision=none|bfloat16|float16
-      full-size training step (batch 64, perceptual loss with a random
+  python -m bench.gpu step --precision=none[,bfloat16,float16]
+      for each precision (one JSON line each, one process: TF is imported
+      once), the full-size training step (batch 64, perceptual loss with a random
       VGG16, XLA): compile (first call) s, median s, images/s, peak GPU MiB.
-  python -m bench.gpu zbuffer --size=64|256
-      the rasteriser's forward alone (anti-aliased: 2x supersampled maps)
+  python -m bench.gpu zbuffer --size=64[,256]
+      for each size, the rasteriser's forward alone (anti-aliased: 2x supersampled maps)
       on 2 x 64 rows (originals and flips of a batch of 64), XLA.
   python -m bench.gpu train --data_dir=DIR --steps=200
       configs/train_synface.yml on DIR (written by tfunsup3d-synth) for
@@ -151,9 +152,11 @@ def main(argv=None):
                                        'summary'))
   parser.add_argument('file', nargs='?', help='summary: the JSON lines')
   parser.add_argument('--precision', default='none',
-                      choices=('none', 'bfloat16', 'float16'))
+                      help='step: comma-separated, of none, bfloat16, '
+                      'float16; train: one')
   parser.add_argument('--batch', type=int, default=64)
-  parser.add_argument('--size', type=int, default=64)
+  parser.add_argument('--size', default='64',
+                      help='zbuffer: comma-separated map sizes')
   parser.add_argument('--repeats', type=int, default=10)
   parser.add_argument('--data_dir', default='data/synface_gpu')
   parser.add_argument('--checkpoint_dir', default='/tmp/tfunsup3d_gpu_ckpt')
@@ -164,17 +167,25 @@ def main(argv=None):
     with open(args.file, encoding='utf-8') as f:
       print(json.dumps(summary(f.read().splitlines()), indent=1))
     return
-  try:
-    record = {'step': step, 'zbuffer': zbuffer, 'train': train}[args.what](
-        args)
-  except Exception as e:  # pylint: disable=broad-except
-    record = {'what': args.what, 'precision': args.precision,
-              'error': f'{type(e).__name__}: {e}'[:500]}
-    if args.what == 'zbuffer':
-      record['size'] = args.size
-  print(json.dumps(record))
-  sys.stdout.flush()
-
+  precisions = args.precision.split(',')
+  unknown = set(precisions) - {'none', 'bfloat16', 'float16'}
+  if unknown or (args.what == 'train' and len(precisions) > 1):
+    parser.error(f'--precision: {args.precision!r}')
+  sizes = [int(x) for x in args.size.split(',')]
+  runs = ([dict(precision=p) for p in precisions] if args.what == 'step' else
+          [dict(size=n) for n in sizes] if args.what == 'zbuffer' else [{}])
+  for overrides in runs:  # one JSON line each, printed as it is measured
+    run_args = argparse.Namespace(**{**vars(args), **overrides})
+    try:
+      record = {'step': step, 'zbuffer': zbuffer, 'train': train}[
+          args.what](run_args)
+    except Exception as e:  # pylint: disable=broad-except
+      record = {'what': args.what, 'precision': run_args.precision,
+                'error': f'{type(e).__name__}: {e}'[:500]}
+      if args.what == 'zbuffer':
+        record['size'] = run_args.size
+    print(json.dumps(record))
+    sys.stdout.flush()
 
 if __name__ == '__main__':
   main()

@@ -1,5 +1,7 @@
 """Tests for bench/gpu.sh and bench/gpu.py: skips without a GPU, summary."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -59,6 +61,25 @@ class SummaryTest(unittest.TestCase):
   def test_no_loss_gives_none(self):
     self.assertIsNone(gpu.summary([json.dumps({'what': 'tests'})])[
         'loss_finite'])
+
+
+class MainTest(unittest.TestCase):
+
+  def test_one_json_line_per_size_in_one_process(self):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+      gpu.main(['zbuffer', '--size=8,16', '--batch=1', '--repeats=1'])
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    self.assertEqual([(r['what'], r['size'], r['map']) for r in records],
+                     [('zbuffer', 8, 16), ('zbuffer', 16, 32)])
+    self.assertTrue(all(r['median_s'] > 0 for r in records))
+
+  def test_unknown_precision_is_a_usage_error(self):
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+      with self.assertRaises(SystemExit) as ctx:
+        gpu.main(['step', '--precision=none,fp8'])
+    self.assertEqual(ctx.exception.code, 2)
+    self.assertIn("'none,fp8'", err.getvalue())
 
 
 if __name__ == '__main__':
