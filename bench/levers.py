@@ -11,6 +11,8 @@ Levers (variant A -> variant B; ratio = B / A, below 1: B is faster):
   precision16: float32 -> `mixed_precision: float16` (with `--xla`).
   anti_aliasing: the z-buffer at 2S, pooled (the reference's) ->
     `anti_aliasing: false` (at S; with `--xla`).
+  vgg_pool: VGG16's max pools as `keras.layers.MaxPooling2D` (before) ->
+    `MaxPool2x2` (a reshape and a max: the default; with `--xla`).
 
 Both steps are built and called once first (first call = trace + compile,
 reported), then called `--repeats` times in ABBA order so that load on a
@@ -26,6 +28,7 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -33,8 +36,18 @@ from bench import authors
 from bench import common
 from bench import model as model_bench
 from tfunsup3d import config as config_lib
+from tfunsup3d.networks import vgg as vgg_lib
+
+def _keras_max_pools(model) -> None:
+  """VGG16's pools back to `keras.layers.MaxPooling2D` (the vgg_pool lever's
+  'before'); they have no weights, so the swap keeps everything else."""
+  layers = model.vgg.features_layers
+  for i in vgg_lib.POOL_INDICES:
+    layers[i] = keras.layers.MaxPooling2D(2, name=layers[i].name)
+
 
 # lever -> ((name, xla, config overrides) of A, of B); xla None: `--xla`.
+# An optional fourth item is applied to the built model.
 LEVERS = {
     'xla': (('xla_whole_step', True, {}), ('xla_renderer_only', False, {})),
     'precision': (('float32', None, {}),
@@ -43,13 +56,19 @@ LEVERS = {
                     ('float16', None, {'mixed_precision': 'float16'})),
     'anti_aliasing': (('anti_aliased', None, {'anti_aliasing': True}),
                       ('aliased', None, {'anti_aliasing': False})),
+    'vgg_pool': (('keras_max_pool', None, {}, _keras_max_pools),
+                 ('reshape_max_pool', None, {})),
 }
 
 
-def _step(config: str, batch: int, xla: bool, overrides, lam_perc: float):
+def _step(config: str, batch: int, xla: bool, overrides, lam_perc: float,
+          patch=None):
   cfg = config_lib.from_dict(
       overrides, base=model_bench.build_config(config, lam_perc))
-  fn, _ = model_bench.train_fn(model_bench.build_model(cfg), cfg, xla)
+  model = model_bench.build_model(cfg)
+  if patch is not None:
+    patch(model)
+  fn, _ = model_bench.train_fn(model, cfg, xla)
   images = tf.constant(np.random.default_rng(0).uniform(
       0, 1, (batch, cfg.image_size, cfg.image_size, 3)).astype(np.float32))
   return lambda: common._fetch(fn(images))  # pylint: disable=protected-access
@@ -74,14 +93,14 @@ def main(argv=None):
   common.emit(common.environment())
   steps, first = {}, {}
   variants = LEVERS[args.lever][::-1 if args.b_first else 1]
-  for name, xla, overrides in variants:
+  for name, xla, overrides, *patch in variants:
     xla = args.xla == 'on' if xla is None else xla
     steps[name] = _step(args.config, args.batch, xla, overrides,
-                        args.lam_perc)
+                        args.lam_perc, *patch)
     first[name] = round(authors.time_call(steps[name]), 2)
     common.emit({'bench': 'levers', 'lever': args.lever, 'variant': name,
                  'first_s': first[name]})
-  (name_a, _, _), (name_b, _, _) = LEVERS[args.lever]
+  (name_a, *_), (name_b, *_) = LEVERS[args.lever]
   for fn in steps.values():  # warm-up
     fn()
   stats = authors.alternate(steps[name_b], steps[name_a], args.repeats)

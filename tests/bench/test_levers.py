@@ -8,15 +8,26 @@ from unittest import mock
 import tensorflow as tf
 
 from bench import levers
+from tfunsup3d.networks import vgg as vgg_lib
 from bench import model as model_bench
 
 
 class LeversTest(tf.test.TestCase):
 
   def test_every_lever_changes_what_it_names(self):
-    for lever, ((_, xla_a, over_a), (_, xla_b, over_b)) in (
-        levers.LEVERS.items()):
-      self.assertTrue(xla_a != xla_b or over_a != over_b, lever)
+    for lever, (a, b) in levers.LEVERS.items():
+      self.assertNotEqual(a[1:], b[1:], lever)  # xla, overrides, patch
+
+  def test_vgg_pool_lever_swaps_only_the_pools(self):
+    cfg = model_bench.build_config('quickstart', 1.0)
+    model = model_bench.build_model(cfg)
+    images = tf.random.uniform([2, cfg.image_size, cfg.image_size, 3], -1, 1)
+    before = model.vgg(images)
+    levers._keras_max_pools(model)  # pylint: disable=protected-access
+    pools = [model.vgg.features_layers[i] for i in vgg_lib.POOL_INDICES]
+    self.assertTrue(all(isinstance(p, tf.keras.layers.MaxPooling2D)
+                        for p in pools))
+    self.assertAllEqual(model.vgg(images), before)
 
   def test_anti_aliasing_lever_builds_both_renderers(self):
     built = []

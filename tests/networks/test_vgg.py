@@ -143,6 +143,40 @@ class VGG16FeaturesTest(testcase.TestCase):
       VGG16Features().build((None, 32, 32, 1))
 
 
+class MaxPool2x2Test(tf.test.TestCase):
+
+  def test_values_and_gradient_after_relu_match_keras_max_pooling(self):
+    z = tf.random.stateless_normal([3, 9, 10, 5], seed=(1, 2))  # odd H
+    w = tf.random.stateless_normal([3, 4, 5, 5], seed=(3, 4))
+    results = []
+    for layer in (keras.layers.MaxPooling2D(2), vgg_lib.MaxPool2x2()):
+      with tf.GradientTape() as tape:
+        tape.watch(z)
+        y = layer(tf.nn.relu(z))
+        loss = tf.reduce_sum(y * w)
+      results.append((y, tape.gradient(loss, z)))
+    self.assertEqual(vgg_lib.MaxPool2x2().compute_output_shape((None, 9, 10, 5)),
+                     (None, 4, 5, 5))
+    self.assertAllEqual(results[1][0], results[0][0])
+    self.assertAllEqual(results[1][1], results[0][1])  # ties only at ReLU 0
+
+  def test_no_scatter_in_the_xla_gradient(self):
+    x = tf.random.stateless_normal([2, 8, 8, 4], seed=(5, 6))
+
+    def hlo_of_gradient(pool):
+      @tf.function(jit_compile=True)
+      def grad(x):
+        with tf.GradientTape() as tape:
+          tape.watch(x)
+          loss = tf.reduce_sum(pool(tf.nn.relu(x)) ** 2)
+        return tape.gradient(loss, x)
+      return grad.experimental_get_compiler_ir(x)(stage='optimized_hlo')
+    with tf.device('/CPU:0'):
+      self.assertIn(' scatter(', hlo_of_gradient(
+          keras.layers.MaxPooling2D(2)))  # what MaxPool2x2 avoids
+      self.assertNotIn(' scatter(', hlo_of_gradient(vgg_lib.MaxPool2x2()))
+
+
 class LoadVGG16WeightsTest(tf.test.TestCase):
 
   def test_missing_file_says_what_to_do(self):

@@ -42,7 +42,7 @@ CONV_LAYERS = (
     (12, 256, 'block3_conv2'),
     (14, 256, 'block3_conv3'),
 )
-_POOL_INDICES = (4, 9)
+POOL_INDICES = (4, 9)
 _LAST_INDEX = 15  # relu3_3
 
 MISSING_WEIGHTS_HELP = (
@@ -59,6 +59,31 @@ KERAS_NOTOP_URL = ('https://storage.googleapis.com/tensorflow/'
                    'keras-applications/vgg16/' + KERAS_NOTOP_FILE)
 KERAS_NOTOP_MD5 = '6d6bbae143d832006294945121d1f1fc'
 CACHE_SUBDIR = 'models'
+
+
+@keras.saving.register_keras_serializable(package='tfunsup3d')
+class MaxPool2x2(keras.layers.Layer):
+  """2x2 max pool, stride 2, 'valid' (`keras.layers.MaxPooling2D(2)`'s
+  output), written as a reshape and a max over the two window axes.
+
+  Same forward values; the gradient is `reduce_max`'s elementwise one (ties,
+  which follow a ReLU only at 0 where ReLU's gradient is 0 anyway, share it)
+  instead of a max-pool gradient, which XLA:CPU expands into a scatter with
+  an iota index per input dimension: on the full-size step at batch 64 that
+  was 0.8 GB of index buffers and a serial scatter of 33M elements.
+  `[B, H, W, C]` -> `[B, H // 2, W // 2, C]`.
+  """
+
+  def call(self, x):
+    h, w, c = (x.shape[1] // 2 * 2, x.shape[2] // 2 * 2, x.shape[3])
+    x = x[:, :h, :w, :]
+    x = ops.reshape(x, (-1, h // 2, 2, w // 2, 2, c))
+    return ops.max(x, axis=(2, 4))
+
+  def compute_output_shape(self, input_shape):
+    b, h, w, c = input_shape
+    return (b, None if h is None else h // 2, None if w is None else w // 2,
+            c)
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
@@ -109,9 +134,8 @@ class VGG16Features(TracksLayerLists, keras.Model):
       if index in widths:
         layers.append(keras.layers.Conv2D(widths[index], 3, padding='same',
                                           name=f'features_{index}_conv'))
-      elif index in _POOL_INDICES:
-        layers.append(
-            keras.layers.MaxPooling2D(2, name=f'features_{index}_pool'))
+      elif index in POOL_INDICES:
+        layers.append(MaxPool2x2(name=f'features_{index}_pool'))
       else:
         layers.append(keras.layers.ReLU(name=f'features_{index}_relu'))
     self.features_layers = layers
