@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 from bench import gpu
@@ -61,6 +62,56 @@ class SummaryTest(unittest.TestCase):
   def test_no_loss_gives_none(self):
     self.assertIsNone(gpu.summary([json.dumps({'what': 'tests'})])[
         'loss_finite'])
+
+
+class Cuda13EnvTest(unittest.TestCase):
+
+  def test_links_cuda13_libraries_under_tensorflows_cuda12_names(self):
+    script = os.path.join(REPO_ROOT, 'bench', 'gpu_cuda13_env.sh')
+    if not os.path.isfile(script):  # BUILD ships .py files only
+      self.skipTest('bench/gpu_cuda13_env.sh is not among the runfiles')
+    with tempfile.TemporaryDirectory() as root:
+      libs = os.path.join(root, 'cuda', 'lib')
+      site = os.path.join(root, 'site')
+      for folder, names in (
+          (libs, ['libcublas.so.13', 'libcublas.so.13.1.0.3',
+                  'libcublasLt.so.13', 'libcufft.so.12', 'libcusolver.so.12',
+                  'libcusparse.so.12', 'libnvJitLink.so.13', 'libnvrtc.so.13',
+                  'libcupti.so.13', 'libcudnn.so.9']),
+          (os.path.join(root, 'cuda', 'nvvm', 'libdevice'),
+           ['libdevice.10.bc']),
+          (os.path.join(site, 'nvidia', 'cuda_runtime', 'lib'),
+           ['libcudart.so.12'])):
+        os.makedirs(folder, exist_ok=True)
+        for name in names:
+          open(os.path.join(folder, name), 'w').close()
+      env = dict(os.environ, TF_SITE=site, CUDA_SEARCH=root,
+                 LD_LIBRARY_PATH='', XLA_FLAGS='', PYTHONPATH='')
+      proc = subprocess.run(
+          ['bash', '-c', f'source {script} && echo "$LD_LIBRARY_PATH" && '
+           'echo "$XLA_FLAGS" && echo "$PYTHONPATH"'],
+          env=env, capture_output=True, text=True, check=True, timeout=60)
+      ld, xla, path = proc.stdout.splitlines()
+      links = os.path.join(site, '.cu12')
+      self.assertEqual(ld.split(':'), [links, libs])
+      self.assertEqual(xla, '--xla_gpu_cuda_data_dir=' +
+                       os.path.join(root, 'cuda'))
+      self.assertEqual(path, site)
+      want = {'libcublas.so.12': 'libcublas.so.13',
+              'libcublasLt.so.12': 'libcublasLt.so.13',
+              'libcufft.so.11': 'libcufft.so.12',
+              'libcusolver.so.11': 'libcusolver.so.12',
+              'libcusparse.so.12': 'libcusparse.so.12',
+              'libnvJitLink.so.12': 'libnvJitLink.so.13',
+              'libnvrtc.so.12': 'libnvrtc.so.13',
+              'libcupti.so.12': 'libcupti.so.13'}
+      got = {n: os.path.relpath(os.readlink(os.path.join(links, n)), libs)
+             for n in want}
+      self.assertEqual(got, want)
+      self.assertEqual(os.readlink(os.path.join(links, 'libcudart.so.12')),
+                       os.path.join(site, 'nvidia', 'cuda_runtime', 'lib',
+                                    'libcudart.so.12'))
+      self.assertEqual(proc.stderr, '')
 
 
 class MainTest(unittest.TestCase):
