@@ -1,12 +1,14 @@
 """The measurements of bench/gpu.sh, one per call, each printing JSON lines.
 
   python -m bench.gpu step --precision=none[,bfloat16,float16]
-      for each precision (one JSON line each, one process: TF is imported
-      once), the full-size training step (batch 64, perceptual loss with a random
-      VGG16, XLA): compile (first call) s, median s, images/s, peak GPU MiB.
+      for each precision (a JSON line each, in one process: TF is imported
+      once), the full-size training step (batch 64, perceptual loss with a
+      random VGG16, XLA): compile (first call) s, median s, images/s, peak
+      GPU MiB.
   python -m bench.gpu zbuffer --size=64[,256]
-      for each size, the rasteriser's forward alone (anti-aliased: 2x supersampled maps)
-      on 2 x 64 rows (originals and flips of a batch of 64), XLA.
+      for each size, the rasteriser's forward alone (anti-aliased: 2x
+      supersampled maps) on 2 x 64 rows (originals and flips of a batch of
+      64), XLA.
   python -m bench.gpu train --data_dir=DIR --steps=200
       configs/train_synface.yml on DIR (written by tfunsup3d-synth) for
       `--steps` steps via `tfunsup3d.train.loop.train`: wall s, images/s
@@ -186,6 +188,7 @@ def main(argv=None):
         record['size'] = run_args.size
     print(json.dumps(record))
     sys.stdout.flush()
+
 
 if __name__ == '__main__':
   main()

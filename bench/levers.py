@@ -38,6 +38,7 @@ from bench import model as model_bench
 from tfunsup3d import config as config_lib
 from tfunsup3d.networks import vgg as vgg_lib
 
+
 def _keras_max_pools(model) -> None:
   """VGG16's pools back to `keras.layers.MaxPooling2D` (the vgg_pool lever's
   'before'); they have no weights, so the swap keeps everything else."""

@@ -159,6 +159,10 @@ class MaxPool2x2Test(tf.test.TestCase):
                      (None, 4, 5, 5))
     self.assertAllEqual(results[1][0], results[0][0])
     self.assertAllEqual(results[1][1], results[0][1])  # ties only at ReLU 0
+    unknown_size = tf.function(
+        vgg_lib.MaxPool2x2(),
+        input_signature=[tf.TensorSpec([None, None, None, 5])])
+    self.assertAllEqual(unknown_size(tf.nn.relu(z)), results[0][0])
 
   def test_no_scatter_in_the_xla_gradient(self):
     x = tf.random.stateless_normal([2, 8, 8, 4], seed=(5, 6))

@@ -75,9 +75,9 @@ class MaxPool2x2(keras.layers.Layer):
   """
 
   def call(self, x):
-    h, w, c = (x.shape[1] // 2 * 2, x.shape[2] // 2 * 2, x.shape[3])
-    x = x[:, :h, :w, :]
-    x = ops.reshape(x, (-1, h // 2, 2, w // 2, 2, c))
+    _, h, w, c = ops.shape(x)  # static where known, else tensors
+    h2, w2 = h // 2, w // 2
+    x = ops.reshape(x[:, :2 * h2, :2 * w2, :], (-1, h2, 2, w2, 2, c))
     return ops.max(x, axis=(2, 4))
 
   def compute_output_shape(self, input_shape):
