@@ -41,7 +41,8 @@ class LeversTest(tf.test.TestCase):
     with mock.patch.object(model_bench, 'build_model', spy), \
         redirect_stdout(out):
       levers.main(['--lever=anti_aliasing', '--config=quickstart',
-                   '--batch=1', '--lam_perc=0', '--repeats=2'])
+                   '--batch=1', '--lam_perc=0', '--repeats=2',
+                   '--xla=off'])  # no whole-step compiles: the test is fast
     self.assertEqual(built, [(True, 'none'), (False, 'none')])
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     self.assertEqual((summary['a'], summary['b'], summary['n']),
