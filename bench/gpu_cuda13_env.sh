@@ -23,7 +23,7 @@ _cu13_main() {
       libcusparse.so.12:libcusparse.so.12 libnvJitLink.so.12:libnvJitLink.so.13 \
       libnvrtc.so.12:libnvrtc.so.13 libcupti.so.12:libcupti.so.13; do
     name="${pair%%:*}"; pattern="${pair#*:}"
-    f="$(grep -F "/$pattern" <<<"$found" | grep -E "/${pattern//./\\.}\$" | sort | tail -1)"
+    f="$(grep -E "/${pattern//./\\.}\$" <<<"$found" | sort | tail -1)"
     if [[ -n "$f" ]]; then ln -sfn "$f" "$links/$name"; else
       echo "gpu_cuda13_env: no $pattern under ${CUDA_SEARCH:-/opt /usr/local /usr/lib}" >&2; fi
   done
