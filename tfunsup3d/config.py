@@ -142,6 +142,12 @@ class Config:
   view_lr_scale: float = _key(
       1.0, 'Learning-rate multiplier of the view network (netV); 1: the '
       'reference.', _M)
+  light_lr_scale: float = _key(
+      1.0, 'Learning-rate multiplier of the light network (netL); 1: the '
+      'reference.', _M)
+  depth_lr_scale: float = _key(
+      1.0, 'Learning-rate multiplier of the depth network (netD); 1: the '
+      'reference.', _M)
   # --- reference keys: renderer ---
   rot_center_depth: Optional[float] = _key(
       None, 'Depth of the rotation centre (default mean depth).', _R)
@@ -273,6 +279,8 @@ _CHECKS = (
     ('image_size', lambda v: v >= 8, '>= 8'),
     ('lr', lambda v: v > 0, '> 0'),
     ('view_lr_scale', lambda v: v > 0, '> 0'),
+    ('light_lr_scale', lambda v: v > 0, '> 0'),
+    ('depth_lr_scale', lambda v: v > 0, '> 0'),
     ('log_freq', lambda v: v >= 1, '>= 1'),
     ('seed', lambda v: v >= 0, '>= 0'),
     ('min_depth', lambda v: v > 0, '> 0'),

@@ -97,10 +97,13 @@ if __name__ == '__main__':
 
 class BuildOptimizersTest(tf.test.TestCase):
 
-  def test_view_network_learning_rate_scale(self):
+  def test_per_network_learning_rate_scales(self):
     nets = {name: keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-            for name in ('netD', 'netV')}
-    cfg = config.Config(lr=2e-4, view_lr_scale=3.0).resolved()
+            for name in ('netD', 'netA', 'netL', 'netV')}
+    cfg = config.Config(lr=2e-4, view_lr_scale=3.0, light_lr_scale=5.0,
+                        depth_lr_scale=0.5).resolved()
     opts = optimizers.build_optimizers(nets, cfg)
-    self.assertAllClose(float(opts['netD'].learning_rate), 2e-4)
+    self.assertAllClose(float(opts['netA'].learning_rate), 2e-4)
     self.assertAllClose(float(opts['netV'].learning_rate), 6e-4)
+    self.assertAllClose(float(opts['netL'].learning_rate), 1e-3)
+    self.assertAllClose(float(opts['netD'].learning_rate), 1e-4)

@@ -93,15 +93,18 @@ def build_optimizers(networks: Dict[str, keras.Model], cfg
 
   Args:
     networks: {'netD': net, ...} (`Unsup3D.networks`).
-    cfg: `Config` (lr, weight_decay; netV's lr times view_lr_scale).
+    cfg: `Config` (lr, weight_decay; netV's, netL's and netD's lr times
+      view_lr_scale, light_lr_scale and depth_lr_scale).
 
   Returns:
     {'netD': optimizer, ...}; each optimizer is built on all its network's
     trainable variables (slots exist before a checkpoint restore).
   """
+  scales = {'netV': cfg.view_lr_scale, 'netL': cfg.light_lr_scale,
+            'netD': cfg.depth_lr_scale}
   optimizers = {}
   for name, net in networks.items():
-    lr = cfg.lr * (cfg.view_lr_scale if name == 'netV' else 1.0)
+    lr = cfg.lr * scales.get(name, 1.0)
     opt = TorchAdam(lr, 0.9, 0.999, 1e-8, cfg.weight_decay,
                     name=name.replace('net', 'optimizer'))
     opt.build(net.trainable_variables)
