@@ -1,5 +1,10 @@
 """Tests for tfunsup3d.render.view."""
 
+import importlib
+import json
+import subprocess
+import sys
+
 import numpy as np
 import tensorflow as tf
 
@@ -60,3 +65,30 @@ class ViewTest(tf.test.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+_TFG = 'tensorflow_graphics.geometry.transformation'
+_TFG_MODULES = ('', '.rotation_matrix_3d', '.quaternion', '.axis_angle',
+                '.euler', '.rotation_matrix_common')
+_ALL_OF_TFG = ('import importlib, json; print(json.dumps({m: importlib.'
+               'import_module(%r + m).__all__ for m in %r}))' %
+               (_TFG, _TFG_MODULES))
+
+
+class TfgImportTest(tf.test.TestCase):
+
+  def test_fast_export_api_gives_tfg_its_own_all(self):
+    # This process imported tf-graphics through view.py (the fast
+    # export_api); a fresh one without tfunsup3d runs tf-graphics' own.
+    from tensorflow_graphics.util import export_api  # pylint: disable=g-import-not-at-top
+    self.assertIs(export_api.get_functions_and_classes,
+                  view._public_functions_and_classes)  # pylint: disable=protected-access
+    self.assertIs(export_api.get_modules, view._public_modules)  # pylint: disable=protected-access
+    proc = subprocess.run([sys.executable, '-c', _ALL_OF_TFG],
+                          capture_output=True, text=True, check=True)
+    original = json.loads(proc.stdout.strip().splitlines()[-1])
+    ours = {m: importlib.import_module(_TFG + m).__all__
+            for m in _TFG_MODULES}
+    self.assertEqual(ours, original)
+    self.assertIn('from_euler', ours['.rotation_matrix_3d'])
+    self.assertIn('rotation_matrix_3d', ours[''])
