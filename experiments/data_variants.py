@@ -50,6 +50,9 @@ VARIANTS = {
                                            for n, lo, hi in _AMPS)}, 1.0),
     'small_init': ("default data; netD's last layer initialised x0.1", {},
                    0.1),
+    'init_x0.3': ("default data; netD's last layer initialised x0.3", {},
+                  0.3),
+    'init_x3': ("default data; netD's last layer initialised x3", {}, 3.0),
 }
 DEPTH_SAMPLE = 64  # test images whose canonical depth spread is reported
 
