@@ -63,9 +63,6 @@ class ViewTest(tf.test.TestCase):
       view.view_to_transform(np.zeros([2, 4], np.float32))
 
 
-if __name__ == '__main__':
-  tf.test.main()
-
 
 _TFG = 'tensorflow_graphics.geometry.transformation'
 _TFG_MODULES = ('', '.rotation_matrix_3d', '.quaternion', '.axis_angle',
@@ -92,3 +89,7 @@ class TfgImportTest(tf.test.TestCase):
     self.assertEqual(ours, original)
     self.assertIn('from_euler', ours['.rotation_matrix_3d'])
     self.assertIn('rotation_matrix_3d', ours[''])
+
+
+if __name__ == '__main__':
+  tf.test.main()
