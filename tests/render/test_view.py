@@ -63,7 +63,6 @@ class ViewTest(tf.test.TestCase):
       view.view_to_transform(np.zeros([2, 4], np.float32))
 
 
-
 _TFG = 'tensorflow_graphics.geometry.transformation'
 _TFG_MODULES = ('', '.rotation_matrix_3d', '.quaternion', '.axis_angle',
                 '.euler', '.rotation_matrix_common')
