@@ -23,7 +23,7 @@ def _public_functions_and_classes():
   tf-graphics' modules call it (and `get_modules`, below) at import to set
   their `__all__`. The originals find their caller with `inspect.stack()`,
   which reads the source of every frame and scans `sys.modules` for each:
-  with TensorFlow loaded, about 3 s of every rendering script's start.
+  with TensorFlow loaded, 2-3.5 s of every rendering script's start.
   """
   return [name for name, obj in inspect.getmembers(_caller_module())
           if inspect.isfunction(obj) or
