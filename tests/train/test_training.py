@@ -161,10 +161,12 @@ class TrainingTest(tf.test.TestCase):
     cfg = self._cfg('lr', num_epochs=1, lr=1e-3)
     loop.train(cfg, task=self.task)
     tiny.reset(self.task)
-    loop.train(dataclasses.replace(cfg, num_epochs=2, lr=2e-5),
+    loop.train(dataclasses.replace(cfg, num_epochs=2, lr=2e-5,
+                                   view_lr_scale=3.0, depth_lr_scale=0.5),
                task=self.task)
-    for opt in self.task.optimizers.values():
-      self.assertAllClose(opt.learning_rate.numpy(), 2e-5)
+    expected = {'netV': 6e-5, 'netD': 1e-5}  # the scales apply on resume too
+    for name, opt in self.task.optimizers.items():
+      self.assertAllClose(opt.learning_rate.numpy(), expected.get(name, 2e-5))
 
   def test_missing_train_split_fails_before_anything(self):
     cfg = self._cfg('missing', train_val_data_dir=self.data + '/nowhere')

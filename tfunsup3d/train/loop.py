@@ -51,6 +51,7 @@ from tfunsup3d import progress as progress_lib
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.train import checkpoints as checkpoints_lib
 from tfunsup3d.train import distribute as distribute_lib
+from tfunsup3d.train import optimizers as optimizers_lib
 from tfunsup3d.train import summaries
 from tfunsup3d.train.task import Unsup3DTask
 
@@ -333,10 +334,11 @@ def _resume(cfg: config_lib.Config, task: Unsup3DTask,
           'resume=false.')
   for name, opt in task.optimizers.items():
     saved = float(opt.learning_rate.numpy())
-    if not math.isclose(saved, cfg.lr, rel_tol=1e-6):
+    lr = optimizers_lib.network_lr(cfg, name)
+    if not math.isclose(saved, lr, rel_tol=1e-6):
       logging.info('%s: lr %g (config) replaces the checkpoint\'s %g.', name,
-                   cfg.lr, saved)
-      opt.learning_rate.assign(cfg.lr)
+                   lr, saved)
+      opt.learning_rate.assign(lr)
   return resumed
 
 

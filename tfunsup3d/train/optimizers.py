@@ -87,25 +87,29 @@ class TorchAdam(keras.optimizers.Adam):
     return config
 
 
+def network_lr(cfg, name: str) -> float:
+  """The Adam learning rate of network `name` ('netD', ...): `cfg.lr`, times
+  view_lr_scale for netV, light_lr_scale for netL, depth_lr_scale for netD."""
+  scales = {'netV': cfg.view_lr_scale, 'netL': cfg.light_lr_scale,
+            'netD': cfg.depth_lr_scale}
+  return cfg.lr * scales.get(name, 1.0)
+
+
 def build_optimizers(networks: Dict[str, keras.Model], cfg
                      ) -> Dict[str, TorchAdam]:
   """One built `TorchAdam` per network, keyed like the networks.
 
   Args:
     networks: {'netD': net, ...} (`Unsup3D.networks`).
-    cfg: `Config` (lr, weight_decay; netV's, netL's and netD's lr times
-      view_lr_scale, light_lr_scale and depth_lr_scale).
+    cfg: `Config` (weight_decay; each network's lr is `network_lr`).
 
   Returns:
     {'netD': optimizer, ...}; each optimizer is built on all its network's
     trainable variables (slots exist before a checkpoint restore).
   """
-  scales = {'netV': cfg.view_lr_scale, 'netL': cfg.light_lr_scale,
-            'netD': cfg.depth_lr_scale}
   optimizers = {}
   for name, net in networks.items():
-    lr = cfg.lr * scales.get(name, 1.0)
-    opt = TorchAdam(lr, 0.9, 0.999, 1e-8, cfg.weight_decay,
+    opt = TorchAdam(network_lr(cfg, name), 0.9, 0.999, 1e-8, cfg.weight_decay,
                     name=name.replace('net', 'optimizer'))
     opt.build(net.trainable_variables)
     optimizers[name] = opt
