@@ -14,7 +14,10 @@ Measured, at the reference's full network sizes (the config defaults):
     (their five networks, losses, grid_sample, Adam with weight decay); their
     renderer is CUDA-only, so its z-buffer (`neural_renderer.render_depth`)
     is replaced by the warped grid's own depth (no rasterisation, ~free).
-    Ours: the `bench.model` step, renderer included, XLA per `--xla`.
+    Ours: the `bench.model` step, renderer included, XLA per `--xla`
+    (auto: as training decides, `config.jit_compile`: at these widths on a
+    CPU, the rasteriser alone), networks recomputed in the backward pass
+    with `--remat` (config `remat`).
   infer at each of `--batches` (1, 64): theirs = the five networks in eval
     mode under no_grad; ours = `model.decompose` (renderer included).
 
@@ -222,7 +225,10 @@ def _ours(args, common):
   def images(batch, size):
     return tf.constant(rng.uniform(0, 1, (batch, size, size, 3)).astype(
         np.float32))
-  cfg = model_bench.build_config('full', 1.0)
+  from tfunsup3d import config as config_lib  # pylint: disable=g-import-not-at-top
+  cfg = model_bench.build_config('full', 1.0, remat=args.remat)
+  if args.xla == 'auto':
+    args.xla = config_lib.jit_compile(cfg)
   step, _ = model_bench.train_fn(model_bench.build_model(cfg), cfg, args.xla)
   infer = model_bench.decompose_fn(
       model_bench.build_model(model_bench.build_config('full', 0.0)),
@@ -290,12 +296,14 @@ def run(args) -> Dict[str, Any]:
   summary = summarize(records, targets)
   summary.update({
       'ours_alone': alone, 'peak_rss_both_mib': peaks, 'xla': args.xla,
+      'remat': args.remat,
       'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
       'load_average': common.load_average()})
   common.emit(summary)
   if args.out:
     extra = {k: summary[k] for k in ('ours_alone', 'peak_rss_both_mib',
-                                     'xla', 'torch', 'torch_threads')}
+                                     'xla', 'remat', 'torch',
+                                     'torch_threads')}
     extra['environment'] = common.environment()
     extra['load_average_end'] = common.load_average()
     common.write_results(args.out, args.name,
@@ -315,13 +323,16 @@ def main(argv=None):
                       help='inference batch sizes')
   parser.add_argument('--repeats', type=int, default=3,
                       help='alternating timed pairs per measurement')
-  parser.add_argument('--xla', default='on', choices=('on', 'off'),
-                      help='jit_compile of our step and decompose')
+  parser.add_argument('--xla', default='auto', choices=('auto', 'on', 'off'),
+                      help='XLA on our whole step and decompose (off: the '
+                      'rasteriser alone); auto: config.jit_compile')
+  parser.add_argument('--remat', action='store_true',
+                      help='config remat of our train step')
   parser.add_argument('--out', default='',
                       help='folder for <name>.json and <name>.md')
   parser.add_argument('--name', default='authors')
   args = parser.parse_args(argv)
-  args.xla = args.xla == 'on'
+  args.xla = {'on': True, 'off': False}.get(args.xla, args.xla)
   args.batches = [int(b) for b in args.batches.split(',') if b.strip()]
   if args.repeats < 1 or math.prod(args.batches + [args.train_batch]) < 1:
     parser.error('--repeats and the batch sizes must be >= 1')

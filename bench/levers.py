@@ -11,6 +11,9 @@ Levers (variant A -> variant B; ratio = B / A, below 1: B is faster):
   precision16: float32 -> `mixed_precision: float16` (with `--xla`).
   anti_aliasing: the z-buffer at 2S, pooled (the reference's) ->
     `anti_aliasing: false` (at S; with `--xla`).
+  remat: the image networks' activations kept for the backward pass ->
+    recomputed there (`remat: true`; with `--xla`). Peak memory is per
+    process: measure it with `bench.model --what=train [--remat]`.
   vgg_pool: VGG16's max pools as `keras.layers.MaxPooling2D` (before) ->
     `MaxPool2x2` (a reshape and a max: the default; with `--xla`).
 
@@ -57,6 +60,7 @@ LEVERS = {
                     ('float16', None, {'mixed_precision': 'float16'})),
     'anti_aliasing': (('anti_aliased', None, {'anti_aliasing': True}),
                       ('aliased', None, {'anti_aliasing': False})),
+    'remat': (('kept', None, {}), ('recomputed', None, {'remat': True})),
     'vgg_pool': (('keras_max_pool', None, {}, _keras_max_pools),
                  ('reshape_max_pool', None, {})),
 }

@@ -45,8 +45,8 @@ QUICKSTART = os.path.join(REPO_ROOT, 'configs', 'quickstart.yml')
 WHAT = ('decompose', 'train')
 
 
-def build_config(name: str, lam_perc: float,
-                 mixed_precision: str = 'none') -> config_lib.Config:
+def build_config(name: str, lam_perc: float, mixed_precision: str = 'none',
+                 remat: bool = False) -> config_lib.Config:
   if name == 'full':
     cfg = config_lib.Config()
   elif name == 'quickstart':
@@ -54,7 +54,8 @@ def build_config(name: str, lam_perc: float,
   else:
     raise ValueError(f'--configs takes full,quickstart. Received: {name!r}')
   cfg = config_lib.from_dict({'lam_perc': lam_perc, 'vgg16_weights': None,
-                              'mixed_precision': mixed_precision}, base=cfg)
+                              'mixed_precision': mixed_precision,
+                              'remat': remat}, base=cfg)
   return cfg
 
 
@@ -145,6 +146,9 @@ def main(argv=None):
   parser.add_argument('--mixed_precision', default='none',
                       choices=tuple(precision.POLICIES),
                       help='config mixed_precision of both measurements')
+  parser.add_argument('--remat', action='store_true',
+                      help='config remat of the train step (netD, netA, '
+                      'netC recomputed in the backward pass)')
   parser.add_argument('--lam_perc', type=float, default=1.0,
                       help='perceptual loss weight of the train step '
                       '(0 skips VGG16)')
@@ -178,7 +182,7 @@ def main(argv=None):
           summary[f'decompose/{tag}/batch={batch}'] = result['median_s']
       if 'train' in whats:
         cfg = build_config(config_name, args.lam_perc,
-                           args.mixed_precision)
+                           args.mixed_precision, args.remat)
         model = build_model(cfg)
         step, optimizer_kind = train_fn(model, cfg, xla)
         images = tf.constant(rng.uniform(
@@ -191,6 +195,7 @@ def main(argv=None):
                   'config': config_name, 'batch': args.train_batch,
                   'xla': xla, 'lam_perc': args.lam_perc,
                   'mixed_precision': args.mixed_precision,
+                  'remat': args.remat,
                   'vgg16': 'random' if args.lam_perc > 0 else None,
                   'optimizer': optimizer_kind,
                   'params': _count_params(model)}

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfunsup3d import config as config_lib
 from tfunsup3d import losses as losses_lib
 from tfunsup3d import Unsup3D
 from tfunsup3d.data import synth
@@ -264,7 +265,8 @@ def train_supervised(cfg, steps: int, eval_every: int, scorer,
     return (depth, tf.ones_like(depth), tf.zeros_like(depth[:, 0, 0]),
             tf.zeros_like(depth[:, 0, :3]))  # no view, no light
 
-  @tf.function(jit_compile=cfg.jit_compile, reduce_retracing=True)
+  @tf.function(jit_compile=config_lib.jit_compile(cfg),
+               reduce_retracing=True)
   def step(image, depth_p):
     gt = model.depth_from_png(depth_p)
     valid = tf.cast(gt < tf.reduce_max(gt), tf.float32)

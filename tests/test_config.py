@@ -51,6 +51,10 @@ def test_defaults_match_reference_code_defaults():
      ['img', 'dep'], list),
     ('checkpoint_name=030', 'checkpoint_name', '030', str),
     ('model_name=none', 'model_name', 'none', str),  # Not Optional: literal.
+    ('jit_compile=false', 'jit_compile', False, bool),
+    ('jit_compile=true', 'jit_compile', True, bool),
+    ('jit_compile=auto', 'jit_compile', 'auto', str),
+    ('remat=true', 'remat', True, bool),
 ])
 def test_string_overrides_are_typed(override, key, expected, expected_type):
   cfg = config.load(overrides=[override])
@@ -182,6 +186,7 @@ def test_resolved_validates():
     ('lam_flip', float('nan')), ('weight_decay', -5e-4), ('nf_depth', 0),
     ('zdim_conf', 0), ('gn_channels', 0), ('border_depth', float('nan')),
     ('xyz_rotation_range', -60.0), ('lam_flip_start_epoch', -1),
+    ('jit_compile', 'maybe'),
 ])
 def test_invalid_values_are_refused_naming_key_and_value(key, value):
   with pytest.raises(config.ConfigError) as info:
@@ -299,3 +304,19 @@ def test_every_field_type_is_understood():
     default = getattr(config.Config(), field.name)
     # Every default coerces to itself.
     assert config.from_dict({field.name: default}) == config.Config()
+
+
+def test_jit_compile_auto_is_whole_step_xla_for_narrow_networks_on_cpu(
+    monkeypatch):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  devices = {'GPU': [], 'TPU': []}
+  monkeypatch.setattr(tf.config, 'list_logical_devices',
+                      lambda kind=None: devices.get(kind, []))
+  auto = lambda **kw: config.jit_compile(config.Config(**kw))
+  assert config.Config().jit_compile == 'auto'
+  assert auto(nf_depth=16) and auto(nf_depth=config.CPU_XLA_MAX_NF - 1)
+  assert not auto(nf_depth=config.CPU_XLA_MAX_NF)
+  assert not auto()  # the reference's nf_depth 64
+  assert auto(jit_compile=True) and not auto(nf_depth=16, jit_compile=False)
+  devices['GPU'] = ['a GPU']
+  assert auto() and auto(nf_depth=16) and not auto(jit_compile=False)

@@ -474,6 +474,59 @@ class TrainingTest(tf.test.TestCase):
     self.assertLess(float(loss), float(first) - 0.1,
                     msg=f'{float(first)} -> {float(loss)}')
 
+  def test_remat_recomputes_with_the_same_gradients(self):
+    self._check_remat(xla=False)
+
+  def test_remat_recomputes_under_xla(self):
+    self._check_remat(xla=True)
+
+  def _check_remat(self, xla):
+    # Config remat: the image networks run again in the backward pass (their
+    # call counted: eagerly, or as they are traced into the XLA step) and
+    # every gradient is the one kept activations give.
+    images = _synthetic_images()
+    results = {}
+    for remat in (False, True):
+      keras.utils.set_random_seed(3)
+      model = _tiny_model(remat=remat)
+      model.decompose(images)  # builds the networks before counting
+      calls = {}
+      for name in ('netD', 'netA', 'netC', 'netV'):
+        net = getattr(model, name)
+
+        def counted(x, call=net.call, name=name):
+          calls[name] = calls.get(name, 0) + 1
+          return call(x)
+        net.call = counted
+      variables = model.trainable_variables
+      forward = {}
+
+      def step():  # pylint: disable=cell-var-from-loop (called right here)
+        with tf.GradientTape() as tape:
+          loss = model.compute_losses(
+              model.decompose(images, training=True))['loss_total']
+        forward.update(calls)
+        return loss, tape.gradient(loss, variables)
+      if xla and remat:  # the baseline stays eager: one compile only
+        step = tf.function(step, jit_compile=True)
+      loss, grads = step()
+      results[remat] = (float(loss), forward, dict(calls), [
+          np.zeros(v.shape) if g is None else g.numpy()
+          for v, g in zip(variables, grads)])
+    (loss0, fwd0, all0, grads0), (loss1, fwd1, all1, grads1) = (
+        results[False], results[True])
+    self.assertAllClose(loss0, loss1, rtol=1e-5)
+    self.assertEqual(fwd0, {'netD': 1, 'netA': 1, 'netC': 1, 'netV': 1})
+    self.assertEqual(fwd1, fwd0)
+    self.assertEqual(all0, fwd0)
+    self.assertEqual(all1, {'netD': 2, 'netA': 2, 'netC': 2, 'netV': 1})
+    for g0, g1 in zip(grads0, grads1):
+      if xla:  # XLA sums in another order: equal to float32 rounding
+        self.assertLessEqual(np.linalg.norm(g1 - g0),
+                             1e-3 * np.linalg.norm(g0))
+      else:
+        self.assertAllClose(g0, g1, rtol=1e-5, atol=1e-7)
+
 
 class ConstructionTest(testcase.TestCase):
 

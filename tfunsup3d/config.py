@@ -180,7 +180,11 @@ class Config:
       True, 'Reference rasteriser convention (2x supersampling, +0.5px).', _R)
   weight_decay: float = _key(
       5e-4, 'PyTorch-style L2 added to the gradient.', _T)
-  jit_compile: bool = _key(True, 'XLA for the train/eval steps.', _T)
+  jit_compile: Union[bool, str] = _key(
+      'auto', 'XLA for the whole train/eval steps (the rasteriser is always '
+      'XLA-compiled); auto: on a GPU or TPU, and on CPU for narrow networks '
+      '(nf_depth < 32) only: with the reference\'s widths TF\'s own CPU '
+      'kernels are faster (`jit_compile(cfg)`, docs/performance.md).', _T)
   deterministic: bool = _key(
       False, 'tf.config.experimental.enable_op_determinism.', _T)
   xla_cache_dir: Optional[str] = _key(
@@ -223,6 +227,10 @@ class Config:
   mixed_precision: str = _key(
       'none', 'Compute dtype of the networks: none (float32), bfloat16 or '
       'float16 (with a static loss scale); see networks/precision.py.', _T)
+  remat: bool = _key(
+      False, 'Recompute the image networks (netD, netA, netC) in the '
+      'backward pass instead of keeping their activations: less peak '
+      'memory, more time per step (docs/performance.md, "Memory").', _T)
 
   def resolved(self) -> 'Config':
     """Returns a checked copy with derived defaults filled in.
@@ -290,6 +298,8 @@ _CHECKS = (
     ('save_checkpoint_steps', lambda v: v >= 0, '>= 0'),
     ('lam_flip_start_epoch', lambda v: v >= 0, '>= 0'),
     ('gn_channels', lambda v: v >= 1, '>= 1 or none'),
+    ('jit_compile', lambda v: v in (True, False, 'auto'),
+     'true, false or auto'),
     ('relief_curriculum', _is_curriculum, _CURRICULUM),
     ('crop_curriculum', _is_curriculum, _CURRICULUM),
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
@@ -303,6 +313,27 @@ _CHECKS = (
 _ORDERED = (('min_depth', 'max_depth', '<'),
             ('min_amb_light', 'max_amb_light', '<='),
             ('min_diff_light', 'max_diff_light', '<='))
+
+
+# Narrowest netD/netA (nf_depth) whose CPU steps run faster on TF's own
+# (oneDNN) kernels, the rasteriser alone under XLA, than XLA-compiled whole
+# (bench.levers --lever=xla: nf 16 at batch 16 1.26x slower, nf 32 at batch
+# 64 0.95x, nf 64 at batch 16 0.94x and at batch 64 0.83x).
+CPU_XLA_MAX_NF = 32
+
+
+def jit_compile(cfg: Config) -> bool:
+  """Whether the train and eval steps are XLA-compiled whole.
+
+  The `jit_compile` key's value; for `auto`, True when TF sees a GPU or TPU,
+  and on CPU only when nf_depth < `CPU_XLA_MAX_NF`.
+  """
+  if cfg.jit_compile != 'auto':
+    return bool(cfg.jit_compile)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if any(tf.config.list_logical_devices(kind) for kind in ('GPU', 'TPU')):
+    return True
+  return cfg.nf_depth < CPU_XLA_MAX_NF
 
 
 def check(cfg: Config) -> None:

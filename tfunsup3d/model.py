@@ -148,16 +148,17 @@ class Unsup3D(keras.Model):
 
     Args:
       images: float32 `[B, S, S, 3]` in [0, 1], S = config image_size.
-      training: unused (no layer differs between training and inference).
+      training: see `canonical` (no layer differs between training and
+        inference; only config `remat` looks at it).
       relief: see `canonical`.
 
     Returns:
       The dict of `reconstruct`.
     """
-    del training
-    return self.reconstruct(self.canonical(images, relief))
+    return self.reconstruct(self.canonical(images, relief, training))
 
-  def canonical(self, images, relief=1.0) -> Dict[str, tf.Tensor]:
+  def canonical(self, images, relief=1.0,
+                training: bool = False) -> Dict[str, tf.Tensor]:
     """The first half of `decompose`: the factors of the B input images.
 
     Args:
@@ -165,6 +166,10 @@ class Unsup3D(keras.Model):
       relief: scalar in (0, 1]: the fraction of [min_depth, max_depth],
         about its centre, the canonical depth spans (the training relief
         curriculum, train/curriculum.py); 1 (inference): the whole range.
+      training: with config `remat`, True runs netD, netA and netC under
+        `tf.recompute_grad`: a gradient taken through them recomputes their
+        activations instead of keeping them from the forward pass (same
+        values and gradients, less memory, more time).
 
     Returns:
       dict named as the reference's attributes, B rows each (no flipped
@@ -188,7 +193,11 @@ class Unsup3D(keras.Model):
       raise ValueError(f'images must be {cfg.image_size}x{cfg.image_size} '
                        f'(config image_size). Received: shape={images.shape}')
     input_im = images * 2.0 - 1.0
-    raw = self.netD(input_im)[..., 0]
+    recompute = training and cfg.remat
+    net_d, net_a, net_c = (
+        tf.recompute_grad(net) if recompute and net is not None else net
+        for net in (self.netD, self.netA, self.netC))
+    raw = net_d(input_im)[..., 0]
     lo, hi = cfg.min_depth, cfg.max_depth
     if not (isinstance(relief, float) and relief == 1.0):
       mid, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * relief
@@ -200,10 +209,10 @@ class Unsup3D(keras.Model):
         'loss_depth_sm': depth_lib.smoothness(depth, cfg.min_depth,
                                               cfg.max_depth),
         'canon_depth': depth_lib.set_border(depth, cfg.border_depth),
-        'canon_albedo': self.netA(input_im),
+        'canon_albedo': net_a(input_im),
     }
-    if self.netC is not None:
-      out.update(confidence.split_sigmas(*self.netC(input_im)))
+    if net_c is not None:
+      out.update(confidence.split_sigmas(*net_c(input_im)))
     else:
       out.update(dict.fromkeys(CONF_KEYS))
     out['canon_light_a'], out['canon_light_b'], out['canon_light_d'] = (

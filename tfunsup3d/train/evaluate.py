@@ -94,7 +94,7 @@ class Tester:
                write_images: bool = True):
     self.model, self.cfg = model, cfg
     self.result_dir, self.write_images = result_dir, write_images
-    self._fn = tf.function(self._outputs, jit_compile=bool(cfg.jit_compile),
+    self._fn = tf.function(self._outputs, jit_compile=config_lib.jit_compile(cfg),
                            autograph=False)
 
   def _outputs(self, images, depth_p=None) -> Dict[str, tf.Tensor]:

@@ -23,6 +23,7 @@ from PIL import Image
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from tfunsup3d import config as config_lib
 from tfunsup3d import render
 from tfunsup3d.factors import confidence
 
@@ -155,7 +156,7 @@ class Visualizer:
     self.max_bs = max_bs
     self.yaw_samples = yaw_samples
     self._fn = tf.function(self._outputs, autograph=False,
-                           jit_compile=bool(model.cfg.jit_compile))
+                           jit_compile=config_lib.jit_compile(model.cfg))
 
   def _outputs(self, images, depth_p=None):
     model, cfg = self.model, self.model.cfg

@@ -62,7 +62,7 @@ class Unsup3DTask:
         self.model.load_perceptual()
       self.optimizers = optimizers_lib.build_optimizers(self.model.networks,
                                                         self.cfg)
-    jit = bool(self.cfg.jit_compile)
+    jit = config_lib.jit_compile(self.cfg)
     if self.strategy.num_replicas_in_sync == 1:
       # The whole step, optimiser updates included, in one XLA cluster.
       self._decompose = self.model.decompose
