@@ -166,10 +166,7 @@ class Unsup3D(keras.Model):
       relief: scalar in (0, 1]: the fraction of [min_depth, max_depth],
         about its centre, the canonical depth spans (the training relief
         curriculum, train/curriculum.py); 1 (inference): the whole range.
-      training: with config `remat`, True runs netD, netA and netC under
-        `tf.recompute_grad`: a gradient taken through them recomputes their
-        activations instead of keeping them from the forward pass (same
-        values and gradients, less memory, more time).
+      training: see `image_networks`.
 
     Returns:
       dict named as the reference's attributes, B rows each (no flipped
@@ -193,10 +190,7 @@ class Unsup3D(keras.Model):
       raise ValueError(f'images must be {cfg.image_size}x{cfg.image_size} '
                        f'(config image_size). Received: shape={images.shape}')
     input_im = images * 2.0 - 1.0
-    recompute = training and cfg.remat
-    net_d, net_a, net_c = (
-        tf.recompute_grad(net) if recompute and net is not None else net
-        for net in (self.netD, self.netA, self.netC))
+    net_d, net_a, net_c = self.image_networks(training)
     raw = net_d(input_im)[..., 0]
     lo, hi = cfg.min_depth, cfg.max_depth
     if not (isinstance(relief, float) and relief == 1.0):
@@ -223,6 +217,18 @@ class Unsup3D(keras.Model):
                                  cfg.xy_translation_range,
                                  cfg.z_translation_range)
     return out
+
+  def image_networks(self, training: bool = False):
+    """netD, netA and netC (None without confidence maps) as `canonical`
+    calls them: with config `remat` and `training`, under
+    `tf.recompute_grad`, so that a gradient taken through them recomputes
+    their activations instead of keeping them from the forward pass (same
+    values and gradients, less memory, more time)."""
+    nets = (self.netD, self.netA, self.netC)
+    if not (training and self.cfg.remat):
+      return nets
+    return tuple(None if net is None else tf.recompute_grad(net)
+                 for net in nets)
 
   def shade(self, factors) -> Dict[str, tf.Tensor]:
     """Normals, diffuse shading and the shaded canonical image.
