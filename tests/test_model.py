@@ -501,7 +501,8 @@ class TrainingTest(tf.test.TestCase):
       variables = model.trainable_variables
       forward = {}
 
-      def step():  # pylint: disable=cell-var-from-loop (called right here)
+      # Called right below, in this iteration: the closure is current.
+      def step():  # pylint: disable=cell-var-from-loop
         with tf.GradientTape() as tape:
           loss = model.compute_losses(
               model.decompose(images, training=True))['loss_total']
