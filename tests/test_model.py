@@ -18,6 +18,7 @@ from tfunsup3d import saving
 from tfunsup3d.convert import torch_format
 from tfunsup3d.errors import CheckpointError
 from tfunsup3d.factors import depth as depth_lib
+from tfunsup3d.networks import VGG16Features
 
 # The fixture's settings beside the code defaults (its README).
 FIXTURE_OVERRIDES = dict(border_depth=1.04, z_translation_range=0.1)
@@ -476,11 +477,12 @@ class TrainingTest(tf.test.TestCase):
 
   def test_remat_recomputes_with_the_same_gradients(self):
     self._check_remat(xla=False)
+    self._check_remat(xla=False, perceptual=True)
 
   def test_remat_recomputes_under_xla(self):
     self._check_remat(xla=True)
 
-  def _check_remat(self, xla):
+  def _check_remat(self, xla, perceptual=False):
     # Config remat: the image networks run again in the backward pass (their
     # call counted: eagerly, or as they are traced into the XLA step) and
     # every gradient is the one kept activations give.
@@ -488,7 +490,10 @@ class TrainingTest(tf.test.TestCase):
     results = {}
     for remat in (False, True):
       keras.utils.set_random_seed(3)
-      model = _tiny_model(remat=remat)
+      model = _tiny_model(remat=remat, lam_perc=float(perceptual))
+      if perceptual:  # a random VGG16: no weights file in the tests
+        model.vgg = VGG16Features(name='vgg16').build_for(64)
+        model.vgg.trainable = False
       model.decompose(images)  # builds the networks before counting
       calls = {}
       for name in ('netD', 'netA', 'netC', 'netV'):
@@ -520,7 +525,9 @@ class TrainingTest(tf.test.TestCase):
     self.assertEqual(fwd0, {'netD': 1, 'netA': 1, 'netC': 1, 'netV': 1})
     self.assertEqual(fwd1, fwd0)
     self.assertEqual(all0, fwd0)
-    self.assertEqual(all1, {'netD': 2, 'netA': 2, 'netC': 2, 'netV': 1})
+    # netC is recomputed only with the perceptual loss (see image_networks).
+    self.assertEqual(all1, {'netD': 2, 'netA': 2, 'netV': 1,
+                            'netC': 2 if perceptual else 1})
     for g0, g1 in zip(grads0, grads1):
       if xla:  # XLA sums in another order: equal to float32 rounding
         self.assertLessEqual(np.linalg.norm(g1 - g0),

@@ -223,12 +223,19 @@ class Unsup3D(keras.Model):
     calls them: with config `remat` and `training`, under
     `tf.recompute_grad`, so that a gradient taken through them recomputes
     their activations instead of keeping them from the forward pass (same
-    values and gradients, less memory, more time)."""
+    values and gradients, less memory, more time).
+
+    netC only when lam_perc > 0: `tf.recompute_grad` gives a zero gradient,
+    not None, to a variable the loss does not reach, and without the
+    perceptual loss netC's perceptual head is such a variable; a zero
+    gradient would still move it (weight decay, Adam), a None does not.
+    """
     nets = (self.netD, self.netA, self.netC)
     if not (training and self.cfg.remat):
       return nets
-    return tuple(None if net is None else tf.recompute_grad(net)
-                 for net in nets)
+    recompute = (True, True, self.cfg.lam_perc > 0)
+    return tuple(tf.recompute_grad(net) if net is not None and on else net
+                 for net, on in zip(nets, recompute))
 
   def shade(self, factors) -> Dict[str, tf.Tensor]:
     """Normals, diffuse shading and the shaded canonical image.

@@ -95,6 +95,33 @@ class TrainingTest(tf.test.TestCase):
     self.assertAllClose(float(self.task.eval_step(batch)['loss_total']),
                         before)
 
+  def test_remat_trains_the_same_steps(self):
+    # Config remat through the task: the same weights after two steps,
+    # netC's perceptual head (no gradient at lam_perc 0) untouched too.
+    from tfunsup3d.train.task import Unsup3DTask  # pylint: disable=g-import-not-at-top
+    batch = next(iter(loop.train_dataset(self._cfg('fixed'), 0)))
+    model = self.task.model
+    n = len(model.weights)
+    losses = [float(self.task.train_step(batch, 0)['loss_total'])
+              for _ in range(2)]
+    kept = tiny.weights(self.task)[:n]
+    tiny.reset(self.task)
+    cfg = model.cfg
+    try:
+      model.cfg = dataclasses.replace(cfg, remat=True)
+      task = Unsup3DTask(dataclasses.replace(self.task.cfg, remat=True),
+                         model=model)
+      remat_losses = [float(task.train_step(batch, 0)['loss_total'])
+                      for _ in range(2)]
+      recomputed = [v.numpy() for v in model.weights]
+    finally:
+      model.cfg = cfg
+      tiny.reset(self.task)
+    self.assertAllClose(remat_losses, losses, rtol=1e-5)
+    self.assertLess(losses[1], losses[0])  # the step moved the weights
+    for a, b in zip(kept, recomputed):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+
   def test_resume_continues_the_same_run(self):
     # Straight: 2 epochs of 2 steps.
     straight = loop.train(self._cfg('straight', num_epochs=2), task=self.task)
