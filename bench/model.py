@@ -147,8 +147,9 @@ def main(argv=None):
                       choices=tuple(precision.POLICIES),
                       help='config mixed_precision of both measurements')
   parser.add_argument('--remat', action='store_true',
-                      help='config remat of the train step (netD, netA, '
-                      'netC recomputed in the backward pass)')
+                      help='config remat of the train step (netD, netA '
+                      'and, with the perceptual loss, netC recomputed in '
+                      'the backward pass)')
   parser.add_argument('--lam_perc', type=float, default=1.0,
                       help='perceptual loss weight of the train step '
                       '(0 skips VGG16)')

@@ -228,9 +228,10 @@ class Config:
       'none', 'Compute dtype of the networks: none (float32), bfloat16 or '
       'float16 (with a static loss scale); see networks/precision.py.', _T)
   remat: bool = _key(
-      False, 'Recompute the image networks (netD, netA, netC) in the '
-      'backward pass instead of keeping their activations: less peak '
-      'memory, more time per step (docs/performance.md, "Memory").', _T)
+      False, 'Recompute the image networks (netD, netA; netC with '
+      'lam_perc > 0) in the backward pass instead of keeping their '
+      'activations: less peak memory, more time per step '
+      '(docs/performance.md, "Memory").', _T)
 
   def resolved(self) -> 'Config':
     """Returns a checked copy with derived defaults filled in.
