@@ -16,6 +16,7 @@ import tensorflow as tf
 from tests import tiny
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.train import loop
+from tfunsup3d.train.task import Unsup3DTask
 
 
 class _Proxy:
@@ -98,7 +99,6 @@ class TrainingTest(tf.test.TestCase):
   def test_remat_trains_the_same_steps(self):
     # Config remat through the task: the same weights after two steps,
     # netC's perceptual head (no gradient at lam_perc 0) untouched too.
-    from tfunsup3d.train.task import Unsup3DTask  # pylint: disable=g-import-not-at-top
     batch = next(iter(loop.train_dataset(self._cfg('fixed'), 0)))
     model = self.task.model
     n = len(model.weights)

@@ -94,8 +94,8 @@ class Tester:
                write_images: bool = True):
     self.model, self.cfg = model, cfg
     self.result_dir, self.write_images = result_dir, write_images
-    self._fn = tf.function(self._outputs, jit_compile=config_lib.jit_compile(cfg),
-                           autograph=False)
+    self._fn = tf.function(self._outputs, autograph=False,
+                           jit_compile=config_lib.jit_compile(cfg))
 
   def _outputs(self, images, depth_p=None) -> Dict[str, tf.Tensor]:
     model = self.model
