@@ -5,10 +5,11 @@ relief about 3x too deep with light tilt and yaw about 1/3 of the truth (the
 bas-relief ambiguity; see `experiments.learning` and `experiments.relief_landscape`).
 This trains the method briefly (quickstart config, `--steps`) on variants of
 the synthetic category, each changing one thing (`VARIANTS`), and on the
-default data with netD's last layer initialised smaller, and reports per
-variant the diagnostics of `experiments.learning.Scorer` at every evaluation with
-the spread of the canonical depth (5th to 95th percentile over the central
-3/4 of the image, mean over the first test images) next to the data's.
+default data with netD's or netV's last layer initialised at another scale,
+and reports per variant the diagnostics of `experiments.learning.Scorer` at
+every evaluation with the spread of the canonical depth (5th to 95th
+percentile over the central 3/4 of the image, mean over the first test
+images) next to the data's.
 
   python -m experiments.data_variants   # experiments/results/data_variants.*
 """
@@ -34,25 +35,29 @@ from tfunsup3d.train import task as task_lib
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _AMPS = tuple(r[:3] for r in synth_params.PARAM_RANGES
               if r[0].endswith('_amp'))  # the generator's, doubled below
-# name -> (description, SynthOptions keywords, netD last-layer init scale).
+# name -> (description, SynthOptions keywords, {network: scale of its last
+# layer's initial kernel}).
 VARIANTS = {
-    'default': ('the default category', {}, 1.0),
+    'default': ('the default category', {}, {}),
     'smooth_rim': ('head profile without steep rims (head_pow 1-1.5)',
-                   {'param_ranges': (('head_pow', 1.0, 1.5),)}, 1.0),
+                   {'param_ranges': (('head_pow', 1.0, 1.5),)}, {}),
     'plain': ('no hair, no mark, exactly mirrored albedo',
               {'param_ranges': (('hair', 0.8, 1.0), ('mark', 0.6, 1.0)),
-               'asymmetry': 0.0}, 1.0),
-    'yaw50': ('yaw up to 50 degrees (default 30)', {'max_yaw': 50.0}, 1.0),
+               'asymmetry': 0.0}, {}),
+    'yaw50': ('yaw up to 50 degrees (default 30)', {'max_yaw': 50.0}, {}),
     'soft_light': ('light tilt within +-0.3 (default +-0.75)',
-                   {'param_ranges': (('light_dxy', -0.3, 0.3),)}, 1.0),
+                   {'param_ranges': (('light_dxy', -0.3, 0.3),)}, {}),
     'deep_relief': ('every relief amplitude doubled',
                     {'param_ranges': tuple((n, 2 * lo, 2 * hi)
-                                           for n, lo, hi in _AMPS)}, 1.0),
+                                           for n, lo, hi in _AMPS)}, {}),
     'small_init': ("default data; netD's last layer initialised x0.1", {},
-                   0.1),
+                   {'netD': 0.1}),
     'init_x0.3': ("default data; netD's last layer initialised x0.3", {},
-                  0.3),
-    'init_x3': ("default data; netD's last layer initialised x3", {}, 3.0),
+                  {'netD': 0.3}),
+    'init_x3': ("default data; netD's last layer initialised x3", {},
+                {'netD': 3.0}),
+    'view_init_x10': ("default data; netV's last layer initialised x10", {},
+                      {'netV': 10.0}),
 }
 DEPTH_SAMPLE = 64  # test images whose canonical depth spread is reported
 
@@ -93,10 +98,10 @@ def run_variant(args, name: str) -> Dict[str, object]:
   average = baselines.split_baselines(cfg)['average']
   keras.utils.set_random_seed(cfg.seed)
   task = task_lib.Unsup3DTask(cfg)
-  init_scale = VARIANTS[name][2]
-  if init_scale != 1.0:
-    kernel = [w for w in task.model.netD.weights if 'kernel' in w.path][-1]
-    kernel.assign(kernel * init_scale)
+  for net, scale in VARIANTS[name][2].items():
+    kernel = [w for w in task.model.networks[net].weights
+              if 'kernel' in w.path][-1]
+    kernel.assign(kernel * scale)
   images = np.concatenate([b[0] for b in scorer.batches])[:DEPTH_SAMPLE]
 
   def evaluate():

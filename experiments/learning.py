@@ -150,7 +150,8 @@ class Scorer:
   netV that reads yaw from the face's position shows a high value here);
   and the slope of the predicted light tilt (dx/dz, dy/dz of the light
   direction) against the generator's, through the origin and pooled over x
-  and y. Relief scaled by k with yaw and tilt scaled by 1/k renders nearly
+  and y, with their correlation (pooled likewise: whether the light is read
+  at all). Relief scaled by k with yaw and tilt scaled by 1/k renders nearly
   the same image (the bas-relief ambiguity of Lambertian shading under a
   nearly orthographic camera), so a model stuck at relief k shows a best
   relief scale near 1/k and a tilt slope near 1/k.
@@ -203,10 +204,12 @@ class Scorer:
     if not np.any(yaw):
       yaw = np.full_like(yaw, np.nan)  # no viewpoint (supervised row)
     n = len(yaw)
-    tilt_slope = float('nan')  # no light (supervised row)
+    tilt_slope = tilt_corr = float('nan')  # no light (supervised row)
     if np.any(light_d[:, :2]):
-      tilt_slope = slope(light_tilt(self.factors['light_d'][:n]),
-                         light_tilt(light_d))
+      gt_tilt, tilt = (light_tilt(d) for d in (self.factors['light_d'][:n],
+                                               light_d))
+      tilt_slope = slope(gt_tilt, tilt)
+      tilt_corr = float(np.corrcoef(gt_tilt.ravel(), tilt.ravel())[0, 1])
     result = metrics.paper_summary(side, mad)
     scaled = scaled[np.isfinite(side) & np.isfinite(mad)]  # as the summary
     best = int(np.argmin(scaled.mean(0))) if len(scaled) else 0
@@ -222,7 +225,8 @@ class Scorer:
         'diag_gt_yaw_std_deg': float(np.degrees(gt_yaw.std())),
         'diag_yaw_corr': corr(yaw, gt_yaw),
         'diag_yaw_tx_corr': corr(yaw, gt_tx),
-        'diag_light_tilt_slope': tilt_slope})
+        'diag_light_tilt_slope': tilt_slope,
+        'diag_light_tilt_corr': tilt_corr})
     return result
 
 
@@ -247,7 +251,7 @@ def markdown(result: Dict[str, object]) -> str:
       f'images). {s["machine"]}.', '',
       '| row | SIDE (×1e-2) ↓ | MAD (deg) ↓ | train s/step | wall s | '
       'diag: SIDE at best relief scale | diag: yaw std (GT) / corr | '
-      'diag: yaw corr with GT x-shift | diag: light tilt slope |',
+      'diag: yaw corr with GT x-shift | diag: light tilt slope (/ corr) |',
       '|---|---|---|---|---|---|---|---|---|']
   for key in ('null', 'average'):
     title = {'null': 'baseline: constant null depth',
@@ -268,6 +272,8 @@ def markdown(result: Dict[str, object]) -> str:
     tx = f'{tx:.2f}' if np.isfinite(tx) else '–'
     tilt = f.get('diag_light_tilt_slope', float('nan'))
     tilt = f'{tilt:.2f}' if np.isfinite(tilt) else '–'
+    tilt_corr = f.get('diag_light_tilt_corr', float('nan'))  # absent: older
+    tilt += f' / {tilt_corr:.2f}' if np.isfinite(tilt_corr) else ''
     lines.append(f'| {title} | {_fmt(f)} | '
                  f'{row["train_s_per_step"]:.3f} | {row["wall_s"]:.0f} | '
                  f'{f["diag_side_at_best_scale"]:.3f} (×'
@@ -280,8 +286,9 @@ def markdown(result: Dict[str, object]) -> str:
       'next to the generator\'s, with their correlation, and its '
       'correlation with the generator\'s x-translation (a sideways shift '
       'mistaken for a turn), and the slope of the predicted light tilt '
-      'against the generator\'s (relief too deep by k shows as a best relief '
-      'scale and a tilt slope near 1/k: the bas-relief ambiguity).']
+      'against the generator\'s, with their correlation where measured '
+      '(relief too deep by k shows as a best relief scale and a tilt slope '
+      'near 1/k: the bas-relief ambiguity).']
   return '\n'.join(lines) + '\n'
 
 

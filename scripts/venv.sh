@@ -31,9 +31,17 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --upgrade pip
 fi
+# The install is editable, so the environment runs the checkout it was
+# installed from: the stamp records that checkout, and an environment shared
+# by two checkouts is re-pointed (with a note) at the one running now.
 _stamp="$VENV/.tfunsup3d-installed-${_extras//,/-}"
-if [[ ! -f "$_stamp" || pyproject.toml -nt "$_stamp" ]]; then
+_here="$(pwd -P)"
+_there="$(cat "$_stamp" 2>/dev/null || true)"
+if [[ ! -f "$_stamp" || pyproject.toml -nt "$_stamp" || "$_there" != "$_here" ]]; then
+  if [[ -n "$_there" && "$_there" != "$_here" ]]; then
+    echo "$_who: note: $VENV ran the checkout $_there; re-pointing it at $_here" >&2
+  fi
   echo "$_who: installing tfunsup3d[$_extras] into $VENV" >&2
   "$VENV/bin/python" -m pip install -e ".[$_extras]"
-  touch "$_stamp"
+  echo "$_here" > "$_stamp"
 fi

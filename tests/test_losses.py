@@ -240,6 +240,22 @@ class YawSpreadTest(tf.test.TestCase):
     self.assertTrue(np.all(np.isfinite(tape.gradient(loss, flat).numpy())))
 
 
+class SpreadPriorTest(tf.test.TestCase):
+
+  def test_columns_are_held_apart(self):
+    # Column 0 spreads 1 (std), column 1 spreads 4: a minimum of 2 costs
+    # (1 - 1/2)^2 = 0.25 on column 0 and nothing on column 1.
+    values = tf.constant([[-1.0, -4.0], [1.0, 4.0]])
+    self.assertAllClose(losses.spread_prior(values, 2.0), 0.125, atol=1e-6)
+
+  def test_light_tilts(self):
+    # Tilts dx/dz of +-0.2 and dy/dz of +-0.6 from unnormalised directions.
+    d = np.array([[0.2, 0.6, 1.0], [-0.2, -0.6, 1.0]], np.float32)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    self.assertAllClose(losses.light_tilt_spread(tf.constant(d), 0.4),
+                        0.125, atol=1e-5)
+
+
 class TotalLossTest(tf.test.TestCase):
 
   def test_composition(self):

@@ -340,6 +340,21 @@ class OutputLayoutTest(tf.test.TestCase):
     self.assertAllClose(loss['loss_total'] - off['loss_total'],
                         2.0 * expected, rtol=1e-4)
 
+  def test_light_spread_prior_adds_its_weighted_term(self):
+    model = tiny.tiny_model(min_light_tilt_std=0.5, lam_light_std=3.0)
+    out = model.decompose(self.images)
+    loss = model.compute_losses(out)
+    d = out['canon_light_d'][:len(self.images)].numpy()
+    tilt = d[:, :2] / d[:, 2:]
+    expected = np.mean(np.maximum(1.0 - tilt.std(0) / 0.5, 0.0) ** 2)
+    self.assertGreater(expected, 0.0)
+    self.assertAllClose(loss['loss_light_std'], expected, rtol=1e-4)
+    model.cfg = dataclasses.replace(model.cfg, min_light_tilt_std=0.0)
+    off = model.compute_losses(out)
+    self.assertNotIn('loss_light_std', off)
+    self.assertAllClose(loss['loss_total'] - off['loss_total'],
+                        3.0 * expected, rtol=1e-4)
+
 
 class HalvesTest(tf.test.TestCase):
   """decompose = reconstruct(canonical(images)): the B inputs' factors, then

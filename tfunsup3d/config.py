@@ -221,6 +221,13 @@ class Config:
       'of the predicted yaw over a batch; a smaller one adds lam_yaw_std * '
       '(1 - std / min_yaw_std)^2 to the loss; 0: off (the reference).', _T)
   lam_yaw_std: float = _key(1.0, 'Weight of the yaw-spread prior.', _T)
+  min_light_tilt_std: float = _key(
+      0.0, 'Light-tilt spread prior: the smallest standard deviation of the '
+      'predicted light tilts dx/dz and dy/dz over a batch, each; smaller '
+      'ones add lam_light_std * (1 - std / min_light_tilt_std)^2 (mean over '
+      'x and y) to the loss; 0: off (the reference).', _T)
+  lam_light_std: float = _key(1.0, 'Weight of the light-tilt spread prior.',
+                              _T)
   log_dir: Optional[str] = _key(
       None, 'TensorBoard dir (default checkpoint_dir/logs).', _T)
   export_dir: str = _key('saved_models', 'Base directory of exports.', _E)
@@ -306,7 +313,7 @@ _CHECKS = (
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay', 'min_yaw_std',
-    'lam_yaw_std')) + tuple(
+    'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std')) + tuple(
         (k, lambda v: v >= 1, '>= 1') for k in (
             'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf'))
 

@@ -145,9 +145,23 @@ def flip_weight(epoch, lam_flip: float, lam_flip_start_epoch: int):
   return tf.where(epoch < lam_flip_start_epoch, 1.0, lam_flip)
 
 
+def spread_prior(values, min_std: float):
+  """A spread prior: per column, (1 - std / min_std)^2 while the batch's
+  values spread less than `min_std`, else 0; the mean over the columns.
+
+  Args:
+    values: a tensor of shape `[B, K]`.
+    min_std: the smallest standard deviation wanted per column (> 0).
+
+  Returns:
+    A scalar in [0, 1].
+  """
+  std = tf.sqrt(tf.math.reduce_variance(values, axis=0) + 1e-12)
+  return tf.reduce_mean(tf.square(tf.nn.relu(1.0 - std / min_std)))
+
+
 def yaw_spread(yaw, min_std_deg: float):
-  """The yaw-spread prior: (1 - std / min_std)^2 while the batch's yaw
-  spreads less than `min_std_deg`, else 0.
+  """The yaw-spread prior: `spread_prior` of the batch's yaw.
 
   Args:
     yaw: a tensor of shape `[B]`, radians.
@@ -156,8 +170,21 @@ def yaw_spread(yaw, min_std_deg: float):
   Returns:
     A scalar in [0, 1].
   """
-  std = tf.sqrt(tf.math.reduce_variance(yaw) + 1e-12)
-  return tf.square(tf.nn.relu(1.0 - std / math.radians(min_std_deg)))
+  return spread_prior(yaw[:, tf.newaxis], math.radians(min_std_deg))
+
+
+def light_tilt_spread(light_d, min_std: float):
+  """The light-tilt spread prior: `spread_prior` of the batch's light tilts
+  (dx/dz, dy/dz), x and y each held to `min_std`.
+
+  Args:
+    light_d: unit light directions, a tensor of shape `[B, 3]` (dz > 0).
+    min_std: the smallest standard deviation wanted per tilt (> 0).
+
+  Returns:
+    A scalar in [0, 1].
+  """
+  return spread_prior(light_d[:, :2] / light_d[:, 2:], min_std)
 
 
 def total_loss(l1, l1_flip, perc: Optional[tf.Tensor],

@@ -336,7 +336,8 @@ class Unsup3D(keras.Model):
     Returns:
       dict with loss_l1_im, loss_l1_im_flip, loss_perc_im, loss_perc_im_flip
       (0 when lam_perc == 0), loss_depth_sm (+ loss_depth_gt when
-      supervised, + loss_yaw_std with the yaw-spread prior), loss_total.
+      supervised, + loss_yaw_std and loss_light_std with the spread
+      priors), loss_total.
     """
     del images
     cfg = self.cfg
@@ -371,19 +372,25 @@ class Unsup3D(keras.Model):
         res['loss_l1_im'], res['loss_l1_im_flip'], res.get('loss_perc_im'),
         res.get('loss_perc_im_flip'), res['loss_depth_sm'], lam_flip,
         cfg.lam_perc, cfg.lam_depth_sm) + res.get('loss_depth_gt', 0.0) + (
-            cfg.lam_yaw_std * res.get('loss_yaw_std', 0.0))
+            cfg.lam_yaw_std * res.get('loss_yaw_std', 0.0)) + (
+                cfg.lam_light_std * res.get('loss_light_std', 0.0))
     zero = tf.zeros([], tf.float32)
     return dict({'loss_perc_im': zero, 'loss_perc_im_flip': zero}, **res)
 
   def _prior_means(self, outputs, b) -> Dict[str, tuple]:
     """The priors' (mean, count) for `losses.global_means`: the depth
-    smoothness, a mean over the B images' pixels, and the yaw-spread prior
-    (`min_yaw_std` > 0), one value per replica's batch."""
+    smoothness, a mean over the B images' pixels, and the yaw- and
+    light-spread priors (`min_yaw_std`, `min_light_tilt_std` > 0), one value
+    per replica's batch."""
     means = {'loss_depth_sm': (outputs['loss_depth_sm'],
                                tf.cast(b, tf.float32))}
     if self.cfg.min_yaw_std > 0:
       means['loss_yaw_std'] = (losses.yaw_spread(
           outputs['view'][:b, 1], self.cfg.min_yaw_std), tf.constant(1.0))
+    if self.cfg.min_light_tilt_std > 0:
+      means['loss_light_std'] = (losses.light_tilt_spread(
+          outputs['canon_light_d'][:b], self.cfg.min_light_tilt_std),
+                                 tf.constant(1.0))
     return means
 
   def depth_from_png(self, depth_p):

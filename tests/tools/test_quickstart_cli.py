@@ -13,12 +13,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
+def _read(path: str) -> str:
+  with open(path, encoding='utf-8', errors='replace') as f:
+    return f.read().strip()
+
+
 def _command():
   """The README's ./quickstart.sh on this interpreter's venv, if that venv
-  is one the script would use as it is (installed, up to date)."""
+  is one the script would use as it is (installed from this checkout, up to
+  date: `scripts/venv.sh`'s stamp)."""
   stamp = os.path.join(sys.prefix, '.tfunsup3d-installed-test')
   if (os.path.isfile(stamp) and os.path.getmtime(stamp) >=
-      os.path.getmtime(os.path.join(ROOT, 'pyproject.toml'))):
+      os.path.getmtime(os.path.join(ROOT, 'pyproject.toml')) and
+      _read(stamp) == os.path.realpath(ROOT)):
     return ['bash', os.path.join(ROOT, 'quickstart.sh')], dict(
         os.environ, TFUNSUP3D_VENV=sys.prefix)
   return [sys.executable, '-m', 'tfunsup3d.tools.quickstart',
