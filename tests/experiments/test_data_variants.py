@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from experiments import data_variants
 from tfunsup3d import config as config_lib
+from tfunsup3d import model
 from tfunsup3d.data import synth_params
 
 
@@ -24,9 +25,11 @@ class ReliefSpreadTest(tf.test.TestCase):
 class VariantsTest(tf.test.TestCase):
 
   def test_every_variant_is_valid_options(self):
-    for name, (_, options, init_scale) in data_variants.VARIANTS.items():
+    for name, (_, options, scales) in data_variants.VARIANTS.items():
       synth_params.SynthOptions(**options).check()
-      self.assertGreater(init_scale, 0.0, name)
+      for net, scale in scales.items():
+        self.assertIn(net, model.NETWORK_NAMES, name)
+        self.assertGreater(scale, 0.0, name)
 
   def test_deep_relief_doubles_the_generators_amplitudes(self):
     ranges = {r[0]: r[1:] for r in synth_params.PARAM_RANGES}
