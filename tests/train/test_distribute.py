@@ -250,8 +250,9 @@ print('RESULT_JSON ' + json.dumps(dict(multi=multi, single=single,
 # One worker of a two-worker MultiWorkerMirroredStrategy run.
 _WORKER_SCRIPT = r'''
 import json, sys
-from tfunsup3d import config
+from tfunsup3d import config, progress
 from tfunsup3d.train import loop
+progress.set_mode('lines')
 cfg = config.from_dict(json.loads(sys.argv[1]))
 result = loop.train(cfg)
 print('RESULT_JSON ' + json.dumps(dict(
@@ -449,6 +450,9 @@ class MultiWorkerTest(tf.test.TestCase):
     self.assertEqual(chief['step'], 2)
     self.assertEqual(other['step'], 2)
     self.assertAllClose(chief['loss'], other['loss'], rtol=1e-6)
+    # Only the chief shows the progress lines.
+    self.assertIn('epoch 0 (of 1): 2/2 step', outputs[0])
+    self.assertNotIn('epoch 0 (of 1)', outputs[1])
     self.assertEqual(chief['checkpoint'], os.path.join(ckpt_dir, 'ckpt-2'))
     # Only the chief wrote into checkpoint_dir.
     self.assertEqual(tf.train.latest_checkpoint(ckpt_dir),

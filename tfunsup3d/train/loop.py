@@ -195,7 +195,10 @@ class _Run:
     self.epochs = st['trace'].get('epochs', {})
     self.means = Means(st['trace'].get('partial'))
     self.last_checkpoint = ckpts.latest
-    self.progress = progress_lib.TrainProgress(cfg.num_epochs)
+    # Every worker runs the loop; only the chief shows its progress.
+    self.progress = progress_lib.TrainProgress(
+        cfg.num_epochs,
+        **({} if distribute_lib.is_chief(task.strategy) else {'mode': 'none'}))
 
   def trace(self):
     return {'epochs': self.epochs, 'partial': self.means.state()}
