@@ -50,6 +50,10 @@ VARIANTS = {
     'deep_relief': ('every relief amplitude doubled',
                     {'param_ranges': tuple((n, 2 * lo, 2 * hi)
                                            for n, lo, hi in _AMPS)}, {}),
+    'shallow_relief': ('every relief amplitude / 1.45 (at zoom 1, the '
+                       'depth-to-width ratio of the zoom-1.45 faces)',
+                       {'param_ranges': tuple((n, lo / 1.45, hi / 1.45)
+                                              for n, lo, hi in _AMPS)}, {}),
     'small_init': ("default data; netD's last layer initialised x0.1", {},
                    {'netD': 0.1}),
     'init_x0.3': ("default data; netD's last layer initialised x0.3", {},

@@ -327,33 +327,34 @@ class OutputLayoutTest(tf.test.TestCase):
     loss = model.compute_losses(out)
     self.assertTrue(np.isfinite(float(loss['loss_total'])))
 
-  def test_yaw_spread_prior_adds_its_weighted_term(self):
-    model = tiny.tiny_model(min_yaw_std=60.0, lam_yaw_std=2.0)
+  def _check_prior(self, key, prior_key, value, weight_key, expected_fn):
+    """The prior `key` (on with config `prior_key` = `value`, weighted by
+    `weight_key` = 2.5) is `expected_fn(out)` and adds its weighted value."""
+    model = tiny.tiny_model(**{prior_key: value, weight_key: 2.5})
     out = model.decompose(self.images)
     loss = model.compute_losses(out)
-    yaw = out['view'][:len(self.images), 1].numpy()
-    expected = (1.0 - yaw.std() / np.radians(60.0)) ** 2
-    self.assertAllClose(loss['loss_yaw_std'], expected, rtol=1e-4)
-    model.cfg = dataclasses.replace(model.cfg, min_yaw_std=0.0)
+    expected = expected_fn({k: v[:len(self.images)].numpy()
+                            for k, v in out.items() if v is not None
+                            and k in ('view', 'canon_light_d')})
+    self.assertGreater(expected, 0.0)
+    self.assertAllClose(loss[key], expected, rtol=1e-4)
+    model.cfg = dataclasses.replace(model.cfg, **{prior_key: 0.0})
     off = model.compute_losses(out)
-    self.assertNotIn('loss_yaw_std', off)
+    self.assertNotIn(key, off)
     self.assertAllClose(loss['loss_total'] - off['loss_total'],
-                        2.0 * expected, rtol=1e-4)
+                        2.5 * expected, rtol=1e-4)
+
+  def test_yaw_spread_prior_adds_its_weighted_term(self):
+    self._check_prior(
+        'loss_yaw_std', 'min_yaw_std', 60.0, 'lam_yaw_std',
+        lambda o: (1.0 - o['view'][:, 1].std() / np.radians(60.0)) ** 2)
 
   def test_light_spread_prior_adds_its_weighted_term(self):
-    model = tiny.tiny_model(min_light_tilt_std=0.5, lam_light_std=3.0)
-    out = model.decompose(self.images)
-    loss = model.compute_losses(out)
-    d = out['canon_light_d'][:len(self.images)].numpy()
-    tilt = d[:, :2] / d[:, 2:]
-    expected = np.mean(np.maximum(1.0 - tilt.std(0) / 0.5, 0.0) ** 2)
-    self.assertGreater(expected, 0.0)
-    self.assertAllClose(loss['loss_light_std'], expected, rtol=1e-4)
-    model.cfg = dataclasses.replace(model.cfg, min_light_tilt_std=0.0)
-    off = model.compute_losses(out)
-    self.assertNotIn('loss_light_std', off)
-    self.assertAllClose(loss['loss_total'] - off['loss_total'],
-                        3.0 * expected, rtol=1e-4)
+    def expected(o):
+      tilt = o['canon_light_d'][:, :2] / o['canon_light_d'][:, 2:]
+      return np.mean(np.maximum(1.0 - tilt.std(0) / 0.5, 0.0) ** 2)
+    self._check_prior('loss_light_std', 'min_light_tilt_std', 0.5,
+                      'lam_light_std', expected)
 
 
 class HalvesTest(tf.test.TestCase):
