@@ -14,6 +14,9 @@ from tfunsup3d.networks import precision
 from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
+# The spread priors' loss terms and the config keys of their weights.
+_SPREAD_PRIORS = (('loss_yaw_std', 'lam_yaw_std'),
+                  ('loss_light_std', 'lam_light_std'))
 # The confidence maps of `canonical` (None without netC).
 CONF_KEYS = ('conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
              'conf_sigma_percl_flip')
@@ -371,9 +374,8 @@ class Unsup3D(keras.Model):
     res['loss_total'] = losses.total_loss(
         res['loss_l1_im'], res['loss_l1_im_flip'], res.get('loss_perc_im'),
         res.get('loss_perc_im_flip'), res['loss_depth_sm'], lam_flip,
-        cfg.lam_perc, cfg.lam_depth_sm) + res.get('loss_depth_gt', 0.0) + (
-            cfg.lam_yaw_std * res.get('loss_yaw_std', 0.0)) + (
-                cfg.lam_light_std * res.get('loss_light_std', 0.0))
+        cfg.lam_perc, cfg.lam_depth_sm) + res.get('loss_depth_gt', 0.0) + sum(
+            getattr(cfg, lam) * res[k] for k, lam in _SPREAD_PRIORS if k in res)
     zero = tf.zeros([], tf.float32)
     return dict({'loss_perc_im': zero, 'loss_perc_im_flip': zero}, **res)
 
