@@ -178,7 +178,7 @@ class Scorer:
     """Scores `predict(image) -> (depth, valid, yaw, light_d)` `[B,S,S]`x2,
     `[B]`, `[B,3]` (yaw and light_d all 0: none predicted);
     `before_batch(first_index, count)`, if given, runs before each batch."""
-    @tf.function(jit_compile=True, reduce_retracing=True)
+    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
     def score(image, depth_p):
       depth, valid, yaw, light_d = predict(image)
       gt = depth_from_png(depth_p)
