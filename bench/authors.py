@@ -220,12 +220,12 @@ def _ours(args, common):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from bench import model as model_bench  # pylint: disable=g-import-not-at-top
+  from tfunsup3d import config as config_lib  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
 
   def images(batch, size):
     return tf.constant(rng.uniform(0, 1, (batch, size, size, 3)).astype(
         np.float32))
-  from tfunsup3d import config as config_lib  # pylint: disable=g-import-not-at-top
   cfg = model_bench.build_config('full', 1.0, remat=args.remat)
   if args.xla == 'auto':
     args.xla = config_lib.jit_compile(cfg)

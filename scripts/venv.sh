@@ -37,7 +37,7 @@ fi
 _stamp="$VENV/.tfunsup3d-installed-${_extras//,/-}"
 _here="$(pwd -P)"
 _there="$(cat "$_stamp" 2>/dev/null || true)"
-if [[ ! -f "$_stamp" || pyproject.toml -nt "$_stamp" || "$_there" != "$_here" ]]; then
+if [[ "$_there" != "$_here" || pyproject.toml -nt "$_stamp" ]]; then
   if [[ -n "$_there" && "$_there" != "$_here" ]]; then
     echo "$_who: note: $VENV ran the checkout $_there; re-pointing it at $_here" >&2
   fi

@@ -14,9 +14,15 @@ from tfunsup3d.networks import precision
 from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
-# The spread priors' loss terms and the config keys of their weights.
-_SPREAD_PRIORS = (('loss_yaw_std', 'lam_yaw_std'),
-                  ('loss_light_std', 'lam_light_std'))
+# The spread priors: loss term, config keys of its minimum spread (0: off)
+# and of its weight, and its value fn(outputs, B, minimum).
+_SPREAD_PRIORS = (
+    ('loss_yaw_std', 'min_yaw_std', 'lam_yaw_std',
+     lambda out, b, least: losses.yaw_spread(out['view'][:b, 1], least)),
+    ('loss_light_std', 'min_light_tilt_std', 'lam_light_std',
+     lambda out, b, least: losses.light_tilt_spread(out['canon_light_d'][:b],
+                                                    least)),
+)
 # The confidence maps of `canonical` (None without netC).
 CONF_KEYS = ('conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
              'conf_sigma_percl_flip')
@@ -339,8 +345,7 @@ class Unsup3D(keras.Model):
     Returns:
       dict with loss_l1_im, loss_l1_im_flip, loss_perc_im, loss_perc_im_flip
       (0 when lam_perc == 0), loss_depth_sm (+ loss_depth_gt when
-      supervised, + loss_yaw_std and loss_light_std with the spread
-      priors), loss_total.
+      supervised, + the spread priors' loss_*_std), loss_total.
     """
     del images
     cfg = self.cfg
@@ -375,7 +380,8 @@ class Unsup3D(keras.Model):
         res['loss_l1_im'], res['loss_l1_im_flip'], res.get('loss_perc_im'),
         res.get('loss_perc_im_flip'), res['loss_depth_sm'], lam_flip,
         cfg.lam_perc, cfg.lam_depth_sm) + res.get('loss_depth_gt', 0.0) + sum(
-            getattr(cfg, lam) * res[k] for k, lam in _SPREAD_PRIORS if k in res)
+            getattr(cfg, lam) * res[k] for k, _, lam, _ in _SPREAD_PRIORS
+            if k in res)
     zero = tf.zeros([], tf.float32)
     return dict({'loss_perc_im': zero, 'loss_perc_im_flip': zero}, **res)
 
@@ -386,13 +392,10 @@ class Unsup3D(keras.Model):
     per replica's batch."""
     means = {'loss_depth_sm': (outputs['loss_depth_sm'],
                                tf.cast(b, tf.float32))}
-    if self.cfg.min_yaw_std > 0:
-      means['loss_yaw_std'] = (losses.yaw_spread(
-          outputs['view'][:b, 1], self.cfg.min_yaw_std), tf.constant(1.0))
-    if self.cfg.min_light_tilt_std > 0:
-      means['loss_light_std'] = (losses.light_tilt_spread(
-          outputs['canon_light_d'][:b], self.cfg.min_light_tilt_std),
-                                 tf.constant(1.0))
+    for key, least_key, _, prior in _SPREAD_PRIORS:
+      least = getattr(self.cfg, least_key)
+      if least > 0:
+        means[key] = (prior(outputs, b, least), tf.constant(1.0))
     return means
 
   def depth_from_png(self, depth_p):

@@ -198,7 +198,7 @@ class _Run:
     # Every worker runs the loop; only the chief shows its progress.
     self.progress = progress_lib.TrainProgress(
         cfg.num_epochs,
-        **({} if distribute_lib.is_chief(task.strategy) else {'mode': 'none'}))
+        mode=None if distribute_lib.is_chief(task.strategy) else 'none')
 
   def trace(self):
     return {'epochs': self.epochs, 'partial': self.means.state()}
