@@ -151,7 +151,9 @@ class Scorer:
   and the slope of the predicted light tilt (dx/dz, dy/dz of the light
   direction) against the generator's, through the origin and pooled over x
   and y, with their correlation (pooled likewise: whether the light is read
-  at all). Relief scaled by k with yaw and tilt scaled by 1/k renders nearly
+  at all); and the fraction of the object's pixels whose predicted depth
+  lies in the nearest 5% of the depth range (a relief pushed against the
+  near bound, where tanh saturates). Relief scaled by k with yaw and tilt scaled by 1/k renders nearly
   the same image (the bas-relief ambiguity of Lambertian shading under a
   nearly orthographic camera), so a model stuck at relief k shows a best
   relief scale near 1/k and a tilt slope near 1/k.
@@ -163,6 +165,7 @@ class Scorer:
         training=False)  # in file order: batch k holds the next images
     self.batches = [(b['image'], b['depth_gt']) for b in ds]
     self.factors = trainers.read_factors(factors_path)  # the generator's
+    self.near = cfg.min_depth + 0.05 * (cfg.max_depth - cfg.min_depth)
 
   def __call__(self, model, before_batch=None) -> Dict[str, float]:
     """Scores `model.decompose`'s input-view depth (see `score`)."""
@@ -193,14 +196,16 @@ class Scorer:
         e = mean(log_d) + s * (log_d - mean(log_d)) - log_gt
         scaled.append(tf.sqrt(tf.maximum(
             mean(e ** 2) - mean(e) ** 2, 0.0))[:, 0, 0])
-      return m['side'], m['mad'], tf.stack(scaled, 1), yaw, light_d
+      near = mean(tf.cast(depth < self.near, tf.float32))[:, 0, 0]
+      return m['side'], m['mad'], tf.stack(scaled, 1), yaw, light_d, near
     outs, first = [], 0
     for image, depth_p in self.batches:
       if before_batch is not None:
         before_batch(first, int(image.shape[0]))
       outs.append([t.numpy() for t in score(image, depth_p)])
       first += int(image.shape[0])
-    side, mad, scaled, yaw, light_d = (np.concatenate(x) for x in zip(*outs))
+    side, mad, scaled, yaw, light_d, near = (np.concatenate(x)
+                                             for x in zip(*outs))
     if not np.any(yaw):
       yaw = np.full_like(yaw, np.nan)  # no viewpoint (supervised row)
     n = len(yaw)
@@ -226,7 +231,8 @@ class Scorer:
         'diag_yaw_corr': corr(yaw, gt_yaw),
         'diag_yaw_tx_corr': corr(yaw, gt_tx),
         'diag_light_tilt_slope': tilt_slope,
-        'diag_light_tilt_corr': tilt_corr})
+        'diag_light_tilt_corr': tilt_corr,
+        'diag_near_bound': float(np.mean(near[np.isfinite(near)]))})
     return result
 
 
@@ -251,13 +257,14 @@ def markdown(result: Dict[str, object]) -> str:
       f'images). {s["machine"]}.', '',
       '| row | SIDE (×1e-2) ↓ | MAD (deg) ↓ | train s/step | wall s | '
       'diag: SIDE at best relief scale | diag: yaw std (GT) / corr | '
-      'diag: yaw corr with GT x-shift | diag: light tilt slope (/ corr) |',
-      '|---|---|---|---|---|---|---|---|---|']
+      'diag: yaw corr with GT x-shift | diag: light tilt slope (/ corr) | '
+      'diag: object at the near bound |',
+      '|---|---|---|---|---|---|---|---|---|---|']
   for key in ('null', 'average'):
     title = {'null': 'baseline: constant null depth',
              'average': 'baseline: average ground-truth depth'}[key]
     lines.append(f'| {title} | {_fmt(result["baselines"][key])} | – | – '
-                 '| – | – | – | – |')
+                 '| – | – | – | – | – |')
   rank = {name: i for i, name in enumerate(ROWS)}  # ROWS order, then others
   for name in sorted(result['rows'], key=lambda n: rank.get(n, len(rank))):
     row = result['rows'][name]
@@ -274,10 +281,13 @@ def markdown(result: Dict[str, object]) -> str:
     tilt = f'{tilt:.2f}' if np.isfinite(tilt) else '–'
     tilt_corr = f.get('diag_light_tilt_corr', float('nan'))  # absent: older
     tilt += f' / {tilt_corr:.2f}' if np.isfinite(tilt_corr) else ''
+    near = f.get('diag_near_bound', float('nan'))  # absent: older results
+    near = f'{near:.0%}' if np.isfinite(near) else '–'
     lines.append(f'| {title} | {_fmt(f)} | '
                  f'{row["train_s_per_step"]:.3f} | {row["wall_s"]:.0f} | '
                  f'{f["diag_side_at_best_scale"]:.3f} (×'
-                 f'{f["diag_best_relief_scale"]}) | {yaw} | {tx} | {tilt} |')
+                 f'{f["diag_best_relief_scale"]}) | {yaw} | {tx} | {tilt} | '
+                 f'{near} |')
   lines += [
       '', 'Diagnostics, not scores: the SIDE of the prediction with its '
       'relief (log depth about the face mean) scaled by the best single '
@@ -288,7 +298,9 @@ def markdown(result: Dict[str, object]) -> str:
       'mistaken for a turn), and the slope of the predicted light tilt '
       'against the generator\'s, with their correlation where measured '
       '(relief too deep by k shows as a best relief scale and a tilt slope '
-      'near 1/k: the bas-relief ambiguity).']
+      'near 1/k: the bas-relief ambiguity), and the fraction of the '
+      'object\'s pixels predicted in the nearest 5% of the depth range '
+      '(a relief pushed against the bound, where tanh saturates).']
   return '\n'.join(lines) + '\n'
 
 

@@ -252,7 +252,7 @@ def train_supervised(cfg, steps: int, eval_every: int, scorer,
   """The upper-bound row: netD, seeded as in `train_row`, trained with L1 on
   the ground-truth depth of the input view (in units of the depth range,
   over the object mask), predicted with the model's depth mapping
-  (`canonical_depth`: per-image centred tanh into [min_depth, max_depth])."""
+  (`canonical_depth`: centred tanh into [min_depth, max_depth])."""
   keras.utils.set_random_seed(cfg.seed)
   model = Unsup3D(cfg)
   net = model.netD
@@ -261,7 +261,8 @@ def train_supervised(cfg, steps: int, eval_every: int, scorer,
 
   def predict(image):
     raw = net(image * 2.0 - 1.0, training=False)[..., 0]
-    depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
+    depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth,
+                                      cfg.depth_centering, cfg.border_depth)
     return (depth, tf.ones_like(depth), tf.zeros_like(depth[:, 0, 0]),
             tf.zeros_like(depth[:, 0, :3]))  # no view, no light
 
@@ -272,7 +273,9 @@ def train_supervised(cfg, steps: int, eval_every: int, scorer,
     valid = tf.cast(gt < tf.reduce_max(gt), tf.float32)
     with tf.GradientTape() as tape:
       raw = net(image * 2.0 - 1.0, training=True)[..., 0]
-      depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth)
+      depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth,
+                                        cfg.depth_centering,
+                                        cfg.border_depth)
       loss = losses_lib.masked_mean(tf.abs(depth - gt) / span, valid)
     grads = tape.gradient(loss, net.trainable_variables)
     optimizers_lib.apply_gradients(opt, grads, net.trainable_variables)

@@ -186,7 +186,7 @@ def test_resolved_validates():
     ('lam_flip', float('nan')), ('weight_decay', -5e-4), ('nf_depth', 0),
     ('zdim_conf', 0), ('gn_channels', 0), ('border_depth', float('nan')),
     ('xyz_rotation_range', -60.0), ('lam_flip_start_epoch', -1),
-    ('jit_compile', 'maybe'),
+    ('jit_compile', 'maybe'), ('depth_centering', 'median'),
 ])
 def test_invalid_values_are_refused_naming_key_and_value(key, value):
   with pytest.raises(config.ConfigError) as info:

@@ -253,6 +253,21 @@ class OutputLayoutTest(tf.test.TestCase):
     self.assertTrue(np.all(r >= cfg.min_depth - margin - 1e-6))
     self.assertTrue(np.all(r <= cfg.max_depth + margin + 1e-6))
 
+  def test_depth_centering_key_reaches_the_depth(self):
+    # The same raw map, centred as the config says ('none': tanh of raw).
+    keras.utils.set_random_seed(1)
+    model = _tiny_model(**dict(self.CFG, depth_centering='none'))
+    out = model.canonical(self.images)
+    cfg = model.cfg
+    expect = depth_lib.set_border(depth_lib.rescale(
+        np.tanh(out['canon_depth_raw'].numpy()), cfg.min_depth,
+        cfg.max_depth), cfg.border_depth)
+    self.assertAllClose(out['canon_depth'], expect, atol=1e-6)
+    centred = depth_lib.set_border(depth_lib.canonical_depth(
+        out['canon_depth_raw'], cfg.min_depth, cfg.max_depth),
+                                   cfg.border_depth)
+    self.assertGreater(np.abs(expect - centred.numpy()).max(), 1e-3)
+
   def test_light_ranges(self):
     a, b = self.out['canon_light_a'], self.out['canon_light_b']
     d = self.out['canon_light_d']

@@ -120,6 +120,11 @@ class Config:
   max_depth: float = _key(1.1, 'Maximum canonical depth.', _M)
   border_depth: Optional[float] = _key(
       None, 'Depth at the image border (default 0.7*max + 0.3*min).', _M)
+  depth_centering: str = _key(
+      'mean', "How netD's raw map is centred before tanh: mean (the "
+      "reference: each image's mean maps to the middle of the depth range), "
+      'none, or border (the border columns map to border_depth); see '
+      'docs/experiments.md.', _M)
   min_amb_light: float = _key(0.0, 'Minimum ambient light coefficient.', _M)
   max_amb_light: float = _key(1.0, 'Maximum ambient light coefficient.', _M)
   min_diff_light: float = _key(0.0, 'Minimum diffuse light coefficient.', _M)
@@ -308,6 +313,8 @@ _CHECKS = (
     ('gn_channels', lambda v: v >= 1, '>= 1 or none'),
     ('jit_compile', lambda v: v in (True, False, 'auto'),
      'true, false or auto'),
+    ('depth_centering', lambda v: v in ('mean', 'none', 'border'),
+     'mean, none or border'),
     ('relief_curriculum', _is_curriculum, _CURRICULUM),
     ('crop_curriculum', _is_curriculum, _CURRICULUM),
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (

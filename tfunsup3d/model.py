@@ -172,9 +172,9 @@ class Unsup3D(keras.Model):
 
     Args:
       images: float32 `[B, S, S, 3]` in [0, 1], S = config image_size.
-      relief: scalar in (0, 1]: the fraction of [min_depth, max_depth],
-        about its centre, the canonical depth spans (the training relief
-        curriculum, train/curriculum.py); 1 (inference): the whole range.
+      relief: scalar in (0, 1]: the fraction of [min_depth, max_depth] the
+        canonical depth spans about its centre (the relief curriculum,
+        train/curriculum.py); 1 (inference): the whole range.
       training: see `image_networks`.
 
     Returns:
@@ -183,9 +183,8 @@ class Unsup3D(keras.Model):
       canon_depth `[B,S,S]` (with its border), canon_albedo `[B,S,S,3]`,
       canon_light_a, canon_light_b `[B,1]`, canon_light_d `[B,3]`, view
       `[B,6]`, conf_sigma_l1, conf_sigma_l1_flip `[B,S,S,1]`,
-      conf_sigma_percl, conf_sigma_percl_flip `[B,S/4,S/4,1]` (None
-      without confidence), and the scalar loss_depth_sm (of the depth
-      before its border is set).
+      conf_sigma_percl, conf_sigma_percl_flip `[B,S/4,S/4,1]` (None without
+      confidence), the scalar loss_depth_sm (depth before its border).
 
     Raises:
       ValueError: `images` is not `[B, S, S, 3]`.
@@ -205,7 +204,8 @@ class Unsup3D(keras.Model):
     if not (isinstance(relief, float) and relief == 1.0):
       mid, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * relief
       lo, hi = mid - half, mid + half
-    depth = depth_lib.canonical_depth(raw, lo, hi)
+    depth = depth_lib.canonical_depth(raw, lo, hi, cfg.depth_centering,
+                                      cfg.border_depth)
     out = {
         'input_im': input_im,
         'canon_depth_raw': raw,

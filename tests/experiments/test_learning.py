@@ -133,6 +133,16 @@ class LearningBenchTest(tf.test.TestCase):
     self.assertAllClose([r['side_mean'], r['diag_best_relief_scale']],
                         [0.0, 1.0], atol=1e-3)
     self.assertAllClose(r['diag_light_tilt_slope'], 0.5, atol=1e-5)
+    self.assertLess(r['diag_near_bound'], 0.5)  # the generator's own depth
+
+    def predict_near(image):  # every pixel 1% of the range off min_depth
+      depth = tf.fill(tf.shape(image)[:3], cfg.min_depth + 0.01 * (
+          cfg.max_depth - cfg.min_depth))
+      return (depth, tf.ones_like(depth), tf.identity(yaw),
+              tf.identity(light_d))
+    near = scorer.score(predict_near, model.depth_from_png, model.K,
+                        before_batch)
+    self.assertAllClose(near['diag_near_bound'], 1.0)
 
   def test_unknown_row_is_an_error(self):
     with self.assertRaises(SystemExit):

@@ -51,6 +51,30 @@ class CanonicalDepthTest(tf.test.TestCase):
     got = depth.canonical_depth(raw, 0.9, 1.1).numpy()
     self.assertTrue(np.all(got >= 0.9) and np.all(got <= 1.1), got)
 
+  def test_no_centering_is_tanh_of_raw(self):
+    raw = np.array([[[0.0, 2.0], [7.5, -1.0]]], np.float32)
+    got = depth.canonical_depth(raw, 0.9, 1.1, centering='none')
+    self.assertAllClose(got, 1.0 + 0.1 * np.tanh(raw), atol=1e-6)
+
+  def test_border_centering_puts_the_border_columns_at_border_depth(self):
+    # The border columns' mean maps to 1.04: raw shifted by
+    # atanh(0.4) - mean(border columns); the rest keeps its offsets.
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(2, 5, 8)).astype(np.float32)
+    got = depth.canonical_depth(raw, 0.9, 1.1, centering='border',
+                                border_depth=1.04).numpy()
+    border = np.concatenate([raw[:, :, :2], raw[:, :, -2:]], 2)
+    shifted = raw - border.mean(axis=(1, 2), keepdims=True) + math.atanh(0.4)
+    self.assertAllClose(got, 1.0 + 0.1 * np.tanh(shifted), atol=1e-6)
+    # A constant map: every pixel at the border depth.
+    flat = depth.canonical_depth(tf.fill([1, 3, 6], -3.0), 0.9, 1.1,
+                                 centering='border', border_depth=1.04)
+    self.assertAllClose(flat, np.full([1, 3, 6], 1.04), atol=1e-6)
+
+  def test_unknown_centering_raises(self):
+    with self.assertRaisesRegex(ValueError, 'centering must be'):
+      depth.canonical_depth(tf.zeros([1, 2, 2]), 0.9, 1.1, centering='median')
+
 
 class SetBorderTest(tf.test.TestCase):
 

@@ -1,5 +1,7 @@
 """Canonical depth: raw net output -> depth in [min_depth, max_depth]."""
 
+import math
+
 import tensorflow as tf
 
 
@@ -8,21 +10,38 @@ def rescale(x, min_value: float, max_value: float):
   return (1.0 + x) / 2.0 * max_value + (1.0 - x) / 2.0 * min_value
 
 
-def canonical_depth(raw, min_depth: float, max_depth: float):
+def canonical_depth(raw, min_depth: float, max_depth: float,
+                    centering: str = 'mean', border_depth: float = None):
   """The reference's depth post-processing, before the border is set.
 
-  Subtract the per-image mean, tanh, rescale to [min_depth, max_depth].
+  Centre the raw map (`centering`), tanh, rescale to [min_depth, max_depth].
 
   Args:
     raw: a tensor of shape `[B, H, W]` (netD output, no activation).
     min_depth: near end of the depth range.
     max_depth: far end of the depth range.
+    centering: 'mean' (the reference): subtract each image's mean, so the
+      map's tanh-space mean is 0 (the middle of the range); 'none': raw
+      as it is; 'border': shift each image so that the mean of its two
+      left and right border columns maps to `border_depth`, the depth
+      `set_border` gives those columns (clipped to 0.99 of the way to
+      either end of the range).
+    border_depth: needed by 'border'.
 
   Returns:
     A tensor of shape `[B, H, W]`.
   """
-  depth = raw - tf.reduce_mean(raw, axis=[1, 2], keepdims=True)
-  return rescale(tf.tanh(depth), min_depth, max_depth)
+  if centering == 'mean':
+    raw = raw - tf.reduce_mean(raw, axis=[1, 2], keepdims=True)
+  elif centering == 'border':
+    mid, half = (max_depth + min_depth) / 2.0, (max_depth - min_depth) / 2.0
+    level = math.atanh(min(max((border_depth - mid) / half, -0.99), 0.99))
+    border = tf.concat([raw[:, :, :2], raw[:, :, -2:]], axis=2)
+    raw = raw - tf.reduce_mean(border, axis=[1, 2], keepdims=True) + level
+  elif centering != 'none':
+    raise ValueError(f'centering must be mean, none or border. Received: '
+                     f'{centering!r}')
+  return rescale(tf.tanh(raw), min_depth, max_depth)
 
 
 def set_border(depth, border_depth: float, border_width: int = 2):
