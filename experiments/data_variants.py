@@ -62,6 +62,8 @@ VARIANTS = {
                 {'netD': 3.0}),
     'view_init_x10': ("default data; netV's last layer initialised x10", {},
                       {'netV': 10.0}),
+    'no_shift': ('no x/y translation: the object moves in the frame only '
+                 'as the view turns it', {'max_translation': 0.0}, {}),
 }
 DEPTH_SAMPLE = 64  # test images whose canonical depth spread is reported
 
@@ -121,6 +123,7 @@ def run_variant(args, name: str) -> Dict[str, object]:
           'data_relief_spread': relief_spread(
               scorer.factors['canon_depth'][:DEPTH_SAMPLE]),
           'average_baseline_side': average['side_mean'],
+          'position_cue': scorer.position_cue(),
           'curve': [{'step': p['step'], 'test': p['test']}
                     for p in out['curve']],
           'final': out['final']}
@@ -138,20 +141,25 @@ def markdown(result: Dict[str, object]) -> str:
       f'3/4 of the image, mean over the first (up to) {DEPTH_SAMPLE} test '
       'images. Best relief '
       'scale and tilt slope: `experiments.learning` diagnostics (a relief k times '
-      'too deep shows both near 1/k).', '',
+      'too deep shows both near 1/k). Position cue: the correlation of the '
+      'test objects\' horizontal position with the generator\'s yaw and '
+      'x-translation (`learning.Scorer.position_cue`).', '',
       '| variant | change | data relief spread | model relief spread | '
-      'best relief scale at each eval | light tilt slope | yaw std (GT) | '
-      'SIDE (×1e-2) / average baseline |',
-      '|---|---|---|---|---|---|---|---|']
+      'best relief scale at each eval | light tilt slope | yaw std (GT) / '
+      'corr | position cue: yaw / x-shift | SIDE (×1e-2) / average baseline |',
+      '|---|---|---|---|---|---|---|---|---|']
   for name, r in result['rows'].items():
     f = r['final']
+    cue = r.get('position_cue')  # absent in older results
+    cue = f'{cue["yaw"]:.2f} / {cue["tx"]:.2f}' if cue else '–'
     lines.append(
         f'| {name} | {r["description"]} | {r["data_relief_spread"]:.3f} | '
         f'{f["relief_spread"]:.3f} | '
         + ' '.join(f'{p["test"]["diag_best_relief_scale"]:g}'
                    for p in r['curve'])
         + f' | {f["diag_light_tilt_slope"]:.2f} | '
-        f'{f["diag_yaw_std_deg"]:.1f}° ({f["diag_gt_yaw_std_deg"]:.1f}°) | '
+        f'{f["diag_yaw_std_deg"]:.1f}° ({f["diag_gt_yaw_std_deg"]:.1f}°) / '
+        f'{f["diag_yaw_corr"]:.2f} | {cue} | '
         f'{f["side_mean"]:.3f} / {r["average_baseline_side"]:.3f} |')
   return '\n'.join(lines) + '\n'
 

@@ -167,6 +167,24 @@ class Scorer:
     self.factors = trainers.read_factors(factors_path)  # the generator's
     self.near = cfg.min_depth + 0.05 * (cfg.max_depth - cfg.min_depth)
 
+  def position_cue(self) -> Dict[str, float]:
+    """How much the object's position tells about the view: the
+    correlation of the horizontal centroid of each test image's object
+    (its ground-truth depth's valid pixels, as far as the frame shows it)
+    with the generator's yaw and with its x-translation. A view network
+    that reads the object's position learns the yaw only as far as the
+    first is large."""
+    centroids = []
+    for _, depth_p in self.batches:
+      mask = depth_p.numpy()[..., 0] > 0
+      cols = np.arange(mask.shape[2], dtype=np.float64)
+      centroids.append((mask * cols).sum((1, 2)) /
+                       np.maximum(mask.sum((1, 2)), 1))
+    x = np.concatenate(centroids)
+    view = self.factors['view'][:len(x)]
+    return {'yaw': float(np.corrcoef(x, view[:, 1])[0, 1]),
+            'tx': float(np.corrcoef(x, view[:, 3])[0, 1])}
+
   def __call__(self, model, before_batch=None) -> Dict[str, float]:
     """Scores `model.decompose`'s input-view depth (see `score`)."""
     def predict(image):
@@ -255,6 +273,11 @@ def markdown(result: Dict[str, object]) -> str:
       f'{s["counts"]}; test split scored with '
       'the model\'s metrics (SIDE x1e-2, MAD degrees, mean ± std over test '
       f'images). {s["machine"]}.', '',
+      *([f'The test objects\' horizontal position correlates '
+         f'{result["position_cue"]["yaw"]:.2f} with the generator\'s yaw '
+         f'and {result["position_cue"]["tx"]:.2f} with its x-translation '
+         '(`Scorer.position_cue`).', ''] if 'position_cue' in result
+        else []),
       '| row | SIDE (×1e-2) ↓ | MAD (deg) ↓ | train s/step | wall s | '
       'diag: SIDE at best relief scale | diag: yaw std (GT) / corr | '
       'diag: yaw corr with GT x-shift | diag: light tilt slope (/ corr) | '
@@ -400,6 +423,7 @@ def main(argv=None) -> Dict[str, object]:
             ('side_mean', 'side_std', 'mad_mean', 'mad_std')}
       for key in ('null', 'average')}
   scorer = Scorer(base, os.path.join(args.data_dir, 'test', 'factors.npz'))
+  result['position_cue'] = scorer.position_cue()
 
   order = args.rows.split(',')
 

@@ -144,6 +144,25 @@ class LearningBenchTest(tf.test.TestCase):
                         before_batch)
     self.assertAllClose(near['diag_near_bound'], 1.0)
 
+  def test_position_cue_correlates_object_centroids_with_the_view(self):
+    # Four 8x8 depth maps, each with an object of 2 columns at column c:
+    # centroids c + 0.5; the yaw grows with them, the x-shift shrinks.
+    depth_p = np.zeros([4, 8, 8, 1], np.float32)
+    cols = np.array([1, 2, 4, 5])
+    for i, c in enumerate(cols):
+      depth_p[i, 2:6, c:c + 2] = 0.5
+    view = np.zeros([4, 6])
+    view[:, 1] = [0.1, 0.2, 0.35, 0.45]  # not linear in c: corr < 1
+    view[:, 3] = -(cols + 0.5)
+    scorer = learning.Scorer.__new__(learning.Scorer)
+    scorer.batches = [(None, tf.constant(depth_p))]
+    scorer.factors = {'view': view}
+    cue = scorer.position_cue()
+    self.assertAllClose(cue['tx'], -1.0, atol=1e-6)
+    self.assertAllClose(cue['yaw'], np.corrcoef(cols, view[:, 1])[0, 1],
+                        atol=1e-6)
+    self.assertLess(cue['yaw'], 0.999)
+
   def test_unknown_row_is_an_error(self):
     with self.assertRaises(SystemExit):
       learning.parse_args(['--rows=unsup,bogus'])
