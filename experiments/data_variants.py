@@ -151,7 +151,8 @@ def markdown(result: Dict[str, object]) -> str:
   for name, r in result['rows'].items():
     f = r['final']
     cue = r.get('position_cue')  # absent in older results
-    cue = f'{cue["yaw"]:.2f} / {cue["tx"]:.2f}' if cue else '–'
+    cue = (' / '.join('–' if np.isnan(cue[k]) else f'{cue[k]:.2f}'
+                      for k in ('yaw', 'tx')) if cue else '–')
     lines.append(
         f'| {name} | {r["description"]} | {r["data_relief_spread"]:.3f} | '
         f'{f["relief_spread"]:.3f} | '

@@ -182,8 +182,9 @@ class Scorer:
                        np.maximum(mask.sum((1, 2)), 1))
     x = np.concatenate(centroids)
     view = self.factors['view'][:len(x)]
-    return {'yaw': float(np.corrcoef(x, view[:, 1])[0, 1]),
-            'tx': float(np.corrcoef(x, view[:, 3])[0, 1])}
+    corr = lambda a: (float(np.corrcoef(x, a)[0, 1]) if np.std(a) > 0
+                      and np.std(x) > 0 else float('nan'))
+    return {'yaw': corr(view[:, 1]), 'tx': corr(view[:, 3])}
 
   def __call__(self, model, before_batch=None) -> Dict[str, float]:
     """Scores `model.decompose`'s input-view depth (see `score`)."""

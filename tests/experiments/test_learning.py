@@ -162,6 +162,8 @@ class LearningBenchTest(tf.test.TestCase):
     self.assertAllClose(cue['yaw'], np.corrcoef(cols, view[:, 1])[0, 1],
                         atol=1e-6)
     self.assertLess(cue['yaw'], 0.999)
+    view[:, 3] = 0.0  # no translation at all: no correlation to report
+    self.assertTrue(np.isnan(scorer.position_cue()['tx']))
 
   def test_unknown_row_is_an_error(self):
     with self.assertRaises(SystemExit):
