@@ -153,10 +153,10 @@ class Scorer:
   and y, with their correlation (pooled likewise: whether the light is read
   at all); and the fraction of the object's pixels whose predicted depth
   lies in the nearest 5% of the depth range (a relief pushed against the
-  near bound, where tanh saturates). Relief scaled by k with yaw and tilt scaled by 1/k renders nearly
-  the same image (the bas-relief ambiguity of Lambertian shading under a
-  nearly orthographic camera), so a model stuck at relief k shows a best
-  relief scale near 1/k and a tilt slope near 1/k.
+  near bound, where tanh saturates). Relief scaled by k with yaw and tilt
+  scaled by 1/k renders nearly the same image (the bas-relief ambiguity of
+  Lambertian shading under a nearly orthographic camera), so a model stuck
+  at relief k shows a best relief scale near 1/k and a tilt slope near 1/k.
   """
 
   def __init__(self, cfg, factors_path: str):
