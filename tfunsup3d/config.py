@@ -221,6 +221,10 @@ class Config:
       None, 'Framing curriculum [start, hold_steps, ramp_steps]: training '
       'images centre-cropped to the fraction start of each side (resized '
       'back), held, then widened linearly to the whole frame; none: off.', _T)
+  crop_mix: Optional[List[float]] = _key(
+      None, 'Crop mix [fraction, probability]: at every training step each '
+      'image is centre-cropped to the fraction of each side (resized back) '
+      'with the probability; none: off (train/curriculum.py).', _T)
   min_yaw_std: float = _key(
       0.0, 'Yaw-spread prior: the smallest standard deviation, in degrees, '
       'of the predicted yaw over a batch; a smaller one adds lam_yaw_std * '
@@ -317,6 +321,9 @@ _CHECKS = (
      'mean, none or border'),
     ('relief_curriculum', _is_curriculum, _CURRICULUM),
     ('crop_curriculum', _is_curriculum, _CURRICULUM),
+    ('crop_mix', lambda v: (len(v) == 2 and all(math.isfinite(x) for x in v)
+                            and 0 < v[0] <= 1 and 0 <= v[1] <= 1),
+     '[fraction in (0, 1], probability in [0, 1]] or none'),
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay', 'min_yaw_std',

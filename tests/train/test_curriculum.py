@@ -52,6 +52,34 @@ class CentreCropTest(tf.test.TestCase):
     self.assertGreater(np.abs(out - image).max(), 0.05)  # it did crop
 
 
+class CropSomeTest(tf.test.TestCase):
+
+  def test_each_image_cropped_or_kept_with_its_depth(self):
+    rng = np.random.default_rng(4)
+    inputs = {'image': rng.uniform(size=(64, 8, 8, 3)).astype(np.float32),
+              'depth_gt': rng.uniform(size=(64, 8, 8, 1)).astype(np.float32)}
+    seed = tf.constant([0, 7])
+    out = curriculum.crop_some(inputs, 0.5, 0.3, seed)
+    cropped = {k: curriculum.centre_crop(v, 0.5).numpy()
+               for k, v in inputs.items()}
+    picked = np.array([np.allclose(out['image'][i], cropped['image'][i])
+                       for i in range(64)])
+    kept = np.array([np.allclose(out['image'][i], inputs['image'][i])
+                     for i in range(64)])
+    self.assertTrue(np.all(picked ^ kept))  # each image one or the other
+    self.assertBetween(picked.mean(), 0.1, 0.5)  # about 0.3 of 64
+    for key in inputs:  # the depth follows its image
+      expect = np.where(picked[:, None, None, None], cropped[key],
+                        inputs[key])
+      self.assertAllClose(out[key], expect)
+    again = curriculum.crop_some(inputs, 0.5, 0.3, seed)
+    self.assertAllClose(again['image'], out['image'])  # same seed, same
+    for p, share in ((0.0, 0.0), (1.0, 1.0)):
+      all_or_none = curriculum.crop_some(inputs, 0.5, p, seed)['image']
+      self.assertAllClose(all_or_none, cropped['image'] if share
+                          else inputs['image'])
+
+
 def _task_and_image(seed: int, **overrides):
   """A tiny task (batch 2, `overrides`) and a random [2,64,64,3] image."""
   task = task_lib.Unsup3DTask(tiny.tiny_config(batch_size=2, **overrides))
@@ -85,6 +113,18 @@ class TaskFramingTest(tf.test.TestCase):
     self.assertAllClose(narrow['canon_depth'][:, :, :2], np.full(
         (2, 64, 2), task.cfg.border_depth), atol=1e-6)
 
+  def test_crop_mix_draws_per_step(self):
+    task, _ = _task_and_image(5, crop_mix=[0.5, 0.5])
+    image = tf.constant(np.random.default_rng(5).uniform(
+        size=(32, 64, 64, 3)).astype(np.float32))
+    framed, _ = task._curricula({'image': image})  # pylint: disable=protected-access
+    expect = curriculum.crop_some({'image': image}, 0.5, 0.5,
+                                  tf.constant([task.cfg.seed, 0]))
+    self.assertAllClose(framed['image'], expect['image'])
+    task.optimizers['netD'].iterations.assign(1)
+    later, _ = task._curricula({'image': image})  # pylint: disable=protected-access
+    self.assertNotAllClose(later['image'], framed['image'])
+
   def test_off_by_default(self):
     task = task_lib.Unsup3DTask(tiny.tiny_config())
     inputs = {'image': tf.zeros([1, 64, 64, 3])}
@@ -99,3 +139,8 @@ class TaskFramingTest(tf.test.TestCase):
           config.Config(**{key: bad}).resolved()
     self.assertEqual(config.load(None, ['crop_curriculum=[0.7,10,20]'])
                      .crop_curriculum, [0.7, 10.0, 20.0])
+    for bad in ([0.0, 0.5], [0.5, 1.5], [0.5], [0.5, float('nan')]):
+      with self.assertRaisesRegex(config.ConfigError, 'crop_mix'):
+        config.Config(crop_mix=bad).resolved()
+    self.assertEqual(config.load(None, ['crop_mix=[0.69,0.5]']).crop_mix,
+                     [0.69, 0.5])

@@ -10,6 +10,9 @@ steps, then linear to 1.
 - Framing (`crop_curriculum`): the training images centre-cropped
   (`centre_crop`): a zoom about the image centre by bilinear resampling that
   keeps the image size and the mirror symmetry of the pixel grid.
+Not a schedule, but of the same kind:
+- Crop mix (`crop_mix`): a random share of each batch centre-cropped, at
+  every step (`crop_some`).
 """
 
 import tensorflow as tf
@@ -58,3 +61,22 @@ def centre_crop(images, fraction) -> tf.Tensor:
   grid = tf.stack(tf.meshgrid(xs, ys), axis=-1)  # [H, W, 2] of (x, y)
   grid = tf.broadcast_to(grid[None], [shape[0], h, w, 2])
   return reprojection.grid_sample(images, grid)
+
+
+def crop_some(inputs, fraction: float, probability: float, seed):
+  """Centre-crops (`centre_crop`) each image with probability `probability`.
+
+  Args:
+    inputs: a dict of tensors of shape `[B, H, W, C]` (image, depth): an
+      image and its depth are cropped together.
+    fraction: the crop's side over the image's, in (0, 1].
+    probability: in [0, 1].
+    seed: a stateless seed, shape `[2]` int32 (the same seed, the same
+      draws).
+  Returns:
+    A dict like `inputs`.
+  """
+  first = next(iter(inputs.values()))
+  pick = tf.random.stateless_uniform(tf.shape(first)[:1], seed) < probability
+  return {k: tf.where(pick[:, None, None, None], centre_crop(v, fraction), v)
+          for k, v in inputs.items()}

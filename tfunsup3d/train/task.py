@@ -146,8 +146,8 @@ class Unsup3DTask:
                                           args=(inputs, epoch)))
 
   def _curricula(self, inputs):
-    """The training inputs centre-cropped (`crop_curriculum`) and the relief
-    fraction (`relief_curriculum`) at the current step
+    """The training inputs centre-cropped (`crop_curriculum`, `crop_mix`)
+    and the relief fraction (`relief_curriculum`) at the current step
     (train/curriculum.py)."""
     cfg, step = self.cfg, self.optimizers['netD'].iterations
     relief = 1.0
@@ -157,6 +157,10 @@ class Unsup3DTask:
       fraction = curriculum.ramp(step, *cfg.crop_curriculum)
       inputs = {k: curriculum.centre_crop(v, fraction)
                 for k, v in inputs.items()}
+    if cfg.crop_mix:
+      seed = tf.stack([tf.constant(cfg.seed, tf.int32),
+                       tf.cast(step, tf.int32)])
+      inputs = curriculum.crop_some(inputs, *cfg.crop_mix, seed)
     return inputs, relief
 
   def _scalars(self, inputs, epoch, relief=1.0) -> Dict[str, tf.Tensor]:
