@@ -157,7 +157,7 @@ class Unsup3DTask:
       fraction = curriculum.ramp(step, *cfg.crop_curriculum)
       inputs = {k: curriculum.centre_crop(v, fraction)
                 for k, v in inputs.items()}
-    if cfg.crop_mix:
+    if cfg.crop_mix:  # Every replica draws the same pattern for its share.
       seed = tf.stack([tf.constant(cfg.seed, tf.int32),
                        tf.cast(step, tf.int32)])
       inputs = curriculum.crop_some(inputs, *cfg.crop_mix, seed)
