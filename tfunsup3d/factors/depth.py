@@ -1,6 +1,7 @@
 """Canonical depth: raw net output -> depth in [min_depth, max_depth]."""
 
 import math
+from typing import Optional
 
 import tensorflow as tf
 
@@ -11,7 +12,8 @@ def rescale(x, min_value: float, max_value: float):
 
 
 def canonical_depth(raw, min_depth: float, max_depth: float,
-                    centering: str = 'mean', border_depth: float = None):
+                    centering: str = 'mean',
+                    border_depth: Optional[float] = None):
   """The reference's depth post-processing, before the border is set.
 
   Centre the raw map (`centering`), tanh, rescale to [min_depth, max_depth].
