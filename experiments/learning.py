@@ -128,6 +128,14 @@ def light_tilt(light_d: np.ndarray) -> np.ndarray:
   return light_d[:, :2] / light_d[:, 2:]
 
 
+def correlation(x: np.ndarray, y: np.ndarray) -> float:
+  """Pearson correlation of x and y; nan when x is not finite or either is
+  constant (nothing to correlate)."""
+  if np.all(np.isfinite(x)) and np.std(x) > 0 and np.std(y) > 0:
+    return float(np.corrcoef(x, y)[0, 1])
+  return float('nan')
+
+
 def slope(x: np.ndarray, y: np.ndarray) -> float:
   """Least-squares slope of y on x through the origin (all entries)."""
   return float(np.sum(x * y) / np.sum(x * x))
@@ -182,9 +190,8 @@ class Scorer:
                        np.maximum(mask.sum((1, 2)), 1))
     x = np.concatenate(centroids)
     view = self.factors['view'][:len(x)]
-    corr = lambda a: (float(np.corrcoef(x, a)[0, 1]) if np.std(a) > 0
-                      and np.std(x) > 0 else float('nan'))
-    return {'yaw': corr(view[:, 1]), 'tx': corr(view[:, 3])}
+    return {'yaw': correlation(x, view[:, 1]),
+            'tx': correlation(x, view[:, 3])}
 
   def __call__(self, model, before_batch=None) -> Dict[str, float]:
     """Scores `model.decompose`'s input-view depth (see `score`)."""
@@ -238,17 +245,14 @@ class Scorer:
     scaled = scaled[np.isfinite(side) & np.isfinite(mad)]  # as the summary
     best = int(np.argmin(scaled.mean(0))) if len(scaled) else 0
     gt_yaw, gt_tx = (self.factors['view'][:n, i] for i in (1, 3))
-    corr = lambda a, b: (float(np.corrcoef(a, b)[0, 1])
-                         if np.all(np.isfinite(a)) and np.std(a) > 0
-                         and np.std(b) > 0 else float('nan'))
     result.update({
         'diag_best_relief_scale': RELIEF_SCALES[best],
         'diag_side_at_best_scale': (float(scaled[:, best].mean() * 100)
                                     if len(scaled) else float('nan')),
         'diag_yaw_std_deg': float(np.degrees(yaw.std())),
         'diag_gt_yaw_std_deg': float(np.degrees(gt_yaw.std())),
-        'diag_yaw_corr': corr(yaw, gt_yaw),
-        'diag_yaw_tx_corr': corr(yaw, gt_tx),
+        'diag_yaw_corr': correlation(yaw, gt_yaw),
+        'diag_yaw_tx_corr': correlation(yaw, gt_tx),
         'diag_light_tilt_slope': tilt_slope,
         'diag_light_tilt_corr': tilt_corr,
         'diag_near_bound': float(np.mean(near[np.isfinite(near)]))})

@@ -259,10 +259,12 @@ def train_supervised(cfg, steps: int, eval_every: int, scorer,
   opt = optimizers_lib.build_optimizers({'netD': net}, cfg)['netD']
   span = cfg.max_depth - cfg.min_depth
 
+  def to_depth(raw):
+    return depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth,
+                                     cfg.depth_centering, cfg.border_depth)
+
   def predict(image):
-    raw = net(image * 2.0 - 1.0, training=False)[..., 0]
-    depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth,
-                                      cfg.depth_centering, cfg.border_depth)
+    depth = to_depth(net(image * 2.0 - 1.0, training=False)[..., 0])
     return (depth, tf.ones_like(depth), tf.zeros_like(depth[:, 0, 0]),
             tf.zeros_like(depth[:, 0, :3]))  # no view, no light
 
@@ -272,10 +274,7 @@ def train_supervised(cfg, steps: int, eval_every: int, scorer,
     gt = model.depth_from_png(depth_p)
     valid = tf.cast(gt < tf.reduce_max(gt), tf.float32)
     with tf.GradientTape() as tape:
-      raw = net(image * 2.0 - 1.0, training=True)[..., 0]
-      depth = depth_lib.canonical_depth(raw, cfg.min_depth, cfg.max_depth,
-                                        cfg.depth_centering,
-                                        cfg.border_depth)
+      depth = to_depth(net(image * 2.0 - 1.0, training=True)[..., 0])
       loss = losses_lib.masked_mean(tf.abs(depth - gt) / span, valid)
     grads = tape.gradient(loss, net.trainable_variables)
     optimizers_lib.apply_gradients(opt, grads, net.trainable_variables)

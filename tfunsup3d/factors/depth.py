@@ -38,21 +38,28 @@ def canonical_depth(raw, min_depth: float, max_depth: float,
   elif centering == 'border':
     mid, half = (max_depth + min_depth) / 2.0, (max_depth - min_depth) / 2.0
     level = math.atanh(min(max((border_depth - mid) / half, -0.99), 0.99))
-    border = tf.concat([raw[:, :, :2], raw[:, :, -2:]], axis=2)
-    raw = raw - tf.reduce_mean(border, axis=[1, 2], keepdims=True) + level
+    border = _border_columns(raw)
+    raw = raw - tf.reduce_sum(raw * border, axis=[1, 2], keepdims=True) / (
+        tf.reduce_sum(border) * raw.shape[1]) + level
   elif centering != 'none':
     raise ValueError(f'centering must be mean, none or border. Received: '
                      f'{centering!r}')
   return rescale(tf.tanh(raw), min_depth, max_depth)
 
 
-def set_border(depth, border_depth: float, border_width: int = 2):
-  """Sets the left and right `border_width` columns (not rows: the
-  reference pads the width only) of `[B, H, W]` depth to `border_depth`."""
+def _border_columns(depth, border_width: int = 2):
+  """`[W]`: 1 on the left and right `border_width` columns of `[B, H, W]`
+  `depth` (not rows: the reference pads the width only), else 0."""
   w = depth.shape[2]
   cols = tf.range(w)
-  border = tf.cast((cols < border_width) | (cols >= w - border_width),
-                   depth.dtype)
+  return tf.cast((cols < border_width) | (cols >= w - border_width),
+                 depth.dtype)
+
+
+def set_border(depth, border_depth: float, border_width: int = 2):
+  """Sets the left and right `border_width` columns (`_border_columns`) of
+  `[B, H, W]` depth to `border_depth`."""
+  border = _border_columns(depth, border_width)
   return depth * (1.0 - border) + border * border_depth
 
 
