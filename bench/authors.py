@@ -17,7 +17,8 @@ Measured, at the reference's full network sizes (the config defaults):
     Ours: the `bench.model` step, renderer included, XLA per `--xla`
     (auto: as training decides, `config.jit_compile`: at these widths on a
     CPU, the rasteriser alone), networks recomputed in the backward pass
-    with `--remat` (config `remat`).
+    with `--remat` (config `remat`), networks in half precision with
+    `--mixed_precision` (config `mixed_precision`; decompose too).
   infer at each of `--batches` (1, 64): theirs = the five networks in eval
     mode under no_grad; ours = `model.decompose` (renderer included).
 
@@ -226,12 +227,14 @@ def _ours(args, common):
   def images(batch, size):
     return tf.constant(rng.uniform(0, 1, (batch, size, size, 3)).astype(
         np.float32))
-  cfg = model_bench.build_config('full', 1.0, remat=args.remat)
+  cfg = model_bench.build_config('full', 1.0, args.mixed_precision,
+                                 remat=args.remat)
   if args.xla == 'auto':
     args.xla = config_lib.jit_compile(cfg)
   step, _ = model_bench.train_fn(model_bench.build_model(cfg), cfg, args.xla)
   infer = model_bench.decompose_fn(
-      model_bench.build_model(model_bench.build_config('full', 0.0)),
+      model_bench.build_model(model_bench.build_config(
+          'full', 0.0, args.mixed_precision)),
       args.xla)
   fns = {'train': _fetching(step, images(args.train_batch, cfg.image_size),
                             common)}
@@ -296,13 +299,14 @@ def run(args) -> Dict[str, Any]:
   summary = summarize(records, targets)
   summary.update({
       'ours_alone': alone, 'peak_rss_both_mib': peaks, 'xla': args.xla,
-      'remat': args.remat,
+      'remat': args.remat, 'mixed_precision': args.mixed_precision,
       'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
       'load_average': common.load_average()})
   common.emit(summary)
   if args.out:
     extra = {k: summary[k] for k in ('ours_alone', 'peak_rss_both_mib',
-                                     'xla', 'remat', 'torch',
+                                     'xla', 'remat', 'mixed_precision',
+                                     'torch',
                                      'torch_threads')}
     extra['environment'] = common.environment()
     extra['load_average_end'] = common.load_average()
@@ -328,6 +332,9 @@ def main(argv=None):
                       'rasteriser alone); auto: config.jit_compile')
   parser.add_argument('--remat', action='store_true',
                       help='config remat of our train step')
+  parser.add_argument('--mixed_precision', default='none',
+                      choices=('none', 'bfloat16', 'float16'),
+                      help='config mixed_precision of our step and decompose')
   parser.add_argument('--out', default='',
                       help='folder for <name>.json and <name>.md')
   parser.add_argument('--name', default='authors')

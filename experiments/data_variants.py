@@ -64,6 +64,9 @@ VARIANTS = {
                       {'netV': 10.0}),
     'no_shift': ('no x/y translation: the object moves in the frame only '
                  'as the view turns it', {'max_translation': 0.0}, {}),
+    'canvas': ('rendered on a canvas 1.5 image sides wide and centre-'
+               'cropped: turned views do not show where the canonical map '
+               'ends', {'canvas': 1.5}, {}),
 }
 DEPTH_SAMPLE = 64  # test images whose canonical depth spread is reported
 
@@ -119,9 +122,12 @@ def run_variant(args, name: str) -> Dict[str, object]:
   out = trainers._loop(cfg, args.steps, args.eval_every,  # pylint: disable=protected-access
                        lambda m: print(f'{name}{m}', flush=True), evaluate,
                        task.train_step)
+  data_depth = scorer.factors['canon_depth'][:DEPTH_SAMPLE]
+  margin = (data_depth.shape[1] - cfg.image_size) // 2  # > 0: a canvas
+  data_depth = data_depth[:, margin:margin + cfg.image_size,
+                          margin:margin + cfg.image_size]
   return {'description': VARIANTS[name][0],
-          'data_relief_spread': relief_spread(
-              scorer.factors['canon_depth'][:DEPTH_SAMPLE]),
+          'data_relief_spread': relief_spread(data_depth),
           'average_baseline_side': average['side_mean'],
           'position_cue': scorer.position_cue(),
           'curve': [{'step': p['step'], 'test': p['test']}

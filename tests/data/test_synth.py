@@ -1,11 +1,13 @@
 """Tests for tfunsup3d.data.synth (small, 32x32)."""
 
 import filecmp
+import json
 import os
 import shutil
 import tempfile
 
 import numpy as np
+from PIL import Image
 import tensorflow as tf
 
 from tfunsup3d import config as config_lib
@@ -287,6 +289,72 @@ class WriteDatasetTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'counts'):
       synth.write_dataset(root, {'training': 1}, _cfg())
     self.assertEqual(os.listdir(root), [])
+
+
+class CanvasTest(tf.test.TestCase):
+  """`SynthOptions.canvas`: the scene on a larger canvas, centre-cropped."""
+
+  def _write(self, canvas, max_yaw):
+    root = _tempdir(self)
+    options = synth.SynthOptions(max_yaw=max_yaw, max_pitch=0.0,
+                                 max_roll=0.0, max_translation=0.0,
+                                 canvas=canvas)
+    synth.write_dataset(root, {'test': 8}, _cfg(), seed=3, options=options)
+    split = os.path.join(root, 'test')
+    ims = np.stack([
+        np.asarray(Image.open(os.path.join(split, 'image', f'{i:06d}_image.png')),
+                   np.float32) / 255.0 for i in range(8)])
+    with np.load(os.path.join(split, 'factors.npz')) as z:
+      return ims, z['canon_depth'], z['view']
+
+  def _uncovered(self, canvas, depth, view):
+    """Share of image pixels the canonical map does not reach."""
+    cfg = _cfg().resolved()
+    side, margin, fov = synth.canvas_camera(S, cfg.fov, canvas)
+    self.assertEqual(depth.shape[1], side)
+    rendered = render.render_depth(
+        depth, view, render.intrinsics(side, fov), cfg.rot_center_depth,
+        cfg.min_depth, cfg.max_depth).numpy()[:, margin:margin + S,
+                                               margin:margin + S]
+    return float(np.mean(rendered >= cfg.max_depth + 0.1 - 1e-6))
+
+  def test_camera_keeps_the_focal_length(self):
+    side, margin, fov = synth.canvas_camera(64, 10.0, 1.5)
+    self.assertEqual((side, margin), (96, 16))
+    self.assertAllClose(render.intrinsics(side, fov)[0, 0],
+                        render.intrinsics(64, 10.0)[0, 0])
+    self.assertEqual(synth.canvas_camera(64, 10.0, 1.0), (64, 0, 10.0))
+
+  def test_frontal_views_match_the_plain_canvas(self):
+    plain, _, _ = self._write(1.0, 0.0)
+    wide, depth, _ = self._write(1.5, 0.0)
+    self.assertEqual(wide.shape, (8, S, S, 3))
+    self.assertEqual(depth.shape, (8, 48, 48))
+    # Measured 0.009: the same layout, camera and pixel scale; the depth's
+    # offset (its tanh-space centring) differs a little with more backdrop.
+    self.assertLess(np.abs(wide - plain)[:, 4:-4, 4:-4].mean(), 0.02)
+
+  def test_turned_views_do_not_reach_the_canonical_edge(self):
+    _, depth, view = self._write(1.0, 30.0)
+    self.assertGreater(np.abs(view[:, 1]).max(), np.radians(15.0))
+    self.assertGreater(self._uncovered(1.0, depth, view), 0.08)  # 0.12
+    _, depth, view = self._write(1.5, 30.0)
+    self.assertEqual(self._uncovered(1.5, depth, view), 0.0)
+
+  def test_files_written_before_the_option_read_as_canvas_1(self):
+    root = _tempdir(self)
+    synth.write_dataset(root, {'test': 2}, _cfg(), seed=0,
+                        options=synth.SynthOptions(canvas=1.5))
+    split = os.path.join(root, 'test')
+    self.assertEqual(synth.changed_options(split),
+                     {'canvas': (1.5, 1.0)})
+    with np.load(os.path.join(split, 'factors.npz')) as z:
+      arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays['meta']))
+    del meta['options']['canvas']
+    arrays['meta'] = np.array(json.dumps(meta))
+    np.savez(os.path.join(split, 'factors.npz'), **arrays)
+    self.assertEqual(synth.changed_options(split), {})
 
 
 if __name__ == '__main__':

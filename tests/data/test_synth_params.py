@@ -27,6 +27,9 @@ class SynthParamsTest(tf.test.TestCase):
     for zoom in (0.0, -1.0, 4.5):
       with self.assertRaisesRegex(ValueError, 'zoom'):
         synth_params.SynthOptions(zoom=zoom).check()
+    for canvas in (0.5, 0.99, 3.5):
+      with self.assertRaisesRegex(ValueError, 'canvas'):
+        synth_params.SynthOptions(canvas=canvas).check()
     for entry in (('nose', 0.0, 1.0), ('head_pow', 2.0, 1.0),
                   ('head_pow', 1.0)):
       with self.assertRaisesRegex(ValueError, 'param_ranges'):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from tfunsup3d import config as config_lib
@@ -115,17 +116,20 @@ def test_car_category_with_its_defaults(tmp_path):
   out = tmp_path / 'cars'
   proc = _run(f'--out_dir={out}', '--category=car', '--num_train=3',
               '--num_val=0', '--num_test=2', '--image_size=16',
-              '--param_range=body_w:0.7:0.7', '--max_roll=1')
+              '--param_range=body_w:0.7:0.7', '--max_roll=1', '--canvas=1.5')
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'wrote car set' in proc.stdout
   with np.load(out / 'test' / 'factors.npz') as z:
     meta = json.loads(str(z['meta']))
     np.testing.assert_array_equal(z['param_body_w'], [0.7, 0.7])
-  # The car's view defaults, with the flag given replacing its own.
+    assert z['canon_depth'].shape == (2, 24, 24)  # the canvas: 1.5 x 16
+  # The car's view defaults, with the flags given replacing its own.
   assert meta['options'] == dict(
       category='car', max_yaw=60.0, max_pitch=5.0, max_roll=1.0,
-      max_translation=0.02, asymmetry=0.3, zoom=1.2,
+      max_translation=0.02, asymmetry=0.3, zoom=1.2, canvas=1.5,
       param_ranges=[['body_w', 0.7, 0.7]])
+  with Image.open(out / 'test' / 'image' / '000000_image.png') as image:
+    assert image.size == (16, 16)
   assert len(os.listdir(out / 'train' / 'depth')) == 3
 
 

@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -254,12 +255,47 @@ def depth_to_png(depth: np.ndarray, mask: np.ndarray, min_depth: float,
   return np.where(mask, q, 0).astype(np.uint16)
 
 
+def canvas_camera(image_size: int, fov: float,
+                  canvas: float) -> Tuple[int, int, float]:
+  """The canvas `SynthOptions.canvas` renders on.
+
+  Args:
+    image_size: S, the image's side in pixels.
+    fov: the image's field of view in degrees.
+    canvas: the canvas side in image sides (>= 1).
+
+  Returns:
+    (side, margin, fov): the canvas side S + 2 * margin (the margin rounded
+    to whole pixels) and the field of view that keeps the focal length in
+    pixels, so that the canvas's centre S x S crop is the image's camera.
+  """
+  margin = int(round(image_size * (canvas - 1.0) / 2.0))
+  side = image_size + 2 * margin
+  half = math.tan(math.radians(fov) / 2.0) * (side - 1) / (image_size - 1)
+  return side, margin, math.degrees(2.0 * math.atan(half))
+
+
+def _render_split_chunk(make_factors, params, cfg, canvas: float):
+  """Factors of one chunk of `params` on the canvas, and its images, depth
+  and mask cropped to cfg.image_size (`render_instances`)."""
+  size = cfg.image_size
+  side, margin, fov = canvas_camera(size, cfg.fov, canvas)
+  if margin:  # the layout keeps its size in pixels on the larger grid
+    params = dict(params, zoom=params['zoom'] * (size - 1) / (side - 1))
+    cfg = dataclasses.replace(cfg, fov=fov)
+  chunk = make_factors(params, side, cfg.min_depth, cfg.max_depth,
+                       cfg.border_depth)
+  crop = slice(margin, margin + size)
+  return chunk, [a[:, crop, crop] for a in render_instances(chunk, cfg)]
+
+
 def write_split(split_dir: str, n: int, cfg, seed: int,
                 options: SynthOptions, split: str) -> None:
   """Renders n instances of `split` into split_dir (docs/method.md §5 layout).
 
-  Also writes split_dir/factors.npz: canon_depth [n,S,S] float32,
-  canon_albedo [n,S,S,3] uint8 ((a + 1) * 127.5), face_mask [n,S,S] bool,
+  Also writes split_dir/factors.npz: canon_depth [n,C,C] float32,
+  canon_albedo [n,C,C,3] uint8 ((a + 1) * 127.5), face_mask [n,C,C] bool
+  (C = S, or the canvas side with `options.canvas` > 1, `canvas_camera`),
   light_a, light_b [n,1], light_d [n,3], view [n,6] float32, the exact
   parameters param_<name> (see `factors_from_params`) and meta (JSON).
   """
@@ -272,10 +308,10 @@ def write_split(split_dir: str, n: int, cfg, seed: int,
   report = progress.Progress(n, f'synth {split}')
   make_factors = FACTORS_FROM_PARAMS[options.category]
   for start in range(0, n, BATCH_SIZE):
-    chunk = make_factors(
-        {k: v[start:start + BATCH_SIZE] for k, v in params.items()},
-        cfg.image_size, cfg.min_depth, cfg.max_depth, cfg.border_depth)
-    images, depth, mask = render_instances(chunk, cfg)
+    chunk, (images, depth, mask) = _render_split_chunk(
+        make_factors,
+        {k: v[start:start + BATCH_SIZE] for k, v in params.items()}, cfg,
+        options.canvas)
     pngs = depth_to_png(depth, mask, cfg.min_depth, cfg.max_depth)
     for i, image in enumerate(np.round(images * 255.0).astype(np.uint8)):
       for sub, array in (('image', image), ('depth', pngs[i])):
@@ -385,7 +421,8 @@ def changed_options(split_dir: str,
 
   Reads the meta of split_dir/factors.npz (`write_split`). Returns
   {name: (written, now)} for each differing option (options the file
-  predates count as their value then: `zoom` 1, `category` face), or {} when
+  predates count as their value then: `zoom` 1, `canvas` 1, `category`
+  face), or {} when
   they agree or the split has no readable factors.npz (not written by this
   generator).
   """
@@ -395,6 +432,7 @@ def changed_options(split_dir: str,
   except (OSError, KeyError, ValueError, zipfile.BadZipFile):
     return {}
   written.setdefault('zoom', 1.0)  # files written before the option
+  written.setdefault('canvas', 1.0)  # likewise
   written.setdefault('category', 'face')  # likewise
   now = json.loads(json.dumps(dataclasses.asdict(options)))
   return {k: (written.get(k), v) for k, v in now.items()

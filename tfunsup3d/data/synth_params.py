@@ -38,6 +38,12 @@ class SynthOptions:
   # as the reference's synface crop (170 of 256 pixels) does. Positions and
   # sizes scale, depth amplitudes do not.
   zoom: float = 1.45
+  # The side of the canvas the scene is rendered on, in image sides; the
+  # image is its centre crop (same camera, same pixel scale). At 1 a turned
+  # view shows where the canonical map ends: a straight cut through whatever
+  # lies at the frame's edge, which real photographs never show. At 1.5 the
+  # canonical map reaches past the image for turns up to about 45 degrees.
+  canvas: float = 1.0
   # (name, lo, hi) entries replacing ranges of the category's table
   # (`PARAM_RANGES` for the face), e.g. (('head_pow', 1.0, 1.5),): a variant
   # of the category.
@@ -63,6 +69,8 @@ class SynthOptions:
                          f'{getattr(self, name)}')
     if not 0.0 < self.zoom <= 4.0:
       raise ValueError(f'zoom must be in (0, 4]. Received: {self.zoom}')
+    if not 1.0 <= self.canvas <= 3.0:
+      raise ValueError(f'canvas must be in [1, 3]. Received: {self.canvas}')
     known = [r[0] for r in CATEGORIES[self.category].param_ranges]
     for entry in self.param_ranges:
       if (len(entry) != 3 or entry[0] not in known

@@ -3,7 +3,7 @@
 Usage:
   tfunsup3d-synth --out_dir=data/quickstart [--num_train=6000 --num_val=300
       --num_test=300 --seed=0 --overwrite] [--category=face|car] [--zoom=Z]
-      [--max_yaw=DEG ...] [--param_range=NAME:LO:HI ...]
+      [--canvas=C] [--max_yaw=DEG ...] [--param_range=NAME:LO:HI ...]
       [--config=FILE.yml] [--KEY=VALUE]
   tfunsup3d-synth --category=car --config=configs/synthcar.yml
 
@@ -43,7 +43,7 @@ def _defaults(name: str) -> str:
 # The SynthOptions fields with a flag of the same name (default: None, the
 # category's value).
 _OPTIONS = ('max_yaw', 'max_pitch', 'max_roll', 'max_translation',
-            'asymmetry', 'zoom')
+            'asymmetry', 'zoom', 'canvas')
 # (define function, name, default, help, extra keyword arguments)
 _FLAGS = (
     (flags.DEFINE_string, 'out_dir', None,
@@ -80,6 +80,12 @@ _FLAGS = (
      'Magnification of the layout about the image centre (face 1: the head '
      'spans 56-70% of the width; depth amplitudes are not scaled; default: '
      f'{_defaults("zoom")}).', {'lower_bound': 0.01, 'upper_bound': 4.0}),
+    (flags.DEFINE_float, 'canvas', None,
+     'Render on a canvas this many image sides wide and keep its centre '
+     '(same camera): at 1 a turned view shows a straight cut where the '
+     'canonical map ends, at 1.5 not for turns up to about 45 degrees '
+     f'(default: {_defaults("canvas")}).',
+     {'lower_bound': 1.0, 'upper_bound': 3.0}),
     (flags.DEFINE_multi_string, 'param_range', [],
      'NAME:LO:HI (repeatable): draw the category parameter NAME uniformly in '
      '[LO, HI) instead of its default range (the face\'s tfunsup3d.data.'
