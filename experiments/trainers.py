@@ -111,7 +111,8 @@ def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
   """Writes a `tfunsup3d-synth` set to `data_dir` unless the one there was
   made with the same counts, seed, rendering settings and `SynthOptions`,
   its category included (recorded in `bench_meta.json`; a meta written
-  before the category or the canvas is a face set's on a canvas of 1). Returns whether it wrote one."""
+  before the category or the canvas is a face set's on a canvas of 1).
+  Returns whether it wrote one."""
   options = options or synth.SynthOptions()
   meta = {'counts': dict(counts), 'seed': seed,
           'image_size': cfg.image_size, 'fov': cfg.fov,

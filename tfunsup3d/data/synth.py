@@ -422,9 +422,8 @@ def changed_options(split_dir: str,
   Reads the meta of split_dir/factors.npz (`write_split`). Returns
   {name: (written, now)} for each differing option (options the file
   predates count as their value then: `zoom` 1, `canvas` 1, `category`
-  face), or {} when
-  they agree or the split has no readable factors.npz (not written by this
-  generator).
+  face), or {} when they agree or the split has no readable factors.npz
+  (not written by this generator).
   """
   try:
     with np.load(os.path.join(split_dir, 'factors.npz')) as f:
