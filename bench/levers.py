@@ -20,7 +20,8 @@ Levers (variant A -> variant B; ratio = B / A, below 1: B is faster):
 Both steps are built and called once first (first call = trace + compile,
 reported), then called `--repeats` times in ABBA order so that load on a
 shared machine hits both alike. Prints JSON lines and a summary with the
-medians, spreads, ratio of medians and the per-pair ratios' min and max.
+medians, spreads, ratio of medians and the per-pair ratios' min and max;
+`--out=DIR` also keeps it as DIR/<name>.json and a table, DIR/<name>.md.
 The training step is `bench.model`'s (perceptual loss with a random VGG16).
 """
 
@@ -91,6 +92,10 @@ def main(argv=None):
                       help='XLA of both variants of every lever but xla')
   parser.add_argument('--lam_perc', type=float, default=1.0)
   parser.add_argument('--repeats', type=int, default=4)
+  parser.add_argument('--out', default='',
+                      help='folder for <name>.json and <name>.md')
+  parser.add_argument('--name', default='',
+                      help='results name (default: levers_<lever>)')
   parser.add_argument('--b_first', action='store_true',
                       help='build and first-call variant B before A (the '
                       'first first-call also pays one-time TF set-up)')
@@ -109,7 +114,7 @@ def main(argv=None):
   for fn in steps.values():  # warm-up
     fn()
   stats = authors.alternate(steps[name_b], steps[name_a], args.repeats)
-  common.emit({
+  summary = {
       'event': 'summary', 'bench': 'levers', 'lever': args.lever,
       'config': args.config, 'batch': args.batch, 'a': name_a, 'b': name_b,
       'a_median_s': stats['theirs_median_s'],
@@ -118,7 +123,30 @@ def main(argv=None):
       'b_spread_s': stats['ours_spread_s'],
       'ratio_b_over_a': stats['ratio'], 'pair_ratio_min': stats['ratio_min'],
       'pair_ratio_max': stats['ratio_max'], 'first_s': first,
-      'first_order': list(first), 'n': stats['n']})
+      'first_order': list(first), 'n': stats['n'], 'xla': args.xla}
+  common.emit(summary)
+  if args.out:
+    common.write_results(args.out, args.name or f'levers_{args.lever}',
+                         dict(summary, environment=common.environment()),
+                         markdown(summary))
+
+
+def markdown(summary) -> str:
+  """One lever's result (the summary `main` prints) as a table."""
+  a, b = summary['a'], summary['b']
+  rows = [f"| {v} | {summary[k + '_median_s']} | "
+          f"{summary[k + '_spread_s'][0]}-{summary[k + '_spread_s'][1]} | "
+          f"{summary['first_s'][v]} |" for v, k in ((a, 'a'), (b, 'b'))]
+  return '\n'.join([
+      f"# Lever `{summary['lever']}`: {a} against {b}", '',
+      'Written by `python -m bench.levers` (see its docstring): the '
+      f"{summary['config']} networks' training step at batch "
+      f"{summary['batch']}, whole-step XLA {summary['xla']} for both variants "
+      f"(but the xla lever's), {summary['n']} alternated pairs.", '',
+      '| variant | median step (s) | spread (s) | first call (s) |',
+      '|---|---|---|---|', *rows, '',
+      f"{b} / {a}: **{summary['ratio_b_over_a']}** (pairs "
+      f"{summary['pair_ratio_min']}-{summary['pair_ratio_max']}).", ''])
 
 
 if __name__ == '__main__':

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 from contextlib import redirect_stdout
 from unittest import mock
 
@@ -37,17 +38,28 @@ class LeversTest(tf.test.TestCase):
       built.append((cfg.anti_aliasing, cfg.mixed_precision))
       return real(cfg, seed)
 
-    out = io.StringIO()
+    out, results = io.StringIO(), self.get_temp_dir()
     with mock.patch.object(model_bench, 'build_model', spy), \
         redirect_stdout(out):
       levers.main(['--lever=anti_aliasing', '--config=quickstart',
                    '--batch=1', '--lam_perc=0', '--repeats=2',
-                   '--xla=off'])  # no whole-step compiles: the test is fast
+                   '--xla=off',  # no whole-step compiles: the test is fast
+                   f'--out={results}'])
     self.assertEqual(built, [(True, 'none'), (False, 'none')])
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     self.assertEqual((summary['a'], summary['b'], summary['n']),
                      ('anti_aliased', 'aliased', 2))
     self.assertGreater(summary['ratio_b_over_a'], 0.0)
+    # --out keeps it: the JSON as printed, and its table.
+    with open(os.path.join(results, 'levers_anti_aliasing.json')) as f:
+      kept = json.load(f)
+    self.assertEqual(kept['ratio_b_over_a'], summary['ratio_b_over_a'])
+    self.assertIn('environment', kept)
+    with open(os.path.join(results, 'levers_anti_aliasing.md')) as f:
+      table = f.read()
+    self.assertIn(f"aliased / anti_aliased: **{summary['ratio_b_over_a']}**",
+                  table)
+    self.assertIn(f"| anti_aliased | {summary['a_median_s']} |", table)
 
 
 if __name__ == '__main__':
