@@ -110,8 +110,8 @@ def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
                options=None) -> bool:
   """Writes a `tfunsup3d-synth` set to `data_dir` unless the one there was
   made with the same counts, seed, rendering settings and `SynthOptions`,
-  its category included (recorded in `bench_meta.json`; a meta written
-  before the category or the canvas is a face set's on a canvas of 1).
+  its category included (recorded in `bench_meta.json`; options a meta
+  predates count as their value then, `synth.with_predated_options`).
   Returns whether it wrote one."""
   options = options or synth.SynthOptions()
   meta = {'counts': dict(counts), 'seed': seed,
@@ -122,8 +122,8 @@ def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
   if os.path.isfile(meta_path):
     with open(meta_path, encoding='utf-8') as f:
       written = json.load(f)
-    for key, value in (('category', 'face'), ('canvas', 1.0)):
-      written.get('options', {}).setdefault(key, value)  # older metas
+    written['options'] = synth.with_predated_options(
+        written.get('options', {}))
     if written == meta:
       return False
   print(f'generating {counts} -> {data_dir}', flush=True)

@@ -414,6 +414,17 @@ def _write_splits(out_dir, todo, busy, cfg, seed, options):
   return seconds
 
 
+# SynthOptions fields that files (factors.npz metas, bench metas) written
+# before the field existed lack, with the value such files were made with.
+PREDATED_OPTIONS = {'zoom': 1.0, 'canvas': 1.0, 'category': 'face'}
+
+
+def with_predated_options(written: Mapping[str, object]) -> Dict[str, object]:
+  """A stored SynthOptions dict with `PREDATED_OPTIONS` for the fields it
+  predates."""
+  return dict(PREDATED_OPTIONS, **written)
+
+
 def changed_options(split_dir: str,
                     options: SynthOptions = SynthOptions()) -> Dict[str,
                                                                    Tuple]:
@@ -421,18 +432,16 @@ def changed_options(split_dir: str,
 
   Reads the meta of split_dir/factors.npz (`write_split`). Returns
   {name: (written, now)} for each differing option (options the file
-  predates count as their value then: `zoom` 1, `canvas` 1, `category`
-  face), or {} when they agree or the split has no readable factors.npz
-  (not written by this generator).
+  predates count as their value then, `with_predated_options`), or {} when
+  they agree or the split has no readable factors.npz (not written by this
+  generator).
   """
   try:
     with np.load(os.path.join(split_dir, 'factors.npz')) as f:
-      written = json.loads(str(f['meta']))['options']
+      written = with_predated_options(
+          json.loads(str(f['meta']))['options'])
   except (OSError, KeyError, ValueError, zipfile.BadZipFile):
     return {}
-  written.setdefault('zoom', 1.0)  # files written before the option
-  written.setdefault('canvas', 1.0)  # likewise
-  written.setdefault('category', 'face')  # likewise
   now = json.loads(json.dumps(dataclasses.asdict(options)))
   return {k: (written.get(k), v) for k, v in now.items()
           if written.get(k) != v}
