@@ -342,6 +342,19 @@ class SplitsTest(tf.test.TestCase):
     self.assertLen(set(names), 4)  # 5 images, batch 2: one dropped.
     self.assertContainsSubset(names, ['s0/0', 's0/2', 's0/4', 's1/1', 's1/3'])
 
+  def test_pipelines_run_without_the_autotuner(self):
+    # Destroying an iterator waits for tf.data's autotuner thread to wake
+    # (up to its optimisation period, 20 s and more into a run): every
+    # pipeline runs with fixed parallelism instead (docs/performance.md).
+    for split in ('train', 'val', 'test'):
+      ds = images.build_dataset(_cfg(self.root, image_size=8), split)
+      options = ds.options()
+      self.assertFalse(options.autotune.enabled, split)
+      self.assertEqual(options.deterministic, split != 'train', split)
+    with_one_worker = _collect(images.build_dataset(
+        _cfg(self.root, image_size=8, num_workers=0), 'val'))
+    self.assertEqual(sum(len(b['name']) for b in with_one_worker), 5)
+
   def test_training_with_fewer_images_than_batch_is_an_error(self):
     with self.assertRaisesRegex(ValueError, 'batch_size=8'):
       images.build_dataset(_cfg(self.root, batch_size=8), 'train')
