@@ -21,6 +21,11 @@ Measured, at the reference's full network sizes (the config defaults):
     `--mixed_precision` (config `mixed_precision`; decompose too).
   infer at each of `--batches` (1, 64): theirs = the five networks in eval
     mode under no_grad; ours = `model.decompose` (renderer included).
+  infer_tflite_<variant> at batch 1, for each of `--tflite` (float32,
+    float16, int8; none by default): theirs as above; ours = the exported
+    `canonical` TFLite model (`tfunsup3d.export.tflite`: all five networks,
+    netC too, and the shading, no renderer) run by the LiteRT interpreter
+    with XNNPACK on as many threads as torch uses.
 
 Order: ours alone first (first call = tracing + XLA compilation, and a peak
 RSS with no torch in the process), then torch is imported and theirs is
@@ -45,6 +50,9 @@ import types
 from typing import Any, Callable, Dict, List, Sequence
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TF loads
+
+# tfunsup3d.export.tflite.VARIANTS (not imported: this module loads no TF).
+TFLITE_VARIANTS = ('float32', 'float16', 'int8')
 
 # VGG16's feature layers as torchvision numbers them: conv widths, 'M' = pool.
 _VGG16_LAYERS = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M',
@@ -241,7 +249,25 @@ def _ours(args, common):
   for batch in args.batches:
     fns[f'infer/batch={batch}'] = _fetching(
         infer, images(batch, cfg.image_size), common)
+  fns.update(_tflite(args.tflite, cfg, images(1, cfg.image_size).numpy()))
   return cfg, fns
+
+
+def _tflite(variants, cfg, image):
+  """'infer_tflite_<variant>/batch=1' -> a call of that exported model."""
+  if not variants:
+    return {}
+  from bench import model as model_bench  # pylint: disable=g-import-not-at-top
+  from tfunsup3d.export import tflite  # pylint: disable=g-import-not-at-top
+  model = model_bench.build_model(cfg)
+  fns = {}
+  for variant in variants:
+    runner = tflite.signature_runner(
+        tflite.convert_model(model, tflite.CANONICAL, variant),
+        num_threads=tflite.cpu_threads())
+    fns[f'infer_tflite_{variant}/batch=1'] = (
+        lambda runner=runner: runner(**{tflite.INPUT_NAME: image}))
+  return fns
 
 
 def _fetching(fn, x, common):
@@ -270,6 +296,9 @@ def _theirs(args, image_size):
   for batch in args.batches:
     fns[f'infer/batch={batch}'] = (
         lambda x=torch.rand(batch, 3, image_size, image_size): infer(x))
+  for variant in args.tflite:  # the same five networks at batch 1
+    fns[f'infer_tflite_{variant}/batch=1'] = (
+        lambda x=torch.rand(1, 3, image_size, image_size): infer(x))
   return torch, fns
 
 
@@ -295,18 +324,20 @@ def run(args) -> Dict[str, Any]:
     peaks[key] = round(common.peak_rss_mib(), 1)
     common.emit({'bench': 'authors', 'what': key, **records[key],
                  'peak_rss_both_mib': peaks[key]})
-  targets = {f'train/batch={args.train_batch}': 0.7, 'infer/batch=1': 0.5}
+  targets = {f'train/batch={args.train_batch}': 0.7, 'infer/batch=1': 0.5,
+             **{f'infer_tflite_{v}/batch=1': 0.5 for v in args.tflite}}
   summary = summarize(records, targets)
   summary.update({
       'ours_alone': alone, 'peak_rss_both_mib': peaks, 'xla': args.xla,
       'remat': args.remat, 'mixed_precision': args.mixed_precision,
+      'tflite': args.tflite,
       'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
       'load_average': common.load_average()})
   common.emit(summary)
   if args.out:
     extra = {k: summary[k] for k in ('ours_alone', 'peak_rss_both_mib',
                                      'xla', 'remat', 'mixed_precision',
-                                     'torch',
+                                     'tflite', 'torch',
                                      'torch_threads')}
     extra['environment'] = common.environment()
     extra['load_average_end'] = common.load_average()
@@ -335,12 +366,21 @@ def main(argv=None):
   parser.add_argument('--mixed_precision', default='none',
                       choices=('none', 'bfloat16', 'float16'),
                       help='config mixed_precision of our step and decompose')
+  parser.add_argument('--tflite', default='',
+                      help='also time the exported canonical TFLite model at '
+                      'batch 1 in these variants (comma-separated: '
+                      f'{", ".join(TFLITE_VARIANTS)})')
   parser.add_argument('--out', default='',
                       help='folder for <name>.json and <name>.md')
   parser.add_argument('--name', default='authors')
   args = parser.parse_args(argv)
   args.xla = {'on': True, 'off': False}.get(args.xla, args.xla)
   args.batches = [int(b) for b in args.batches.split(',') if b.strip()]
+  args.tflite = [v.strip() for v in args.tflite.split(',') if v.strip()]
+  bad = sorted(set(args.tflite) - set(TFLITE_VARIANTS))
+  if bad:
+    parser.error(f'--tflite: unknown variants {bad}; choose from '
+                 f'{", ".join(TFLITE_VARIANTS)}')
   if args.repeats < 1 or math.prod(args.batches + [args.train_batch]) < 1:
     parser.error('--repeats and the batch sizes must be >= 1')
   run(args)

@@ -1,9 +1,11 @@
-"""Tests for bench/authors.py's pure parts: ratios, summary, table (no torch).
-"""
+"""Tests for bench/authors.py's pure parts: ratios, summary, table, flags
+(no torch)."""
 
+import io
 import subprocess
 import sys
 import unittest
+from unittest import mock
 
 from bench import authors
 
@@ -50,6 +52,20 @@ class SummaryTest(unittest.TestCase):
     self.assertIn('| infer/batch=64 | 2.0 (2.0-2.0) | 3.0 (3.0-3.0) | '
                   '1.5 [1.5, 1.5] | - |', md)
     self.assertIn('xla: True', md)
+
+  def test_unknown_tflite_variant_is_a_usage_error(self):
+    with self.assertRaises(SystemExit) as raised, \
+        mock.patch.object(authors, 'run') as run, \
+        mock.patch('sys.stderr', new_callable=io.StringIO) as stderr:
+      authors.main(['--reference_dir=.', '--tflite=float32,int4'])
+    self.assertEqual(raised.exception.code, 2)
+    self.assertIn("unknown variants ['int4']", stderr.getvalue())
+    run.assert_not_called()
+    with mock.patch.object(authors, 'run') as run:
+      authors.main(['--reference_dir=.', '--tflite=int8, float32'])
+    self.assertEqual(run.call_args.args[0].tflite, ['int8', 'float32'])
+    from tfunsup3d.export import tflite  # pylint: disable=g-import-not-at-top
+    self.assertEqual(authors.TFLITE_VARIANTS, tflite.VARIANTS)
 
   def test_importing_needs_no_torch_nor_tensorflow(self):
     code = ('import sys, bench.authors; '

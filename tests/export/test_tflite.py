@@ -107,6 +107,23 @@ class TFLiteEncodersTest(unittest.TestCase):
     table = tflite.report_table(report)
     self.assertIn('| netD | float32 |', table)
 
+  def test_latency_is_recorded_with_the_cores(self):
+    for name in ENCODERS:
+      result = self._result(name, 'float32')
+      self.assertGreater(result['seconds_per_image'], 0.0, name)
+      self.assertLess(result['seconds_per_image'], 10.0, name)
+      self.assertEqual(result['num_threads'], tflite.cpu_threads())
+      self.assertNotIn('canon_depth_side', result)  # canonical only
+
+  def test_thread_count_does_not_change_outputs(self):
+    path = os.path.join(self.tmp, 'netV_float32.tflite')
+    one = tflite.run_tflite(path, self.images * 2 - 1, num_threads=1)
+    every = tflite.run_tflite(path, self.images * 2 - 1)
+    np.testing.assert_allclose(one['output'], every['output'], atol=1e-6)
+    self.assertGreater(
+        tflite.seconds_per_image(path, self.images[:1], repeats=2,
+                                 num_threads=1), 0.0)
+
   def test_interpreter_is_ai_edge_litert(self):
     _, name = tflite.interpreter_class()
     self.assertTrue(name.startswith('ai_edge_litert'), name)
@@ -196,10 +213,44 @@ class TFLiteCanonicalTest(unittest.TestCase):
       self.assertLess(f32['max_abs_error'], 1e-3)
       self.assertLess(f32['errors']['canon_depth']['max_abs_error'], 1e-5)
       self.assertLess(f32['errors']['view']['max_abs_error'], 1e-5)
+      # Its 3D in the depth metrics' units: float32 agrees to rounding,
+      # the quantised variants less (here random weights; see deploy.md).
+      self.assertLess(f32['canon_depth_side'], 1e-5)
+      self.assertLess(f32['canon_normal_mad_deg'], 0.05)
       for variant in ('float16', 'int8'):
         self.assertNotIn('error', entry['variants'][variant], variant)
+      i8 = entry['variants']['int8']
+      self.assertGreater(i8['canon_depth_side'], f32['canon_depth_side'])
+      self.assertGreater(i8['canon_normal_mad_deg'],
+                         f32['canon_normal_mad_deg'])
+      table = tflite.report_table(report)
+      self.assertIn(f"{100 * i8['canon_depth_side']:.3g} / "
+                    f"{i8['canon_normal_mad_deg']:.3g} |", table)
     finally:
       shutil.rmtree(tmp, ignore_errors=True)
+
+  def test_canonical_agreement_by_hand(self):
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.9, 1.1, (2, 4, 4))
+    normal = np.zeros((2, 4, 4, 3))
+    normal[..., 2] = 1.0
+    same = tflite.canonical_agreement(
+        {'canon_depth': 1.5 * depth, 'canon_normal': normal},
+        {'canon_depth': depth, 'canon_normal': normal})
+    self.assertAlmostEqual(same['canon_depth_side'], 0.0, places=6)
+    self.assertAlmostEqual(same['canon_normal_mad_deg'], 0.0, places=6)
+    # log depth off by +a on half of each image's pixels and -a on the
+    # other half: SIDE a. Normals turned 90 degrees on half the pixels:
+    # mean angle 45.
+    a = 0.01
+    signs = np.where(np.arange(16).reshape(4, 4) % 2 == 0, 1.0, -1.0)
+    turned = normal.copy()
+    turned[:, :2] = [1.0, 0.0, 0.0]
+    agree = tflite.canonical_agreement(
+        {'canon_depth': depth * np.exp(a * signs), 'canon_normal': turned},
+        {'canon_depth': depth, 'canon_normal': normal})
+    self.assertAlmostEqual(agree['canon_depth_side'], a, places=9)
+    self.assertAlmostEqual(agree['canon_normal_mad_deg'], 45.0, places=9)
 
   def test_renderer_normals_convert(self):
     # tf.linalg.cross has no TFLite builtin; the renderer's normals avoid it.

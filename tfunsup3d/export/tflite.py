@@ -23,7 +23,10 @@ weights, activations quantised on the fly; no calibration data needed).
 Each converted model is run with `ai_edge_litert.interpreter.Interpreter`
 (`tf.lite.Interpreter` only if that is missing) on sample images and
 compared with the Keras model; `tflite_report.json` records, per model and
-variant, the file size and the max / mean absolute error of every output.
+variant, the file size, the max / mean absolute error of every output, the
+median seconds per image at batch 1 (`num_threads` = the cores this process
+may use) and, for `canonical`, how far its depth and normals are from
+Keras's in the depth metrics' units (`canonical_agreement`).
 
 Normals: `tf.linalg.cross` has no TFLite builtin ("'tf.Cross' op is
 neither a custom op nor a flex op"), so `tfunsup3d.render.depth_to_normals`
@@ -102,6 +105,21 @@ def _save_for_conversion(fn, variables, spec, directory: str):
       'serving_default': module.fn.get_concrete_function()})
 
 
+def convert_model(model, name: str = CANONICAL, variant: str = 'float32'
+                  ) -> bytes:
+  """One model of `model_functions(model)` (`name`) converted to `variant`,
+  in memory: the `.tflite` bytes, with input `images` `[1, S, S, 3]`."""
+  fn, variables = model_functions(model, name == CANONICAL)[name]
+  size = int(model.cfg.image_size)
+  staging = tempfile.mkdtemp(prefix='tfunsup3d-tflite-')
+  try:
+    _save_for_conversion(fn, variables, tf.TensorSpec(
+        [1, size, size, 3], tf.float32, name=INPUT_NAME), staging)
+    return convert(staging, variant)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def convert(saved_model_dir: str, variant: str) -> bytes:
   """Converts a SavedModel's serving_default to TFLite (builtin ops only)."""
   if variant not in VARIANTS:
@@ -130,26 +148,90 @@ def interpreter_class():
     return tf.lite.Interpreter, f'tf.lite.Interpreter (TF {tf.__version__})'
 
 
-def run_tflite(model_content_or_path, images: np.ndarray
-               ) -> Dict[str, np.ndarray]:
+def cpu_threads() -> int:
+  """The CPU cores this process may run on (its affinity, else all)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # not Linux
+    return os.cpu_count() or 1
+
+
+def signature_runner(model_content_or_path,
+                     num_threads: Optional[int] = None):
+  """The serving_default signature of a converted model, ready to call.
+
+  Args:
+    model_content_or_path: the .tflite bytes or a path.
+    num_threads: the interpreter's threads (XNNPACK's included); default
+      `cpu_threads()`. The interpreter's own default runs one thread, about
+      1.7 times slower on two cores for the authors' network sizes.
+
+  Returns:
+    `runner(images=x)` -> dict of outputs, `x` float32 `[1, S, S, 3]`.
+  """
+  cls, _ = interpreter_class()
+  threads = cpu_threads() if num_threads is None else int(num_threads)
+  if isinstance(model_content_or_path, (bytes, bytearray)):
+    interpreter = cls(model_content=bytes(model_content_or_path),
+                      num_threads=threads)
+  else:
+    interpreter = cls(model_path=str(model_content_or_path),
+                      num_threads=threads)
+  return interpreter.get_signature_runner('serving_default')
+
+
+def run_tflite(model_content_or_path, images: np.ndarray,
+               num_threads: Optional[int] = None) -> Dict[str, np.ndarray]:
   """Runs a converted model's serving_default signature on `images`.
 
   Args:
     model_content_or_path: the .tflite bytes or a path.
     images: float32 array matching the model input (batch 1; a larger batch
       is run one image at a time).
+    num_threads: as `signature_runner`.
 
   Returns:
     dict of float32 outputs, batched like `images`.
   """
-  cls, _ = interpreter_class()
-  if isinstance(model_content_or_path, (bytes, bytearray)):
-    interpreter = cls(model_content=bytes(model_content_or_path))
-  else:
-    interpreter = cls(model_path=str(model_content_or_path))
-  runner = interpreter.get_signature_runner('serving_default')
+  runner = signature_runner(model_content_or_path, num_threads)
   outs = [runner(**{INPUT_NAME: images[i:i + 1]}) for i in range(len(images))]
   return {k: np.concatenate([o[k] for o in outs], 0) for k in outs[0]}
+
+
+def seconds_per_image(model_content_or_path, image: np.ndarray,
+                      repeats: int = 10,
+                      num_threads: Optional[int] = None) -> float:
+  """Median seconds of one call on `image` `[1, S, S, 3]`, after a warm-up
+  call, with `signature_runner(..., num_threads)`."""
+  runner = signature_runner(model_content_or_path, num_threads)
+  runner(**{INPUT_NAME: image})
+  times = []
+  for _ in range(max(1, repeats)):
+    start = time.perf_counter()
+    runner(**{INPUT_NAME: image})
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def canonical_agreement(got: Dict[str, np.ndarray],
+                        want: Dict[str, np.ndarray]) -> Dict[str, float]:
+  """How far a converted `canonical` model's 3D is from the Keras model's,
+  in the depth metrics' units: the mean over images of the scale-invariant
+  depth error (SIDE, unscaled) between the two `canon_depth` maps, and the
+  mean angle in degrees between their `canon_normal` maps (as MAD, but
+  between directions: the model's normals are unit only to about 3e-3),
+  over every pixel."""
+  log_diff = (np.log(np.asarray(got['canon_depth'], np.float64)) -
+              np.log(np.asarray(want['canon_depth'], np.float64)))
+  axes = tuple(range(1, log_diff.ndim))
+  side = np.sqrt(np.maximum(np.mean(log_diff ** 2, axes) -
+                            np.mean(log_diff, axes) ** 2, 0.0))
+  a, b = (np.asarray(x['canon_normal'], np.float64) for x in (got, want))
+  cos = np.sum(a * b, -1) / np.maximum(
+      np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+  angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+  return {'canon_depth_side': float(side.mean()),
+          'canon_normal_mad_deg': float(angle.mean())}
 
 
 def _errors(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray]
@@ -208,9 +290,15 @@ def _convert_and_compare(sm_dir: str, name: str, variant: str,
   result['max_abs_error'] = max(e['max_abs_error'] for e in errors.values())
   result['mean_abs_error'] = float(np.mean(
       [e['mean_abs_error'] for e in errors.values()]))
-  logging.info('TFLite %-9s %-7s %9d bytes  max|err| %.3g  mean|err| %.3g',
-               name, variant, len(content), result['max_abs_error'],
-               result['mean_abs_error'])
+  if name == CANONICAL:
+    result.update(canonical_agreement(got, keras_out))
+  result['seconds_per_image'] = round(
+      seconds_per_image(content, net_inputs[:1]), 5)
+  result['num_threads'] = cpu_threads()
+  logging.info('TFLite %-9s %-7s %9d bytes  max|err| %.3g  mean|err| %.3g  '
+               '%.1f ms', name, variant, len(content),
+               result['max_abs_error'], result['mean_abs_error'],
+               1000 * result['seconds_per_image'])
   return result
 
 
@@ -321,17 +409,24 @@ def _one_line(error: BaseException) -> str:
 
 
 def report_table(report: Dict[str, Any]) -> str:
-  """A Markdown table of a report: model, variant, size, max/mean error."""
-  rows = ['| model | variant | size (KiB) | max abs err | mean abs err |',
-          '|---|---|---:|---:|---:|']
+  """A Markdown table of a report: model, variant, size, milliseconds per
+  image, max/mean error; and for `canonical`, its 3D against Keras's."""
+  rows = ['| model | variant | size (KiB) | ms / image | max abs err | '
+          'mean abs err | depth SIDE x1e-2 / normals MAD deg vs Keras |',
+          '|---|---|---:|---:|---:|---:|---|']
   for name, entry in report['models'].items():
     if 'error' in entry:
-      rows.append(f'| {name} | - | - | {entry["error"]} | |')
+      rows.append(f'| {name} | - | - | - | {entry["error"]} | | |')
       continue
     for variant, r in entry['variants'].items():
       if 'error' in r:
-        rows.append(f'| {name} | {variant} | - | {r["error"]} | |')
-      else:
-        rows.append(f'| {name} | {variant} | {r["bytes"] / 1024:.1f} | '
-                    f'{r["max_abs_error"]:.2e} | {r["mean_abs_error"]:.2e} |')
+        rows.append(f'| {name} | {variant} | - | - | {r["error"]} | | |')
+        continue
+      agreement = ('-' if 'canon_depth_side' not in r else
+                   f'{100 * r["canon_depth_side"]:.3g} / '
+                   f'{r["canon_normal_mad_deg"]:.3g}')
+      rows.append(f'| {name} | {variant} | {r["bytes"] / 1024:.1f} | '
+                  f'{1000 * r["seconds_per_image"]:.1f} | '
+                  f'{r["max_abs_error"]:.2e} | {r["mean_abs_error"]:.2e} | '
+                  f'{agreement} |')
   return '\n'.join(rows)
