@@ -68,6 +68,52 @@ def test_tflite_only_netl(workdir, checkpoint):
   assert not os.path.exists(os.path.join(base, 'tiny'))
 
 
+def test_tflite_images_must_be_a_folder_with_images(workdir, checkpoint):
+  _assert_one_line_error(
+      tiny.run_script('export', f'--checkpoint={checkpoint}', '--tflite',
+                      f'--tflite_images={workdir}/no_such_folder'),
+      '--tflite_images: no such folder')
+  folder = os.path.join(workdir, 'broken_images')
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, 'a.png'), 'wb') as f:
+    f.write(b'not a png')
+  _assert_one_line_error(
+      tiny.run_script('export', f'--checkpoint={checkpoint}', '--tflite',
+                      f'--tflite_images={folder}'),
+      'no readable image', '1 image files, 1 unreadable')
+
+
+@pytest.mark.slow
+def test_tflite_measured_on_the_users_images(workdir, checkpoint):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(workdir, 'photos')
+  os.makedirs(os.path.join(folder, 'sub'), exist_ok=True)
+  rng = np.random.default_rng(0)
+  for name in ('b.png', 'sub/a.jpg', 'c.png'):
+    Image.fromarray(rng.integers(0, 255, (40, 50, 3), np.uint8)).save(
+        os.path.join(folder, name))
+  with open(os.path.join(folder, 'bad.png'), 'wb') as f:
+    f.write(b'not a png')
+  base = os.path.join(workdir, 'models_images')
+  proc = tiny.run_script('export', f'--checkpoint={checkpoint}',
+                         f'--export_dir={base}', '--nosaved_model', '--tflite',
+                         '--tflite_models=netV', '--tflite_variants=float32',
+                         f'--tflite_images={folder}', '--tflite_num_images=2')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  # Sorted: b.png, then bad.png (skipped, counted), then c.png; sub/a.jpg
+  # is not reached.
+  assert 'skipped' in proc.stdout and 'bad.png' in proc.stdout
+  assert 'measured on 2 images' in proc.stdout
+  assert '(1 unreadable, skipped)' in proc.stdout
+  with open(os.path.join(base, 'tiny_tflite', '1', 'tflite_report.json')) as f:
+    report = json.load(f)
+  assert report['num_test_images'] == 2
+  assert report['test_images'] == os.path.abspath(folder)
+  result = report['models']['netV']['variants']['float32']
+  assert result['max_abs_error'] < 1e-4 and result['seconds_per_image'] > 0
+
+
 @pytest.mark.slow
 def test_saved_model_versions(workdir, checkpoint):
   base = os.path.join(workdir, 'served')

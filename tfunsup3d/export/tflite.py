@@ -324,12 +324,15 @@ def _export_model(name: str, fn, variables, spec, sm_dir: str,
 
 
 def _new_report(size: int, num_images: int, variants: Sequence[str],
-                source: Optional[str]) -> Dict[str, Any]:
+                source: Optional[str],
+                images_from: Optional[str]) -> Dict[str, Any]:
   """The report's header, with no models yet."""
   return {
       'image_size': size,
       'batch_size': 1,
       'num_test_images': int(num_images),
+      'test_images': (os.path.abspath(images_from) if images_from else
+                      'smooth random images (sample_images)'),
       'interpreter': interpreter_class()[1],
       'tensorflow_version': tf.__version__,
       'source_checkpoint': os.path.abspath(source) if source else None,
@@ -344,7 +347,8 @@ def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
                   names: Optional[Sequence[str]] = None,
                   include_canonical: bool = True,
                   images: Optional[np.ndarray] = None,
-                  source: Optional[str] = None) -> Dict[str, Any]:
+                  source: Optional[str] = None,
+                  images_from: Optional[str] = None) -> Dict[str, Any]:
   """Converts, runs and compares; writes `<name>_<variant>.tflite` files and
   `tflite_report.json` to `out_dir`.
 
@@ -358,6 +362,7 @@ def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
     images: float32 `[N, S, S, 3]` in [0, 1] to measure errors on (default:
       `sample_images`).
     source: the checkpoint the weights came from (recorded).
+    images_from: where `images` came from (recorded).
 
   Returns:
     The report (also written as JSON). `report['models'][name]['variants']
@@ -381,7 +386,7 @@ def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
                        f'{sorted(fns)}.')
     fns = {k: v for k, v in fns.items() if k in names}
   os.makedirs(out_dir, exist_ok=True)
-  report = _new_report(size, len(images), variants, source)
+  report = _new_report(size, len(images), variants, source, images_from)
   spec = tf.TensorSpec([1, size, size, 3], tf.float32, name=INPUT_NAME)
   staging = tempfile.mkdtemp(prefix='tfunsup3d-tflite-')
   try:

@@ -60,6 +60,55 @@ def define_flags() -> None:
              'TFLite variants: float32, float16, int8 (dynamic range).')
   cli.define('list', 'tflite_models', None, 'TFLite models to convert '
              '(default: netD, netA, netL, netV, netC and canonical).')
+  cli.define('string', 'tflite_images', None, 'A folder of images (searched '
+             'recursively, in sorted order) to measure the TFLite models\' '
+             'errors and speed on, pre-processed as in evaluation (the '
+             'config\'s crop and image_size); default: smooth random images.')
+  cli.define('integer', 'tflite_num_images', 8, 'How many --tflite_images '
+             'to use (unreadable ones are skipped and counted).')
+
+
+def measurement_images(folder: str, count: int, cfg: config_lib.Config):
+  """The first `count` readable images under `folder` (sorted, recursive)
+  as float32 `[N, S, S, 3]` in [0, 1], pre-processed as in evaluation.
+
+  Raises:
+    UserError: no such folder, or no readable image in it.
+  """
+  # pylint: disable=g-import-not-at-top
+  import numpy as np
+  import tensorflow as tf
+  from tfunsup3d.data import image_files
+  from tfunsup3d.data import images as images_lib
+  if count < 1:
+    raise tool_flags.UserError(f'--tflite_num_images must be >= 1. '
+                               f'Received: {count}')
+  if not os.path.isdir(folder):
+    raise tool_flags.UserError(f'--tflite_images: no such folder: '
+                               f'{image_files.printable(folder)}')
+  paths = sorted(os.path.join(root, name)
+                 for root, _, names in os.walk(folder) for name in names
+                 if image_files.is_image_file(name))
+  loaded, skipped = [], 0
+  for path in paths:
+    if len(loaded) == count:
+      break
+    try:
+      loaded.append(images_lib.load_image_file(path, cfg.image_size,
+                                               cfg.crop))
+    except (OSError, ValueError, tf.errors.OpError) as e:
+      skipped += 1
+      print(f'tfunsup3d-export: skipped {image_files.printable(path)}: '
+            f'{str(e).splitlines()[0]}')
+  if not loaded:
+    raise tool_flags.UserError(
+        f'--tflite_images: no readable image in '
+        f'{image_files.printable(folder)} ({len(paths)} image files, '
+        f'{skipped} unreadable)')
+  print(f'tfunsup3d-export: TFLite errors and speed measured on '
+        f'{len(loaded)} images from {image_files.printable(folder)}'
+        + (f' ({skipped} unreadable, skipped)' if skipped else ''))
+  return np.stack(loaded)
 
 
 def main(cfg: config_lib.Config) -> None:
@@ -76,6 +125,10 @@ def main(cfg: config_lib.Config) -> None:
   stages = progress.Progress(1 + FLAGS.saved_model + FLAGS.tflite, 'export',
                              'stage')
   model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
+  images = None
+  if FLAGS.tflite and FLAGS.tflite_images:
+    images = measurement_images(FLAGS.tflite_images, FLAGS.tflite_num_images,
+                                model.cfg)
   stages.update(values={'done': 'load'})
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfunsup3d.export import saved_model  # pylint: disable=g-import-not-at-top
@@ -101,8 +154,10 @@ def main(cfg: config_lib.Config) -> None:
           f'{", ".join(saved_model.SIGNATURES)})')
   if FLAGS.tflite:
     from tfunsup3d.export import tflite  # pylint: disable=g-import-not-at-top
-    report = tflite.export_tflite(model, tflite_dir, FLAGS.tflite_variants,
-                                  names=FLAGS.tflite_models, source=checkpoint)
+    report = tflite.export_tflite(
+        model, tflite_dir, FLAGS.tflite_variants, names=FLAGS.tflite_models,
+        images=images, source=checkpoint,
+        images_from=FLAGS.tflite_images if images is not None else None)
     print(f'tfunsup3d-export: TFLite models and {tflite.REPORT_FILE} written '
           f'to {tflite_dir}')
     stages.update(values={'done': 'TFLite'})
