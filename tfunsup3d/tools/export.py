@@ -5,7 +5,7 @@ Usage:
   tfunsup3d-export --checkpoint=pretrained_celeba.pth --name=celeba \
       --export_dir=saved_models --version=3 --tflite
   tfunsup3d-export --checkpoint=results/quickstart --nosaved_model --tflite \
-      --tflite_variants=float32,int8
+      --tflite_variants=float32,int8 --tflite_images=data/quickstart/test/image
 
 SavedModel: `<export_dir>/<name>/<version>/` (name: --name or the config's
 model_name; version: --version or the next integer), signatures
@@ -17,7 +17,8 @@ decoded, cropped (--encoded_crop) and resized in the graph); metadata in
 TFLite (--tflite): `<export_dir>/<name>_tflite/<version>/` holds each network
 (netD, netA, netL, netV, netC) and the canonical decomposition (no
 rasteriser) as float32, float16 and dynamic-range int8 `.tflite` files, and
-`tflite_report.json` with their sizes and errors against Keras. See
+`tflite_report.json` with their sizes, errors against Keras and time per
+image, measured on smooth random images or on yours (--tflite_images). See
 tfunsup3d/export/tflite.py.
 
 Config: the --config=FILE.yml keys lie under the checkpoint's own config and
