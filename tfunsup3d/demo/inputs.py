@@ -57,7 +57,9 @@ def _safe_name(text: str) -> str:
   return name[:120]
 
 
-def _walk(root: str) -> List[str]:
+def image_paths(root: str) -> List[str]:
+  """Files with an image extension under `root`, recursively: each folder's
+  files sorted, then its subfolders sorted (hidden ones skipped)."""
   found = []
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
@@ -91,7 +93,7 @@ def list_inputs(spec: str) -> List[InputImage]:
   entries: List[Tuple[str, str]] = []
   for part in parts:
     if os.path.isdir(part):
-      found = _walk(part)
+      found = image_paths(part)
       if not found:
         raise UserError(
             f'No image files in folder {part} (looked for '

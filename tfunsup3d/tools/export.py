@@ -81,15 +81,14 @@ def measurement_images(folder: str, count: int, cfg: config_lib.Config):
   import tensorflow as tf
   from tfunsup3d.data import image_files
   from tfunsup3d.data import images as images_lib
+  from tfunsup3d.demo import inputs
   if count < 1:
     raise tool_flags.UserError(f'--tflite_num_images must be >= 1. '
                                f'Received: {count}')
   if not os.path.isdir(folder):
     raise tool_flags.UserError(f'--tflite_images: no such folder: '
                                f'{image_files.printable(folder)}')
-  paths = sorted(os.path.join(root, name)
-                 for root, _, names in os.walk(folder) for name in names
-                 if image_files.is_image_file(name))
+  paths = inputs.image_paths(folder)
   loaded, skipped = [], 0
   for path in paths:
     if len(loaded) == count:
