@@ -95,8 +95,9 @@ def _depth_renderer(torch):
       sx = (x / z * self.K[0, 0] + self.K[0, 2]) * ss - 0.5
       sy = (y / z * self.K[1, 1] + self.K[1, 2]) * ss - 0.5
       tris = torch.stack([sx, sy, z], -1)[:, faces[0].long()]  # [B,T,3,3]
+      corners = tris.detach().cpu().numpy().transpose(2, 1, 0, 3)  # [3,T,B,3]
       ids = rasterizer._find_visible_faces(  # pylint: disable=protected-access
-          tf.constant(tris.detach().cpu().numpy()), s * ss, s * ss)
+          tuple(tf.constant(c) for c in corners), s * ss, s * ss)
       ids = torch.from_numpy(ids.numpy().astype(np.int64)).reshape(
           len(tris), -1)
       hit = ids >= 0

@@ -37,41 +37,60 @@ def _sample_grid_params(anti_aliasing: bool):
 
 
 def _triangles(vertices, faces, K, supersample: int, offset: float):
-  """Per-triangle screen-space data.
+  """Per-triangle screen-space corners, triangle-major.
 
   Sample s (an integer, at resolution S * supersample) sits at image
   coordinate u = (s + 0.5) / supersample - 0.5 + offset, so a point at u has
   sample coordinate (u - offset + 0.5) * supersample - 0.5.
 
+  The corners are gathered from a vertex-major `[N, B, 3]` copy, so that the
+  gradient of each gather is a segment sum over whole rows: gathering along
+  axis 1 of `[B, N, 3]` made the backward pass transpose every corner of
+  every triangle (about 5% of the quickstart's training step).
+
   Returns:
-    A tensor of shape `[B, T, 3, 3]`: for each corner (sx, sy, z).
+    (c0, c1, c2), the three corners, each a tensor of shape `[T, B, 3]`
+    holding (sx, sy, z).
   """
-  x, y, z = tf.unstack(vertices, axis=-1)
+  x, y, z = tf.unstack(tf.transpose(vertices, [1, 0, 2]), axis=-1)  # [N, B]
   u = checks.safe_divide(x, z) * K[0, 0] + K[0, 2]
   v = checks.safe_divide(y, z) * K[1, 1] + K[1, 2]
   sx = (u - offset + 0.5) * supersample - 0.5
   sy = (v - offset + 0.5) * supersample - 0.5
-  screen = tf.stack([sx, sy, z], axis=-1)  # [B, N, 3]
-  return tf.gather(screen, faces, axis=1)  # [B, T, 3, 3]
+  screen = tf.stack([sx, sy, z], axis=-1)  # [N, B, 3]
+  return tuple(tf.gather(screen, faces[:, i]) for i in range(3))
 
 
-def _edge_terms(tris):
+def _edge_terms(c0, c1, c2):
   """Barycentric coefficients relative to corner 0.
 
   For a sample p, with d = p - v0: w1 = d.x * a1 + d.y * b1,
   w2 = d.x * a2 + d.y * b2, w0 = 1 - w1 - w2.
 
+  Args:
+    c0, c1, c2: the corners, `[..., 3]` each (see `_triangles`).
+
   Returns:
     (x0, y0, a1, b1, a2, b2, valid) each `[...]`; valid is False for
     degenerate (zero-area) triangles.
   """
-  x0, y0 = tris[..., 0, 0], tris[..., 0, 1]
-  ex1, ey1 = tris[..., 1, 0] - x0, tris[..., 1, 1] - y0
-  ex2, ey2 = tris[..., 2, 0] - x0, tris[..., 2, 1] - y0
+  x0, y0 = c0[..., 0], c0[..., 1]
+  ex1, ey1 = c1[..., 0] - x0, c1[..., 1] - y0
+  ex2, ey2 = c2[..., 0] - x0, c2[..., 1] - y0
   area = ex1 * ey2 - ex2 * ey1
   valid = tf.abs(area) > 1e-10
   inv = checks.safe_divide(tf.ones_like(area), area, eps=1e-10)
   return x0, y0, ey2 * inv, -ex2 * inv, -ey1 * inv, ex1 * inv, valid
+
+
+def _coefficients(corners):
+  """`_edge_terms` and the corners' inverse depths, `[T, B, 9]`, and valid."""
+  x0, y0, a1, b1, a2, b2, valid = _edge_terms(*corners)
+  zs = tf.stack([c[..., 2] for c in corners], axis=-1)  # [T, B, 3]
+  # Invisible triangles may have a corner at depth 0: safe, finite gradient.
+  inv_depth = checks.safe_divide(tf.ones_like(zs), zs)
+  return tf.concat([tf.stack([x0, y0, a1, b1, a2, b2], axis=-1), inv_depth],
+                   axis=-1), valid
 
 
 def _interpolate_depth(w0, w1, w2, inv_depth):
@@ -107,25 +126,28 @@ def _order_by_area_bucket(area):
   return tf.scatter_nd(position[:, tf.newaxis], tf.range(n), [n])
 
 
-def _triangle_table(tris, height: int, width: int):
+def _triangle_table(corners, height: int, width: int):
   """Per-triangle data of the z-buffer, one row per triangle of the batch.
 
   Args:
-    tris: a tensor of shape `[B, T, 3, 3]` (see `_triangles`).
+    corners: (c0, c1, c2), each `[T, B, 3]` (see `_triangles`).
     height: sample rows.
     width: sample columns.
 
   Returns:
-    (floats `[B*T, 9]`: x0, y0, a1, b1, a2, b2 (`_edge_terms`) and the
-    corners' inverse depths; ints `[B*T, 6]` int32: the bounding box's first
+    (floats `[T*B, 9]`: x0, y0, a1, b1, a2, b2 (`_edge_terms`) and the
+    corners' inverse depths; ints `[T*B, 6]` int32: the bounding box's first
     column and row and its width (clipped to the image), its area (0 when
     the triangle is degenerate or crosses the near plane), the flat index of
-    its image's first sample, and its id within the image).
+    its image's first sample, and its id within the image). Row t * B + b is
+    triangle t of image b.
   """
-  num_tris = tf.shape(tris)[1]
-  tris = tf.reshape(tris, [-1, 3, 3])  # [N, 3, 3]
-  x0, y0, a1, b1, a2, b2, nondegenerate = _edge_terms(tris)
-  xs, ys, zs = tris[..., 0], tris[..., 1], tris[..., 2]
+  batch = tf.shape(corners[0])[1]
+  floats, nondegenerate = _coefficients(corners)
+  floats = tf.reshape(floats, [-1, 9])
+  nondegenerate = tf.reshape(nondegenerate, [-1])
+  xs, ys, zs = (tf.reshape(tf.stack([c[..., k] for c in corners], -1), [-1, 3])
+                for k in range(3))  # [T*B, 3] each
   xmin = tf.maximum(tf.math.ceil(tf.reduce_min(xs, -1)), 0.0)
   xmax = tf.minimum(tf.math.floor(tf.reduce_max(xs, -1)), width - 1.0)
   ymin = tf.maximum(tf.math.ceil(tf.reduce_min(ys, -1)), 0.0)
@@ -134,14 +156,11 @@ def _triangle_table(tris, height: int, width: int):
   box_h = tf.maximum(ymax - ymin + 1.0, 0.0)
   drawable = nondegenerate & (tf.reduce_min(zs, -1) > NEAR)
   box_area = tf.where(drawable, tf.cast(box_w * box_h, tf.int32), 0)
-  tri_index = tf.range(tf.shape(tris)[0], dtype=tf.int32)
-  pixel_base = (tri_index // num_tris) * (height * width)
-  inv_depth = checks.safe_divide(tf.ones_like(zs), zs)  # [N, 3]
-  floats = tf.concat([tf.stack([x0, y0, a1, b1, a2, b2], axis=-1),
-                      inv_depth], axis=-1)
+  row = tf.range(tf.shape(xs)[0], dtype=tf.int32)
+  pixel_base = (row % batch) * (height * width)
   ints = tf.stack([tf.cast(xmin, tf.int32), tf.cast(ymin, tf.int32),
                    tf.cast(box_w, tf.int32), box_area,
-                   pixel_base, tri_index % num_tris], axis=-1)
+                   pixel_base, row // batch], axis=-1)
   return floats, ints
 
 
@@ -229,7 +248,7 @@ def _min_keys(floats, ints, num_chunks, chunk_max_area, width: int, size):
   return keys[:-1]
 
 
-def _visible_faces(tris, height: int, width: int,
+def _visible_faces(corners, height: int, width: int,
                    chunk_size: int = 16384) -> tf.Tensor:
   """Z-buffer: the id of the visible triangle per sample, -1 for background.
 
@@ -244,7 +263,7 @@ def _visible_faces(tris, height: int, width: int,
   under XLA; no Python loop ends up in the graph.
 
   Args:
-    tris: a tensor of shape `[B, T, 3, 3]` (see `_triangles`).
+    corners: (c0, c1, c2), each `[T, B, 3]` (see `_triangles`).
     height: sample rows.
     width: sample columns.
     chunk_size: triangles per inner loop (a static int).
@@ -252,9 +271,9 @@ def _visible_faces(tris, height: int, width: int,
   Returns:
     An int32 tensor of shape `[B, height, width]`.
   """
-  tris = tf.stop_gradient(tris)
-  batch = tf.shape(tris)[0]
-  floats, ints = _triangle_table(tris, height, width)
+  corners = tuple(tf.stop_gradient(c) for c in corners)
+  batch = tf.shape(corners[0])[1]
+  floats, ints = _triangle_table(corners, height, width)
   floats, ints, num_chunks, chunk_max_area = _chunk_by_area(
       floats, ints, chunk_size)
   keys = _min_keys(floats, ints, num_chunks, chunk_max_area, width,
@@ -272,7 +291,7 @@ _find_visible_faces = tf.function(_visible_faces, jit_compile=True,
                                   reduce_retracing=True)
 
 
-def _barycentrics(tris, face_ids, height: int, width: int):
+def _barycentrics(corners, face_ids, height: int, width: int):
   """Differentiable screen-space barycentrics and depth of the visible face.
 
   The edge terms and the corners' inverse depths are computed once per
@@ -280,19 +299,20 @@ def _barycentrics(tris, face_ids, height: int, width: int):
   per-sample partials and differentiates the edge terms per triangle (per
   sample it was the single largest kernel of the XLA training step).
 
+  Args:
+    corners: (c0, c1, c2), each `[T, B, 3]` (see `_triangles`).
+    face_ids: `[B, height, width]` int32 from `_visible_faces`.
+
   Returns:
     (w `[B, h, w, 3]`, z `[B, h, w]`, mask `[B, h, w]` bool, the visible
     triangles' corner inverse depths `[B, h*w, 3]`).
   """
-  batch = tf.shape(tris)[0]
+  batch = tf.shape(corners[0])[1]
   flat_ids = tf.reshape(face_ids, [batch, height * width])
   mask = flat_ids >= 0
-  x0, y0, a1, b1, a2, b2, _ = _edge_terms(tris)  # [B, T] each
-  # Invisible triangles may have a corner at depth 0: safe, finite gradient.
-  inv_depth = checks.safe_divide(tf.ones_like(tris[..., 2]), tris[..., 2])
-  coeffs = tf.concat([tf.stack([x0, y0, a1, b1, a2, b2], axis=-1),
-                      inv_depth], axis=-1)  # [B, T, 9]
-  coeffs = tf.gather(coeffs, tf.maximum(flat_ids, 0), batch_dims=1)
+  coeffs, _ = _coefficients(corners)  # [T, B, 9]
+  rows = tf.maximum(flat_ids, 0) * batch + tf.range(batch)[:, tf.newaxis]
+  coeffs = tf.gather(tf.reshape(coeffs, [-1, 9]), rows)  # [B, P, 9]
   x0, y0, a1, b1, a2, b2 = tf.unstack(coeffs[..., :6], axis=-1)  # [B, P]
   inv_depth = coeffs[..., 6:]  # [B, P, 3]
   py, px = tf.meshgrid(tf.range(height, dtype=tf.float32),
@@ -347,9 +367,9 @@ def rasterize_depth(vertices, faces, K, height: int, width: int,
   with tf.name_scope('rasterize_depth'):
     vertices, faces, K = _check_inputs(vertices, faces, K)
     ss, offset = _sample_grid_params(anti_aliasing)
-    tris = _triangles(vertices, faces, K, ss, offset)
-    ids = _find_visible_faces(tris, height * ss, width * ss)
-    _, z, _, _ = _barycentrics(tris, ids, height * ss, width * ss)
+    corners = _triangles(vertices, faces, K, ss, offset)
+    ids = _find_visible_faces(corners, height * ss, width * ss)
+    _, z, _, _ = _barycentrics(corners, ids, height * ss, width * ss)
     return _pool(z[..., tf.newaxis], ss, height, width)[..., 0]
 
 
@@ -378,9 +398,10 @@ def rasterize_attributes(vertices, faces, attributes, K, height: int,
     vertices, faces, K = _check_inputs(vertices, faces, K)
     attributes = checks.check_tensor(attributes, 'attributes', rank=3)
     ss, offset = _sample_grid_params(anti_aliasing)
-    tris = _triangles(vertices, faces, K, ss, offset)
-    ids = _find_visible_faces(tris, height * ss, width * ss)
-    w, z, mask, inv_depth = _barycentrics(tris, ids, height * ss, width * ss)
+    corners = _triangles(vertices, faces, K, ss, offset)
+    ids = _find_visible_faces(corners, height * ss, width * ss)
+    w, z, mask, inv_depth = _barycentrics(corners, ids, height * ss,
+                                          width * ss)
     batch = tf.shape(w)[0]
     attr = tf.gather(attributes, faces, axis=1)  # [B, T, 3, C]
     flat_ids = tf.maximum(tf.reshape(ids, [batch, -1]), 0)
