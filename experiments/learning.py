@@ -33,6 +33,11 @@ Rows (`--rows`, comma-separated):
   given_mask       diagnostic: the method with its reconstruction losses
                    kept to the generator's object mask (trained like
                    unsup): does the backdrop around the object lock it?
+  coupled_gain     lever: the method with one learnt scalar g that scales
+                   the relief about the rotation centre by g and the sines
+                   of pitch and yaw and the light tilt by 1/g (its own
+                   Adam, 10x the rate): which way the loss pulls along the
+                   bas-relief ambiguity (`trainers.couple_to_gain`).
   The given_view/depth/light rows train on random batches of the train
   split held in memory, without the flip augmentation (a flip would negate
   the given yaw and light direction); they localise a shortfall of `unsup`
@@ -89,7 +94,10 @@ ROWS = {
     'given_light': {},
     'given_depth_light': {},
     'given_mask': {},  # trained by `train_masked`
+    'coupled_gain': {},  # trained by `train_coupled_gain`
 }
+# Rows that try a change to the method: only run when named in --rows.
+LEVER_ROWS = ('coupled_gain',)
 ROW_TITLES = {
     'unsup': 'Unsup3D (ours, no depth labels)',
     'supervised': 'depth network trained on GT depth (upper bound)',
@@ -105,6 +113,8 @@ ROW_TITLES = {
                          'depth and light',
     'given_mask': 'diagnostic: the method with its losses on the GT object '
                   'mask only (no backdrop)',
+    'coupled_gain': 'lever: the method with one learnt gain moving relief, '
+                    'turn and light tilt along the bas-relief ambiguity',
 }
 
 
@@ -368,7 +378,8 @@ def plot(result: Dict[str, object], path: str) -> None:
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   trainers.add_run_arguments(p, 'learning', steps=1500, eval_every=250)
-  p.add_argument('--rows', default=','.join(ROWS))
+  p.add_argument('--rows', default=','.join(
+      name for name in ROWS if name not in LEVER_ROWS))
   p.add_argument('--data_dir')
   p.add_argument('--category', default='face',
                  choices=list(synth_params.CATEGORIES),
@@ -452,7 +463,8 @@ def main(argv=None) -> Dict[str, object]:
       continue
     print(f'row {name} ({ROWS[name] or "as configured"})', flush=True)
     trainer = {'supervised': trainers.train_supervised,
-               'given_mask': trainers.train_masked}.get(name) or (
+               'given_mask': trainers.train_masked,
+               'coupled_gain': trainers.train_coupled_gain}.get(name) or (
                    functools.partial(trainers.train_given,
                                      given=name.removeprefix('given_'))
                    if name.startswith('given_') else trainers.train_row)

@@ -239,6 +239,72 @@ def losses_on_object(model) -> None:
   model.compute_losses = object_losses
 
 
+def couple_to_gain(model, log_gain: tf.Variable) -> None:
+  """Wraps `model.canonical` so that one scalar g = exp(log_gain) moves the
+  factors along the bas-relief ambiguity (docs/experiments.md): the relief
+  about the rotation centre x g, the sines of pitch and yaw / g, the light
+  tilt / g. The networks' outputs render the same image at every g (up to
+  perspective and the shading's normalisation), so g's gradient is the
+  loss's slope along the ambiguity, which no single network sees."""
+  canonical, cfg = model.canonical, model.cfg
+  centre = cfg.rot_center_depth
+
+  def coupled(images, relief=1.0, training=False):
+    out = dict(canonical(images, relief, training))
+    g = tf.exp(log_gain)
+    out['canon_depth'] = depth_lib.set_border(
+        centre + g * (out['canon_depth'] - centre), cfg.border_depth)
+    view = out['view']
+    turn = tf.asin(tf.clip_by_value(tf.sin(view[:, :2]) / g, -0.999, 0.999))
+    out['view'] = tf.concat([turn, view[:, 2:]], axis=1)
+    d = out['canon_light_d']
+    d = tf.concat([d[:, :2] / (d[:, 2:] * g), tf.ones_like(d[:, 2:])], axis=1)
+    out['canon_light_d'] = d / tf.norm(d, axis=1, keepdims=True)
+    return out
+  model.canonical = coupled
+
+
+class CoupledGainTask(task_lib.Unsup3DTask):
+  """`Unsup3DTask` with `couple_to_gain`; g has its own Adam (no decay) at
+  `gain_lr_scale` x the networks' rate."""
+
+  def __init__(self, cfg, gain_lr_scale: float = 10.0):
+    self.log_gain = tf.Variable(0.0, name='relief_log_gain')
+    super().__init__(cfg)
+    couple_to_gain(self.model, self.log_gain)
+    self.gain_optimizer = optimizers_lib.TorchAdam(
+        cfg.lr * gain_lr_scale, 0.9, 0.999, 1e-8, 0.0, name='optimizerG')
+    self.gain_optimizer.build([self.log_gain])
+
+  def _train_replica(self, inputs, epoch):
+    nets = self.model.networks
+    variables = [v for net in nets.values() for v in net.trainable_variables]
+    with tf.GradientTape() as tape:
+      inputs, relief = self._curricula(inputs)
+      result = self._scalars(inputs, epoch, relief)
+    grads = tape.gradient(result['loss_total'], variables + [self.log_gain])
+    start = 0
+    for name, net in nets.items():
+      n = len(net.trainable_variables)
+      optimizers_lib.apply_gradients(self.optimizers[name],
+                                     grads[start:start + n],
+                                     net.trainable_variables)
+      start += n
+    optimizers_lib.apply_gradients(self.gain_optimizer, grads[-1:],
+                                   [self.log_gain])
+    result['relief_gain'] = tf.exp(self.log_gain)
+    return result
+
+
+def train_coupled_gain(cfg, steps: int, eval_every: int, scorer,
+                       log) -> Dict[str, object]:
+  """A lever row: the method with `CoupledGainTask`."""
+  keras.utils.set_random_seed(cfg.seed)
+  task = CoupledGainTask(cfg)
+  return _loop(cfg, steps, eval_every, log, lambda: scorer(task.model),
+               task.train_step)
+
+
 def train_masked(cfg, steps: int, eval_every: int, scorer,
                  log) -> Dict[str, object]:
   """A diagnostic row: `train_row` with `losses_on_object`."""

@@ -311,3 +311,53 @@ class GivenRowsTest(tf.test.TestCase):
     self.assertAllClose(both['diag_light_tilt_slope'], 1.0, atol=1e-4)
     self.assertLess(both['mad_mean'], result['baselines']['null']['mad_mean'])
     self.assertLess(both['diag_yaw_corr'], 0.99)
+
+
+class CoupledGainTest(tf.test.TestCase):
+
+  def test_gain_moves_relief_turn_and_tilt_along_the_ambiguity(self):
+    model = tiny.tiny_model()
+    images = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3))
+    images = images.astype(np.float32)
+    plain = model.canonical(images)
+    log_gain = tf.Variable(0.0)
+    trainers.couple_to_gain(model, log_gain)
+    same = model.canonical(images)
+    for key in ('canon_depth', 'view', 'canon_light_d'):
+      self.assertAllClose(same[key], plain[key], atol=1e-6)
+    log_gain.assign(np.log(0.5))
+    half = model.canonical(images)
+    centre, border = model.cfg.rot_center_depth, model.cfg.border_depth
+    inner = (slice(None), slice(2, -2), slice(2, -2))
+    self.assertAllClose(half['canon_depth'][inner] - centre,
+                        0.5 * (plain['canon_depth'][inner] - centre),
+                        atol=1e-6)
+    self.assertAllClose(half['canon_depth'][:, :, :2], np.full((2, 64, 2),
+                                                               border))
+    self.assertAllClose(np.sin(half['view'][:, :2]),
+                        2.0 * np.sin(plain['view'][:, :2]), atol=1e-5)
+    self.assertAllClose(half['view'][:, 2:], plain['view'][:, 2:])
+    tilt = lambda d: d[:, :2] / d[:, 2:]  # pylint: disable=unnecessary-lambda-assignment
+    self.assertAllClose(tilt(half['canon_light_d'].numpy()),
+                        2.0 * tilt(plain['canon_light_d'].numpy()), atol=1e-5)
+    self.assertAllClose(np.linalg.norm(half['canon_light_d'], axis=1),
+                        [1.0, 1.0], atol=1e-6)
+
+  def test_lever_rows_run_only_when_named(self):
+    rows = learning.parse_args([]).rows.split(',')
+    self.assertNotIn('coupled_gain', rows)
+    self.assertIn('unsup', rows)
+    self.assertEqual(learning.parse_args(['--rows=coupled_gain']).rows,
+                     'coupled_gain')
+
+
+@pytest.mark.slow
+class CoupledGainRunTest(tf.test.TestCase):
+
+  def test_coupled_gain_row_trains_the_gain(self):
+    _, result = _tiny_run('--num_test=16', '--steps=2', '--eval_every=2',
+                          '--rows=coupled_gain')
+    train = result['rows']['coupled_gain']['curve'][-1]['train']
+    # Two Adam steps of 10 x lr (5e-4) move log g by about 1e-2 at most.
+    self.assertNotEqual(train['relief_gain'], 1.0)
+    self.assertAllClose(train['relief_gain'], 1.0, atol=0.011)
