@@ -37,7 +37,8 @@ Rows (`--rows`, comma-separated):
                    the relief about the rotation centre by g and the sines
                    of pitch and yaw and the light tilt by 1/g (its own
                    Adam, 10x the rate): which way the loss pulls along the
-                   bas-relief ambiguity (`trainers.couple_to_gain`).
+                   bas-relief ambiguity (`trainers.couple_to_gain`),
+  coupled_gain_smooth  the same with the smoothness loss on the relief x g.
   The given_view/depth/light rows train on random batches of the train
   split held in memory, without the flip augmentation (a flip would negate
   the given yaw and light direction); they localise a shortfall of `unsup`
@@ -95,9 +96,10 @@ ROWS = {
     'given_depth_light': {},
     'given_mask': {},  # trained by `train_masked`
     'coupled_gain': {},  # trained by `train_coupled_gain`
+    'coupled_gain_smooth': {},
 }
 # Rows that try a change to the method: only run when named in --rows.
-LEVER_ROWS = ('coupled_gain',)
+LEVER_ROWS = ('coupled_gain', 'coupled_gain_smooth')
 ROW_TITLES = {
     'unsup': 'Unsup3D (ours, no depth labels)',
     'supervised': 'depth network trained on GT depth (upper bound)',
@@ -115,6 +117,8 @@ ROW_TITLES = {
                   'mask only (no backdrop)',
     'coupled_gain': 'lever: the method with one learnt gain moving relief, '
                     'turn and light tilt along the bas-relief ambiguity',
+    'coupled_gain_smooth': 'lever: the same, the smoothness loss on the '
+                           'gained relief',
 }
 
 
@@ -464,7 +468,10 @@ def main(argv=None) -> Dict[str, object]:
     print(f'row {name} ({ROWS[name] or "as configured"})', flush=True)
     trainer = {'supervised': trainers.train_supervised,
                'given_mask': trainers.train_masked,
-               'coupled_gain': trainers.train_coupled_gain}.get(name) or (
+               'coupled_gain': trainers.train_coupled_gain,
+               'coupled_gain_smooth': functools.partial(
+                   trainers.train_coupled_gain, smooth_effective=True),
+               }.get(name) or (
                    functools.partial(trainers.train_given,
                                      given=name.removeprefix('given_'))
                    if name.startswith('given_') else trainers.train_row)

@@ -239,19 +239,24 @@ def losses_on_object(model) -> None:
   model.compute_losses = object_losses
 
 
-def couple_to_gain(model, log_gain: tf.Variable) -> None:
+def couple_to_gain(model, log_gain: tf.Variable,
+                   smooth_effective: bool = False) -> None:
   """Wraps `model.canonical` so that one scalar g = exp(log_gain) moves the
   factors along the bas-relief ambiguity (docs/experiments.md): the relief
   about the rotation centre x g, the sines of pitch and yaw / g, the light
   tilt / g. The networks' outputs render the same image at every g (up to
   perspective and the shading's normalisation), so g's gradient is the
-  loss's slope along the ambiguity, which no single network sees."""
+  loss's slope along the ambiguity, which no single network sees. The
+  smoothness loss stays on netD's own map unless `smooth_effective`, which
+  puts it on the relief x g (it is linear in the relief: x g)."""
   canonical, cfg = model.canonical, model.cfg
   centre = cfg.rot_center_depth
 
   def coupled(images, relief=1.0, training=False):
     out = dict(canonical(images, relief, training))
     g = tf.exp(log_gain)
+    if smooth_effective:
+      out['loss_depth_sm'] = g * out['loss_depth_sm']
     out['canon_depth'] = depth_lib.set_border(
         centre + g * (out['canon_depth'] - centre), cfg.border_depth)
     view = out['view']
@@ -268,10 +273,11 @@ class CoupledGainTask(task_lib.Unsup3DTask):
   """`Unsup3DTask` with `couple_to_gain`; g has its own Adam (no decay) at
   `gain_lr_scale` x the networks' rate."""
 
-  def __init__(self, cfg, gain_lr_scale: float = 10.0):
+  def __init__(self, cfg, gain_lr_scale: float = 10.0,
+               smooth_effective: bool = False):
     self.log_gain = tf.Variable(0.0, name='relief_log_gain')
     super().__init__(cfg)
-    couple_to_gain(self.model, self.log_gain)
+    couple_to_gain(self.model, self.log_gain, smooth_effective)
     self.gain_optimizer = optimizers_lib.TorchAdam(
         cfg.lr * gain_lr_scale, 0.9, 0.999, 1e-8, 0.0, name='optimizerG')
     self.gain_optimizer.build([self.log_gain])
@@ -296,11 +302,11 @@ class CoupledGainTask(task_lib.Unsup3DTask):
     return result
 
 
-def train_coupled_gain(cfg, steps: int, eval_every: int, scorer,
-                       log) -> Dict[str, object]:
+def train_coupled_gain(cfg, steps: int, eval_every: int, scorer, log,
+                       smooth_effective: bool = False) -> Dict[str, object]:
   """A lever row: the method with `CoupledGainTask`."""
   keras.utils.set_random_seed(cfg.seed)
-  task = CoupledGainTask(cfg)
+  task = CoupledGainTask(cfg, smooth_effective=smooth_effective)
   return _loop(cfg, steps, eval_every, log, lambda: scorer(task.model),
                task.train_step)
 

@@ -343,9 +343,22 @@ class CoupledGainTest(tf.test.TestCase):
     self.assertAllClose(np.linalg.norm(half['canon_light_d'], axis=1),
                         [1.0, 1.0], atol=1e-6)
 
+  def test_smoothness_follows_the_gain_only_when_asked(self):
+    images = np.random.default_rng(1).uniform(0, 1, (2, 64, 64, 3))
+    images = images.astype(np.float32)
+    sm = {}
+    for effective in (False, True):
+      model = tiny.tiny_model()
+      plain = float(model.canonical(images)['loss_depth_sm'])
+      trainers.couple_to_gain(model, tf.Variable(np.log(0.5), dtype=tf.float32),
+                             effective)
+      sm[effective] = float(model.canonical(images)['loss_depth_sm']) / plain
+    self.assertAllClose(sm, {False: 1.0, True: 0.5}, rtol=1e-5)
+
   def test_lever_rows_run_only_when_named(self):
     rows = learning.parse_args([]).rows.split(',')
     self.assertNotIn('coupled_gain', rows)
+    self.assertNotIn('coupled_gain_smooth', rows)
     self.assertIn('unsup', rows)
     self.assertEqual(learning.parse_args(['--rows=coupled_gain']).rows,
                      'coupled_gain')
