@@ -282,22 +282,12 @@ class CoupledGainTask(task_lib.Unsup3DTask):
         cfg.lr * gain_lr_scale, 0.9, 0.999, 1e-8, 0.0, name='optimizerG')
     self.gain_optimizer.build([self.log_gain])
 
+  def _trainables(self):
+    return dict(super()._trainables(),
+                gain=(self.gain_optimizer, [self.log_gain]))
+
   def _train_replica(self, inputs, epoch):
-    nets = self.model.networks
-    variables = [v for net in nets.values() for v in net.trainable_variables]
-    with tf.GradientTape() as tape:
-      inputs, relief = self._curricula(inputs)
-      result = self._scalars(inputs, epoch, relief)
-    grads = tape.gradient(result['loss_total'], variables + [self.log_gain])
-    start = 0
-    for name, net in nets.items():
-      n = len(net.trainable_variables)
-      optimizers_lib.apply_gradients(self.optimizers[name],
-                                     grads[start:start + n],
-                                     net.trainable_variables)
-      start += n
-    optimizers_lib.apply_gradients(self.gain_optimizer, grads[-1:],
-                                   [self.log_gain])
+    result = super()._train_replica(inputs, epoch)
     result['relief_gain'] = tf.exp(self.log_gain)
     return result
 

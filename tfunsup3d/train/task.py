@@ -180,10 +180,16 @@ class Unsup3DTask:
           for key, ours in METRIC_KEYS.items()}))
     return result
 
+  def _trainables(self):
+    """{name: (optimizer, variables)}: what a training step updates (one
+    Adam per network)."""
+    return {name: (self.optimizers[name], net.trainable_variables)
+            for name, net in self.model.networks.items()}
+
   def _train_replica(self, inputs, epoch):
     """One replica's step: forward, backward, one Adam step per network."""
-    variables = {name: net.trainable_variables
-                 for name, net in self.model.networks.items()}
+    trainables = self._trainables()
+    variables = {name: vs for name, (_, vs) in trainables.items()}
     scale = precision.loss_scale(self.cfg.mixed_precision)  # float16: > 1
     with tf.GradientTape() as tape:
       inputs, relief = self._curricula(inputs)
@@ -191,8 +197,8 @@ class Unsup3DTask:
       loss = precision.scale_loss(result['loss_total'], scale)
     grads = {name: precision.unscale(g, scale)
              for name, g in tape.gradient(loss, variables).items()}
-    for name, vs in variables.items():
-      optimizers_lib.apply_gradients(self.optimizers[name], grads[name], vs)
+    for name, (optimizer, vs) in trainables.items():
+      optimizers_lib.apply_gradients(optimizer, grads[name], vs)
     return result
 
   def _eval_replica(self, inputs, epoch):
