@@ -30,6 +30,8 @@ Rows (`--rows`, comma-separated):
   given_depth_light  diagnostic: both the generator's canonical depth and
                    light fed in (netV, netA and netC learn): how fast the
                    view network learns when the depth cannot lock.
+  given_albedo     diagnostic: the generator's canonical albedo fed in
+                   place of netA's: does the albedo pay for a wrong relief?
   given_mask       diagnostic: the method with its reconstruction losses
                    kept to the generator's object mask (trained like
                    unsup): does the backdrop around the object lock it?
@@ -39,7 +41,7 @@ Rows (`--rows`, comma-separated):
                    Adam, 10x the rate): which way the loss pulls along the
                    bas-relief ambiguity (`trainers.couple_to_gain`),
   coupled_gain_smooth  the same with the smoothness loss on the relief x g.
-  The given_view/depth/light rows train on random batches of the train
+  The given_* rows (not given_mask) train on random batches of the train
   split held in memory, without the flip augmentation (a flip would negate
   the given yaw and light direction); they localise a shortfall of `unsup`
   to the viewpoint, the depth or the light.
@@ -94,6 +96,7 @@ ROWS = {
     'given_depth': {},
     'given_light': {},
     'given_depth_light': {},
+    'given_albedo': {},
     'given_mask': {},  # trained by `train_masked`
     'coupled_gain': {},  # trained by `train_coupled_gain`
     'coupled_gain_smooth': {},
@@ -113,6 +116,7 @@ ROW_TITLES = {
     'given_light': 'diagnostic: the method given the GT light',
     'given_depth_light': 'diagnostic: the method given the GT canonical '
                          'depth and light',
+    'given_albedo': 'diagnostic: the method given the GT canonical albedo',
     'given_mask': 'diagnostic: the method with its losses on the GT object '
                   'mask only (no backdrop)',
     'coupled_gain': 'lever: the method with one learnt gain moving relief, '

@@ -103,7 +103,8 @@ def train_row(cfg, steps: int, eval_every: int, scorer,
 
 _FACTOR_KEYS = ('view', 'canon_depth', 'canon_albedo', 'light_a', 'light_b',
                 'light_d')
-GIVEN_NETS = {'view': 'netV', 'depth': 'netD', 'light': 'netL'}
+GIVEN_NETS = {'view': 'netV', 'depth': 'netD', 'light': 'netL',
+              'albedo': 'netA'}
 
 
 def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
@@ -184,9 +185,10 @@ def net_output(cfg, factors, index, net: str) -> np.ndarray:
 def train_given(cfg, steps: int, eval_every: int, scorer, log,
                 given: str) -> Dict[str, object]:
   """A diagnostic row: `train_row` with netV's (`given='view'`), netD's
-  (`given='depth'`) or netL's (`given='light'`) output, or several of them
-  (`'depth_light'`), replaced by the generator's ground truth, fed through
-  variables set before each training and test batch."""
+  (`given='depth'`), netL's (`given='light'`) or netA's (`given='albedo'`)
+  output, or several of them (`'depth_light'`), replaced by the generator's
+  ground truth, fed through variables set before each training and test
+  batch."""
   keras.utils.set_random_seed(cfg.seed)
   task = task_lib.Unsup3DTask(cfg)
   model = task.model

@@ -240,6 +240,50 @@ class YawSpreadTest(tf.test.TestCase):
     self.assertTrue(np.all(np.isfinite(tape.gradient(loss, flat).numpy())))
 
 
+class YawShiftCorrelationTest(tf.test.TestCase):
+
+  @staticmethod
+  def _view(yaw, shift):
+    zeros = np.zeros(len(yaw))
+    return tf.constant(np.stack([zeros, yaw, zeros, shift, zeros, zeros], 1),
+                       tf.float32)
+
+  def test_values(self):
+    shift = np.array([-0.1, 0.0, 0.05, 0.1])
+    # A yaw that follows the shift (either sign, any scale): the full cost.
+    for yaw in (3 * shift + 0.2, -0.5 * shift):
+      self.assertAllClose(
+          losses.yaw_shift_correlation(self._view(yaw, shift)), 1.0,
+          atol=1e-5)
+    # Orthogonal to it (centred): no cost; a constant yaw: none either.
+    self.assertAllClose(losses.yaw_shift_correlation(
+        self._view(np.array([1.0, -1.0, -1.0, 1.0]) * 0.1,
+                   np.array([1.0, 1.0, -1.0, -1.0]))), 0.0, atol=1e-6)
+    self.assertAllClose(losses.yaw_shift_correlation(
+        self._view(np.full(4, 0.3), shift)), 0.0, atol=1e-6)
+    # By hand: yaw (1, 0, 0, -1) - 0, shift (1, 1, -1, -1): cov 0.5,
+    # var 0.5 and 1, so corr^2 = 0.25 / 0.5 = 0.5.
+    self.assertAllClose(losses.yaw_shift_correlation(
+        self._view(np.array([1.0, 0.0, 0.0, -1.0]),
+                   np.array([1.0, 1.0, -1.0, -1.0]))), 0.5, atol=1e-6)
+
+  def test_gradient_moves_only_the_yaw_away_from_the_shift(self):
+    view = tf.Variable(self._view(np.array([0.1, 0.0, 0.25]),
+                                  np.array([-0.05, 0.0, 0.05])))
+    with tf.GradientTape() as tape:
+      loss = losses.yaw_shift_correlation(view)
+    grad = tape.gradient(loss, view).numpy()
+    self.assertAllEqual(grad[:, [0, 2, 3, 4, 5]], np.zeros([3, 5]))
+    # One descent step lowers the correlation.
+    after = losses.yaw_shift_correlation(view - 0.01 * grad)
+    self.assertLess(float(after), float(loss))
+    with tf.GradientTape() as tape:
+      flat = self._view(np.zeros(3), np.zeros(3))
+      tape.watch(flat)
+      loss = losses.yaw_shift_correlation(flat)
+    self.assertTrue(np.all(np.isfinite(tape.gradient(loss, flat).numpy())))
+
+
 class SpreadPriorTest(tf.test.TestCase):
 
   def test_columns_are_held_apart(self):

@@ -372,6 +372,13 @@ class OutputLayoutTest(tf.test.TestCase):
                       'lam_light_std', expected)
 
 
+  def test_yaw_shift_prior_adds_its_weighted_term(self):
+    def expected(o):
+      return np.corrcoef(o['view'][:, 1], o['view'][:, 3])[0, 1] ** 2
+    self._check_prior('loss_yaw_shift_corr', 'lam_yaw_shift_corr', 2.5,
+                      'lam_yaw_shift_corr', expected)
+
+
 class HalvesTest(tf.test.TestCase):
   """decompose = reconstruct(canonical(images)): the B inputs' factors, then
   the flip, shading, rendering, warp and masks."""

@@ -237,6 +237,11 @@ class Config:
       'x and y) to the loss; 0: off (the reference).', _T)
   lam_light_std: float = _key(1.0, 'Weight of the light-tilt spread prior.',
                               _T)
+  lam_yaw_shift_corr: float = _key(
+      0.0, 'Yaw/shift decorrelation prior: adds this weight times the '
+      'squared correlation, over a batch, of the predicted yaw with the '
+      'predicted x-translation (only the yaw moves), so that the yaw does '
+      'not stand in for where the object sits; 0: off (the reference).', _T)
   log_dir: Optional[str] = _key(
       None, 'TensorBoard dir (default checkpoint_dir/logs).', _T)
   export_dir: str = _key('saved_models', 'Base directory of exports.', _E)
@@ -327,7 +332,8 @@ _CHECKS = (
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay', 'min_yaw_std',
-    'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std')) + tuple(
+    'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
+    'lam_yaw_shift_corr')) + tuple(
         (k, lambda v: v >= 1, '>= 1') for k in (
             'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf'))
 

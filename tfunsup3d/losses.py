@@ -187,6 +187,31 @@ def light_tilt_spread(light_d, min_std: float):
   return spread_prior(light_d[:, :2] / light_d[:, 2:], min_std)
 
 
+def yaw_shift_correlation(view):
+  """The yaw/shift decorrelation prior: the squared correlation, over the
+  batch, of the predicted yaw with the predicted sideways translation,
+  with the translation's gradient stopped.
+
+  A view network can explain where the object sits in the frame with the
+  yaw instead of the translation (a turn about the rotation centre also
+  moves the object sideways); the prior leaves the translation to do that
+  and pushes the yaw to depend on something else. Only the yaw moves.
+
+  Args:
+    view: a tensor of shape `[B, 6]` (pitch, yaw, roll in radians, then x,
+      y, z translation), B >= 2.
+
+  Returns:
+    A scalar in [0, 1]: 0 when uncorrelated (or when either is constant).
+  """
+  yaw = view[:, 1] - tf.reduce_mean(view[:, 1])
+  shift = tf.stop_gradient(view[:, 3] - tf.reduce_mean(view[:, 3]))
+  cov = tf.reduce_mean(yaw * shift)
+  var = ((tf.reduce_mean(tf.square(yaw)) + 1e-12) *
+         (tf.reduce_mean(tf.square(shift)) + 1e-12))
+  return tf.square(cov) / var
+
+
 def total_loss(l1, l1_flip, perc: Optional[tf.Tensor],
                perc_flip: Optional[tf.Tensor], depth_sm, lam_flip,
                lam_perc: float, lam_depth_sm: float):

@@ -14,14 +14,17 @@ from tfunsup3d.networks import precision
 from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
-# The spread priors: loss term, config keys of its minimum spread (0: off)
-# and of its weight, and its value fn(outputs, B, minimum).
-_SPREAD_PRIORS = (
+# The batch priors: loss term, config keys of its setting (a minimum
+# spread; 0: off) and of its weight, and its value fn(outputs, B, setting).
+_BATCH_PRIORS = (
     ('loss_yaw_std', 'min_yaw_std', 'lam_yaw_std',
      lambda out, b, least: losses.yaw_spread(out['view'][:b, 1], least)),
     ('loss_light_std', 'min_light_tilt_std', 'lam_light_std',
      lambda out, b, least: losses.light_tilt_spread(out['canon_light_d'][:b],
                                                     least)),
+    # No setting but its weight (0: off).
+    ('loss_yaw_shift_corr', 'lam_yaw_shift_corr', 'lam_yaw_shift_corr',
+     lambda out, b, _: losses.yaw_shift_correlation(out['view'][:b])),
 )
 # The confidence maps of `canonical` (None without netC).
 CONF_KEYS = ('conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
@@ -345,7 +348,8 @@ class Unsup3D(keras.Model):
     Returns:
       dict with loss_l1_im, loss_l1_im_flip, loss_perc_im, loss_perc_im_flip
       (0 when lam_perc == 0), loss_depth_sm (+ loss_depth_gt when
-      supervised, + the spread priors' loss_*_std), loss_total.
+      supervised, + the batch priors' loss_*_std and loss_yaw_shift_corr
+      when on), loss_total.
     """
     del images
     cfg = self.cfg
@@ -380,7 +384,7 @@ class Unsup3D(keras.Model):
         res['loss_l1_im'], res['loss_l1_im_flip'], res.get('loss_perc_im'),
         res.get('loss_perc_im_flip'), res['loss_depth_sm'], lam_flip,
         cfg.lam_perc, cfg.lam_depth_sm) + res.get('loss_depth_gt', 0.0) + sum(
-            getattr(cfg, lam) * res[k] for k, _, lam, _ in _SPREAD_PRIORS
+            getattr(cfg, lam) * res[k] for k, _, lam, _ in _BATCH_PRIORS
             if k in res)
     zero = tf.zeros([], tf.float32)
     return dict({'loss_perc_im': zero, 'loss_perc_im_flip': zero}, **res)
@@ -388,11 +392,12 @@ class Unsup3D(keras.Model):
   def _prior_means(self, outputs, b) -> Dict[str, tuple]:
     """The priors' (mean, count) for `losses.global_means`: the depth
     smoothness, a mean over the B images' pixels, and the yaw- and
-    light-spread priors (`min_yaw_std`, `min_light_tilt_std` > 0), one value
-    per replica's batch."""
+    light-spread priors (`min_yaw_std`, `min_light_tilt_std` > 0) and the
+    yaw/shift decorrelation (`lam_yaw_shift_corr` > 0), one value per
+    replica's batch."""
     means = {'loss_depth_sm': (outputs['loss_depth_sm'],
                                tf.cast(b, tf.float32))}
-    for key, least_key, _, prior in _SPREAD_PRIORS:
+    for key, least_key, _, prior in _BATCH_PRIORS:
       least = getattr(self.cfg, least_key)
       if least > 0:
         means[key] = (prior(outputs, b, least), tf.constant(1.0))

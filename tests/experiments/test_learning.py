@@ -165,6 +165,17 @@ class LearningBenchTest(tf.test.TestCase):
     view[:, 3] = 0.0  # no translation at all: no correlation to report
     self.assertTrue(np.isnan(scorer.position_cue()['tx']))
 
+  def test_given_albedo_is_the_stored_albedo_in_netAs_range(self):
+    # synth.write_split stores the canonical albedo a in [-1, 1] as uint8
+    # round((a + 1) * 127.5); netA's output (after its tanh) is a itself.
+    albedo = np.random.default_rng(0).uniform(-1, 1, (3, 4, 4, 3))
+    stored = np.round((albedo + 1.0) * 127.5).astype(np.uint8)
+    out = trainers.net_output(config_lib.Config(), {'canon_albedo': stored},
+                              [2, 0], 'netA')
+    self.assertEqual(out.dtype, np.float32)
+    self.assertAllClose(out, albedo[[2, 0]], atol=0.5 / 127.5 + 1e-6)
+    self.assertEqual(trainers.GIVEN_NETS['albedo'], 'netA')
+
   def test_unknown_row_is_an_error(self):
     with self.assertRaises(SystemExit):
       learning.parse_args(['--rows=unsup,bogus'])
@@ -284,7 +295,8 @@ class GivenRowsTest(tf.test.TestCase):
   def test_given_view_depth_and_light_rows(self):
     _, result = _tiny_run(
         '--num_test=20', '--steps=2', '--eval_every=2',
-        '--rows=given_view,given_depth,given_light,given_depth_light')
+        '--rows=given_view,given_depth,given_light,given_depth_light,'
+        'given_albedo')
     view = result['rows']['given_view']['final']
     # The test split's yaw is fed in: its spread and correlation are the
     # generator's (the last test batch is a partial one of 4).
@@ -311,6 +323,10 @@ class GivenRowsTest(tf.test.TestCase):
     self.assertAllClose(both['diag_light_tilt_slope'], 1.0, atol=1e-4)
     self.assertLess(both['mad_mean'], result['baselines']['null']['mad_mean'])
     self.assertLess(both['diag_yaw_corr'], 0.99)
+    # The albedo fed in, netD's own depth: scored like the method.
+    albedo = result['rows']['given_albedo']['final']
+    self.assertTrue(np.isfinite(albedo['side_mean']))
+    self.assertLess(albedo['diag_yaw_corr'], 0.99)
 
 
 class CoupledGainTest(tf.test.TestCase):
