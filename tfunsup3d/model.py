@@ -348,8 +348,7 @@ class Unsup3D(keras.Model):
     Returns:
       dict with loss_l1_im, loss_l1_im_flip, loss_perc_im, loss_perc_im_flip
       (0 when lam_perc == 0), loss_depth_sm (+ loss_depth_gt when
-      supervised, + the batch priors' loss_*_std and loss_yaw_shift_corr
-      when on), loss_total.
+      supervised, + the batch priors' terms that are on), loss_total.
     """
     del images
     cfg = self.cfg
