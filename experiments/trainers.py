@@ -23,6 +23,7 @@ from tfunsup3d import Unsup3D
 from tfunsup3d.data import synth
 from tfunsup3d.data import synth_params
 from tfunsup3d.factors import depth as depth_lib
+from tfunsup3d.factors import light as light_lib
 from tfunsup3d.factors import view as view_lib
 from tfunsup3d.train import loop
 from tfunsup3d.train import optimizers as optimizers_lib
@@ -265,8 +266,7 @@ def couple_to_gain(model, log_gain: tf.Variable,
     turn = tf.asin(tf.clip_by_value(tf.sin(view[:, :2]) / g, -0.999, 0.999))
     out['view'] = tf.concat([turn, view[:, 2:]], axis=1)
     d = out['canon_light_d']
-    d = tf.concat([d[:, :2] / (d[:, 2:] * g), tf.ones_like(d[:, 2:])], axis=1)
-    out['canon_light_d'] = d / tf.norm(d, axis=1, keepdims=True)
+    out['canon_light_d'] = light_lib.direction(d[:, :2] / (d[:, 2:] * g))
     return out
   model.canonical = coupled
 

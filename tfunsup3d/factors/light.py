@@ -18,6 +18,17 @@ def canonical_light(raw, min_amb: float, max_amb: float, min_diff: float,
   """
   light_a = rescale(raw[:, :1], min_amb, max_amb)
   light_b = rescale(raw[:, 1:2], min_diff, max_diff)
-  d = tf.concat([raw[:, 2:], tf.ones_like(raw[:, :1])], axis=1)
-  light_d = d / tf.sqrt(tf.reduce_sum(d * d, axis=1, keepdims=True))
-  return light_a, light_b, light_d
+  return light_a, light_b, direction(raw[:, 2:])
+
+
+def direction(tilt):
+  """Light tilts -> unit light directions.
+
+  Args:
+    tilt: a tensor of shape `[B, 2]`, (dx, dy) per unit of dz.
+
+  Returns:
+    A tensor of shape `[B, 3]`: (dx, dy, 1) / |(dx, dy, 1)|.
+  """
+  d = tf.concat([tilt, tf.ones_like(tilt[:, :1])], axis=1)
+  return d / tf.sqrt(tf.reduce_sum(d * d, axis=1, keepdims=True))
