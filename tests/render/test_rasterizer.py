@@ -1,5 +1,6 @@
 """Tests for tfunsup3d.render.rasterizer."""
 
+from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
@@ -40,7 +41,7 @@ def _brute_force_depth(vertices, faces, K, size, anti_aliasing):
   return out.reshape(v.shape[0], size, ss, size, ss).mean(axis=(2, 4))
 
 
-class RasterizerTest(tf.test.TestCase):
+class RasterizerTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_identity_plane_plain(self):
     K = camera.intrinsics(16)
@@ -217,18 +218,26 @@ class RasterizerTest(tf.test.TestCase):
     self.assertAllClose(img[0, 2, :, 1], 2 * np.arange(size), atol=1e-4)
     self.assertAllClose(cov, np.ones([1, size, size, 1]))
 
-  def test_order_by_area_bucket(self):
-    # A permutation; buckets non-increasing; original order within a bucket.
-    rng = np.random.default_rng(0)
-    area = rng.choice([0, 1, 3, 5, 8, 20, 30, 50, 100, 500], size=777)
-    order = rasterizer._order_by_area_bucket(  # pylint: disable=protected-access
-        tf.constant(area, tf.int32)).numpy()
-    self.assertAllEqual(np.sort(order), np.arange(777))
+  @parameterized.parameters((777, False), (777, True), (8, True), (1, False))
+  def test_order_by_area_bucket(self, n, jit):
+    # A permutation; buckets non-increasing; original order within a bucket
+    # (sizes off and on the rank's block of 8 rows, eager and under XLA).
+    rng = np.random.default_rng(n)
+    area = rng.choice([0, 1, 3, 5, 8, 20, 30, 50, 100, 500], size=n)
+    order_fn = rasterizer._order_by_area_bucket  # pylint: disable=protected-access
+    if jit:
+      order_fn = tf.function(order_fn, jit_compile=True)
+    order = order_fn(tf.constant(area, tf.int32)).numpy()
+    self.assertAllEqual(np.sort(order), np.arange(n))
     bucket = np.searchsorted(rasterizer._AREA_BUCKETS, area[order])  # pylint: disable=protected-access
     self.assertTrue(np.all(np.diff(bucket) <= 0))
     for b in np.unique(bucket):
       ids = order[bucket == b]
       self.assertTrue(np.all(np.diff(ids) > 0))
+    # The same as NumPy's stable sort by descending bucket.
+    expected = np.argsort(-np.searchsorted(rasterizer._AREA_BUCKETS, area),  # pylint: disable=protected-access
+                          kind='stable')
+    self.assertAllEqual(order, expected)
 
   def test_bad_inputs(self):
     K = camera.intrinsics(4)

@@ -22,6 +22,7 @@ Triangles with a vertex at depth <= near are skipped (the reference never
 produces them: depths are about 1).
 """
 
+import numpy as np
 import tensorflow as tf
 
 from tfunsup3d.render import checks
@@ -104,6 +105,8 @@ def _interpolate_depth(w0, w1, w2, inv_depth):
 
 # Upper bounds (inclusive) of the box-area buckets of `_order_by_area_bucket`.
 _AREA_BUCKETS = (0, 2, 4, 6, 9, 12, 16, 25, 36, 64, 144)
+# Rows per block of `_order_by_area_bucket`'s two-level count.
+_RANK_BLOCK = 8
 
 
 def _order_by_area_bucket(area):
@@ -113,16 +116,33 @@ def _order_by_area_bucket(area):
   bucket): chunks of the result hold triangles of similar box size, which is
   all the chunked z-buffer needs, at a fraction of the cost of a comparison
   sort (XLA:CPU's sort was about half of the z-buffer's time).
+
+  A row's rank within its bucket is counted in two levels: against the
+  earlier rows of its block of `_RANK_BLOCK` rows (pairwise, elementwise
+  work), plus the bucket's count in all earlier blocks (a prefix sum over
+  N / _RANK_BLOCK blocks). A prefix sum over all N rows' one-hot buckets,
+  which XLA:CPU runs as a reduce-window, took 2.5-3 times as long.
   """
   edges = tf.constant(_AREA_BUCKETS, tf.int32)
   num_buckets = len(_AREA_BUCKETS) + 1
   bucket = num_buckets - 1 - tf.reduce_sum(
       tf.cast(area[:, tf.newaxis] > edges, tf.int32), axis=1)
-  onehot = tf.one_hot(bucket, num_buckets, dtype=tf.int32)  # [N, nb]
-  rank = tf.reduce_sum(tf.cumsum(onehot, axis=0, exclusive=True) * onehot, 1)
-  offsets = tf.cumsum(tf.reduce_sum(onehot, axis=0), exclusive=True)
-  position = tf.gather(offsets, bucket) + rank
   n = tf.shape(area)[0]
+  k = _RANK_BLOCK
+  # Padding rows get bucket `num_buckets`: counted apart, dropped below.
+  blocks = tf.reshape(tf.pad(bucket, [[0, (-n) % k]],
+                             constant_values=num_buckets), [-1, k])
+  earlier = tf.constant(np.tril(np.ones([k, k], bool), -1))
+  within = tf.reduce_sum(tf.cast(
+      (blocks[:, :, tf.newaxis] == blocks[:, tf.newaxis, :]) & earlier,
+      tf.int32), axis=2)  # [M, k]
+  counts = tf.reduce_sum(tf.one_hot(blocks, num_buckets + 1, dtype=tf.int32),
+                         axis=1)  # [M, num_buckets + 1]
+  before = tf.cumsum(counts, axis=0, exclusive=True)
+  rank = tf.reshape(within + tf.gather(before, blocks, batch_dims=1), [-1])
+  offsets = tf.cumsum(tf.reduce_sum(counts[:, :num_buckets], axis=0),
+                      exclusive=True)
+  position = tf.gather(offsets, bucket) + rank[:n]
   return tf.scatter_nd(position[:, tf.newaxis], tf.range(n), [n])
 
 
