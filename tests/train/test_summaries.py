@@ -1,7 +1,9 @@
 """Tests of tfunsup3d.train.summaries (the tags are checked through a real
 training run in test_training.py)."""
 
+import glob
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -31,6 +33,39 @@ class VisualizerTest(testcase.TestCase):
     self.assertAllClose(out['canon_im_rotate'], strip(False), atol=1e-5)
     # The supersampled strip differs, so the check above can fail.
     self.assertGreater(np.abs(strip(True) - strip(False)).max(), 0.01)
+
+
+class WriteScalarsTest(testcase.TestCase):
+
+  def _read(self, directory):
+    found = []
+    for path in glob.glob(os.path.join(directory, 'events.*')):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for value in event.summary.value:
+          found.append((event.step, value.tag,
+                        float(tf.make_ndarray(value.tensor)),
+                        value.metadata.plugin_data.plugin_name))
+    return sorted(found)
+
+  def test_each_writer_gets_its_own_values_steps_and_tags(self):
+    root = self.scratch_dir()
+    writers = {name: tf.summary.create_file_writer(os.path.join(root, name))
+               for name in ('train', 'val')}
+    for step in (0, 1):
+      summaries.write_scalars(writers['train'],
+                              {'loss_total': 0.5 + step, 'SIDE': 2.0}, step)
+    summaries.write_scalars(writers['val'], {'loss_total': -3.0}, 7,
+                            prefix='val/')
+    summaries.write_scalars(writers['train'], {}, 2)  # Nothing to write.
+    for writer in writers.values():
+      writer.flush()
+    side = summaries.tag('SIDE')
+    self.assertNotEqual(side, 'SIDE')  # A reference tag, not the raw name.
+    self.assertEqual(self._read(os.path.join(root, 'train')), sorted([
+        (0, 'Loss/loss_total', 0.5, 'scalars'), (0, side, 2.0, 'scalars'),
+        (1, 'Loss/loss_total', 1.5, 'scalars'), (1, side, 2.0, 'scalars')]))
+    self.assertEqual(self._read(os.path.join(root, 'val')),
+                     [(7, 'val/Loss/loss_total', -3.0, 'scalars')])
 
 
 if __name__ == '__main__':
