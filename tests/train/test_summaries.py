@@ -1,6 +1,7 @@
 """Tests of tfunsup3d.train.summaries (the tags are checked through a real
 training run in test_training.py)."""
 
+import gc
 import glob
 import math
 import os
@@ -66,6 +67,15 @@ class WriteScalarsTest(testcase.TestCase):
         (1, 'Loss/loss_total', 1.5, 'scalars'), (1, side, 2.0, 'scalars')]))
     self.assertEqual(self._read(os.path.join(root, 'val')),
                      [(7, 'val/Loss/loss_total', -3.0, 'scalars')])
+
+  def test_a_writer_is_not_kept_alive(self):
+    writer = tf.summary.create_file_writer(self.scratch_dir())
+    summaries.write_scalars(writer, {'loss_total': 1.0}, 0)
+    self.assertIn(writer, summaries._SCALAR_WRITERS)  # pylint: disable=protected-access
+    count = len(summaries._SCALAR_WRITERS)  # pylint: disable=protected-access
+    del writer
+    gc.collect()
+    self.assertLen(summaries._SCALAR_WRITERS, count - 1)  # pylint: disable=protected-access
 
 
 if __name__ == '__main__':

@@ -51,12 +51,6 @@ _IMAGE = _metadata('images', summary_pb2.DATA_CLASS_BLOB_SEQUENCE)
 _HISTOGRAM = _metadata('histograms', summary_pb2.DATA_CLASS_TENSOR)
 
 
-def scalar(name: str, value, step: Optional[int] = None):
-  """tf.summary.scalar without the tensorboard package."""
-  tf.summary.write(name, tf.constant(float(value), tf.float32), step=step,
-                   metadata=_SCALAR)
-
-
 def image(name: str, images: np.ndarray, step: Optional[int] = None):
   """Writes images `[N, H, W, C]` (C 1 or 3, values in [0, 1]) as PNGs."""
   images = np.asarray(images, np.float32)
@@ -106,19 +100,21 @@ def write_scalars(writer, scalars: Dict[str, float], step: int,
   fn = _SCALAR_WRITERS.get(writer)
   if fn is None:
     fn = _SCALAR_WRITERS[writer] = tf.function(
-        functools.partial(_write_scalar_vector, writer), autograph=False)
+        functools.partial(_write_scalar_vector, weakref.ref(writer)),
+        autograph=False)
   fn(tuple(prefix + tag(name) for name in scalars),
      tf.constant([float(v) for v in scalars.values()], tf.float32),
      tf.constant(step, tf.int64))
 
 
-# writer -> its compiled `_write_scalar_vector` (the writer is captured when
-# the function is traced, so each writer needs its own).
+# writer -> its compiled `_write_scalar_vector`: the writer is captured when
+# the function is traced, so each writer needs its own. The function holds
+# only a weak reference, so that the entry goes with the writer.
 _SCALAR_WRITERS = weakref.WeakKeyDictionary()
 
 
-def _write_scalar_vector(writer, tags, values, step):
-  with writer.as_default(step=step):
+def _write_scalar_vector(writer_ref, tags, values, step):
+  with writer_ref().as_default(step=step):
     for i, name in enumerate(tags):
       tf.summary.write(name, values[i], metadata=_SCALAR)
 
