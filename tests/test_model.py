@@ -371,7 +371,6 @@ class OutputLayoutTest(tf.test.TestCase):
     self._check_prior('loss_light_std', 'min_light_tilt_std', 0.5,
                       'lam_light_std', expected)
 
-
   def test_yaw_shift_prior_adds_its_weighted_term(self):
     def expected(o):
       return np.corrcoef(o['view'][:, 1], o['view'][:, 3])[0, 1] ** 2
