@@ -82,6 +82,7 @@ from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.data import synth_params
+from tfunsup3d.train import curriculum
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = {
@@ -159,6 +160,18 @@ def slope(x: np.ndarray, y: np.ndarray) -> float:
   return float(np.sum(x * y) / np.sum(x * x))
 
 
+def _centre_crop(image, depth_p, fraction: float):
+  """(image, depth PNG value) centre-cropped to `fraction` (1: unchanged);
+  a depth pixel whose bilinear footprint touches the background (0) is set
+  to background."""
+  if fraction >= 1.0:
+    return image, depth_p
+  valid = curriculum.centre_crop(tf.cast(depth_p > 0, tf.float32), fraction)
+  depth_p = curriculum.centre_crop(depth_p, fraction)
+  return (curriculum.centre_crop(image, fraction),
+          tf.where(valid > 0.999, depth_p, tf.zeros_like(depth_p)))
+
+
 RELIEF_SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
 
 
@@ -185,11 +198,15 @@ class Scorer:
   at relief k shows a best relief scale near 1/k and a tilt slope near 1/k.
   """
 
-  def __init__(self, cfg, factors_path: str):
+  def __init__(self, cfg, factors_path: str, crop: float = 1.0):
+    """`crop` < 1: every test image and its depth centre-cropped to that
+    fraction of the side (`curriculum.centre_crop`, the `crop_mix` crop),
+    depth pixels kept only where the crop saw no background."""
     ds = images_lib.build_dataset(
         config_lib.from_dict({'load_gt_depth': True}, base=cfg), 'test',
         training=False)  # in file order: batch k holds the next images
-    self.batches = [(b['image'], b['depth_gt']) for b in ds]
+    self.batches = [_centre_crop(b['image'], b['depth_gt'], crop)
+                    for b in ds]
     self.factors = trainers.read_factors(factors_path)  # the generator's
     self.near = cfg.min_depth + 0.05 * (cfg.max_depth - cfg.min_depth)
 
@@ -296,6 +313,11 @@ def markdown(result: Dict[str, object]) -> str:
       f'{s["counts"]}; test split scored with '
       'the model\'s metrics (SIDE x1e-2, MAD degrees, mean ± std over test '
       f'images). {s["machine"]}.', '',
+      *([f'The rows are scored on the test images centre-cropped to '
+         f'{s["test_crop"]} of their side (depth pixels next to the '
+         'background left out); the baselines on whole frames, so compare '
+         'the rows\' diagnostics, not their scores, with them.', '']
+        if 'test_crop' in s else []),
       *([f'The test objects\' horizontal position correlates '
          f'{result["position_cue"]["yaw"]:.2f} with the generator\'s yaw '
          f'and {result["position_cue"]["tx"]:.2f} with its x-translation '
@@ -396,6 +418,10 @@ def parse_args(argv=None):
   p.add_argument('--max_yaw', type=float, default=None,
                  help="the generator's yaw range in degrees, +-max_yaw "
                  "(default: the category's, SynthOptions)")
+  p.add_argument('--test_crop', type=float, default=1.0,
+                 help='score the rows on the test images centre-cropped to '
+                 'this fraction of the side (the crop_mix crop; the '
+                 'baselines stay on whole frames)')
   p.add_argument('--resume', action='store_true',
                  help='keep finished rows of <out_dir>/<name>.json')
   p.set_defaults(config=None, name=None, zoom=None)
@@ -409,6 +435,8 @@ def parse_args(argv=None):
   if unknown:
     p.error(f'unknown rows {unknown}; choose from {list(ROWS)}')
   trainers.check_run_arguments(p, args)
+  if not 0 < args.test_crop <= 1:
+    p.error('--test_crop must be in (0, 1]')
   return args
 
 
@@ -432,6 +460,7 @@ def main(argv=None) -> Dict[str, object]:
               'eval_every': args.eval_every, 'batch_size': base.batch_size,
               'counts': counts, 'data_seed': args.data_seed,
               'zoom': args.zoom, 'category': args.category, **yaw,
+              **({'test_crop': args.test_crop} if args.test_crop < 1 else {}),
               'machine': f'{os.cpu_count()} CPU cores, TF {tf.__version__}, '
                          f'devices {[d.device_type for d in tf.config.list_logical_devices()]}'}
   result = {'name': args.name, 'settings': settings, 'rows': {}}
@@ -446,7 +475,8 @@ def main(argv=None) -> Dict[str, object]:
       key: {m: float(base_scores[key][m]) for m in
             ('side_mean', 'side_std', 'mad_mean', 'mad_std')}
       for key in ('null', 'average')}
-  scorer = Scorer(base, os.path.join(args.data_dir, 'test', 'factors.npz'))
+  scorer = Scorer(base, os.path.join(args.data_dir, 'test', 'factors.npz'),
+                  args.test_crop)
   result['position_cue'] = scorer.position_cue()
 
   order = args.rows.split(',')

@@ -225,6 +225,11 @@ class Config:
       None, 'Crop mix [fraction, probability]: at every training step each '
       'image is centre-cropped to the fraction of each side (resized back) '
       'with the probability; none: off (train/curriculum.py).', _T)
+  crop_camera: bool = _key(
+      False, 'With crop_mix [f, 1] (every training image cropped): train '
+      'with the camera such a crop has, the focal length divided by f (a '
+      'narrower field of view); false: the configured camera for the crops '
+      'too (the earlier runs).', _T)
   min_yaw_std: float = _key(
       0.0, 'Yaw-spread prior: the smallest standard deviation, in degrees, '
       'of the predicted yaw over a batch; a smaller one adds lam_yaw_std * '
@@ -381,6 +386,10 @@ def check(cfg: Config) -> None:
     if not (a < b if op == '<' else a <= b):
       raise ConfigError(f'{low} must be {op} {high}. Received: {low}={a}, '
                         f'{high}={b}')
+  if cfg.crop_camera and not (cfg.crop_mix and cfg.crop_mix[1] == 1):
+    raise ConfigError('crop_camera needs crop_mix [fraction, 1] (every '
+                      'training image cropped alike). Received: '
+                      f'crop_mix={cfg.crop_mix}')
 
 
 _WARNED = set()  # compatibility keys warned about in this process.

@@ -154,7 +154,7 @@ class Unsup3D(keras.Model):
     return self.decompose(images, training=training)
 
   def decompose(self, images, training: bool = False,
-                relief=1.0) -> Dict[str, tf.Tensor]:
+                relief=1.0, K=None) -> Dict[str, tf.Tensor]:
     """Splits images into canonical factors and re-renders them:
     `reconstruct(canonical(images, relief))`.
 
@@ -163,11 +163,12 @@ class Unsup3D(keras.Model):
       training: see `canonical` (no layer differs between training and
         inference; only config `remat` looks at it).
       relief: see `canonical`.
+      K: see `reconstruct`.
 
     Returns:
       The dict of `reconstruct`.
     """
-    return self.reconstruct(self.canonical(images, relief, training))
+    return self.reconstruct(self.canonical(images, relief, training), K)
 
   def canonical(self, images, relief=1.0,
                 training: bool = False) -> Dict[str, tf.Tensor]:
@@ -249,30 +250,34 @@ class Unsup3D(keras.Model):
     return tuple(tf.recompute_grad(net) if net is not None and on else net
                  for net, on in zip(nets, recompute))
 
-  def shade(self, factors) -> Dict[str, tf.Tensor]:
+  def shade(self, factors, K=None) -> Dict[str, tf.Tensor]:
     """Normals, diffuse shading and the shaded canonical image.
 
     Args:
       factors: dict with canon_depth `[N,S,S]`, canon_albedo `[N,S,S,3]`,
         canon_light_a, canon_light_b `[N,1]`, canon_light_d `[N,3]` (any
         N: the B rows of `canonical` or the 2B of `reconstruct`).
+      K: see `reconstruct`.
 
     Returns:
       dict with canon_normal `[N,S,S,3]`, canon_diffuse_shading
       `[N,S,S,1]` and canon_im `[N,S,S,3]`.
     """
-    normal = render.depth_to_normals(factors['canon_depth'], self.K)
+    normal = render.depth_to_normals(factors['canon_depth'],
+                                     self.K if K is None else K)
     canon_im, shading = render.shade(
         factors['canon_albedo'], normal, factors['canon_light_a'],
         factors['canon_light_b'], factors['canon_light_d'])
     return {'canon_normal': normal, 'canon_diffuse_shading': shading,
             'canon_im': canon_im}
 
-  def reconstruct(self, factors) -> Dict[str, tf.Tensor]:
+  def reconstruct(self, factors, K=None) -> Dict[str, tf.Tensor]:
     """The second half of `decompose`: flip, shade, render, warp, mask.
 
     Args:
       factors: the dict of `canonical` (B rows).
+      K: `[3, 3]` camera matrix; None: the configured one (`self.K`).
+        Training on centre crops passes the crops' (config `crop_camera`).
 
     Returns:
       `factors` with canon_depth, canon_albedo, canon_light_*, view
@@ -284,16 +289,17 @@ class Unsup3D(keras.Model):
       and recon_im_mask_both `[2B,S,S,1]`.
     """
     cfg = self.cfg
+    K = self.K if K is None else K
     b = tf.shape(factors['canon_depth'])[0]
     out = dict(factors)
     out.update(self._symmetric(factors))
-    out.update(self.shade(out))
+    out.update(self.shade(out, K))
     recon_depth = render.render_depth(
-        out['canon_depth'], out['view'], self.K, cfg.rot_center_depth,
+        out['canon_depth'], out['view'], K, cfg.rot_center_depth,
         cfg.min_depth, cfg.max_depth, anti_aliasing=cfg.anti_aliasing)
     out['recon_depth'] = recon_depth
-    out['recon_normal'] = render.depth_to_normals(recon_depth, self.K)
-    grid = render.inverse_warp_grid(recon_depth, out['view'], self.K,
+    out['recon_normal'] = render.depth_to_normals(recon_depth, K)
+    grid = render.inverse_warp_grid(recon_depth, out['view'], K,
                                     cfg.rot_center_depth)
     recon_im = render.grid_sample(out['canon_im'], grid)
     mask = depth_lib.valid_mask(recon_depth, cfg.min_depth, cfg.max_depth)
@@ -407,20 +413,22 @@ class Unsup3D(keras.Model):
     return depth_lib.depth_from_png(depth_p, self.cfg.min_depth,
                                     self.cfg.max_depth)
 
-  def compute_metrics(self, outputs, depth_gt) -> Dict[str, tf.Tensor]:
+  def compute_metrics(self, outputs, depth_gt,
+                      K=None) -> Dict[str, tf.Tensor]:
     """SIDE, MAD, MAE, MSE per image (docs/method.md §6).
 
     Args:
       outputs: the dict of `decompose`.
       depth_gt: ground-truth depth `[B, S, S]` in the input view (use
         `depth_from_png` for the ground-truth layout's PNG values).
+      K: the camera `decompose` was given (None: `self.K`).
 
     Returns:
       dict of `[B]` tensors `mae`, `mse`, `side`, `mad` and `[B,S,S]` maps.
     """
     b = tf.shape(depth_gt)[0]
     return metrics.depth_metrics(outputs['recon_depth'][:b], outputs[
-        'recon_im_mask'][:b, ..., 0], depth_gt, self.K)
+        'recon_im_mask'][:b, ..., 0], depth_gt, self.K if K is None else K)
 
   def with_config(self, **overrides) -> 'Unsup3D':
     """A new model with `overrides` applied and this model's weights.

@@ -14,6 +14,7 @@ from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
 from tfunsup3d import Unsup3D
 from tfunsup3d.data import synth
+from tfunsup3d.train import curriculum
 from tests import tiny
 
 
@@ -71,6 +72,35 @@ class LearningBenchTest(tf.test.TestCase):
     self.assertNotIn('yaw within', learning.markdown(result))
     result['settings']['max_yaw'] = 45.0
     self.assertIn('zoom 1.0, yaw within ±45.0°)', learning.markdown(result))
+
+  def test_test_crop_flag_and_header(self):
+    self.assertEqual(learning.parse_args([]).test_crop, 1.0)
+    self.assertEqual(learning.parse_args(['--test_crop=0.69']).test_crop,
+                     0.69)
+    for bad in ('0', '1.5', '-0.5'):
+      with self.assertRaises(SystemExit):
+        learning.parse_args([f'--test_crop={bad}'])
+    result = _result()
+    self.assertNotIn('centre-cropped', learning.markdown(result))
+    result['settings']['test_crop'] = 0.69
+    self.assertIn('centre-cropped to 0.69 of their side',
+                  learning.markdown(result))
+
+  def test_centre_crop_of_test_images_and_depth(self):
+    # Depth: background (0) left of column 40, 0.5 from there on. Cropped
+    # to 0.5, output column j samples input column 15.75 + j / 2: the
+    # bilinear footprint touches the background up to output column 48.
+    depth_p = np.zeros([1, 64, 64, 1], np.float32)
+    depth_p[:, :, 40:] = 0.5
+    image = np.random.default_rng(0).random([1, 64, 64, 3], np.float32)
+    same = learning._centre_crop(image, depth_p, 1.0)
+    self.assertIs(same[0], image)
+    self.assertIs(same[1], depth_p)
+    crop_image, crop_depth = learning._centre_crop(image, depth_p, 0.5)
+    self.assertAllClose(crop_image, curriculum.centre_crop(image, 0.5))
+    row = crop_depth.numpy()[0, 32, :, 0]
+    self.assertAllEqual(row[:49], np.zeros(49))
+    self.assertAllClose(row[49:], np.full(15, 0.5))
 
   def test_markdown_lists_rows_in_rows_order(self):
     # A resumed run adds its rows after the loaded ones; the table keeps

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfunsup3d import config
+from tfunsup3d import render
 from tfunsup3d.train import curriculum
 from tfunsup3d.train import task as task_lib
 from tests import tiny
@@ -92,16 +93,17 @@ class TaskFramingTest(tf.test.TestCase):
 
   def test_training_inputs_follow_the_schedule(self):
     task, image = _task_and_image(2, crop_curriculum=[0.5, 1, 0])
-    framed, relief = task._curricula({'image': image})  # pylint: disable=protected-access
+    framed, relief, K = task._curricula({'image': image})  # pylint: disable=protected-access
     self.assertAllClose(framed['image'], curriculum.centre_crop(image, 0.5))
     self.assertEqual(relief, 1.0)
+    self.assertIsNone(K)  # crop_camera is for crop_mix only
     task.train_step({'image': image}, 0)
-    framed, _ = task._curricula({'image': image})  # pylint: disable=protected-access
+    framed, _, _ = task._curricula({'image': image})  # pylint: disable=protected-access
     self.assertAllClose(framed['image'], image, atol=1e-5)
 
   def test_relief_narrows_the_depth_range_about_its_centre(self):
     task, image = _task_and_image(3, relief_curriculum=[0.4, 0, 10])
-    _, relief = task._curricula({'image': image})  # pylint: disable=protected-access
+    _, relief, _ = task._curricula({'image': image})  # pylint: disable=protected-access
     self.assertAllClose(relief, 0.4)
     full = task.model.canonical(image)['canon_depth_raw']
     # depth at relief r = mid + r * (depth at 1 - mid), mid = 1.0
@@ -117,20 +119,48 @@ class TaskFramingTest(tf.test.TestCase):
     task, _ = _task_and_image(5, crop_mix=[0.5, 0.5])
     image = tf.constant(np.random.default_rng(5).uniform(
         size=(32, 64, 64, 3)).astype(np.float32))
-    framed, _ = task._curricula({'image': image})  # pylint: disable=protected-access
+    framed, _, _ = task._curricula({'image': image})  # pylint: disable=protected-access
     expect = curriculum.crop_some({'image': image}, 0.5, 0.5,
                                   tf.constant([task.cfg.seed, 0]))
     self.assertAllClose(framed['image'], expect['image'])
     task.optimizers['netD'].iterations.assign(1)
-    later, _ = task._curricula({'image': image})  # pylint: disable=protected-access
+    later, _, _ = task._curricula({'image': image})  # pylint: disable=protected-access
     self.assertNotAllClose(later['image'], framed['image'])
 
   def test_off_by_default(self):
     task = task_lib.Unsup3DTask(tiny.tiny_config())
     inputs = {'image': tf.zeros([1, 64, 64, 3])}
-    framed, relief = task._curricula(inputs)  # pylint: disable=protected-access
+    framed, relief, K = task._curricula(inputs)  # pylint: disable=protected-access
     self.assertIs(framed, inputs)
     self.assertEqual(relief, 1.0)
+    self.assertIsNone(K)
+
+  def test_crop_camera_renders_the_crops_with_their_field_of_view(self):
+    task, image = _task_and_image(6, crop_mix=[0.5, 1.0], crop_camera=True)
+    framed, _, K = task._curricula({'image': image})  # pylint: disable=protected-access
+    self.assertAllClose(framed['image'], curriculum.centre_crop(image, 0.5))
+    # Half the frame: twice the focal length, the same centre.
+    full = render.intrinsics(64, task.cfg.fov).numpy()
+    self.assertAllClose(K, full * [[2, 1, 1], [1, 2, 1], [1, 1, 1]],
+                        rtol=1e-6)
+    # A pixel at the crop's edge sees the ray of the whole frame's pixel at
+    # half its offset from the centre: same direction in both cameras.
+    ray_crop = np.linalg.solve(K.numpy(), [63.0, 31.5, 1.0])
+    ray_full = np.linalg.solve(full, [31.5 + 31.5 / 2, 31.5, 1.0])
+    self.assertAllClose(ray_crop, ray_full, rtol=1e-6)
+    # The step renders with it: training metrics differ from the
+    # configured camera's on the same weights and crops.
+    with_crop = task._scalars(framed, 0, K=K)  # pylint: disable=protected-access
+    plain = task._scalars(framed, 0)  # pylint: disable=protected-access
+    self.assertNotAllClose(with_crop['loss_total'], plain['loss_total'])
+    self.assertTrue(np.isfinite(task.train_step({'image': image}, 0)[
+        'loss_total']))
+
+  def test_crop_camera_needs_every_image_cropped(self):
+    for crop_mix in (None, [0.7, 0.5]):
+      with self.assertRaisesRegex(config.ConfigError, 'crop_camera'):
+        config.Config(crop_mix=crop_mix, crop_camera=True).resolved()
+    config.Config(crop_mix=[0.7, 1.0], crop_camera=True).resolved()
 
   def test_bad_start_is_a_config_error(self):
     for key in ('crop_curriculum', 'relief_curriculum'):

@@ -12,11 +12,15 @@ steps, then linear to 1.
   keeps the image size and the mirror symmetry of the pixel grid.
 Not a schedule, but of the same kind:
 - Crop mix (`crop_mix`): a random share of each batch centre-cropped, at
-  every step (`crop_some`).
+  every step (`crop_some`); with `crop_camera`, rendered with the camera
+  the crops have (`crop_intrinsics`).
 """
+
+import math
 
 import tensorflow as tf
 
+from tfunsup3d.render import camera
 from tfunsup3d.render import reprojection
 
 
@@ -80,3 +84,15 @@ def crop_some(inputs, fraction: float, probability: float, seed):
   pick = tf.random.stateless_uniform(tf.shape(first)[:1], seed) < probability
   return {k: tf.where(pick[:, None, None, None], centre_crop(v, fraction), v)
           for k, v in inputs.items()}
+
+
+def crop_intrinsics(image_size: int, fov: float, fraction: float):
+  """The camera of a `centre_crop` to `fraction`: the same pinhole with the
+  field of view the crop spans, 2 atan(fraction tan(fov / 2)) (the focal
+  length divided by `fraction`).
+
+  Returns:
+    A float32 tensor of shape `[3, 3]` (`render.intrinsics`).
+  """
+  half = math.atan(fraction * math.tan(math.radians(fov) / 2.0))
+  return camera.intrinsics(image_size, math.degrees(2.0 * half))

@@ -146,11 +146,12 @@ class Unsup3DTask:
                                           args=(inputs, epoch)))
 
   def _curricula(self, inputs):
-    """The training inputs centre-cropped (`crop_curriculum`, `crop_mix`)
-    and the relief fraction (`relief_curriculum`) at the current step
-    (train/curriculum.py)."""
+    """The training inputs centre-cropped (`crop_curriculum`, `crop_mix`),
+    the relief fraction (`relief_curriculum`) at the current step
+    (train/curriculum.py) and the camera to render them with (None: the
+    configured one; `crop_camera`: the crops')."""
     cfg, step = self.cfg, self.optimizers['netD'].iterations
-    relief = 1.0
+    relief, K = 1.0, None
     if cfg.relief_curriculum:
       relief = curriculum.ramp(step, *cfg.relief_curriculum)
     if cfg.crop_curriculum:
@@ -161,19 +162,24 @@ class Unsup3DTask:
       seed = tf.stack([tf.constant(cfg.seed, tf.int32),
                        tf.cast(step, tf.int32)])
       inputs = curriculum.crop_some(inputs, *cfg.crop_mix, seed)
-    return inputs, relief
+      if cfg.crop_camera:
+        K = curriculum.crop_intrinsics(cfg.image_size, cfg.fov,
+                                       cfg.crop_mix[0])
+    return inputs, relief, K
 
-  def _scalars(self, inputs, epoch, relief=1.0) -> Dict[str, tf.Tensor]:
+  def _scalars(self, inputs, epoch, relief=1.0,
+               K=None) -> Dict[str, tf.Tensor]:
     """This replica's parts of the losses and depth metrics (see
-    `Unsup3D.compute_losses`)."""
+    `Unsup3D.compute_losses`); `K`: see `Unsup3D.reconstruct`."""
     model = self.model
-    outputs = self._decompose(inputs['image'], training=True, relief=relief)
+    outputs = self._decompose(inputs['image'], training=True, relief=relief,
+                              K=K)
     depth_gt = None
     if 'depth_gt' in inputs:
       depth_gt = model.depth_from_png(inputs['depth_gt'])
     result = model.compute_losses(outputs, epoch=epoch, depth_gt=depth_gt)
     if depth_gt is not None:
-      per_image = model.compute_metrics(outputs, depth_gt)
+      per_image = model.compute_metrics(outputs, depth_gt, K)
       images = tf.cast(tf.shape(depth_gt)[0], tf.float32)
       result.update(losses_lib.global_means(means={
           ours: (tf.reduce_mean(per_image[key]), images)
@@ -192,8 +198,8 @@ class Unsup3DTask:
     variables = {name: vs for name, (_, vs) in trainables.items()}
     scale = precision.loss_scale(self.cfg.mixed_precision)  # float16: > 1
     with tf.GradientTape() as tape:
-      inputs, relief = self._curricula(inputs)
-      result = self._scalars(inputs, epoch, relief)
+      inputs, relief, K = self._curricula(inputs)
+      result = self._scalars(inputs, epoch, relief, K)
       loss = precision.scale_loss(result['loss_total'], scale)
     grads = {name: precision.unscale(g, scale)
              for name, g in tape.gradient(loss, variables).items()}
