@@ -7,6 +7,8 @@ XLA on and off, on smooth and rough depth maps. Prints JSON lines.
   python -m bench.render --xla=off             # ~3 min (graph mode is slow)
   python -m bench.render --batch=64 --rows=1 --xla=on --depth=smooth
   python -m bench.render --repeats=3 --what=reproject_fwd_bwd
+  python -m bench.render --what=zbuffer,zbuffer_one_tier --xla=on --rows=2 \
+      --batch=16 --depth=smooth,steps,rough --repeats=9
 
 Cases:
   smooth: the canonical depth of a smooth bump (a face-like ellipsoid
@@ -16,12 +18,18 @@ Cases:
   rough: uniform noise depth 1 +- 0.05 per pixel, same views: many large
     and sliver triangles after reprojection, the rasteriser's worst case
     (its loop runs over the largest triangle's bounding box).
+  steps: a box-shaped relief (0.95 on a 1.08 backdrop, a one-pixel step),
+    like a car's body: long stretched triangles at its sides when turned.
 Measurements (`what`):
   reproject_fwd: recon_depth -> grid -> recon_im (the model's forward Π).
   reproject_fwd_bwd: the same plus gradients w.r.t. canonical depth, view
     and canonical image (the training case).
   raster_fwd / raster_fwd_bwd: rasterize_depth only (after the cheap lift
     and view transform of the vertices; gradients w.r.t. the vertices).
+  zbuffer / zbuffer_one_tier: the z-buffer alone (the visible triangle per
+    sample, no gradient), as the rasteriser runs it (large triangles in
+    small chunks) and with every triangle in the same large chunks, as
+    before that split; the summary prints their ratio per depth case.
 """
 
 import argparse
@@ -37,9 +45,12 @@ import tensorflow as tf
 
 from bench import common
 from tfunsup3d import render
+from tfunsup3d.render import rasterizer
 
 MIN_DEPTH, MAX_DEPTH, BORDER_DEPTH, ROT_CENTER = 0.9, 1.1, 1.07, 1.0
-WHAT = ('reproject_fwd', 'reproject_fwd_bwd', 'raster_fwd', 'raster_fwd_bwd')
+WHAT = ('reproject_fwd', 'reproject_fwd_bwd', 'raster_fwd', 'raster_fwd_bwd',
+        'zbuffer', 'zbuffer_one_tier')
+DEFAULT_WHAT = WHAT[:4]
 
 
 def smooth_depth(batch: int, size: int) -> np.ndarray:
@@ -50,6 +61,14 @@ def smooth_depth(batch: int, size: int) -> np.ndarray:
   depth = 1.05 - 0.12 * np.sqrt(cap)
   depth[:, :2] = depth[:, -2:] = BORDER_DEPTH
   return np.repeat(depth[None], batch, 0).astype(np.float32)
+
+
+def steps_depth(batch: int, size: int) -> np.ndarray:
+  """A box: 0.95 over the central 60% x 50%, 1.08 around it."""
+  depth = np.full([size, size], 1.08, np.float32)
+  r0, c0 = int(size * 0.25), int(size * 0.2)
+  depth[r0:size - r0, c0:size - c0] = 0.95
+  return np.repeat(depth[None], batch, 0)
 
 
 def rough_depth(batch: int, size: int, seed: int = 0) -> np.ndarray:
@@ -116,9 +135,20 @@ def make_functions(size: int, xla: bool, anti_aliasing: bool):
       loss = tf.reduce_mean(tf.where(depth < 50.0, depth, 0.0))
     return tape.gradient(loss, points)
 
+  def zbuffer(canon_depth, view, canon_im, **split):
+    del canon_im
+    ss, offset = (2, 0.5) if anti_aliasing else (1, 0.0)
+    corners = rasterizer._triangles(  # pylint: disable=protected-access
+        transformed(canon_depth, view), render.grid_faces(size, size), K,
+        ss, offset)
+    return rasterizer._visible_faces(  # pylint: disable=protected-access
+        corners, size * ss, size * ss, **split)
+
   fns = {'reproject_fwd': reproject_fwd,
          'reproject_fwd_bwd': reproject_fwd_bwd,
-         'raster_fwd': raster_fwd, 'raster_fwd_bwd': raster_fwd_bwd}
+         'raster_fwd': raster_fwd, 'raster_fwd_bwd': raster_fwd_bwd,
+         'zbuffer': zbuffer,
+         'zbuffer_one_tier': functools.partial(zbuffer, large_area=2 ** 30)}
   return {k: tf.function(f, jit_compile=xla) for k, f in fns.items()}
 
 
@@ -136,7 +166,7 @@ def main(argv=None):
   parser.add_argument('--warmup', type=int, default=1)
   parser.add_argument('--xla', default='on,off')
   parser.add_argument('--depth', default='smooth,rough')
-  parser.add_argument('--what', default=','.join(WHAT),
+  parser.add_argument('--what', default=','.join(DEFAULT_WHAT),
                       help='measurements with XLA on')
   parser.add_argument('--what_no_xla', default='reproject_fwd,'
                       'reproject_fwd_bwd', help='measurements with XLA off '
@@ -150,10 +180,12 @@ def main(argv=None):
   unknown = sorted((set(whats) | set(whats_no_xla)) - set(WHAT))
   if unknown:
     parser.error(f'--what: unknown {unknown}; choose from {WHAT}')
-  depth_makers = {'smooth': smooth_depth, 'rough': rough_depth}
+  depth_makers = {'smooth': smooth_depth, 'steps': steps_depth,
+                  'rough': rough_depth}
   depths = common.parse_list(args.depth)
   if set(depths) - set(depth_makers):
-    parser.error(f'--depth takes smooth,rough. Received: {args.depth}')
+    parser.error(f'--depth takes {",".join(depth_makers)}. Received: '
+                 f'{args.depth}')
 
   common.emit(common.environment())
   summary = []
@@ -181,6 +213,13 @@ def main(argv=None):
             common.emit(record)
             summary.append(record)
   fwd_bwd = [r for r in summary if r['what'] == 'reproject_fwd_bwd']
+  timed = {(r['what'], r['depth'], r['rows'], r['anti_aliasing']):
+           r['median_s'] for r in summary}
+  split_ratio = {
+      f'{depth}/rows={rows}/aa={"on" if aa else "off"}':
+          round(t / timed[('zbuffer_one_tier', depth, rows, aa)], 3)
+      for (what, depth, rows, aa), t in timed.items()
+      if what == 'zbuffer' and ('zbuffer_one_tier', depth, rows, aa) in timed}
   common.emit({
       'event': 'summary', 'bench': 'render',
       'wall_s': round(time.perf_counter() - started, 1),
@@ -189,6 +228,7 @@ def main(argv=None):
           f"{r['depth']}/rows={r['rows']}/xla={'on' if r['xla'] else 'off'}"
           f"/aa={'on' if r['anti_aliasing'] else 'off'}": r['median_s']
           for r in fwd_bwd},
+      **({'zbuffer_over_one_tier': split_ratio} if split_ratio else {}),
   })
 
 

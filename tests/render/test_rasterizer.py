@@ -1,5 +1,7 @@
 """Tests for tfunsup3d.render.rasterizer."""
 
+import functools
+
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
@@ -135,6 +137,36 @@ class RasterizerTest(tf.test.TestCase, parameterized.TestCase):
       self.assertEqual(eager.shape, (b, size, size))
       self.assertAllClose(xla(pts), eager, atol=1e-5)
       self.assertAllClose(graph(pts), eager, atol=1e-5)
+
+  def test_chunking_leaves_the_z_buffer_unchanged(self):
+    # Rough depth seen from the side: boxes from 0 to hundreds of cells.
+    # However the rows are split between the large triangles' small chunks
+    # and the rest's large chunks (none, some or all large; chunks that end
+    # inside the table or on its end), the visible ids are the same (none
+    # large: one tier of equal chunks, the z-buffer before the split).
+    size = 16
+    K = camera.intrinsics(size)
+    rng = np.random.RandomState(3)
+    depth = 1.0 + 0.03 * rng.randn(3, size, size).astype(np.float32)
+    v = np.array([[0.0, 0.6, 0.0, 0.0, 0.0, 0.0]] * 3, np.float32)
+    pts = view.transform_points(_grid_vertices(depth, K), v, 1.0)
+    faces = mesh.grid_faces(size, size)
+    corners = rasterizer._triangles(pts, faces, K, 2, 0.5)
+    area = rasterizer._triangle_table(corners, 2 * size, 2 * size)[1][:, 3]
+    n = int(area.shape[0])
+    self.assertBetween(int(np.sum(area > 16)), 20, n // 4)
+    results = []
+    for chunk, large_chunk, large_area in ((16384, 1024, 16), (64, 8, 16),
+                                           (64, 8, 0), (64, 8, 10 ** 6),
+                                           (n, 7, 4), (100, 100, 9)):
+      fn = tf.function(functools.partial(
+          rasterizer._visible_faces, height=2 * size, width=2 * size,
+          chunk_size=chunk, large_chunk_size=large_chunk,
+          large_area=large_area), jit_compile=True)
+      results.append(fn(corners).numpy())
+    for ids in results[1:]:
+      self.assertAllEqual(ids, results[0])
+    self.assertGreater(np.mean(results[0] >= 0), 0.5)
 
   def test_large_triangles_not_truncated(self):
     # Two triangles covering the whole image: boxes far larger than a chunk

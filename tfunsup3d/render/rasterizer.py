@@ -184,27 +184,17 @@ def _triangle_table(corners, height: int, width: int):
   return floats, ints
 
 
-def _chunk_by_area(floats, ints, chunk_size: int):
-  """Groups `_triangle_table` rows by box area, largest first, into chunks.
-
-  Args:
-    floats: `[N, 9]`; ints: `[N, 6]` (see `_triangle_table`).
-    chunk_size: rows per chunk (a static int); the last chunk is padded with
-      zero rows (box area 0: they draw nothing).
+def _sort_by_area(floats, ints, pad: int):
+  """`_triangle_table`'s rows by box area bucket, largest first, then `pad`
+  zero rows (box area 0: they draw nothing), so that a slice of up to `pad`
+  rows starting at any row before the end stays in range.
 
   Returns:
-    (floats `[C, chunk_size, 9]`, ints `[C, chunk_size, 6]`, C, the largest
-    box area per chunk `[C]`), C = ceil(N / chunk_size).
+    (floats `[N + pad, 9]`, ints `[N + pad, 6]`).
   """
-  n = tf.shape(ints)[0]
   order = _order_by_area_bucket(ints[:, 3])
-  num_chunks = (n + chunk_size - 1) // chunk_size
-  pad = num_chunks * chunk_size - n
-  floats = tf.reshape(tf.pad(tf.gather(floats, order), [[0, pad], [0, 0]]),
-                      [num_chunks, chunk_size, 9])
-  ints = tf.reshape(tf.pad(tf.gather(ints, order), [[0, pad], [0, 0]]),
-                    [num_chunks, chunk_size, 6])
-  return floats, ints, num_chunks, tf.reduce_max(ints[:, :, 3], axis=1)
+  return (tf.pad(tf.gather(floats, order), [[0, pad], [0, 0]]),
+          tf.pad(tf.gather(ints, order), [[0, pad], [0, 0]]))
 
 
 def _scatter_cell(k, keys, f, i, width: int, dummy):
@@ -213,8 +203,8 @@ def _scatter_cell(k, keys, f, i, width: int, dummy):
   Args:
     k: scalar int32, the cell index in each box (row-major in the box).
     keys: `[dummy + 1]` int64 z-buffer, depth bits << 32 | triangle id.
-    f: `[chunk_size, 9]`, i: `[chunk_size, 6]`: one chunk of
-      `_chunk_by_area`.
+    f: `[rows, 9]`, i: `[rows, 6]`: one chunk of `_sort_by_area`'s
+      table.
     width: sample columns.
     dummy: the slot that receives rejected candidates (B * height * width).
 
@@ -239,54 +229,81 @@ def _scatter_cell(k, keys, f, i, width: int, dummy):
   return tf.tensor_scatter_nd_min(keys, pix[:, tf.newaxis], key)
 
 
-def _min_keys(floats, ints, num_chunks, chunk_max_area, width: int, size):
-  """Runs the z-buffer loops: over chunks, then over their boxes' cells.
+def _min_keys(floats, ints, width: int, size: int, chunk_size: int,
+              large_chunk_size: int, large_area: int):
+  """Runs the z-buffer loops: over chunks of rows, then over their boxes'
+  cells.
+
+  A chunk costs its row count times its largest box's area, so the rows
+  with boxes larger than `large_area` (the head of the sorted table) go
+  through chunks of `large_chunk_size` rows, the rest through chunks of
+  `chunk_size`: a few large triangles (steep depth, as at a car's edges
+  seen from the side, or noisy depth early in training) then no longer
+  make a whole chunk of small ones visit every cell of the largest box.
 
   Args:
-    floats, ints, num_chunks, chunk_max_area: from `_chunk_by_area`.
+    floats, ints: from `_sort_by_area`, padded by at least `chunk_size`.
     width: sample columns.
     size: B * height * width, the number of samples.
+    chunk_size, large_chunk_size: rows per chunk (static ints;
+      `large_chunk_size` <= `chunk_size`).
+    large_area: box area (cells) above which a row is large.
 
   Returns:
     `[size]` int64: per sample the smallest key (depth bits << 32 | id),
     `_INT64_MAX` where no triangle covers it.
   """
+  area = ints[:, 3]
+  num_large = tf.reduce_sum(tf.cast(area > large_area, tf.int32))
+  num_drawn = tf.reduce_sum(tf.cast(area > 0, tf.int32))
 
-  def chunk_body(c, keys):
-    f, i = floats[c], ints[c]
+  def run_chunk(start, rows, keys):
+    f = tf.slice(floats, [start, 0], [rows, 9])
+    i = tf.slice(ints, [start, 0], [rows, 6])
+    max_area = tf.reduce_max(i[:, 3])
     _, keys = tf.while_loop(
-        lambda k, _: k < chunk_max_area[c],
+        lambda k, _: k < max_area,
         lambda k, keys: (k + 1, _scatter_cell(k, keys, f, i, width, size)),
         (tf.constant(0), keys))
-    return c + 1, keys
+    return keys
 
   keys = tf.fill([size + 1], tf.constant(_INT64_MAX, tf.int64))
   _, keys = tf.while_loop(
-      lambda c, _: (c < num_chunks) & (chunk_max_area[tf.minimum(
-          c, num_chunks - 1)] > 0),
-      chunk_body, (tf.constant(0), keys))
+      lambda start, _: start < num_large,
+      lambda start, keys: (start + large_chunk_size,
+                           run_chunk(start, large_chunk_size, keys)),
+      (tf.constant(0), keys))
+  first_small = ((num_large + large_chunk_size - 1) // large_chunk_size
+                 * large_chunk_size)
+  _, keys = tf.while_loop(
+      lambda start, _: start < num_drawn,
+      lambda start, keys: (start + chunk_size,
+                           run_chunk(start, chunk_size, keys)),
+      (first_small, keys))
   return keys[:-1]
 
 
 def _visible_faces(corners, height: int, width: int,
-                   chunk_size: int = 16384) -> tf.Tensor:
+                   chunk_size: int = 16384, large_chunk_size: int = 1024,
+                   large_area: int = 16) -> tf.Tensor:
   """Z-buffer: the id of the visible triangle per sample, -1 for background.
 
   Every triangle visits the sample cells of its (clipped) bounding box and
   scatter-mins a packed key (depth bits << 32 | triangle id) into them. To
   keep the work proportional to the total box area even when a few
   triangles are large (noisy depth early in training), triangles are grouped
-  by box area (`_order_by_area_bucket`) and processed in chunks of
-  `chunk_size`: a `tf.while_loop` over chunks, inside it a loop over the
+  by box area (`_order_by_area_bucket`) and processed in chunks
+  (`_min_keys`): a `tf.while_loop` over chunks, inside it a loop over the
   cells of the chunk's largest box (iteration k visits cell k of every box
-  in the chunk). Everything compiles
-  under XLA; no Python loop ends up in the graph.
+  in the chunk); triangles with boxes over `large_area` cells go in chunks
+  of `large_chunk_size`, the rest in chunks of `chunk_size`. Everything
+  compiles under XLA; no Python loop ends up in the graph.
 
   Args:
     corners: (c0, c1, c2), each `[T, B, 3]` (see `_triangles`).
     height: sample rows.
     width: sample columns.
-    chunk_size: triangles per inner loop (a static int).
+    chunk_size, large_chunk_size, large_area: see `_min_keys`.
 
   Returns:
     An int32 tensor of shape `[B, height, width]`.
@@ -294,10 +311,9 @@ def _visible_faces(corners, height: int, width: int,
   corners = tuple(tf.stop_gradient(c) for c in corners)
   batch = tf.shape(corners[0])[1]
   floats, ints = _triangle_table(corners, height, width)
-  floats, ints, num_chunks, chunk_max_area = _chunk_by_area(
-      floats, ints, chunk_size)
-  keys = _min_keys(floats, ints, num_chunks, chunk_max_area, width,
-                   batch * height * width)
+  floats, ints = _sort_by_area(floats, ints, chunk_size)
+  keys = _min_keys(floats, ints, width, batch * height * width, chunk_size,
+                   large_chunk_size, large_area)
   ids = tf.cast(tf.bitwise.bitwise_and(keys, 0xFFFFFFFF), tf.int32)
   ids = tf.where(keys == _INT64_MAX, -1, ids)
   return tf.reshape(ids, [batch, height, width])
