@@ -12,7 +12,8 @@
   python -m bench.gpu train --data_dir=DIR --steps=200
       configs/train_synface.yml on DIR (written by tfunsup3d-synth) for
       `--steps` steps via `tfunsup3d.train.loop.train`: wall s, images/s
-      over the whole run (compile and validation included), final loss.
+      over the whole run (compile and validation included), each epoch's
+      images/s over its steps after the first, final loss.
   python -m bench.gpu summary FILE
       one JSON object from the JSON lines the calls above wrote to FILE.
 
@@ -101,14 +102,19 @@ def train(args) -> Dict[str, Any]:
   start = time.perf_counter()
   result = loop.train(cfg)
   wall = time.perf_counter() - start
-  losses = [e.get('train', {}).get('loss_total')
-            for e in result['metrics'].values()]
+  epochs_run = [e.get('train', {}) for e in result['metrics'].values()]
+  losses = [e.get('loss_total') for e in epochs_run]
+  speeds = [round(e['images_per_sec'], 1) for e in epochs_run
+            if e.get('images_per_sec')]
   loss = next((x for x in reversed(losses) if x is not None), float('nan'))
   steps = int(result['step'])
   return {'what': 'train', 'config': 'train_synface', 'steps': steps,
           'precision': args.precision, 'lam_perc': 0.0, 'wall_s':
           round(wall, 1), 'images_per_s': round(steps * cfg.batch_size /
                                                  wall, 1),
+          # each epoch's training steps after its first, validation and
+          # checkpoints left out (the loop's `images_per_sec`)
+          'epoch_images_per_s': speeds,
           'peak_gpu_mib': _gpu_peak_mib(), 'loss': loss,
           'loss_finite': math.isfinite(float(loss))}
 

@@ -27,9 +27,11 @@ Measurements (`what`):
   raster_fwd / raster_fwd_bwd: rasterize_depth only (after the cheap lift
     and view transform of the vertices; gradients w.r.t. the vertices).
   zbuffer / zbuffer_one_tier: the z-buffer alone (the visible triangle per
-    sample, no gradient), as the rasteriser runs it (large triangles in
-    small chunks) and with every triangle in the same large chunks, as
-    before that split; the summary prints their ratio per depth case.
+    sample, no gradient) in two tiers (large triangles in small chunks,
+    as the rasteriser runs on a CPU) and in one (every triangle in the same
+    large chunks, as it runs on a GPU or TPU:
+    `rasterizer.default_large_area`); the summary prints their ratio per
+    depth case.
 """
 
 import argparse
@@ -147,8 +149,10 @@ def make_functions(size: int, xla: bool, anti_aliasing: bool):
   fns = {'reproject_fwd': reproject_fwd,
          'reproject_fwd_bwd': reproject_fwd_bwd,
          'raster_fwd': raster_fwd, 'raster_fwd_bwd': raster_fwd_bwd,
-         'zbuffer': zbuffer,
-         'zbuffer_one_tier': functools.partial(zbuffer, large_area=2 ** 30)}
+         'zbuffer': functools.partial(
+             zbuffer, large_area=rasterizer.LARGE_AREA_CPU),
+         'zbuffer_one_tier': functools.partial(
+             zbuffer, large_area=rasterizer.NO_LARGE_AREA)}
   return {k: tf.function(f, jit_compile=xla) for k, f in fns.items()}
 
 

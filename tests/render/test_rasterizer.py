@@ -1,6 +1,7 @@
 """Tests for tfunsup3d.render.rasterizer."""
 
 import functools
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
@@ -167,6 +168,17 @@ class RasterizerTest(tf.test.TestCase, parameterized.TestCase):
     for ids in results[1:]:
       self.assertAllEqual(ids, results[0])
     self.assertGreater(np.mean(results[0] >= 0), 0.5)
+
+  def test_one_tier_where_an_accelerator_is_visible(self):
+    # Two tiers with only CPUs listed; a GPU or a TPU turns the first off.
+    self.addCleanup(rasterizer.default_large_area.cache_clear)
+    for kind, want in ((None, rasterizer.LARGE_AREA_CPU),
+                       ('GPU', rasterizer.NO_LARGE_AREA),
+                       ('TPU', rasterizer.NO_LARGE_AREA)):
+      rasterizer.default_large_area.cache_clear()
+      listed = lambda k, kind=kind: [f'/device:{k}:0'] if k == kind else []
+      with mock.patch.object(tf.config, 'list_logical_devices', listed):
+        self.assertEqual(rasterizer.default_large_area(), want, kind)
 
   def test_large_triangles_not_truncated(self):
     # Two triangles covering the whole image: boxes far larger than a chunk
