@@ -11,7 +11,7 @@ loads as before, and the zeros compress to nothing (the packed wheel goes
 from 318 to 191 MB). Run on an H100 on 2026-12-05 with only sm_90 kept
 (bench/results/gpu_h100.md).
 
-  python -m bench.fatbin LIB                       # table: kind, arch, count, MB
+  python -m bench.fatbin LIB                      # kind, arch, count, MB
   python -m bench.fatbin LIB --keep=90 --out=OUT   # zeros but sm_90 cubins
 
 Fat binary layout (little-endian), as this reads it: a container header

@@ -6,7 +6,9 @@ outputs back; the tests compare them with the Keras model in this process.
 """
 
 import base64
+import contextlib
 import io
+import logging
 import json
 import os
 import re
@@ -16,6 +18,7 @@ import sys
 import tempfile
 import unittest
 
+from absl import logging as absl_logging
 import numpy as np
 from PIL import Image
 import pytest
@@ -69,6 +72,26 @@ def _doc_blocks():
   return {m.group(1): m.group(2) for m in pattern.finditer(text)}
 
 
+RENAME_NOTICE = 'with unsupported characters which will be renamed'
+
+
+@contextlib.contextmanager
+def _absl_records():
+  """The absl logger's records inside the block, at INFO verbosity."""
+  records = []
+  handler = logging.Handler()
+  handler.emit = records.append
+  logger = absl_logging.get_absl_logger()
+  verbosity = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.INFO)
+  logger.addHandler(handler)
+  try:
+    yield records
+  finally:
+    logger.removeHandler(handler)
+    absl_logging.set_verbosity(verbosity)
+
+
 class SavedModelExportTest(unittest.TestCase):
 
   @classmethod
@@ -76,9 +99,10 @@ class SavedModelExportTest(unittest.TestCase):
     super().setUpClass()
     cls.tmp = tempfile.mkdtemp(prefix='tfunsup3d-sm-test-')
     cls.model = tiny.tiny_model()
-    cls.path = saved_model.export_saved_model(
-        cls.model, os.path.join(cls.tmp, 'saved_models'), 'tiny',
-        source='/checkpoints/tiny')
+    with _absl_records() as cls.export_log:
+      cls.path = saved_model.export_saved_model(
+          cls.model, os.path.join(cls.tmp, 'saved_models'), 'tiny',
+          source='/checkpoints/tiny')
     rng = np.random.RandomState(1)
     cls.images = rng.rand(2, 64, 64, 3).astype(np.float32)
     # A non-square picture as PNG and JPEG; decoded and resized by the data
@@ -301,6 +325,33 @@ class SavedModelExportTest(unittest.TestCase):
     with self.assertRaisesRegex(ValueError, 'encoded_crop'):
       saved_model.export_saved_model(self.model, base, 'tiny', version=7,
                                      encoded_crop='diagonal')
+
+
+  def test_export_logs_no_capture_renames(self):
+    self.assertEqual([r.getMessage()[:80] for r in self.export_log
+                      if RENAME_NOTICE in r.getMessage()], [])
+
+
+class CaptureRenameNoticeTest(unittest.TestCase):
+  """TF's notice on a signature that captures a variable, with the filter
+  the export uses and without it (so the filter is not dead code)."""
+
+  def _notices(self, context):
+    module = tf.Module()
+    module.v = tf.Variable(2.0)
+    module.f = tf.function(lambda x: x * module.v,
+                           input_signature=[tf.TensorSpec([], tf.float32)])
+    with _absl_records() as records, context:
+      tf.saved_model.save(module, tempfile.mkdtemp(),
+                          signatures=module.f.get_concrete_function())
+    return [r for r in records if RENAME_NOTICE in r.getMessage()]
+
+  def test_tf_logs_it_and_the_export_filter_drops_only_it(self):
+    self.assertEqual(len(self._notices(contextlib.nullcontext())), 1)
+    self.assertEqual(self._notices(saved_model._quiet_capture_renames()), [])
+    with _absl_records() as records, saved_model._quiet_capture_renames():
+      absl_logging.info('another message')
+    self.assertEqual([r.getMessage() for r in records], ['another message'])
 
 
 class EncodedPreprocessingTest(unittest.TestCase):

@@ -36,14 +36,17 @@ with XLA enabled (e.g. `--xla_cpu_compilation_enabled`), so it is off by
 default.
 """
 
+import contextlib
 import datetime
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from absl import logging as absl_logging
 import keras
 import tensorflow as tf
 
@@ -292,6 +295,31 @@ class ServingModule(tf.Module):
     }
 
 
+class _RenamedCapturesNotice(logging.Filter):
+  """Drops TF's notice that a signature's captured variables get new names.
+
+  `tf.saved_model.save` logs, once per signature, every captured
+  variable's placeholder name (numeric ids TF made up) and the `unknown_N`
+  it renames them to: hundreds of numbers, about nothing a user set or can
+  change. Only that message is dropped.
+  """
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return 'with unsupported characters which will be renamed' not in str(
+        record.msg)
+
+
+@contextlib.contextmanager
+def _quiet_capture_renames():
+  notice = _RenamedCapturesNotice()
+  logger = absl_logging.get_absl_logger()
+  logger.addFilter(notice)
+  try:
+    yield
+  finally:
+    logger.removeFilter(notice)
+
+
 def next_version(model_dir: str) -> int:
   """1 + the largest integer sub-directory of `model_dir` (1 if none)."""
   versions = [0]
@@ -398,7 +426,8 @@ def export_saved_model(model, export_dir: str, name: Optional[str] = None,
     module = ServingModule(model, jit_compile=jit_compile,
                            encoded_crop=encoded_crop, metadata_path=meta_path)
     out = os.path.join(staging, 'model')
-    tf.saved_model.save(module, out, signatures=module.signatures())
+    with _quiet_capture_renames():
+      tf.saved_model.save(module, out, signatures=module.signatures())
     if os.path.exists(target):
       shutil.rmtree(target)
     os.replace(out, target)
