@@ -5,6 +5,7 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from experiments import data_variants
@@ -65,6 +66,9 @@ class VariantsTest(tf.test.TestCase):
         data_variants.parse_args(argv)
 
 
+# The study's end-to-end run: `slow` (./test.sh -m slow) keeps the default
+# suite inside its CI budget; the study's parts are tested above.
+@pytest.mark.slow
 class CliTest(tf.test.TestCase):
 
   def test_small_run_writes_json_and_markdown(self):

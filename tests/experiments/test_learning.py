@@ -287,6 +287,7 @@ class LearningBenchRunTest(tf.test.TestCase):
       self.assertTrue(os.path.isfile(f'{tmp}/o/{name}'), name)
 
 
+  @pytest.mark.slow  # the car set's run; keeps the default suite in budget
   def test_tiny_car_run(self):
     tmp, result = _tiny_run('--category=car', '--num_test=16', '--steps=2',
                             '--eval_every=2', '--rows=unsup')

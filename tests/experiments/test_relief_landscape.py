@@ -5,6 +5,7 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from experiments import relief_landscape
@@ -116,6 +117,9 @@ class ScaleReliefTest(tf.test.TestCase):
 
 class CliTest(tf.test.TestCase):
 
+  # The study's end-to-end run: `slow` (./test.sh -m slow) keeps the default
+  # suite inside its CI budget; the study's parts are tested above.
+  @pytest.mark.slow
   def test_writes_json_and_markdown(self):
     tmp = tempfile.mkdtemp()
     synth.write_dataset(tmp, {'test': 2}, _cfg(tmp), seed=1)
