@@ -129,6 +129,14 @@ class CarWriteTest(tf.test.TestCase):
                 if k.startswith('param_')}
     self.assertEqual(meta['options']['category'], 'car')
     self.assertEqual(meta['options']['max_yaw'], 60.0)
+    # The scene's geometry is recorded with it, as the renderer used it.
+    self.assertEqual({k: meta[k] for k in ('min_depth', 'max_depth',
+                                           'border_depth', 'fov',
+                                           'rot_center_depth',
+                                           'anti_aliasing')},
+                     dict(min_depth=0.9, max_depth=1.1, border_depth=1.08,
+                          fov=cfg.fov, rot_center_depth=1.0,
+                          anti_aliasing=True))
     self.assertIn('body_w', params)
     self.assertEqual(synth.changed_options(test, CAR), {})
     self.assertEqual(synth.changed_options(test)['category'], ('car', 'face'))

@@ -328,6 +328,10 @@ def write_split(split_dir: str, n: int, cfg, seed: int,
   arrays['meta'] = np.array(json.dumps(dict(
       seed=int(seed), split=split, count=n, image_size=cfg.image_size,
       min_depth=cfg.min_depth, max_depth=cfg.max_depth,
+      border_depth=maps.default_border(cfg.min_depth, cfg.max_depth,
+                                       cfg.border_depth),
+      fov=cfg.fov, rot_center_depth=cfg.rot_center_depth,
+      anti_aliasing=bool(cfg.anti_aliasing),
       options=dataclasses.asdict(options)), sort_keys=True))
   with zipfile.ZipFile(os.path.join(split_dir, 'factors.npz'), 'w') as zf:
     for key, value in arrays.items():  # np.savez_compressed, no timestamps
