@@ -102,6 +102,20 @@ class WriteCropsTest(unittest.TestCase):
                                                    image_size=64)
     self.assertEqual((len(records), len(skipped)), (2, 0))
 
+  def test_a_detector_error_skips_that_photo(self):
+    class Picky(_FakeDetector):
+      def detect(self, image):
+        if image.shape[0] == 160:
+          raise RuntimeError('odd photo')
+        return super().detect(image)
+
+    summary = dataset.write_crops(self.images, self.out, 64,
+                                  Picky(DETECTOR.boxes), 0.0, 0.0)
+    self.assertEqual(summary['written']['train'], 1)
+    self.assertIn({'path': self.images[-1].path, 'reason':
+                   dataset.DETECTION_FAILED, 'detail': 'RuntimeError'},
+                  summary['skipped'])
+
   def test_square_crops_without_a_detector(self):
     summary = dataset.write_crops(self.images, self.out, 32, None, 0.3, 0.3)
     self.assertEqual(sum(summary['written'].values()), 4)

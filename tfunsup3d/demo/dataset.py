@@ -9,8 +9,8 @@ centred square, resized to `image_size` and written as PNG to
 OUT_DIR/{train,val,test}/NAME.png, the layout `tfunsup3d-train` reads.
 The split of an image follows from a hash of its output name and the seed,
 so rerunning on a grown folder keeps every earlier image in its split.
-Images that cannot be read, have no face, or whose crop is under half of
-`image_size` (it would be upsampled more than 2x, which the data pipeline
+Images that cannot be read, have no face (or make the detector fail), or
+whose crop is under half of `image_size` (it would be upsampled more than 2x, which the data pipeline
 refuses too) are skipped and counted in OUT_DIR/crop_summary.json.
 """
 
@@ -30,6 +30,21 @@ from tfunsup3d.errors import UserError
 SPLITS = ('train', 'val', 'test')
 SUMMARY_FILE = 'crop_summary.json'
 FACE_TOO_SMALL = 'crop under half of image_size'
+DETECTION_FAILED = 'face detection failed'
+
+
+class _SkipDetectorErrors:
+  """A detector whose errors on an odd photo skip that photo (mtcnn is
+  third-party code run on arbitrary files)."""
+
+  def __init__(self, detector):
+    self._detector = detector
+
+  def detect(self, image: np.ndarray):
+    try:
+      return self._detector.detect(image)
+    except Exception as e:  # pylint: disable=broad-except
+      raise LookupError(DETECTION_FAILED, type(e).__name__) from None
 
 
 def split_of(name: str, val_fraction: float, test_fraction: float,
@@ -147,6 +162,7 @@ def write_crops(images: Sequence[inputs.InputImage], out_dir: str,
       read-only folder), or no image written.
   """
   check_fractions(val_fraction, test_fraction)
+  checked = None if detector is None else _SkipDetectorErrors(detector)
   if image_size < 16:
     raise UserError(f'--image_size must be at least 16. Received: '
                     f'{image_size}')
@@ -155,7 +171,7 @@ def write_crops(images: Sequence[inputs.InputImage], out_dir: str,
   skipped: List[inputs.Skipped] = []
   for item in progress.track(images, 'crop'):
     try:
-      crop = _crop_one(item, image_size, detector)
+      crop = _crop_one(item, image_size, checked)
     except LookupError as e:
       reason, detail = (tuple(e.args) + ('',))[:2]
       skipped.append(inputs.Skipped(item.path, str(reason), str(detail)))
