@@ -10,8 +10,9 @@ OUT_DIR/{train,val,test}/NAME.png, the layout `tfunsup3d-train` reads.
 The split of an image follows from a hash of its output name and the seed,
 so rerunning on a grown folder keeps every earlier image in its split.
 Images that cannot be read, have no face (or make the detector fail), or
-whose crop is under half of `image_size` (it would be upsampled more than 2x, which the data pipeline
-refuses too) are skipped and counted in OUT_DIR/crop_summary.json.
+whose crop is under half of `image_size` (upsampled more than 2x, which the
+data pipeline refuses too) are skipped and counted in
+OUT_DIR/crop_summary.json.
 """
 
 import hashlib
