@@ -25,7 +25,14 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 PY="${PYTHON:-python}"
 MIXED="${GPU_MIXED:-bfloat16}"
-PARTS="${GPU_SH_PARTS:-tests steps zbuffer synth train}"
+ALL_PARTS="tests steps zbuffer synth train"
+PARTS="${GPU_SH_PARTS:-$ALL_PARTS}"
+for p in $PARTS; do
+  if [[ " $ALL_PARTS " != *" $p "* ]]; then
+    echo "gpu.sh: unknown part '$p' in GPU_SH_PARTS (parts: $ALL_PARTS)" >&2
+    exit 2
+  fi
+done
 if [[ -n "${GPU_SH_WORK:-}" ]]; then
   WORK="$GPU_SH_WORK"; mkdir -p "$WORK" || exit 2
 else

@@ -38,6 +38,19 @@ class GpuScriptTest(unittest.TestCase):
                       'TensorFlow'})
 
 
+  def test_an_unknown_part_is_a_one_line_error(self):
+    script = os.path.join(REPO_ROOT, 'bench', 'gpu.sh')
+    if not os.path.isfile(script):
+      self.skipTest('bench/gpu.sh is not among the runfiles')
+    proc = subprocess.run(
+        ['bash', script], env=dict(os.environ, PYTHON=sys.executable,
+                                   GPU_SH_PARTS='tests step'),
+        capture_output=True, text=True, timeout=60, check=False)
+    self.assertEqual((proc.returncode, proc.stdout), (2, ''))
+    self.assertEqual(proc.stderr.strip(), "gpu.sh: unknown part 'step' in "
+                     'GPU_SH_PARTS (parts: tests steps zbuffer synth train)')
+
+
 class SummaryTest(unittest.TestCase):
 
   def test_gathers_records_by_name(self):
