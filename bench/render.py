@@ -139,7 +139,7 @@ def make_functions(size: int, xla: bool, anti_aliasing: bool):
 
   def zbuffer(canon_depth, view, canon_im, **split):
     del canon_im
-    ss, offset = (2, 0.5) if anti_aliasing else (1, 0.0)
+    ss, offset = rasterizer._sample_grid_params(anti_aliasing)  # pylint: disable=protected-access
     corners = rasterizer._triangles(  # pylint: disable=protected-access
         transformed(canon_depth, view), render.grid_faces(size, size), K,
         ss, offset)

@@ -23,6 +23,7 @@ produces them: depths are about 1).
 """
 
 import functools
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -310,7 +311,7 @@ def default_large_area() -> int:
 
 def _visible_faces(corners, height: int, width: int,
                    chunk_size: int = 16384, large_chunk_size: int = 1024,
-                   large_area: int = LARGE_AREA_CPU) -> tf.Tensor:
+                   large_area: Optional[int] = None) -> tf.Tensor:
   """Z-buffer: the id of the visible triangle per sample, -1 for background.
 
   Every triangle visits the sample cells of its (clipped) bounding box and
@@ -328,11 +329,14 @@ def _visible_faces(corners, height: int, width: int,
     corners: (c0, c1, c2), each `[T, B, 3]` (see `_triangles`).
     height: sample rows.
     width: sample columns.
-    chunk_size, large_chunk_size, large_area: see `_min_keys`.
+    chunk_size, large_chunk_size, large_area: see `_min_keys`;
+      `large_area` None: `default_large_area()`, by the devices TF sees.
 
   Returns:
     An int32 tensor of shape `[B, height, width]`.
   """
+  if large_area is None:
+    large_area = default_large_area()
   corners = tuple(tf.stop_gradient(c) for c in corners)
   batch = tf.shape(corners[0])[1]
   floats, ints = _triangle_table(corners, height, width)
@@ -429,8 +433,7 @@ def rasterize_depth(vertices, faces, K, height: int, width: int,
     vertices, faces, K = _check_inputs(vertices, faces, K)
     ss, offset = _sample_grid_params(anti_aliasing)
     corners = _triangles(vertices, faces, K, ss, offset)
-    ids = _find_visible_faces(corners, height * ss, width * ss,
-                              large_area=default_large_area())
+    ids = _find_visible_faces(corners, height * ss, width * ss)
     _, z, _, _ = _barycentrics(corners, ids, height * ss, width * ss)
     return _pool(z[..., tf.newaxis], ss, height, width)[..., 0]
 
@@ -461,8 +464,7 @@ def rasterize_attributes(vertices, faces, attributes, K, height: int,
     attributes = checks.check_tensor(attributes, 'attributes', rank=3)
     ss, offset = _sample_grid_params(anti_aliasing)
     corners = _triangles(vertices, faces, K, ss, offset)
-    ids = _find_visible_faces(corners, height * ss, width * ss,
-                              large_area=default_large_area())
+    ids = _find_visible_faces(corners, height * ss, width * ss)
     w, z, mask, inv_depth = _barycentrics(corners, ids, height * ss,
                                           width * ss)
     batch = tf.shape(w)[0]
