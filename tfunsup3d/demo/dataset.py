@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from tfunsup3d import progress
+from tfunsup3d.data import image_files
 from tfunsup3d.demo import inputs
 from tfunsup3d.errors import UserError
 
@@ -169,23 +170,23 @@ def write_crops(images: Sequence[inputs.InputImage], out_dir: str,
                     f'{image_size}')
   _prepare_out_dir(out_dir, overwrite)
   written = {s: 0 for s in SPLITS}
-  skipped: List[inputs.Skipped] = []
+  skipped = image_files.SkippedFiles()
   for item in progress.track(images, 'crop'):
     try:
       crop = _crop_one(item, image_size, checked)
     except LookupError as e:
       reason, detail = (tuple(e.args) + ('',))[:2]
-      skipped.append(inputs.Skipped(item.path, str(reason), str(detail)))
+      skipped.entries.append(
+          image_files.SkippedFile(item.path, str(reason), str(detail)))
       continue
     split = split_of(item.name, val_fraction, test_fraction, seed)
     _write_png(crop, os.path.join(out_dir, split, item.name + '.png'),
                sum(written.values()))
     written[split] += 1
   summary = {
-      'written': written, 'num_skipped': len(skipped),
-      'skipped_by_reason': _by_reason(skipped),
-      'skipped': [{'path': s.path, 'reason': s.reason, 'detail': s.detail}
-                  for s in skipped],
+      'written': written, 'num_skipped': skipped.count,
+      'skipped_by_reason': skipped.by_reason(),
+      'skipped': [e._asdict() for e in skipped.entries],
       'image_size': image_size, 'face_detection': detector is not None,
       'val_fraction': val_fraction, 'test_fraction': test_fraction,
       'seed': seed}
@@ -205,13 +206,6 @@ def _write_summary(summary: Dict[str, Any], out_dir: str) -> str:
     raise UserError(f'Cannot write {path}: {e.strerror or e}; the crops '
                     'are written') from None
   return path
-
-
-def _by_reason(skipped: Sequence[inputs.Skipped]) -> Dict[str, int]:
-  counts: Dict[str, int] = {}
-  for s in skipped:
-    counts[s.reason] = counts.get(s.reason, 0) + 1
-  return counts
 
 
 def _reasons_text(summary: Dict[str, Any]) -> str:
