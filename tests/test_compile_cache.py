@@ -112,6 +112,21 @@ class EnableTest(tf.test.TestCase):
     self.assertNotEqual(compile_cache.machine_key(False),
                         compile_cache.machine_key(True))
 
+  def test_key_read_without_importing_tf_is_the_imported_tfs(self):
+    # The console scripts compute it while parsing flags, before TF loads.
+    code = ('import sys\nfrom tfunsup3d import compile_cache as c\n'
+            'before = c.machine_key(), c._tf_build()\n'
+            'assert "tensorflow" not in sys.modules\n'
+            'import tensorflow as tf\n'
+            'print(before == (c.machine_key(), c._tf_build()), before[0])')
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL='2')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300,
+                          check=True)
+    same, key = proc.stdout.split()
+    self.assertEqual(same, 'True')
+    self.assertTrue(key.startswith(f'tf{tf.__version__}-'), key)
+
   def test_keeps_the_users_own_cache_flag(self):
     mine = f'{compile_cache.FLAG}=/somewhere/else'
     os.environ[compile_cache.ENV] = mine

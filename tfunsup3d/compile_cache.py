@@ -28,15 +28,17 @@ it.
 import atexit
 import glob
 import hashlib
+import importlib.metadata
+import importlib.util
 import os
 import platform
 import shutil
 import socket
+import sys
 import tempfile
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
-import tensorflow as tf
 
 FLAG = '--tf_xla_persistent_cache_directory'
 ENV = 'TF_XLA_FLAGS'
@@ -70,6 +72,33 @@ def _cpu_description() -> str:
   return '|'.join(f'{k}={v}' for k, v in sorted(keep.items()))
 
 
+def _tf_build() -> Tuple[str, Dict[str, Any]]:
+  """TF's version and build information (`tf.sysconfig.get_build_info()`).
+
+  Read from the installed files when TF is not imported yet: importing it
+  takes seconds, and `enable` runs as a console script parses its flags,
+  before it has checked them (a bad flag should not wait for TF). Falls
+  back to importing TF for an installation without package metadata.
+  """
+  tf = sys.modules.get('tensorflow')
+  if tf is None:
+    try:
+      dist = importlib.metadata.packages_distributions()['tensorflow'][0]
+      version = importlib.metadata.version(dist)
+      spec = importlib.util.find_spec('tensorflow')
+      path = os.path.join(spec.submodule_search_locations[0], 'python',
+                          'platform', 'build_info.py')
+      info_spec = importlib.util.spec_from_file_location('_tf_build_info',
+                                                         path)
+      module = importlib.util.module_from_spec(info_spec)
+      info_spec.loader.exec_module(module)
+      return version, dict(module.build_info)
+    except (KeyError, IndexError, TypeError, AttributeError, OSError,
+            importlib.metadata.PackageNotFoundError):
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.__version__, dict(tf.sysconfig.get_build_info())
+
+
 def _gpu_descriptions() -> List[str]:
   """The NVIDIA GPUs' models (Linux driver files) and the CUDA build TF
   uses. Read without initialising TF's devices: that would make TF read
@@ -81,7 +110,7 @@ def _gpu_descriptions() -> List[str]:
         models += [line.strip() for line in f if line.startswith('Model:')]
     except OSError:
       continue
-  build = tf.sysconfig.get_build_info()
+  build = _tf_build()[1]
   return models + [f'cuda={build.get("cuda_version")}',
                    f'visible={os.environ.get("CUDA_VISIBLE_DEVICES")}']
 
@@ -93,10 +122,11 @@ def machine_key(deterministic: bool = False) -> str:
   Returns:
     `tf<version>-<12 hex digits>`.
   """
-  parts = [tf.__version__, platform.machine(), _cpu_description(),
+  version = _tf_build()[0]
+  parts = [version, platform.machine(), _cpu_description(),
            *_gpu_descriptions(), f'deterministic={bool(deterministic)}']
   digest = hashlib.sha256('\n'.join(parts).encode('utf-8')).hexdigest()
-  return f'tf{tf.__version__}-{digest[:12]}'
+  return f'tf{version}-{digest[:12]}'
 
 
 def _writable_dir(path: str) -> bool:

@@ -320,11 +320,12 @@ def _run_script(name, *args):
       check=False)
 
 
-def _run_entry_point(name, *args):
+def _run_entry_point(name, *args, code=None):
   """Runs the script as its console-script entry point does: `run()` of the
-  module, imported (not __main__), with argv[0] the script's name."""
-  code = (f'import sys; from tfunsup3d.tools.{name} import run; '
-          f'sys.argv[0] = "tfunsup3d-{name}"; run()')
+  module, imported (not __main__), with argv[0] the script's name (or
+  `code`, a program doing so)."""
+  code = code or (f'import sys; from tfunsup3d.tools.{name} import run; '
+                  f'sys.argv[0] = "tfunsup3d-{name}"; run()')
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(
       [str(ROOT)] + ([os.environ['PYTHONPATH']]
                      if os.environ.get('PYTHONPATH') else [])))
@@ -459,6 +460,23 @@ def test_batch_size_below_one_exits_2_and_writes_nothing(tmp_path, value):
                    f'Received: batch_size={value}'], proc.stderr[-3000:]
   assert 'Traceback' not in proc.stderr
   assert not out.exists() and not list(tmp_path.iterdir())
+
+
+# What each script answers before TensorFlow loads (importing it takes ~4 s
+# on 2 cores): help, and flags it refuses while parsing them.
+_BEFORE_TF = ('import sys; from tfunsup3d.tools.{name} import run\n'
+              'sys.argv[0] = "tfunsup3d-{name}"\n'
+              'try:\n  run()\nexcept SystemExit as e:\n  code = e.code\n'
+              'print(code, "tensorflow" in sys.modules)')
+
+
+@pytest.mark.parametrize('name', SCRIPTS)
+@pytest.mark.parametrize('args, want', [(('--help',), '0'),
+                                        (('--no_such_flag=1',), '2'),
+                                        (('--batch_size=0',), '2')])
+def test_answers_without_loading_tensorflow(name, args, want):
+  proc = _run_entry_point(name, *args, code=_BEFORE_TF.format(name=name))
+  assert proc.stdout.split()[-2:] == [want, 'False'], proc.stderr[-2000:]
 
 
 def test_console_script_entry_points():

@@ -1,8 +1,5 @@
-"""Input pipelines: image collections, ground-truth depth pairs, synthetic."""
+"""Input pipelines: image collections, ground-truth depth pairs, synthetic.
 
-from tfunsup3d.data.images import build_dataset
-from tfunsup3d.data.images import count
-from tfunsup3d.data.images import decode_depth
-from tfunsup3d.data.images import list_split
-from tfunsup3d.data.images import load_image_file
-from tfunsup3d.data.images import SkippedFiles
+Nothing is imported here, so that the light modules (`synth_params`, the
+console scripts' flag definitions) load without TensorFlow: import
+`tfunsup3d.data.images` for the pipelines."""
