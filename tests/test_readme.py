@@ -205,18 +205,16 @@ def _module_file(module: str) -> Optional[str]:
   return None
 
 
-def argparse_options(module: str, seen: Optional[Set[str]] = None
-                     ) -> Set[str]:
-  """`--option` names of `add_argument` calls in a repository module and in
-  the repository modules it imports (read, not imported)."""
-  seen = set() if seen is None else seen
+@functools.lru_cache(maxsize=None)
+def _options_and_imports(module: str) -> Tuple[Set[str], Tuple[str, ...]]:
+  """(`--option` names of the `add_argument` calls in a repository module,
+  the modules it imports), read once per module."""
   path = _module_file(module)
-  if path is None or module in seen:
-    return set()
-  seen.add(module)
+  if path is None:
+    return set(), ()
   with open(path, encoding='utf-8') as f:
     tree = ast.parse(f.read())
-  options = set()
+  options, imports = set(), []
   for node in ast.walk(tree):
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
         and node.func.attr == 'add_argument'):
@@ -224,13 +222,26 @@ def argparse_options(module: str, seen: Optional[Set[str]] = None
                      if isinstance(a, ast.Constant) and
                      isinstance(a.value, str) and a.value.startswith('--'))
     elif isinstance(node, ast.ImportFrom) and node.module:
-      options |= argparse_options(node.module, seen)
-      for alias in node.names:
-        options |= argparse_options(f'{node.module}.{alias.name}', seen)
+      imports.append(node.module)
+      imports.extend(f'{node.module}.{alias.name}' for alias in node.names)
     elif isinstance(node, ast.Import):
-      for alias in node.names:
-        options |= argparse_options(alias.name, seen)
-  return options | {'help'}
+      imports.extend(alias.name for alias in node.names)
+  return options, tuple(imports)
+
+
+def argparse_options(module: str) -> Set[str]:
+  """`--option` names of `add_argument` calls in a repository module and in
+  the repository modules it imports (read, not imported)."""
+  options, seen, todo = {'help'}, set(), [module]
+  while todo:
+    name = todo.pop()
+    if name in seen:
+      continue
+    seen.add(name)
+    found, imports = _options_and_imports(name)
+    options |= found
+    todo.extend(imports)
+  return options
 
 
 def check_script(name: str, words) -> None:
