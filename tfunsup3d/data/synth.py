@@ -197,7 +197,7 @@ def _renderer(image_size: int, fov: float, rot_center_depth: float,
   K = render.intrinsics(image_size, fov)
   margin = (max_depth - min_depth) / 2.0
 
-  @tf.function(jit_compile=True, reduce_retracing=True)
+  @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
   def fn(depth, albedo, backdrop, face, light_a, light_b, light_d, view):
     normal = render.depth_to_normals(depth, K)
     canon_im, _ = render.shade(albedo, normal, light_a, light_b, light_d)

@@ -273,7 +273,7 @@ class ServingModule(tf.Module):
       return serving_outputs(model, images)
 
     run_model = tf.function(run_model, jit_compile=bool(jit_compile),
-                            reduce_retracing=True)
+                            reduce_retracing=True, autograph=False)
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, size, size, 3], tf.float32, name=INPUT_IMAGES)])

@@ -100,7 +100,7 @@ def model_functions(model, include_canonical: bool = True
 def _save_for_conversion(fn, variables, spec, directory: str):
   module = tf.Module()
   module.model_variables = list(variables)
-  module.fn = tf.function(fn, input_signature=[spec])
+  module.fn = tf.function(fn, input_signature=[spec], autograph=False)
   tf.saved_model.save(module, directory, signatures={
       'serving_default': module.fn.get_concrete_function()})
 

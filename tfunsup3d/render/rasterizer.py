@@ -353,7 +353,7 @@ def _visible_faces(corners, height: int, width: int,
 # 0.22 s for 128 maps of 64x64 on 2 CPU cores, while the networks keep TF's
 # own kernels), and inside an XLA cluster (inlined). It has no gradient.
 _find_visible_faces = tf.function(_visible_faces, jit_compile=True,
-                                  reduce_retracing=True)
+                                  reduce_retracing=True, autograph=False)
 
 
 def _barycentrics(corners, face_ids, height: int, width: int):

@@ -115,7 +115,6 @@ def main(cfg: config_lib.Config) -> None:
             'test': FLAGS.num_test}
   if not any(counts.values()):
     raise tool_flags.UserError('Nothing to write: all counts are 0.')
-  from tfunsup3d.data import synth  # pylint: disable=g-import-not-at-top
   out_dir = FLAGS.out_dir or cfg.train_val_data_dir
   given = {name: FLAGS[name].value for name in _OPTIONS
            if FLAGS[name].value is not None}
@@ -123,6 +122,8 @@ def main(cfg: config_lib.Config) -> None:
       FLAGS.category, param_ranges=tuple(
           synth_params.parse_param_range(text, FLAGS.category)
           for text in FLAGS.param_range), **given)
+  # Loads TensorFlow (seconds): after the checks above.
+  from tfunsup3d.data import synth  # pylint: disable=g-import-not-at-top
   start = time.time()
   seconds = synth.write_dataset(out_dir, counts, cfg, seed=cfg.seed,
                                 overwrite=FLAGS.overwrite, options=options)
