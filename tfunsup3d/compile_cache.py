@@ -99,10 +99,10 @@ def _tf_build() -> Tuple[str, Dict[str, Any]]:
   return tf.__version__, dict(tf.sysconfig.get_build_info())
 
 
-def _gpu_descriptions() -> List[str]:
+def _gpu_descriptions(build: Dict[str, Any]) -> List[str]:
   """The NVIDIA GPUs' models (Linux driver files) and the CUDA build TF
-  uses. Read without initialising TF's devices: that would make TF read
-  `TF_XLA_FLAGS` before `enable` sets it."""
+  uses (`build`: `_tf_build()`'s). Read without initialising TF's devices:
+  that would make TF read `TF_XLA_FLAGS` before `enable` sets it."""
   models = []
   for info in sorted(glob.glob('/proc/driver/nvidia/gpus/*/information')):
     try:
@@ -110,7 +110,6 @@ def _gpu_descriptions() -> List[str]:
         models += [line.strip() for line in f if line.startswith('Model:')]
     except OSError:
       continue
-  build = _tf_build()[1]
   return models + [f'cuda={build.get("cuda_version")}',
                    f'visible={os.environ.get("CUDA_VISIBLE_DEVICES")}']
 
@@ -122,9 +121,9 @@ def machine_key(deterministic: bool = False) -> str:
   Returns:
     `tf<version>-<12 hex digits>`.
   """
-  version = _tf_build()[0]
+  version, build = _tf_build()
   parts = [version, platform.machine(), _cpu_description(),
-           *_gpu_descriptions(), f'deterministic={bool(deterministic)}']
+           *_gpu_descriptions(build), f'deterministic={bool(deterministic)}']
   digest = hashlib.sha256('\n'.join(parts).encode('utf-8')).hexdigest()
   return f'tf{version}-{digest[:12]}'
 
