@@ -470,7 +470,7 @@ _BEFORE_TF = ('import sys; from tfunsup3d.tools.{name} import run\n'
               'print(code, "tensorflow" in sys.modules)')
 
 
-@pytest.mark.parametrize('name', SCRIPTS)
+@pytest.mark.parametrize('name', SCRIPTS + ('crop', 'app'))
 @pytest.mark.parametrize('args, want', [(('--help',), '0'),
                                         (('--no_such_flag=1',), '2'),
                                         (('--batch_size=0',), '2')])
