@@ -127,6 +127,23 @@ class EnableTest(tf.test.TestCase):
     self.assertEqual(same, 'True')
     self.assertTrue(key.startswith(f'tf{tf.__version__}-'), key)
 
+  def test_version_of_a_differently_named_distribution(self):
+    # tensorflow-cpu, tf-nightly: no distribution named `tensorflow`.
+    real = compile_cache.importlib.metadata.version
+
+    def version(name):
+      if name == 'tensorflow':
+        raise compile_cache.importlib.metadata.PackageNotFoundError(name)
+      return real(name)
+
+    with mock.patch.object(compile_cache.importlib.metadata, 'version',
+                           version), \
+        mock.patch.object(compile_cache.importlib.metadata,
+                          'packages_distributions',
+                          return_value={'tensorflow': ['numpy']}):
+      # The distribution that provides the module (here made numpy).
+      self.assertEqual(compile_cache._tf_version_installed(), real('numpy'))
+
   def test_keeps_the_users_own_cache_flag(self):
     mine = f'{compile_cache.FLAG}=/somewhere/else'
     os.environ[compile_cache.ENV] = mine
