@@ -87,8 +87,8 @@ def base(tmp_path_factory):
 def test_overwrite_replaces_only_the_splits_asked_for(base, tmp_path):
   out = tmp_path / 'data'
   shutil.copytree(base, out)
-  proc = _run(f'--out_dir={out}', '--num_val=0', '--num_test=1',
-              '--image_size=16', '--num_train=2', '--overwrite', '--seed=3')
+  proc = _run(f'--out_dir={out}', *_SMALL, '--num_train=2', '--overwrite',
+              '--seed=3')  # the last --num_train counts
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert len(os.listdir(out / 'train' / 'image')) == 2
   assert len(os.listdir(out / 'test' / 'image')) == 1
