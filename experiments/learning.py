@@ -80,6 +80,7 @@ from experiments import trainers
 from tfunsup3d import baselines
 from tfunsup3d import config as config_lib
 from tfunsup3d import metrics
+from tfunsup3d import render
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.data import synth_params
 from tfunsup3d.train import curriculum
@@ -209,6 +210,7 @@ class Scorer:
                     for b in ds]
     self.factors = trainers.read_factors(factors_path)  # the generator's
     self.near = cfg.min_depth + 0.05 * (cfg.max_depth - cfg.min_depth)
+    self.K = render.intrinsics(cfg.image_size, cfg.fov)  # the data's camera
 
   def position_cue(self) -> Dict[str, float]:
     """How much the object's position tells about the view: the
@@ -235,7 +237,7 @@ class Scorer:
       b = tf.shape(image)[0]
       return (out['recon_depth'][:b], out['recon_im_mask'][:b, ..., 0],
               out['view'][:b, 1], out['canon_light_d'][:b])
-    return self.score(predict, model.depth_from_png, model.K, before_batch)
+    return self.score(predict, model.depth_from_png, self.K, before_batch)
 
   def score(self, predict, depth_from_png, K,
             before_batch=None) -> Dict[str, float]:
@@ -309,7 +311,9 @@ def markdown(result: Dict[str, object]) -> str:
       f'{s["steps"]} steps of batch {s["batch_size"]} per row; synthetic '
       f'{s.get("category", "face")} data (seed {s["data_seed"]}, zoom '
       f'{s.get("zoom", 1.0)}'
-      + (f', yaw within ±{s["max_yaw"]}°' if 'max_yaw' in s else '') + '): '
+      + (f', yaw within ±{s["max_yaw"]}°' if 'max_yaw' in s else '')
+      + (f', rendered with a {s["data_fov"]}° field of view, scored with '
+         'it' if 'data_fov' in s else '') + '): '
       f'{s["counts"]}; test split scored with '
       'the model\'s metrics (SIDE x1e-2, MAD degrees, mean ± std over test '
       f'images). {s["machine"]}.', '',
@@ -422,6 +426,10 @@ def parse_args(argv=None):
                  help='score the rows on the test images centre-cropped to '
                  'this fraction of the side (the crop_mix crop; the '
                  'baselines stay on whole frames)')
+  p.add_argument('--data_fov', type=float, default=None,
+                 help="the generator's field of view in degrees, when it is "
+                 "not the trained config's fov (the data, its baselines "
+                 "and the normals of MAD use it; default: the config's)")
   p.add_argument('--resume', action='store_true',
                  help='keep finished rows of <out_dir>/<name>.json')
   p.set_defaults(config=None, name=None, zoom=None)
@@ -437,6 +445,8 @@ def parse_args(argv=None):
   trainers.check_run_arguments(p, args)
   if not 0 < args.test_crop <= 1:
     p.error('--test_crop must be in (0, 1]')
+  if args.data_fov is not None and not 0 < args.data_fov < 180:
+    p.error('--data_fov must be in (0, 180) degrees')
   return args
 
 
@@ -449,7 +459,10 @@ def main(argv=None) -> Dict[str, object]:
   counts = {'train': args.num_train, 'val': args.num_val,
             'test': args.num_test}
   yaw = {} if args.max_yaw is None else {'max_yaw': args.max_yaw}
-  trainers.synth_data(args.data_dir, counts, base, args.data_seed,
+  fov = {} if args.data_fov is None else {'data_fov': args.data_fov}
+  data_cfg = (base if args.data_fov is None else
+              config_lib.from_dict({'fov': args.data_fov}, base=base))
+  trainers.synth_data(args.data_dir, counts, data_cfg, args.data_seed,
                       synth_params.SynthOptions.for_category(
                           args.category, zoom=args.zoom, **yaw))
   os.makedirs(args.out_dir, exist_ok=True)
@@ -459,7 +472,7 @@ def main(argv=None) -> Dict[str, object]:
               'overrides': args.set, 'steps': args.steps,
               'eval_every': args.eval_every, 'batch_size': base.batch_size,
               'counts': counts, 'data_seed': args.data_seed,
-              'zoom': args.zoom, 'category': args.category, **yaw,
+              'zoom': args.zoom, 'category': args.category, **yaw, **fov,
               **({'test_crop': args.test_crop} if args.test_crop < 1 else {}),
               'machine': f'{os.cpu_count()} CPU cores, TF {tf.__version__}, '
                          f'devices {[d.device_type for d in tf.config.list_logical_devices()]}'}
@@ -470,12 +483,13 @@ def main(argv=None) -> Dict[str, object]:
     # Results written before --category are faces.
     if dict({'category': 'face'}, **old.get('settings', {})) == settings:
       result['rows'] = old['rows']
-  base_scores = baselines.split_baselines(base)
+  base_scores = baselines.split_baselines(data_cfg)
   result['baselines'] = {
       key: {m: float(base_scores[key][m]) for m in
             ('side_mean', 'side_std', 'mad_mean', 'mad_std')}
       for key in ('null', 'average')}
-  scorer = Scorer(base, os.path.join(args.data_dir, 'test', 'factors.npz'),
+  scorer = Scorer(data_cfg,
+                  os.path.join(args.data_dir, 'test', 'factors.npz'),
                   args.test_crop)
   result['position_cue'] = scorer.position_cue()
 

@@ -86,6 +86,18 @@ class LearningBenchTest(tf.test.TestCase):
     self.assertIn('centre-cropped to 0.69 of their side',
                   learning.markdown(result))
 
+  def test_data_fov_flag_and_header(self):
+    self.assertIsNone(learning.parse_args([]).data_fov)
+    self.assertEqual(learning.parse_args(['--data_fov=10']).data_fov, 10.0)
+    for bad in ('0', '180', '-5'):
+      with self.assertRaises(SystemExit):
+        learning.parse_args([f'--data_fov={bad}'])
+    result = _result()
+    self.assertNotIn('field of view', learning.markdown(result))
+    result['settings']['data_fov'] = 10.0
+    self.assertIn('zoom 1.0, rendered with a 10.0° field of view, scored '
+                  'with it)', learning.markdown(result))
+
   def test_centre_crop_of_test_images_and_depth(self):
     # Depth: background (0) left of column 40, 0.5 from there on. Cropped
     # to 0.5, output column j samples input column 15.75 + j / 2: the
@@ -135,6 +147,12 @@ class LearningBenchTest(tf.test.TestCase):
     with np.load(f'{tmp}/test/factors.npz') as f:
       view, light = f['view'], f['light_d']
     model = Unsup3D(cfg)
+    # MAD's normals use the data's camera, whatever the model assumes.
+    self.assertAllClose(scorer.K, model.K)
+    wide = learning.Scorer(config_lib.from_dict({'fov': 20.0}, base=cfg),
+                           f'{tmp}/test/factors.npz')
+    self.assertAllClose(wide.K[0, 0], 31.5 / np.tan(np.radians(10.0)),
+                        rtol=1e-5)
     yaw = tf.Variable(np.zeros([8], np.float32), shape=[None])
     light_d = tf.Variable(np.zeros([8, 3], np.float32), shape=[None, 3])
     depth_p = tf.Variable(np.zeros([8, 64, 64], np.float32),
