@@ -113,7 +113,7 @@ class WriteCropsTest(unittest.TestCase):
                                   Picky(DETECTOR.boxes), 0.0, 0.0)
     self.assertEqual(summary['written']['train'], 1)
     self.assertIn({'path': self.images[-1].path, 'reason':
-                   dataset.DETECTION_FAILED, 'detail': 'RuntimeError'},
+                   inputs.DETECTION_FAILED, 'detail': 'RuntimeError'},
                   summary['skipped'])
 
   def test_square_crops_without_a_detector(self):

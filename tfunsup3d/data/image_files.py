@@ -68,9 +68,15 @@ Crop = Union[None, int, Tuple[int, int, int, int]]
 
 
 class SkippedFile(NamedTuple):
+  """A file left out, with why: the training splits' kinds above, or the
+  demo's (`tfunsup3d.demo.inputs`)."""
   path: str
-  reason: str  # one of the kinds above.
+  reason: str
   detail: str = ''
+
+  def __str__(self):
+    return f'{self.path}: {self.reason}' + (
+        f' ({self.detail})' if self.detail else '')
 
 
 @dataclasses.dataclass

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -32,21 +32,6 @@ from tfunsup3d.errors import UserError
 SPLITS = ('train', 'val', 'test')
 SUMMARY_FILE = 'crop_summary.json'
 FACE_TOO_SMALL = 'crop under half of image_size'
-DETECTION_FAILED = 'face detection failed'
-
-
-class _SkipDetectorErrors:
-  """A detector whose errors on an odd photo skip that photo (mtcnn is
-  third-party code run on arbitrary files)."""
-
-  def __init__(self, detector):
-    self._detector = detector
-
-  def detect(self, image: np.ndarray):
-    try:
-      return self._detector.detect(image)
-    except Exception as e:  # pylint: disable=broad-except
-      raise LookupError(DETECTION_FAILED, type(e).__name__) from None
 
 
 def split_of(name: str, val_fraction: float, test_fraction: float,
@@ -120,21 +105,17 @@ def _write_png(image: np.ndarray, path: str, done: int) -> None:
       os.remove(tmp)
 
 
-def _crop_one(item: inputs.InputImage, image_size: int,
-              detector) -> np.ndarray:
-  """The `[S, S, 3]` crop of one input.
-
-  Raises:
-    LookupError: (reason, detail) of a skip: unreadable, no face, too small.
-  """
-  try:
-    image = inputs.read_image(item.path)
-  except Exception as e:  # pylint: disable=broad-except
-    raise LookupError(inputs.UNREADABLE, type(e).__name__) from None
-  prepared = inputs.prepare(image, image_size, detector)
+def _crop_one(item: inputs.InputImage, image_size: int, detector
+              ) -> Union[np.ndarray, image_files.SkippedFile]:
+  """The `[S, S, 3]` crop of one input, or why it is skipped (unreadable, no
+  face, the detector failed, or too small)."""
+  prepared = inputs.read_and_prepare(item.path, image_size, detector)
+  if isinstance(prepared, image_files.SkippedFile):
+    return prepared
   side = min(prepared.box[2], prepared.box[3])
   if 2 * side < image_size:
-    raise LookupError(FACE_TOO_SMALL, f'{side} px for {image_size}')
+    return image_files.SkippedFile(item.path, FACE_TOO_SMALL,
+                                   f'{side} px for {image_size}')
   return prepared.image
 
 
@@ -164,7 +145,6 @@ def write_crops(images: Sequence[inputs.InputImage], out_dir: str,
       read-only folder), or no image written.
   """
   check_fractions(val_fraction, test_fraction)
-  checked = None if detector is None else _SkipDetectorErrors(detector)
   if image_size < 16:
     raise UserError(f'--image_size must be at least 16. Received: '
                     f'{image_size}')
@@ -172,12 +152,9 @@ def write_crops(images: Sequence[inputs.InputImage], out_dir: str,
   written = {s: 0 for s in SPLITS}
   skipped = image_files.SkippedFiles()
   for item in progress.track(images, 'crop'):
-    try:
-      crop = _crop_one(item, image_size, checked)
-    except LookupError as e:
-      reason, detail = (tuple(e.args) + ('',))[:2]
-      skipped.entries.append(
-          image_files.SkippedFile(item.path, str(reason), str(detail)))
+    crop = _crop_one(item, image_size, detector)
+    if isinstance(crop, image_files.SkippedFile):
+      skipped.entries.append(crop)
       continue
     split = split_of(item.name, val_fraction, test_fraction, seed)
     _write_png(crop, os.path.join(out_dir, split, item.name + '.png'),

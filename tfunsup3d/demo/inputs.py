@@ -6,6 +6,8 @@ size or aspect with PIL (EXIF orientation applied, alpha dropped, 16-bit
 scaled) to float32 `[H, W, 3]` in [0, 1]. `prepare(image, ...)` crops (a
 detected face, the largest centred square, or the config's crop) and resizes
 to the network size (bilinear with antialiasing, as `tfunsup3d.data`).
+`read_and_prepare(path, ...)` does both and returns, for an input it cannot
+use, a `SkippedFile` naming why (the demo and the crop tool count them).
 
 Face detection uses the `mtcnn` package (its weights ship in the wheel; it
 runs offline) and the reference demo's crop: a square of 1.1 x the mean of
@@ -17,12 +19,14 @@ import dataclasses
 import math
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
+from tfunsup3d.data import image_files
+from tfunsup3d.data.image_files import SkippedFile
 from tfunsup3d.errors import UserError
 
 # tfunsup3d.data.image_files.IMG_EXTENSIONS (the reference's list) + GIF;
@@ -33,23 +37,13 @@ FACE_MODEL_WORDS = ('face', 'celeba', 'human')
 NO_FACE = 'no face found'
 UNREADABLE = 'not a readable image'
 TOO_SMALL = 'smaller than the crop'
+DETECTION_FAILED = 'face detection failed'
 
 
 @dataclasses.dataclass(frozen=True)
 class InputImage:
   path: str
   name: str  # output name: unique, file-system safe.
-
-
-@dataclasses.dataclass(frozen=True)
-class Skipped:
-  path: str
-  reason: str
-  detail: str = ''
-
-  def __str__(self):
-    return f'{self.path}: {self.reason}' + (
-        f' ({self.detail})' if self.detail else '')
 
 
 def _safe_name(text: str) -> str:
@@ -311,7 +305,6 @@ def prepare(image: np.ndarray, image_size: int,
   elif crop_mode == 'square':
     box = square_box(height, width)
   elif crop_mode == 'config':
-    from tfunsup3d.data import image_files  # pylint: disable=g-import-not-at-top
     normalized = image_files.normalize_crop(config_crop)
     box = image_files.crop_box(width, height, normalized)
     if box is None:
@@ -325,3 +318,42 @@ def prepare(image: np.ndarray, image_size: int,
                  'confidence': float(detection.get('confidence', 0.0))}
   return Prepared(resize(cropped, image_size), cropped,
                   tuple(int(v) for v in box), (height, width), detection)
+
+
+class _SkipDetectorErrors:
+  """A detector whose errors on an odd photo skip that photo (mtcnn is
+  third-party code run on arbitrary files)."""
+
+  def __init__(self, detector):
+    self._detector = detector
+
+  def detect(self, image: np.ndarray):
+    try:
+      return self._detector.detect(image)
+    except Exception as e:  # pylint: disable=broad-except
+      raise LookupError(DETECTION_FAILED, type(e).__name__) from None
+
+
+def read_and_prepare(path: str, image_size: int,
+                     detector: Optional[FaceDetector] = None,
+                     crop_mode: str = 'square', config_crop=None
+                     ) -> Union[Prepared, SkippedFile]:
+  """`read_image` then `prepare`, for the demo and the crop tool alike.
+
+  Returns:
+    The `Prepared` image, or a `SkippedFile` naming why it cannot be used:
+    UNREADABLE, NO_FACE, DETECTION_FAILED (the detector raised) or
+    TOO_SMALL (smaller than the config crop).
+  """
+  try:
+    image = read_image(path)
+  except Exception as e:  # pylint: disable=broad-except
+    detail = str(e) if isinstance(e, ValueError) else type(e).__name__
+    return SkippedFile(path, UNREADABLE, detail)
+  checked = None if detector is None else _SkipDetectorErrors(detector)
+  try:
+    return prepare(image, image_size, checked, crop_mode, config_crop)
+  except LookupError as e:  # (reason[, detail]) from the detector
+    return SkippedFile(path, *[str(a) for a in e.args[:2]])
+  except ValueError as e:
+    return SkippedFile(path, TOO_SMALL, str(e))

@@ -38,6 +38,7 @@ from PIL import Image
 from PIL import ImageDraw
 
 from tfunsup3d import progress
+from tfunsup3d.data.image_files import SkippedFile
 from tfunsup3d.demo import animation
 from tfunsup3d.demo import inputs as inputs_lib
 from tfunsup3d.demo import mesh as mesh_lib
@@ -380,38 +381,20 @@ def _read_and_prepare(item: inputs_lib.InputImage, counter: str,
                       image_size: int,
                       detector: Optional[inputs_lib.FaceDetector],
                       crop_mode: str, config_crop
-                      ) -> Union[inputs_lib.Prepared, inputs_lib.Skipped]:
-  """Reads and crops one input; an unusable one is logged and returned skipped.
-
-  Args:
-    item: the input.
-    counter: its place for the log, e.g. '[3/10]'.
-    image_size: the model's input side S.
-    detector, crop_mode, config_crop: as in `run_demo`.
-
-  Returns:
-    The `Prepared` image, or a `Skipped` (UNREADABLE, NO_FACE or TOO_SMALL).
-  """
-  try:
-    image = inputs_lib.read_image(item.path)
-  except ValueError as e:
-    skipped = inputs_lib.Skipped(item.path, inputs_lib.UNREADABLE, str(e))
-    logging.warning('%s skipped %s: %s', counter, item.path, skipped.reason)
-    return skipped
-  try:
-    return inputs_lib.prepare(image, image_size, detector, crop_mode,
-                              config_crop)
-  except LookupError:
-    logging.warning('%s skipped %s: no face found (use --detect=off for '
-                    'pre-cropped images)', counter, item.path)
-    return inputs_lib.Skipped(item.path, inputs_lib.NO_FACE)
-  except ValueError as e:
-    logging.warning('%s skipped %s: %s', counter, item.path, e)
-    return inputs_lib.Skipped(item.path, inputs_lib.TOO_SMALL, str(e))
+                      ) -> Union[inputs_lib.Prepared, SkippedFile]:
+  """`inputs.read_and_prepare`; a skip is logged with `counter` ('[3/10]').
+  `detector`, `crop_mode`, `config_crop`: as in `run_demo`."""
+  prepared = inputs_lib.read_and_prepare(item.path, image_size, detector,
+                                         crop_mode, config_crop)
+  if isinstance(prepared, SkippedFile):
+    hint = (' (use --detect=off for pre-cropped images)'
+            if prepared.reason == inputs_lib.NO_FACE else '')
+    logging.warning('%s skipped %s%s', counter, prepared, hint)
+  return prepared
 
 
 def _write_summary(output_dir: str, total: int, processed: List[Dict[str, str]],
-                   skipped: List[inputs_lib.Skipped]) -> Dict[str, Any]:
+                   skipped: List[SkippedFile]) -> Dict[str, Any]:
   """Writes `<output_dir>/summary.json` and returns its content.
 
   Args:
@@ -425,7 +408,7 @@ def _write_summary(output_dir: str, total: int, processed: List[Dict[str, str]],
       'num_processed': len(processed),
       'num_skipped': len(skipped),
       'processed': processed,
-      'skipped': [dataclasses.asdict(s) for s in skipped],
+      'skipped': [s._asdict() for s in skipped],
   }
   with open(os.path.join(output_dir, SUMMARY_FILE), 'w', encoding='utf-8') as f:
     json.dump(summary, f, indent=1)
@@ -465,7 +448,7 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
     t0 = time.time()
     prepared = _read_and_prepare(item, f'[{k}/{total}]', model.cfg.image_size,
                                  detector, crop_mode, config_crop)
-    if isinstance(prepared, inputs_lib.Skipped):
+    if isinstance(prepared, SkippedFile):
       skipped.append(prepared)
       continue
     res = demo.decompose(prepared.image)
