@@ -70,6 +70,8 @@ class ExplainTest(unittest.TestCase):
                                  os.path.join(tmp, 'out'), explainer, tile=40)
     self.assertEqual(result['num_processed'], 1)
     self.assertEqual(result['num_skipped'], 1)
+    self.assertEqual(result['skipped'][0].reason, inputs.UNREADABLE)
+    self.assertTrue(result['skipped'][0].path.endswith('bad.png'))
     with Image.open(result['written'][0]) as im:
       self.assertEqual(im.size, explain.grid_size(1, 1, 40))
     self.assertTrue(result['written'][0].endswith('face_explain.png'))

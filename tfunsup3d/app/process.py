@@ -108,15 +108,17 @@ class Processor:
                ) -> inputs_lib.Prepared:
     if not path:
       raise UserError(NO_PHOTO)
-    try:
-      image = inputs_lib.read_image(path)
-    except ValueError as e:
-      raise UserError(f'Cannot read the photo: {e}') from None
     detector = self._face_detector() if detect else None
-    try:
-      return inputs_lib.prepare(image, self.model.cfg.image_size, detector)
-    except LookupError:
-      raise UserError(NO_FACE) from None
+    prepared = inputs_lib.read_and_prepare(path, self.model.cfg.image_size,
+                                           detector)
+    if isinstance(prepared, inputs_lib.Prepared):
+      return prepared
+    if prepared.reason == inputs_lib.NO_FACE:
+      raise UserError(NO_FACE)
+    if prepared.reason == inputs_lib.UNREADABLE:
+      raise UserError(f'Cannot read the photo: {prepared.detail}')
+    raise UserError(f'Cannot use the photo: {prepared.reason} '
+                    f'({prepared.detail})')
 
   def _prune(self) -> None:
     folders = sorted(glob.glob(os.path.join(self.workdir, 'photo_*')))

@@ -211,11 +211,13 @@ def run_explain(model, images, output_dir: str, explainer: Explainer,
     output_dir: destination folder.
     explainer: an `Explainer` of `model`.
     tile: side of each grid cell in pixels.
-    detector, crop_mode, config_crop: as `tfunsup3d.demo.inputs.prepare`.
+    detector, crop_mode, config_crop: as `tfunsup3d.demo.inputs.prepare`
+      (an image it cannot use is skipped: `inputs.read_and_prepare`).
     batch_size: images explained together.
 
   Returns:
-    dict with `written` (paths), `skipped` (path, reason) and counts.
+    dict with `written` (paths), `skipped` (`SkippedFile`s: path, reason,
+    detail) and counts.
 
   Raises:
     UserError: no image could be processed.
@@ -226,18 +228,15 @@ def run_explain(model, images, output_dir: str, explainer: Explainer,
   os.makedirs(output_dir, exist_ok=True)
   prepared, skipped = [], []
   for item in images:
-    try:
-      image = inputs_lib.read_image(item.path)
-      prepared.append((item, inputs_lib.prepare(
-          image, model.cfg.image_size, detector, crop_mode, config_crop)))
-    except LookupError:
-      skipped.append((item.path, inputs_lib.NO_FACE))
-    except ValueError as e:
-      skipped.append((item.path, f'{inputs_lib.UNREADABLE}: {e}'))
-    if skipped and skipped[-1][0] == item.path:
-      logging.warning('skipped %s: %s', item.path, skipped[-1][1])
+    ready = inputs_lib.read_and_prepare(item.path, model.cfg.image_size,
+                                        detector, crop_mode, config_crop)
+    if isinstance(ready, inputs_lib.Prepared):
+      prepared.append((item, ready))
+    else:
+      skipped.append(ready)
+      logging.warning('skipped %s', ready)
   if not prepared:
-    reasons = '; '.join(f'{p}: {r}' for p, r in skipped[:3])
+    reasons = '; '.join(str(s) for s in skipped[:3])
     raise UserError(f'No image could be processed: {len(skipped)} skipped: '
                     f'{reasons}')
   written: List[str] = []
