@@ -353,7 +353,9 @@ def read_and_prepare(path: str, image_size: int,
   checked = None if detector is None else _SkipDetectorErrors(detector)
   try:
     return prepare(image, image_size, checked, crop_mode, config_crop)
-  except LookupError as e:  # (reason[, detail]) from the detector
+  except LookupError as e:  # (reason[, detail]): no face, or the detector
+    if type(e) is not LookupError:  # pylint: disable=unidiomatic-typecheck
+      raise  # a KeyError or IndexError is a bug, not a skip
     return SkippedFile(path, *[str(a) for a in e.args[:2]])
   except ValueError as e:
     return SkippedFile(path, TOO_SMALL, str(e))
