@@ -104,7 +104,7 @@ def run_variant(args, name: str) -> Dict[str, object]:
       f'test_data_dir={os.path.join(data_dir, "test")}']).resolved()
   scorer = learning.Scorer(cfg, os.path.join(data_dir, 'test',
                                              'factors.npz'))
-  average = baselines.split_baselines(cfg)['average']
+  base_scores = baselines.split_baselines(cfg)
   keras.utils.set_random_seed(cfg.seed)
   task = task_lib.Unsup3DTask(cfg)
   for net, scale in VARIANTS[name][2].items():
@@ -128,11 +128,26 @@ def run_variant(args, name: str) -> Dict[str, object]:
                           margin:margin + cfg.image_size]
   return {'description': VARIANTS[name][0],
           'data_relief_spread': relief_spread(data_depth),
-          'average_baseline_side': average['side_mean'],
+          'average_baseline_side': base_scores['average']['side_mean'],
+          'baselines': {k: {m: float(base_scores[k][m])
+                            for m in ('side_mean', 'mad_mean')}
+                        for k in ('average', 'null')},
           'position_cue': scorer.position_cue(),
           'curve': [{'step': p['step'], 'test': p['test']}
                     for p in out['curve']],
           'final': out['final']}
+
+
+def _scores(row: Dict[str, object], metric: str) -> str:
+  """'model / average / null' for `metric` ('side' or 'mad'); results
+  written before the baselines were kept have the average's SIDE only."""
+  digits = 3 if metric == 'side' else 2
+  fmt = lambda v: '–' if v is None else f'{v:.{digits}f}'
+  kept = row.get('baselines') or {
+      'average': {'side_mean': row['average_baseline_side']}}
+  return ' / '.join(fmt(v) for v in (
+      row['final'][f'{metric}_mean'],
+      *(kept.get(k, {}).get(f'{metric}_mean') for k in ('average', 'null'))))
 
 
 def markdown(result: Dict[str, object]) -> str:
@@ -152,8 +167,9 @@ def markdown(result: Dict[str, object]) -> str:
       'x-translation (`learning.Scorer.position_cue`).', '',
       '| variant | change | data relief spread | model relief spread | '
       'best relief scale at each eval | light tilt slope | yaw std (GT) / '
-      'corr | position cue: yaw / x-shift | SIDE (×1e-2) / average baseline |',
-      '|---|---|---|---|---|---|---|---|---|']
+      'corr | position cue: yaw / x-shift | SIDE (×1e-2): model / average '
+      '/ null depth | MAD (°): model / average / null depth |',
+      '|---|---|---|---|---|---|---|---|---|---|']
   for name, r in result['rows'].items():
     f = r['final']
     cue = r.get('position_cue')  # absent in older results
@@ -166,8 +182,8 @@ def markdown(result: Dict[str, object]) -> str:
                    for p in r['curve'])
         + f' | {f["diag_light_tilt_slope"]:.2f} | '
         f'{f["diag_yaw_std_deg"]:.1f}° ({f["diag_gt_yaw_std_deg"]:.1f}°) / '
-        f'{f["diag_yaw_corr"]:.2f} | {cue} | '
-        f'{f["side_mean"]:.3f} / {r["average_baseline_side"]:.3f} |')
+        f'{f["diag_yaw_corr"]:.2f} | {cue} | {_scores(r, "side")} | '
+        f'{_scores(r, "mad")} |')
   return '\n'.join(lines) + '\n'
 
 

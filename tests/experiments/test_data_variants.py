@@ -43,7 +43,8 @@ class VariantsTest(tf.test.TestCase):
   def test_markdown_lists_each_variant_and_its_evals(self):
     test = dict(diag_best_relief_scale=0.35, diag_light_tilt_slope=0.3,
                 diag_yaw_std_deg=4.0, diag_gt_yaw_std_deg=17.2,
-                diag_yaw_corr=0.24, side_mean=2.5, relief_spread=0.12)
+                diag_yaw_corr=0.24, side_mean=2.5, mad_mean=30.0,
+                relief_spread=0.12)
     row = dict(description='d', data_relief_spread=0.074,
                average_baseline_side=1.18, final=test,
                curve=[{'step': 50, 'test': dict(test,
@@ -52,12 +53,18 @@ class VariantsTest(tf.test.TestCase):
     md = data_variants.markdown({
         'settings': dict(config='c.yml', steps=100, batch_size=16,
                          eval_every=50, data_seed=1, counts={}),
-        'rows': {'default': dict(row, position_cue={'yaw': 0.25, 'tx': 0.97}),
-                 'yaw50': row}})  # written before the position cue
+        'rows': {'default': dict(
+            row, position_cue={'yaw': 0.25, 'tx': 0.97},
+            baselines={'average': {'side_mean': 1.18, 'mad_mean': 27.8},
+                       'null': {'side_mean': 1.58, 'mad_mean': 48.6}}),
+                 # written before the position cue and the kept baselines
+                 'yaw50': row}})
     self.assertIn('| default | d | 0.074 | 0.120 | 0.25 0.35 | 0.30 | '
-                  '4.0° (17.2°) / 0.24 | 0.25 / 0.97 | 2.500 / 1.180 |', md)
+                  '4.0° (17.2°) / 0.24 | 0.25 / 0.97 | 2.500 / 1.180 / 1.580 '
+                  '| 30.00 / 27.80 / 48.60 |', md)
     self.assertIn('| yaw50 | d | 0.074 | 0.120 | 0.25 0.35 | 0.30 | '
-                  '4.0° (17.2°) / 0.24 | – | 2.500 / 1.180 |', md)
+                  '4.0° (17.2°) / 0.24 | – | 2.500 / 1.180 / – '
+                  '| 30.00 / – / – |', md)
 
   def test_bad_arguments_are_errors(self):
     for argv in (['--variants=default,nope'], ['--steps=0'],
@@ -81,6 +88,7 @@ class CliTest(tf.test.TestCase):
       self.assertEqual(json.load(f), json.loads(json.dumps(result)))
     row = result['rows']['small_init']
     self.assertEqual([p['step'] for p in row['curve']], [1])
+    self.assertEqual(sorted(row['baselines']), ['average', 'null'])
     # x0.1 at initialisation: a nearly flat relief after one step.
     self.assertLess(row['final']['relief_spread'],
                     0.5 * row['data_relief_spread'])
