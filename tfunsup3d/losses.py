@@ -75,12 +75,19 @@ def _sum_and_count(loss, mask):
   return masked_sum(loss, mask)
 
 
-def photometric_sum(im1, im2, mask=None, conf_sigma=None):
-  """L1 reconstruction loss, optionally a Laplacian NLL under confidence,
-  as (sum over the kept entries, their count).
+def photometric_map(im1, im2, conf_sigma=None):
+  """The L1 reconstruction loss per pixel and channel, `[B, H, W, C]`:
+  e = |im1 - im2|; with confidence, the Laplacian NLL e * sqrt(2) / sigma +
+  log sigma (`conf_sigma` `[B, H, W, 1]`, > 0)."""
+  loss = tf.abs(im1 - im2)
+  if conf_sigma is not None:
+    loss = (loss * 2.0 ** 0.5 / (conf_sigma + EPS) +
+            tf.math.log(conf_sigma + EPS))
+  return loss
 
-  e = |im1 - im2| per pixel and channel; with sigma: e * sqrt(2) / sigma +
-  log sigma.
+
+def photometric_sum(im1, im2, mask=None, conf_sigma=None):
+  """`photometric_map` as (sum over the kept entries, their count).
 
   Args:
     im1: a tensor of shape `[B, H, W, C]`.
@@ -91,11 +98,7 @@ def photometric_sum(im1, im2, mask=None, conf_sigma=None):
   Returns:
     (sum, count): scalar tensors; the loss is sum / count.
   """
-  loss = tf.abs(im1 - im2)
-  if conf_sigma is not None:
-    loss = (loss * 2.0 ** 0.5 / (conf_sigma + EPS) +
-            tf.math.log(conf_sigma + EPS))
-  return _sum_and_count(loss, mask)
+  return _sum_and_count(photometric_map(im1, im2, conf_sigma), mask)
 
 
 def photometric_loss(im1, im2, mask=None, conf_sigma=None):

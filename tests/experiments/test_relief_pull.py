@@ -1,0 +1,112 @@
+"""Tests for experiments.relief_pull: where the loss pulls the relief."""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from experiments import relief_pull
+from tfunsup3d import losses
+
+
+class RegionsTest(tf.test.TestCase):
+
+  def test_a_square_object_splits_into_ring_and_core(self):
+    # A 5x5 object in a 7x7 image: with a rim of 1 its outer ring (16
+    # pixels) is the rim, the 3x3 core the interior, the 24 others backdrop.
+    obj = np.zeros([1, 7, 7], bool)
+    obj[0, 1:6, 1:6] = True
+    r = relief_pull.regions(obj, rim=1)
+    self.assertEqual([int(r[k].sum()) for k in relief_pull.REGIONS],
+                     [9, 16, 24])
+    self.assertTrue(r['interior'][0, 2:5, 2:5].all())
+    self.assertEqual(int(relief_pull.regions(obj, rim=2)['interior'].sum()),
+                     1)
+    self.assertEqual(int(relief_pull.regions(obj, rim=0)['rim'].sum()), 0)
+    # The three regions tile the image.
+    total = sum(r[k].astype(int) for k in relief_pull.REGIONS)
+    self.assertTrue((total == 1).all())
+
+
+class PullTest(tf.test.TestCase):
+
+  def test_shares_sum_to_the_masked_mean_loss(self):
+    rng = np.random.default_rng(0)
+    loss = rng.random([2, 5, 5, 3]).astype(np.float32)
+    valid = rng.random([2, 5, 5]) > 0.3
+    got = relief_pull.shares(loss, valid).sum((1, 2))
+    for i in range(2):
+      total, count = losses.masked_sum(loss[i:i + 1],
+                                       valid[i:i + 1, ..., None])
+      self.assertAllClose(got[i], total / count, rtol=1e-5)
+
+  def test_central_difference_of_a_quadratic_is_its_slope(self):
+    # loss = a g^2 per entry: d(share)/dg = 2 a g / (C n) at g = 1, so the
+    # pull is -2 a / (C n) summed over channels; one pixel turns invalid
+    # at g = 1 + eps and is left out (0) but still counts in n.
+    rng = np.random.default_rng(1)
+    a = rng.random([1, 4, 4, 2])
+    eps = 0.05
+
+    def valid_at(g):
+      valid = np.ones([1, 4, 4], bool)
+      if g > 1.0:
+        valid[0, 0, 0] = False
+      return valid
+    pulls = relief_pull.pull_maps(lambda g: {'l1': a * g ** 2}, valid_at, eps)
+    want = -2.0 * a.sum(-1) / (2 * 16)
+    want[0, 0, 0] = 0.0
+    self.assertAllClose(pulls['l1'], want)
+    self.assertEqual(int((~pulls['kept']).sum()), 1)
+
+
+class MarkdownAndArgsTest(tf.test.TestCase):
+
+  def test_rows_and_header(self):
+    measured = {'regions': {t: dict.fromkeys(relief_pull.REGIONS, 1e-3)
+                            for t in ('l1', 'l1_flip', 'total')},
+                'left_out': 0.01}
+    result = {'name': 'n', 'settings': {
+        'config': 'c.yml', 'overrides': [], 'steps': 300, 'eps': 0.02,
+        'rim': 3, 'counts': {'test': 300}, 'machine': 'm'},
+              'zooms': {'1': {'step_0': measured, 'trained': dict(
+                  measured, scores={'side_mean': 2.5,
+                                    'diag_best_relief_scale': 0.35})}}}
+    md = relief_pull.markdown(result)
+    self.assertIn('| 1 | step 0 | ' + ' | '.join(['+1.00e-03'] * 9)
+                  + ' | +3.00e-03 | 1.0% |', md)
+    self.assertIn('| 1 | step 300 (SIDE 2.500, relief ×0.35) |', md)
+
+  def test_bad_arguments_are_errors(self):
+    for argv in (['--zooms=1,x'], ['--eps=0'], ['--rim=-1'], ['--zooms=0'],
+                 ['--steps=0']):
+      with self.assertRaises(SystemExit, msg=argv):
+        relief_pull.parse_args(argv)
+    self.assertEqual(relief_pull.parse_args([]).zooms, [1.0, 1.45])
+
+
+# Trains and renders: `slow` (./test.sh -m slow), as the other studies' runs.
+@pytest.mark.slow
+class CliTest(tf.test.TestCase):
+
+  def test_small_run_writes_json_markdown_and_png(self):
+    tmp = tempfile.mkdtemp()
+    result = relief_pull.main([
+        '--zooms=1', '--steps=1', '--num_train=16', '--num_val=0',
+        '--num_test=4', f'--data_root={tmp}/data', f'--out_dir={tmp}/out'])
+    with open(f'{tmp}/out/relief_pull.json', encoding='utf-8') as f:
+      self.assertEqual(json.load(f), result)
+    self.assertTrue(os.path.isfile(f'{tmp}/out/relief_pull.png'))
+    zoom = result['zooms']['1']
+    for when in ('step_0', 'trained'):
+      regions = zoom[when]['regions']
+      self.assertTrue(np.isfinite([regions[t][r] for t in regions
+                                   for r in relief_pull.REGIONS]).all())
+      self.assertAllClose(
+          regions['total']['rim'],
+          regions['l1']['rim'] + 0.5 * regions['l1_flip']['rim'])
+    self.assertIn('| 1 | step 1 (SIDE', open(f'{tmp}/out/relief_pull.md',
+                                             encoding='utf-8').read())
