@@ -117,9 +117,9 @@ def pull_maps(losses_at: Callable[[float], Dict[str, np.ndarray]],
   return out
 
 
-def _model_losses(model, images: np.ndarray, log_gain: tf.Variable):
-  """(losses_at, valid_at) of `pull_maps` for a model wrapped by
-  `trainers.couple_to_gain(model, log_gain)`."""
+def _forward(model):
+  """A compiled images -> {l1, l1_flip: per-pixel losses, valid} of the
+  model's reconstruction and its flipped twin."""
   @tf.function(autograph=False)
   def forward(images):
     out = model.decompose(images)
@@ -130,6 +130,12 @@ def _model_losses(model, images: np.ndarray, log_gain: tf.Variable):
             'l1_flip': losses.photometric_map(recon[b:], inp,
                                               out['conf_sigma_l1_flip']),
             'valid': out['recon_im_mask_both'][:b, ..., 0] > 0.5}
+  return forward
+
+
+def _model_losses(forward, images: np.ndarray, log_gain: tf.Variable):
+  """(losses_at, valid_at) of `pull_maps` for `_forward` of a model wrapped
+  by `trainers.couple_to_gain(model, log_gain)`."""
   cache = {}
 
   def at(g):
@@ -148,9 +154,10 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
   maps = {t: [] for t in TERMS}
   sums = {t: {r: [] for r in REGIONS} for t in TERMS}
   left_out, inputs = [], []
+  forward = _forward(model)
   for image, depth_p in batches:
     images = np.asarray(image)
-    losses_at, valid_at = _model_losses(model, images, log_gain)
+    losses_at, valid_at = _model_losses(forward, images, log_gain)
     pulls = pull_maps(losses_at, valid_at, eps)
     masks = regions(np.asarray(depth_p)[..., 0] > 0, rim)
     valid = valid_at(1.0)
