@@ -5,7 +5,7 @@ deeper at every step (`experiments.learning --rows=coupled_gain`: one learnt
 gain along the bas-relief ambiguity climbs), on tightly framed ones (zoom
 1.45) it does not. This locates that pull in the image. For each zoom it
 trains the method (`--steps`) on the set `experiments.learning` writes for
-that zoom, then moves the trained model's factors along the ambiguity by a
+that zoom and, as it trains, moves its factors along the ambiguity by a
 gain g (`trainers.couple_to_gain`: relief about the rotation centre x g, the
 sines of pitch and yaw / g, the light tilt / g; g = 1 is the model) and
 takes, for each test image, every pixel's share of the image's
@@ -22,11 +22,13 @@ training gradient does not see the valid mask move either); pixels whose
 validity changes within +-eps are left out and counted. The pull is summed
 over three regions of the input view, from the generator's depth: the
 object's interior, its rim (object pixels within `--rim` pixels of the
-backdrop) and the backdrop. Before training (step 0) and after.
+backdrop) and the backdrop. Measured before training and at every evaluation
+(`--eval_every`), with the scores of `experiments.learning.Scorer`.
 
   python -m experiments.relief_pull   # experiments/results/relief_pull.*
 
-Writes <name>.json, <name>.md and <name>.png (mean pull maps).
+Writes <name>.json, <name>.md and <name>.png (the mean pull maps at the
+last evaluation).
 """
 
 import argparse
@@ -179,7 +181,10 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
 
 
 def run_zoom(args, zoom: float, log) -> Dict[str, object]:
-  """Trains the method on one zoom's set; its pull before and after."""
+  """Trains the method on one zoom's set and measures its pull before
+  training and at every evaluation: {'data_dir', 'curve': [{'step',
+  'scores', 'regions', 'left_out'}], 'maps', 'mean_input'} (the maps of
+  the last evaluation)."""
   data_dir = os.path.join(args.data_root,
                           f'learning_zoom{zoom:g}'.replace('.', ''))
   cfg = config_lib.load(args.config, list(args.set) + [
@@ -194,27 +199,38 @@ def run_zoom(args, zoom: float, log) -> Dict[str, object]:
   keras.utils.set_random_seed(cfg.seed)
   task = task_lib.Unsup3DTask(cfg)
   log_gain = tf.Variable(0.0, trainable=False, name='pull_log_gain')
-  plain = task.model.canonical
-  trainers.couple_to_gain(task.model, log_gain)  # g = 1: the model itself
-
-  def pull():
-    return measure(task.model, log_gain, scorer.batches, cfg.lam_flip,
-                   args.eps, args.rim)
-  before = pull()
-  task.model.canonical = plain  # trains as the method
-  run = trainers._loop(cfg, args.steps, args.steps, log,  # pylint: disable=protected-access
-                       lambda: scorer(task.model), task.train_step)
+  plain = task.model.canonical  # trains as the method
   trainers.couple_to_gain(task.model, log_gain)
-  return {'data_dir': os.path.basename(data_dir), 'step_0': before,
-          'trained': dict(pull(), scores=run['final'])}
+  coupled, task.model.canonical = task.model.canonical, plain
+  last = {}
+
+  def evaluate():
+    scores = scorer(task.model)
+    task.model.canonical = coupled  # g = 1: the model itself
+    try:
+      last.update(measure(task.model, log_gain, scorer.batches,
+                          cfg.lam_flip, args.eps, args.rim))
+    finally:
+      task.model.canonical = plain
+    return dict(scores, pull=last['regions'], left_out=last['left_out'])
+  curve = [{'step': 0, 'test': evaluate()}]
+  curve += trainers._loop(cfg, args.steps, args.eval_every, log, evaluate,  # pylint: disable=protected-access
+                          task.train_step)['curve']
+  return {'data_dir': os.path.basename(data_dir),
+          'curve': [{'step': p['step'],
+                     'regions': p['test'].pop('pull'),
+                     'left_out': p['test'].pop('left_out'),
+                     'scores': p['test']} for p in curve],
+          'maps': last['maps'], 'mean_input': last['mean_input']}
 
 
-def _row(zoom, when, m) -> List[str]:
-  r = m['regions']
+def _row(zoom: float, point: Dict[str, object]) -> str:
+  r, sc = point['regions'], point['scores']
   cells = [f'{r[t][k]:+.2e}' for t in ('l1', 'l1_flip', 'total')
            for k in REGIONS]
-  return [f'| {zoom:g} | {when} | ' + ' | '.join(cells) +
-          f' | {sum(r["total"].values()):+.2e} | {m["left_out"]:.1%} |']
+  return (f'| {zoom:g} | {point["step"]} | {sc["side_mean"]:.3f} | '
+          f'×{sc["diag_best_relief_scale"]:g} | ' + ' | '.join(cells) +
+          f' | {sum(r["total"].values()):+.2e} | {point["left_out"]:.1%} |')
 
 
 def markdown(result: Dict[str, object]) -> str:
@@ -222,7 +238,8 @@ def markdown(result: Dict[str, object]) -> str:
   lines = [
       f'# Relief pull: `{result["name"]}`', '',
       f'Config `{s["config"]}` with {s["overrides"] or "no overrides"}; '
-      f'the method trained {s["steps"]} steps per zoom; the test split '
+      f'the method trained {s["steps"]} steps per zoom, measured before '
+      f'training and every {s["eval_every"]} steps on the test split '
       f'({s["counts"]["test"]} images) moved along the bas-relief ambiguity '
       f'by g = 1 ± {s["eps"]}. Pull = minus the slope of each pixel\'s share '
       'of its image\'s loss along g (positive: the loss falls as the relief '
@@ -230,32 +247,30 @@ def markdown(result: Dict[str, object]) -> str:
       f'within {s["rim"]} px of the backdrop) and the backdrop, mean over the '
       'test images; total = l1 + lam_flip x l1_flip. Left out: valid pixels '
       f'whose validity changes within ±{s["eps"]}. {s["machine"]}.', '',
-      '| zoom | when | ' + ' | '.join(
+      '| zoom | step | SIDE ×1e-2 | best relief scale | ' + ' | '.join(
           f'{t}: {k}' for t in ('l1', 'l1_flip', 'total') for k in REGIONS)
       + ' | total, all pixels | left out |',
-      '|' + '---|' * 14]
+      '|' + '---|' * 15]
   for zoom, z in result['zooms'].items():
-    lines += _row(float(zoom), 'step 0', z['step_0'])
-    sc = z['trained']['scores']
-    lines += _row(float(zoom), f'step {s["steps"]} (SIDE {sc["side_mean"]:.3f}'
-                  f', relief ×{sc["diag_best_relief_scale"]:g})', z['trained'])
+    lines += [_row(float(zoom), point) for point in z['curve']]
   return '\n'.join(lines) + '\n'
 
 
 def plot(zooms: Dict[str, Dict[str, object]], path: str) -> None:
-  """Per zoom: the mean test input and the mean pull maps after training."""
+  """Per zoom: the mean test input and the mean pull maps at the last
+  evaluation."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, axes = plt.subplots(len(zooms), 3, figsize=(9, 3 * len(zooms)),
                            squeeze=False)
   for row, (zoom, z) in zip(axes, zooms.items()):
-    m = z['trained']
-    row[0].imshow(np.clip(m['mean_input'], 0, 1))
-    row[0].set_title(f'zoom {float(zoom):g}: mean test input', fontsize=9)
+    row[0].imshow(np.clip(z['mean_input'], 0, 1))
+    row[0].set_title(f'zoom {float(zoom):g}: mean test input, step '
+                     f'{z["curve"][-1]["step"]}', fontsize=9)
     for ax, t in zip(row[1:], TERMS):
-      lim = float(np.abs(m['maps'][t]).max()) or 1.0
-      im = ax.imshow(m['maps'][t], cmap='RdBu', vmin=-lim, vmax=lim)
+      lim = float(np.abs(z['maps'][t]).max()) or 1.0
+      im = ax.imshow(z['maps'][t], cmap='RdBu', vmin=-lim, vmax=lim)
       ax.set_title(f'{t} pull (red: deeper is cheaper)', fontsize=9)
       fig.colorbar(im, ax=ax, fraction=0.046)
     for ax in row:
@@ -267,7 +282,7 @@ def plot(zooms: Dict[str, Dict[str, object]], path: str) -> None:
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  trainers.add_run_arguments(p, 'relief_pull', steps=300, eval_every=300)
+  trainers.add_run_arguments(p, 'relief_pull', steps=1500, eval_every=250)
   p.add_argument('--data_root', default=os.path.join(REPO_ROOT, 'experiments',
                                                     'data'),
                  help="the sets' parent folder: learning_zoom<zoom> in it, "
@@ -295,7 +310,8 @@ def main(argv=None) -> Dict[str, object]:
   cfg = config_lib.load(args.config, list(args.set)).resolved()
   result = {'name': args.name, 'settings': {
       'config': os.path.relpath(os.path.abspath(args.config), REPO_ROOT),
-      'overrides': args.set, 'steps': args.steps, 'eps': args.eps,
+      'overrides': args.set, 'steps': args.steps,
+      'eval_every': args.eval_every, 'eps': args.eps,
       'rim': args.rim, 'batch_size': cfg.batch_size,
       'counts': {'train': args.num_train, 'val': args.num_val,
                  'test': args.num_test}, 'data_seed': args.data_seed,
@@ -309,8 +325,7 @@ def main(argv=None) -> Dict[str, object]:
   plot(result['zooms'], os.path.join(args.out_dir, args.name + '.png'))
   stored = json.loads(json.dumps(result, default=lambda a: None))
   for z in stored['zooms'].values():  # the maps are in the PNG
-    for when in ('step_0', 'trained'):
-      z[when].pop('maps'), z[when].pop('mean_input')
+    z.pop('maps'), z.pop('mean_input')
   common.write_results(args.out_dir, args.name, stored, markdown(stored))
   print(markdown(stored))
   return stored

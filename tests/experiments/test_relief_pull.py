@@ -66,19 +66,19 @@ class PullTest(tf.test.TestCase):
 class MarkdownAndArgsTest(tf.test.TestCase):
 
   def test_rows_and_header(self):
-    measured = {'regions': {t: dict.fromkeys(relief_pull.REGIONS, 1e-3)
-                            for t in ('l1', 'l1_flip', 'total')},
-                'left_out': 0.01}
+    point = {'step': 250, 'left_out': 0.01,
+             'regions': {t: dict.fromkeys(relief_pull.REGIONS, 1e-3)
+                         for t in ('l1', 'l1_flip', 'total')},
+             'scores': {'side_mean': 2.5, 'diag_best_relief_scale': 0.35}}
     result = {'name': 'n', 'settings': {
-        'config': 'c.yml', 'overrides': [], 'steps': 300, 'eps': 0.02,
-        'rim': 3, 'counts': {'test': 300}, 'machine': 'm'},
-              'zooms': {'1': {'step_0': measured, 'trained': dict(
-                  measured, scores={'side_mean': 2.5,
-                                    'diag_best_relief_scale': 0.35})}}}
+        'config': 'c.yml', 'overrides': [], 'steps': 300, 'eval_every': 250,
+        'eps': 0.02, 'rim': 3, 'counts': {'test': 300}, 'machine': 'm'},
+              'zooms': {'1': {'curve': [dict(point, step=0), point]}}}
     md = relief_pull.markdown(result)
-    self.assertIn('| 1 | step 0 | ' + ' | '.join(['+1.00e-03'] * 9)
+    self.assertIn('| 1 | 0 | 2.500 | ×0.35 | ' + ' | '.join(['+1.00e-03'] * 9)
                   + ' | +3.00e-03 | 1.0% |', md)
-    self.assertIn('| 1 | step 300 (SIDE 2.500, relief ×0.35) |', md)
+    self.assertIn('| 1 | 250 | 2.500 | ×0.35 |', md)
+    self.assertIn('every 250 steps', md)
 
   def test_bad_arguments_are_errors(self):
     for argv in (['--zooms=1,x'], ['--eps=0'], ['--rim=-1'], ['--zooms=0'],
@@ -95,18 +95,21 @@ class CliTest(tf.test.TestCase):
   def test_small_run_writes_json_markdown_and_png(self):
     tmp = tempfile.mkdtemp()
     result = relief_pull.main([
-        '--zooms=1', '--steps=1', '--num_train=16', '--num_val=0',
+        '--zooms=1', '--steps=1', '--eval_every=1', '--num_train=16',
+        '--num_val=0',
         '--num_test=4', f'--data_root={tmp}/data', f'--out_dir={tmp}/out'])
     with open(f'{tmp}/out/relief_pull.json', encoding='utf-8') as f:
       self.assertEqual(json.load(f), result)
     self.assertTrue(os.path.isfile(f'{tmp}/out/relief_pull.png'))
-    zoom = result['zooms']['1']
-    for when in ('step_0', 'trained'):
-      regions = zoom[when]['regions']
+    curve = result['zooms']['1']['curve']
+    self.assertEqual([p['step'] for p in curve], [0, 1])
+    for point in curve:
+      regions = point['regions']
       self.assertTrue(np.isfinite([regions[t][r] for t in regions
                                    for r in relief_pull.REGIONS]).all())
       self.assertAllClose(
           regions['total']['rim'],
           regions['l1']['rim'] + 0.5 * regions['l1_flip']['rim'])
-    self.assertIn('| 1 | step 1 (SIDE', open(f'{tmp}/out/relief_pull.md',
-                                             encoding='utf-8').read())
+      self.assertIn('side_mean', point['scores'])
+    with open(f'{tmp}/out/relief_pull.md', encoding='utf-8') as f:
+      self.assertIn('| 1 | 1 |', f.read())
