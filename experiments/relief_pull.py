@@ -271,7 +271,7 @@ def plot(zooms: Dict[str, Dict[str, object]], path: str) -> None:
     for ax, t in zip(row[1:], TERMS):
       lim = float(np.abs(z['maps'][t]).max()) or 1.0
       im = ax.imshow(z['maps'][t], cmap='RdBu', vmin=-lim, vmax=lim)
-      ax.set_title(f'{t} pull (red: deeper is cheaper)', fontsize=9)
+      ax.set_title(f'{t} pull (blue: deeper is cheaper)', fontsize=9)
       fig.colorbar(im, ax=ax, fraction=0.046)
     for ax in row:
       ax.axis('off')
