@@ -296,6 +296,8 @@ def parse_args(argv=None):
                  help='the rim: object pixels within this many of the backdrop')
   args = p.parse_args(argv)
   trainers.check_run_arguments(p, args)
+  if args.zoom != synth_params.SynthOptions().zoom:
+    p.error('--zoom: this study takes --zooms (comma-separated)')
   try:
     args.zooms = [float(z) for z in args.zooms.split(',')]
   except ValueError:

@@ -82,7 +82,7 @@ class MarkdownAndArgsTest(tf.test.TestCase):
 
   def test_bad_arguments_are_errors(self):
     for argv in (['--zooms=1,x'], ['--eps=0'], ['--rim=-1'], ['--zooms=0'],
-                 ['--steps=0']):
+                 ['--steps=0'], ['--zoom=1']):
       with self.assertRaises(SystemExit, msg=argv):
         relief_pull.parse_args(argv)
     self.assertEqual(relief_pull.parse_args([]).zooms, [1.0, 1.45])
