@@ -9,6 +9,8 @@ import pytest
 import tensorflow as tf
 
 from experiments import relief_pull
+from experiments import trainers
+from tests import tiny
 from tfunsup3d import losses
 
 
@@ -61,6 +63,30 @@ class PullTest(tf.test.TestCase):
     want[0, 0, 0] = 0.0
     self.assertAllClose(pulls['l1'], want)
     self.assertEqual(int((~pulls['kept']).sum()), 1)
+
+
+class ModelPullTest(tf.test.TestCase):
+
+  def test_the_pull_summed_over_an_image_is_minus_the_loss_gradient(self):
+    # One image, so its loss share is the batch's loss: the pull summed over
+    # every pixel, flipped term weighted by lam_flip, is -dL/dg of the
+    # training loss (its smoothness term does not depend on g), by autodiff.
+    model = tiny.tiny_model()
+    log_gain = tf.Variable(0.0)
+    trainers.couple_to_gain(model, log_gain)
+    image = (tiny.smooth_image(np.random.default_rng(0))[None] / 255.0
+             ).astype(np.float32)  # [1, 64, 64, 3] in [0, 1]
+    object_mask = np.zeros([1, 64, 64, 1], np.float32)
+    object_mask[:, 16:48, 16:48] = 1.0
+    m = relief_pull.measure(model, log_gain, [(image, object_mask)],
+                            model.cfg.lam_flip, eps=1e-3, rim=2)
+    with tf.GradientTape() as tape:
+      loss = model.compute_losses(model.decompose(image))['loss_total']
+    want = -float(tape.gradient(loss, log_gain))
+    self.assertNotAllClose(want, 0.0, atol=1e-6)  # the check can fail
+    self.assertAllClose(sum(m['regions']['total'].values()), want,
+                        rtol=2e-2, atol=1e-6)
+    self.assertEqual(float(log_gain.numpy()), 0.0)  # left at g = 1
 
 
 class MarkdownAndArgsTest(tf.test.TestCase):
