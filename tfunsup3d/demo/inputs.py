@@ -26,13 +26,10 @@ from PIL import Image
 from PIL import ImageOps
 
 from tfunsup3d.data import image_files
-from tfunsup3d.data.image_files import SkippedFile
 from tfunsup3d.errors import UserError
 
-# tfunsup3d.data.image_files.IMG_EXTENSIONS (the reference's list) + GIF;
-# spelled out so that listing inputs does not import TensorFlow.
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
-                    '.tiff', '.webp', '.gif')
+# The training data's extensions (the reference's list) and GIF.
+IMAGE_EXTENSIONS = image_files.IMG_EXTENSIONS + ('.gif',)
 FACE_MODEL_WORDS = ('face', 'celeba', 'human')
 NO_FACE = 'no face found'
 UNREADABLE = 'not a readable image'
@@ -337,7 +334,7 @@ class _SkipDetectorErrors:
 def read_and_prepare(path: str, image_size: int,
                      detector: Optional[FaceDetector] = None,
                      crop_mode: str = 'square', config_crop=None
-                     ) -> Union[Prepared, SkippedFile]:
+                     ) -> Union[Prepared, image_files.SkippedFile]:
   """`read_image` then `prepare`, for the demo and the crop tool alike.
 
   Returns:
@@ -349,13 +346,13 @@ def read_and_prepare(path: str, image_size: int,
     image = read_image(path)
   except Exception as e:  # pylint: disable=broad-except
     detail = str(e) if isinstance(e, ValueError) else type(e).__name__
-    return SkippedFile(path, UNREADABLE, detail)
+    return image_files.SkippedFile(path, UNREADABLE, detail)
   checked = None if detector is None else _SkipDetectorErrors(detector)
   try:
     return prepare(image, image_size, checked, crop_mode, config_crop)
   except LookupError as e:  # (reason[, detail]): no face, or the detector
     if type(e) is not LookupError:  # pylint: disable=unidiomatic-typecheck
       raise  # a KeyError or IndexError is a bug, not a skip
-    return SkippedFile(path, *[str(a) for a in e.args[:2]])
+    return image_files.SkippedFile(path, *[str(a) for a in e.args[:2]])
   except ValueError as e:
-    return SkippedFile(path, TOO_SMALL, str(e))
+    return image_files.SkippedFile(path, TOO_SMALL, str(e))
