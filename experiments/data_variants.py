@@ -99,9 +99,7 @@ def run_variant(args, name: str) -> Dict[str, object]:
   """Trains the method on one variant; its diagnostics at every eval."""
   base = config_lib.load(args.config, list(args.set)).resolved()
   data_dir = variant_data(args, name, base)
-  cfg = config_lib.load(args.config, list(args.set) + [
-      f'train_val_data_dir={data_dir}', 'load_gt_depth=true',
-      f'test_data_dir={os.path.join(data_dir, "test")}']).resolved()
+  cfg = trainers.study_config(args, data_dir)
   scorer = learning.Scorer(cfg, os.path.join(data_dir, 'test',
                                              'factors.npz'))
   base_scores = baselines.split_baselines(cfg)
@@ -128,7 +126,6 @@ def run_variant(args, name: str) -> Dict[str, object]:
                           margin:margin + cfg.image_size]
   return {'description': VARIANTS[name][0],
           'data_relief_spread': relief_spread(data_depth),
-          'average_baseline_side': base_scores['average']['side_mean'],
           'baselines': {k: {m: float(base_scores[k][m])
                             for m in ('side_mean', 'mad_mean')}
                         for k in ('average', 'null')},
@@ -140,7 +137,8 @@ def run_variant(args, name: str) -> Dict[str, object]:
 
 def _scores(row: Dict[str, object], metric: str) -> str:
   """'model / average / null' for `metric` ('side' or 'mad'); results
-  written before the baselines were kept have the average's SIDE only."""
+  written before the baselines were kept have the average's SIDE only
+  (`average_baseline_side`)."""
   digits = 3 if metric == 'side' else 2
   fmt = lambda v: '–' if v is None else f'{v:.{digits}f}'
   kept = row.get('baselines') or {

@@ -452,10 +452,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Dict[str, object]:
   args = parse_args(argv)
-  base = config_lib.load(args.config, list(args.set) + [
-      f'train_val_data_dir={args.data_dir}', 'load_gt_depth=true',
-      f'test_data_dir={os.path.join(args.data_dir, "test")}',
-      ]).resolved()
+  base = trainers.study_config(args, args.data_dir)
   counts = {'train': args.num_train, 'val': args.num_val,
             'test': args.num_test}
   yaw = {} if args.max_yaw is None else {'max_yaw': args.max_yaw}

@@ -187,9 +187,7 @@ def run_zoom(args, zoom: float, log) -> Dict[str, object]:
   the last evaluation)."""
   data_dir = os.path.join(args.data_root,
                           f'learning_zoom{zoom:g}'.replace('.', ''))
-  cfg = config_lib.load(args.config, list(args.set) + [
-      f'train_val_data_dir={data_dir}', 'load_gt_depth=true',
-      f'test_data_dir={os.path.join(data_dir, "test")}']).resolved()
+  cfg = trainers.study_config(args, data_dir)
   trainers.synth_data(data_dir, {'train': args.num_train,
                                  'val': args.num_val, 'test': args.num_test},
                       cfg, args.data_seed,

@@ -57,6 +57,15 @@ def check_run_arguments(p: argparse.ArgumentParser, args) -> None:
   if args.steps <= 0 or args.eval_every <= 0 or args.num_test <= 0:
     p.error('--steps, --eval_every and --num_test must be positive')
 
+
+def study_config(args, data_dir: str):
+  """`--config` with the `--set` overrides, trained and scored on the
+  synthetic set in `data_dir` (its train/val splits, its test split, the
+  ground-truth depth loaded), resolved."""
+  return config_lib.load(args.config, list(args.set) + [
+      f'train_val_data_dir={data_dir}', 'load_gt_depth=true',
+      f'test_data_dir={os.path.join(data_dir, "test")}']).resolved()
+
 def _loop(cfg, steps: int, eval_every: int, log, evaluate,
           train_step, batches=None) -> Dict[str, object]:
   """Runs `train_step(batch, epoch) -> scalars` for `steps` steps over the
