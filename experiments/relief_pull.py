@@ -27,6 +27,11 @@ backdrop) and the backdrop. Measured before training and at every evaluation
 
   python -m experiments.relief_pull   # experiments/results/relief_pull.*
 
+With `--gains` it also takes, at every evaluation, the test images' mean
+loss (l1 + lam_flip x l1_flip, each g with its own valid pixels) at each of
+those gains: the loss along the ambiguity far from g = 1, with the
+networks' own albedo, confidence and factors.
+
 Writes <name>.json, <name>.md and <name>.png (the mean pull maps at the
 last evaluation).
 """
@@ -119,6 +124,20 @@ def pull_maps(losses_at: Callable[[float], Dict[str, np.ndarray]],
   return out
 
 
+def loss_along(losses_at: Callable[[float], Dict[str, np.ndarray]],
+               valid_at: Callable[[float], np.ndarray], gains: List[float],
+               lam_flip: float) -> np.ndarray:
+  """`[G, B]`: each image's loss, l1 + lam_flip x l1_flip over the pixels
+  valid at that gain, at each of `gains` (`losses_at`, `valid_at` as in
+  `pull_maps`)."""
+  out = [np.zeros([0, valid_at(1.0).shape[0]])]
+  for g in gains:
+    valid, loss = valid_at(g), losses_at(g)
+    out.append(shares(loss['l1'], valid).sum((1, 2)) +
+               lam_flip * shares(loss['l1_flip'], valid).sum((1, 2)))
+  return np.concatenate([np.reshape(o, [-1, out[0].shape[1]]) for o in out])
+
+
 def _forward(model):
   """A compiled images -> {l1, l1_flip: per-pixel losses, valid} of the
   model's reconstruction and its flipped twin."""
@@ -149,10 +168,12 @@ def _model_losses(forward, images: np.ndarray, log_gain: tf.Variable):
 
 
 def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
-            eps: float, rim: int) -> Dict[str, object]:
+            eps: float, rim: int, gains=()) -> Dict[str, object]:
   """Pull maps over the test batches: region sums (mean over images) per
-  term and their `lam_flip`-weighted total, the mean maps, and the share of
-  valid pixels left out."""
+  term and their `lam_flip`-weighted total, the mean maps, the share of
+  valid pixels left out, and the mean loss at each of `gains`
+  (`loss_along`)."""
+  along = []
   maps = {t: [] for t in TERMS}
   sums = {t: {r: [] for r in REGIONS} for t in TERMS}
   left_out, inputs = [], []
@@ -165,6 +186,7 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
     valid = valid_at(1.0)
     left_out.append((valid & ~pulls['kept']).sum() / max(valid.sum(), 1))
     inputs.append(images)
+    along.append(loss_along(losses_at, valid_at, list(gains), lam_flip))
     for t in TERMS:
       maps[t].append(pulls[t])
       for r in REGIONS:
@@ -176,6 +198,8 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
                      for r in REGIONS}
   return {'regions': region,
           'left_out': float(np.mean(left_out)),
+          'loss_along': [float(v) for v in
+                         np.concatenate(along, axis=1).mean(1)],
           'maps': {t: np.concatenate(maps[t]).mean(0) for t in TERMS},
           'mean_input': np.concatenate(inputs).mean(0)}
 
@@ -207,10 +231,11 @@ def run_zoom(args, zoom: float, log) -> Dict[str, object]:
     task.model.canonical = coupled  # g = 1: the model itself
     try:
       last.update(measure(task.model, log_gain, scorer.batches,
-                          cfg.lam_flip, args.eps, args.rim))
+                          cfg.lam_flip, args.eps, args.rim, args.gains))
     finally:
       task.model.canonical = plain
-    return dict(scores, pull=last['regions'], left_out=last['left_out'])
+    return dict(scores, pull=last['regions'], left_out=last['left_out'],
+                loss_along=last['loss_along'])
   curve = [{'step': 0, 'test': evaluate()}]
   curve += trainers._loop(cfg, args.steps, args.eval_every, log, evaluate,  # pylint: disable=protected-access
                           task.train_step)['curve']
@@ -218,6 +243,7 @@ def run_zoom(args, zoom: float, log) -> Dict[str, object]:
           'curve': [{'step': p['step'],
                      'regions': p['test'].pop('pull'),
                      'left_out': p['test'].pop('left_out'),
+                     'loss_along': p['test'].pop('loss_along'),
                      'scores': p['test']} for p in curve],
           'maps': last['maps'], 'mean_input': last['mean_input']}
 
@@ -251,6 +277,25 @@ def markdown(result: Dict[str, object]) -> str:
       '|' + '---|' * 15]
   for zoom, z in result['zooms'].items():
     lines += [_row(float(zoom), point) for point in z['curve']]
+  gains = s.get('gains') or []
+  if gains:
+    lines += [
+        '', 'Loss along the ambiguity: the test images\' mean loss '
+        '(l1 + lam_flip x l1_flip, each gain with its own valid pixels) with '
+        'the factors moved by g; the lowest in bold.', '',
+        '| zoom | step | best relief scale | ' +
+        ' | '.join(f'g = {g:g}' for g in gains) + ' | lowest at |',
+        '|' + '---|' * (len(gains) + 4)]
+    for zoom, z in result['zooms'].items():
+      for point in z['curve']:
+        vals = point['loss_along']
+        best = int(np.argmin(vals))
+        cells = [f'**{v:.4f}**' if i == best else f'{v:.4f}'
+                 for i, v in enumerate(vals)]
+        lines.append(
+            f'| {float(zoom):g} | {point["step"]} | '
+            f'×{point["scores"]["diag_best_relief_scale"]:g} | ' +
+            ' | '.join(cells) + f' | g = {gains[best]:g} |')
   return '\n'.join(lines) + '\n'
 
 
@@ -292,6 +337,9 @@ def parse_args(argv=None):
                  help='the step in g of the central difference')
   p.add_argument('--rim', type=int, default=3,
                  help='the rim: object pixels within this many of the backdrop')
+  p.add_argument('--gains', default='',
+                 help='comma-separated gains g > 0 at which to take the mean '
+                 'test loss at every evaluation (none by default)')
   args = p.parse_args(argv)
   trainers.check_run_arguments(p, args)
   if args.zoom != synth_params.SynthOptions().zoom:
@@ -300,6 +348,12 @@ def parse_args(argv=None):
     args.zooms = [float(z) for z in args.zooms.split(',')]
   except ValueError:
     p.error(f'--zooms must be numbers. Received: {args.zooms!r}')
+  try:
+    args.gains = [float(g) for g in args.gains.split(',') if g.strip()]
+  except ValueError:
+    p.error(f'--gains must be numbers. Received: {args.gains!r}')
+  if any(g <= 0 for g in args.gains):
+    p.error(f'--gains must be > 0. Received: {args.gains}')
   if not 0 < args.eps < 0.5 or args.rim < 0 or min(args.zooms) <= 0:
     p.error('--eps must be in (0, 0.5), --rim >= 0 and the zooms > 0')
   return args
@@ -312,7 +366,7 @@ def main(argv=None) -> Dict[str, object]:
       'config': os.path.relpath(os.path.abspath(args.config), REPO_ROOT),
       'overrides': args.set, 'steps': args.steps,
       'eval_every': args.eval_every, 'eps': args.eps,
-      'rim': args.rim, 'batch_size': cfg.batch_size,
+      'rim': args.rim, 'gains': args.gains, 'batch_size': cfg.batch_size,
       'counts': {'train': args.num_train, 'val': args.num_val,
                  'test': args.num_test}, 'data_seed': args.data_seed,
       'machine': f'{os.cpu_count()} CPU cores, TF {tf.__version__}'},

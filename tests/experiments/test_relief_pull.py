@@ -65,6 +65,27 @@ class PullTest(tf.test.TestCase):
     self.assertEqual(int((~pulls['kept']).sum()), 1)
 
 
+  def test_loss_along_takes_each_gain_with_its_own_valid_pixels(self):
+    # l1 = a g^2, l1_flip = b g per entry, 2 channels, 4x4; at g = 2 one
+    # pixel is invalid, so the mean is over 15 pixels there.
+    rng = np.random.default_rng(2)
+    a, b = rng.random([2, 4, 4, 2]), rng.random([2, 4, 4, 2])
+
+    def valid_at(g):
+      valid = np.ones([2, 4, 4], bool)
+      valid[:, 0, 0] = g < 1.5
+      return valid
+    got = relief_pull.loss_along(lambda g: {'l1': a * g ** 2, 'l1_flip': b * g},
+                                 valid_at, [0.5, 2.0], lam_flip=0.5)
+    self.assertEqual(got.shape, (2, 2))
+    self.assertAllClose(got[0], (a * 0.25 + 0.5 * b * 0.5).sum((1, 2, 3)) / 32)
+    keep = valid_at(2.0)[..., None]
+    self.assertAllClose(got[1], ((a * 4 + 0.5 * b * 2) * keep).sum((1, 2, 3))
+                        / 30)
+    self.assertEqual(relief_pull.loss_along(
+        lambda g: {}, valid_at, [], lam_flip=0.5).shape, (0, 2))
+
+
 class ModelPullTest(tf.test.TestCase):
 
   def test_the_pull_summed_over_an_image_is_minus_the_loss_gradient(self):
@@ -79,10 +100,18 @@ class ModelPullTest(tf.test.TestCase):
     object_mask = np.zeros([1, 64, 64, 1], np.float32)
     object_mask[:, 16:48, 16:48] = 1.0
     m = relief_pull.measure(model, log_gain, [(image, object_mask)],
-                            model.cfg.lam_flip, eps=1e-3, rim=2)
+                            model.cfg.lam_flip, eps=1e-3, rim=2,
+                            gains=[1.0, 1.5])
     with tf.GradientTape() as tape:
-      loss = model.compute_losses(model.decompose(image))['loss_total']
+      terms = model.compute_losses(model.decompose(image))
+      loss = terms['loss_total']
     want = -float(tape.gradient(loss, log_gain))
+    # The loss along the ambiguity at g = 1 is the training loss's
+    # photometric part; at 1.5 it differs.
+    self.assertAllClose(m['loss_along'][0], float(
+        terms['loss_l1_im'] + model.cfg.lam_flip * terms['loss_l1_im_flip']),
+                        rtol=1e-5)
+    self.assertNotAllClose(m['loss_along'][1], m['loss_along'][0])
     self.assertNotAllClose(want, 0.0, atol=1e-6)  # the check can fail
     self.assertAllClose(sum(m['regions']['total'].values()), want,
                         rtol=2e-2, atol=1e-6)
@@ -105,13 +134,24 @@ class MarkdownAndArgsTest(tf.test.TestCase):
                   + ' | +3.00e-03 | 1.0% |', md)
     self.assertIn('| 1 | 250 | 2.500 | ×0.35 |', md)
     self.assertIn('every 250 steps', md)
+    self.assertNotIn('Loss along', md)
+    result['settings']['gains'] = [0.5, 1.0]
+    for p in result['zooms']['1']['curve']:
+      p['loss_along'] = [0.2, 0.1]
+    md = relief_pull.markdown(result)
+    self.assertIn('| g = 0.5 | g = 1 | lowest at |', md)
+    self.assertIn('| 1 | 250 | ×0.35 | 0.2000 | **0.1000** | g = 1 |', md)
 
   def test_bad_arguments_are_errors(self):
     for argv in (['--zooms=1,x'], ['--eps=0'], ['--rim=-1'], ['--zooms=0'],
-                 ['--steps=0'], ['--zoom=1']):
+                 ['--steps=0'], ['--zoom=1'], ['--gains=0.5,0'],
+                 ['--gains=1,x']):
       with self.assertRaises(SystemExit, msg=argv):
         relief_pull.parse_args(argv)
     self.assertEqual(relief_pull.parse_args([]).zooms, [1.0, 1.45])
+    self.assertEqual(relief_pull.parse_args([]).gains, [])
+    self.assertEqual(relief_pull.parse_args(['--gains=0.5, 2']).gains,
+                     [0.5, 2.0])
 
 
 # Trains and renders: `slow` (./test.sh -m slow), as the other studies' runs.
@@ -123,7 +163,8 @@ class CliTest(tf.test.TestCase):
     result = relief_pull.main([
         '--zooms=1', '--steps=1', '--eval_every=1', '--num_train=16',
         '--num_val=0',
-        '--num_test=4', f'--data_root={tmp}/data', f'--out_dir={tmp}/out'])
+        '--num_test=4', '--gains=0.5,1', f'--data_root={tmp}/data',
+        f'--out_dir={tmp}/out'])
     with open(f'{tmp}/out/relief_pull.json', encoding='utf-8') as f:
       self.assertEqual(json.load(f), result)
     self.assertTrue(os.path.isfile(f'{tmp}/out/relief_pull.png'))
@@ -137,5 +178,6 @@ class CliTest(tf.test.TestCase):
           regions['total']['rim'],
           regions['l1']['rim'] + 0.5 * regions['l1_flip']['rim'])
       self.assertIn('side_mean', point['scores'])
+      self.assertEqual(len(point['loss_along']), 2)
     with open(f'{tmp}/out/relief_pull.md', encoding='utf-8') as f:
       self.assertIn('| 1 | 1 |', f.read())
