@@ -52,7 +52,14 @@ def test_helpfull_lists_the_training_keys():
     assert key in proc.stdout, key
 
 
-def test_non_finite_loss_exits_3_with_one_line(monkeypatch, capsys):
+def _with_train_split(tmp_path):
+  """A Config whose train split directory exists (main checks it before
+  `loop.train`, which these tests replace)."""
+  (tmp_path / 'train').mkdir()
+  return config.Config(train_val_data_dir=str(tmp_path))
+
+
+def test_non_finite_loss_exits_3_with_one_line(monkeypatch, capsys, tmp_path):
   from tfunsup3d.train import loop  # pylint: disable=g-import-not-at-top
 
   def diverge(cfg):
@@ -62,7 +69,8 @@ def test_non_finite_loss_exits_3_with_one_line(monkeypatch, capsys):
                                   'loss_total=nan. last good checkpoint: x.')
 
   monkeypatch.setattr(loop, 'train', diverge)
-  assert train_tool.main(config.Config()) == train_tool.EXIT_NON_FINITE
+  assert train_tool.main(_with_train_split(tmp_path)) == (
+      train_tool.EXIT_NON_FINITE)
   err = capsys.readouterr().err
   assert _error_lines(err) == [
       'tfunsup3d-train: error: Non-finite loss at epoch 2, step 5 of the '
@@ -70,7 +78,7 @@ def test_non_finite_loss_exits_3_with_one_line(monkeypatch, capsys):
       'checkpoint: x.']
 
 
-def test_unloadable_checkpoints_are_a_user_error(monkeypatch):
+def test_unloadable_checkpoints_are_a_user_error(monkeypatch, tmp_path):
   from tfunsup3d.train import checkpoints, loop  # pylint: disable=g-import-not-at-top
 
   def broken(cfg):
@@ -79,14 +87,14 @@ def test_unloadable_checkpoints_are_a_user_error(monkeypatch):
 
   monkeypatch.setattr(loop, 'train', broken)
   with pytest.raises(tool_flags.UserError, match='can be loaded'):
-    train_tool.main(config.Config())
+    train_tool.main(_with_train_split(tmp_path))
 
 
-def test_success_reports_epochs_and_checkpoint(monkeypatch, capsys):
+def test_success_reports_epochs_and_checkpoint(monkeypatch, capsys, tmp_path):
   from tfunsup3d.train import loop  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(loop, 'train', lambda cfg: {
       'epoch': 2, 'step': 8, 'checkpoint': 'run/ckpt-8', 'metrics': {},
       'resumed_from': None})
-  assert train_tool.main(config.Config()) == 0
+  assert train_tool.main(_with_train_split(tmp_path)) == 0
   assert 'Trained 2 epochs (8 steps); checkpoint: run/ckpt-8' in (
       capsys.readouterr().out)

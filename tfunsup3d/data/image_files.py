@@ -179,6 +179,43 @@ def is_image_file(filename: str) -> bool:
   return filename.lower().endswith(IMG_EXTENSIONS)
 
 
+SPLITS = ('train', 'val', 'test')
+
+
+def split_dir(cfg, split: str) -> str:
+  """The directory of `split` ('train', 'val' or 'test') for config `cfg`:
+  `test_data_dir` for the test split when set, else
+  `train_val_data_dir/<split>`."""
+  if split not in SPLITS:
+    raise ValueError(f'split must be one of {SPLITS}. Received: {split!r}')
+  if split == 'test' and cfg.test_data_dir:
+    return cfg.test_data_dir
+  return os.path.join(cfg.train_val_data_dir, split)
+
+
+def expected_layout(cfg, root: str) -> str:
+  """The file layout `cfg` reads under a split directory `root`, in words."""
+  if cfg.load_gt_depth:
+    a, b = (list(cfg.paired_data_dir_names or []) + ['A', 'B'])[:2]
+    return (f'{root}/{a}/**/<name>.png paired with {root}/{b}/**/<name with '
+            f'{cfg.paired_data_filename_diff!r} replaced>.png')
+  exts = ','.join(e.lstrip('.') for e in IMG_EXTENSIONS)
+  return f'{root}/**/*.{{{exts}}}'
+
+
+def check_split_dir(cfg, split: str) -> str:
+  """`split_dir(cfg, split)`, which must be a directory.
+
+  Raises:
+    FileNotFoundError: it is not, naming it and the layout expected.
+  """
+  root = split_dir(cfg, split)
+  if not os.path.isdir(root):
+    raise FileNotFoundError(f'{split} data directory does not exist: {root}. '
+                            f'Expected layout: {expected_layout(cfg, root)}')
+  return root
+
+
 def normalize_crop(crop) -> Crop:
   """Checks a config `crop`: None, int c (centre c x c) or [y0, x0, h, w]."""
   if crop is None:

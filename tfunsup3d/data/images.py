@@ -44,31 +44,14 @@ from tfunsup3d.data.image_files import ImageRecord, SkippedFile, SkippedFiles
 # The depth PNG's decoding lives with the depth factor; exported here too.
 from tfunsup3d.factors.depth import decode_depth_png as decode_depth
 
-SPLITS = ('train', 'val', 'test')
+SPLITS = image_files.SPLITS
+split_dir = image_files.split_dir
 _MAX_LOGGED_NAMES = 10
 _WARNED = set()  # (split, root, skipped names) already warned about.
 
 __all__ = ['SPLITS', 'ImageRecord', 'SkippedFile', 'SkippedFiles',
            'split_dir', 'list_split', 'count', 'build_dataset',
            'load_image_file', 'decode_depth']
-
-
-def split_dir(cfg, split: str) -> str:
-  """The directory of `split` ('train', 'val' or 'test') for config `cfg`."""
-  if split not in SPLITS:
-    raise ValueError(f'split must be one of {SPLITS}. Received: {split!r}')
-  if split == 'test' and cfg.test_data_dir:
-    return cfg.test_data_dir
-  return os.path.join(cfg.train_val_data_dir, split)
-
-
-def _expected_layout(cfg, root: str) -> str:
-  if cfg.load_gt_depth:
-    a, b = (list(cfg.paired_data_dir_names or []) + ['A', 'B'])[:2]
-    return (f'{root}/{a}/**/<name>.png paired with {root}/{b}/**/<name with '
-            f'{cfg.paired_data_filename_diff!r} replaced>.png')
-  exts = ','.join(e.lstrip('.') for e in image_files.IMG_EXTENSIONS)
-  return f'{root}/**/*.{{{exts}}}'
 
 
 def list_split(cfg, split: str) -> Tuple[List[ImageRecord], SkippedFiles]:
@@ -92,11 +75,7 @@ def list_split(cfg, split: str) -> Tuple[List[ImageRecord], SkippedFiles]:
       missing.
     ValueError: no usable image in the split, or a bad `crop`.
   """
-  root = split_dir(cfg, split)
-  layout = _expected_layout(cfg, root)
-  if not os.path.isdir(root):
-    raise FileNotFoundError(f'{split} data directory does not exist: {root}. '
-                            f'Expected layout: {layout}')
+  root = image_files.check_split_dir(cfg, split)
   crop = image_files.normalize_crop(cfg.crop)
   if cfg.load_gt_depth:
     records, skipped = image_files.scan_pairs(
@@ -116,7 +95,8 @@ def list_split(cfg, split: str) -> Tuple[List[ImageRecord], SkippedFiles]:
   if not records:
     detail = f' {skipped.summary(_MAX_LOGGED_NAMES)}.' if skipped.count else ''
     raise ValueError(f'No usable images for the {split} split in {root}.'
-                     f'{detail} Expected layout: {layout}')
+                     f'{detail} Expected layout: '
+                     f'{image_files.expected_layout(cfg, root)}')
   logging.info('%s split: %d images from %s (%d skipped).', split,
                len(records), root, skipped.count)
   return records, skipped

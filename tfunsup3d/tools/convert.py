@@ -33,10 +33,10 @@ FLAGS = flags.FLAGS
 
 
 def main(cfg: config_lib.Config) -> None:
-  from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
   if not FLAGS.input or not FLAGS.output:
     raise tool_flags.UserError('--input and --output are required.')
   model, _ = tool_flags.load_model(FLAGS.input, cfg)
+  from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
   written = saving.save(model, FLAGS.output, overwrite=FLAGS.overwrite)
   print(f'wrote {written}')
 

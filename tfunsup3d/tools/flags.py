@@ -30,6 +30,7 @@ flags' defaults. `--progress` (auto|bar|lines|none) sets the process-wide
 progress display (tfunsup3d.progress).
 """
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -46,6 +47,7 @@ import yaml
 from tfunsup3d import compile_cache
 from tfunsup3d import config as config_lib
 from tfunsup3d import progress
+from tfunsup3d.tools import quiet_import
 from tfunsup3d.errors import EXIT_USER_ERROR, UserError  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
@@ -239,7 +241,8 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
   values). Expected user
   errors (EXPECTED_ERRORS) become one line `tfunsup3d-<name>: error: <reason>`
   on stderr and exit status 2; any other exception is a bug and keeps its
-  traceback.
+  traceback. TensorFlow's start-up notices are held back
+  (`quiet_import`) unless TFUNSUP3D_DEBUG is set.
 
   Args:
     fn: takes the Config; returns None (success) or an int exit status.
@@ -264,7 +267,9 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
       if PRINT_CONFIG_FLAG in FLAGS and FLAGS[PRINT_CONFIG_FLAG].value:
         sys.stdout.write(resolved.to_yaml())
         return 0
-      status = fn(cfg)
+      with (contextlib.nullcontext() if _debug() else
+            quiet_import.held_back()):  # TF's start-up notices
+        status = fn(cfg)
       if not status:
         compile_cache.publish()  # What this run compiled, for later runs.
     except EXPECTED_ERRORS as e:
@@ -417,11 +422,29 @@ def run_main(fn: Callable[[config_lib.Config], Optional[int]], name: str,
   app.run(main_wrapper(fn, name), argv=argv, flags_parser=make_flags_parser(prog))
 
 
+def check_checkpoint_exists(path: str) -> None:
+  """Fails on a local checkpoint path that does not exist (a TF checkpoint
+  prefix exists when its `.index` file does) before TensorFlow loads, so
+  that a mistyped path costs no start-up; `saving.load` checks the rest.
+
+  Raises:
+    UserError: naming the path.
+  """
+  if '://' in path:  # a file system TensorFlow provides (gs://, ...)
+    return
+  base = path[:-len('.index')] if path.endswith('.index') else path
+  if not (os.path.exists(base) or os.path.exists(base + '.index')):
+    raise UserError(f'Checkpoint not found: {path} (no such file or '
+                    'directory)')
+
+
 def load_model(checkpoint: Optional[str], cfg: config_lib.Config,
                flag_values: flags.FlagValues = FLAGS):
   """`(model, path)`: `tfunsup3d.saving.load` of `checkpoint` (default: the
   one `cfg` names), the `--config` file under the checkpoint's own config and
   the flags set explicitly over it."""
+  if checkpoint:
+    check_checkpoint_exists(checkpoint)
   from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
   path = checkpoint or saving.path_from_config(cfg)
   file_cfg = config_lib.load(flag_values[CONFIG_FLAG].value or None)

@@ -22,6 +22,8 @@ explicitly lie over it. A run directory whose newest checkpoint cannot be
 read tests the newest one that can, with a warning naming both.
 """
 
+import os
+
 from absl import flags
 
 from tfunsup3d import config as config_lib
@@ -33,6 +35,10 @@ flags.DEFINE_boolean(
 
 
 def main(cfg: config_lib.Config) -> None:
+  directory = cfg.checkpoint_dir or '.'
+  tool_flags.check_checkpoint_exists(  # before TensorFlow loads
+      os.path.join(directory, cfg.checkpoint_name) if cfg.checkpoint_name
+      else directory)
   from tfunsup3d.train import evaluate  # pylint: disable=g-import-not-at-top
   write_images = flags.FLAGS['write_images'].value
   result = evaluate.test(cfg, write_images=write_images,

@@ -20,11 +20,13 @@ lower --lr). Always one line `tfunsup3d-train: error: ...` on stderr.
 import sys
 
 from tfunsup3d import config as config_lib
+from tfunsup3d.data import image_files
 from tfunsup3d.errors import EXIT_NON_FINITE
 from tfunsup3d.tools import flags as tool_flags
 
 
 def main(cfg: config_lib.Config) -> int:
+  image_files.check_split_dir(cfg, 'train')  # before TensorFlow loads
   from tfunsup3d.train import checkpoints, loop  # pylint: disable=g-import-not-at-top
   try:
     result = loop.train(cfg)
