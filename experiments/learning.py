@@ -41,6 +41,10 @@ Rows (`--rows`, comma-separated):
                    Adam, 10x the rate): which way the loss pulls along the
                    bas-relief ambiguity (`trainers.couple_to_gain`),
   coupled_gain_smooth  the same with the smoothness loss on the relief x g.
+  ambiguity_search  lever: every 50 steps a line search of the batch's loss
+                   along that ambiguity (g in 0.5, 0.7, 1, 1.4); when a g
+                   beats 1, the networks are pulled together towards their
+                   own factors moved to it (`trainers.AmbiguitySearchTask`).
   The given_* rows (not given_mask) train on random batches of the train
   split held in memory, without the flip augmentation (a flip would negate
   the given yaw and light direction); they localise a shortfall of `unsup`
@@ -102,9 +106,10 @@ ROWS = {
     'given_mask': {},  # trained by `train_masked`
     'coupled_gain': {},  # trained by `train_coupled_gain`
     'coupled_gain_smooth': {},
+    'ambiguity_search': {},  # trained by `train_ambiguity_search`
 }
 # Rows that try a change to the method: only run when named in --rows.
-LEVER_ROWS = ('coupled_gain', 'coupled_gain_smooth')
+LEVER_ROWS = ('coupled_gain', 'coupled_gain_smooth', 'ambiguity_search')
 ROW_TITLES = {
     'unsup': 'Unsup3D (ours, no depth labels)',
     'supervised': 'depth network trained on GT depth (upper bound)',
@@ -125,6 +130,9 @@ ROW_TITLES = {
                     'turn and light tilt along the bas-relief ambiguity',
     'coupled_gain_smooth': 'lever: the same, the smoothness loss on the '
                            'gained relief',
+    'ambiguity_search': 'lever: a line search along the bas-relief '
+                        'ambiguity every 50 steps, the networks pulled '
+                        'together to its best gain',
 }
 
 
@@ -516,6 +524,7 @@ def main(argv=None) -> Dict[str, object]:
                'coupled_gain': trainers.train_coupled_gain,
                'coupled_gain_smooth': functools.partial(
                    trainers.train_coupled_gain, smooth_effective=True),
+               'ambiguity_search': trainers.train_ambiguity_search,
                }.get(name) or (
                    functools.partial(trainers.train_given,
                                      given=name.removeprefix('given_'))

@@ -251,31 +251,46 @@ def losses_on_object(model) -> None:
   model.compute_losses = object_losses
 
 
+def move_along(out, g, cfg) -> Dict[str, tf.Tensor]:
+  """`canonical`'s factors moved along the bas-relief ambiguity by g
+  (docs/experiments.md): the relief about the rotation centre x g, the
+  sines of pitch and yaw / g, the light tilt / g.
+
+  Args:
+    out: a dict of `Unsup3D.canonical` (B rows).
+    g: scalar gain (1: unchanged).
+    cfg: the model's config (rotation centre, border depth).
+
+  Returns:
+    {'canon_depth' `[B, S, S]`, 'view' `[B, 6]`, 'canon_light_d' `[B, 3]`}.
+  """
+  centre = cfg.rot_center_depth
+  depth = depth_lib.set_border(centre + g * (out['canon_depth'] - centre),
+                               cfg.border_depth)
+  view = out['view']
+  turn = tf.asin(tf.clip_by_value(tf.sin(view[:, :2]) / g, -0.999, 0.999))
+  d = out['canon_light_d']
+  return {'canon_depth': depth, 'view': tf.concat([turn, view[:, 2:]], 1),
+          'canon_light_d': light_lib.direction(d[:, :2] / (d[:, 2:] * g))}
+
+
 def couple_to_gain(model, log_gain: tf.Variable,
                    smooth_effective: bool = False) -> None:
   """Wraps `model.canonical` so that one scalar g = exp(log_gain) moves the
-  factors along the bas-relief ambiguity (docs/experiments.md): the relief
-  about the rotation centre x g, the sines of pitch and yaw / g, the light
-  tilt / g. The networks' outputs render the same image at every g (up to
-  perspective and the shading's normalisation), so g's gradient is the
-  loss's slope along the ambiguity, which no single network sees. The
-  smoothness loss stays on netD's own map unless `smooth_effective`, which
-  puts it on the relief x g (it is linear in the relief: x g)."""
+  factors along the bas-relief ambiguity (`move_along`). The networks'
+  outputs render the same image at every g (up to perspective and the
+  shading's normalisation), so g's gradient is the loss's slope along the
+  ambiguity, which no single network sees. The smoothness loss stays on
+  netD's own map unless `smooth_effective`, which puts it on the relief x g
+  (it is linear in the relief: x g)."""
   canonical, cfg = model.canonical, model.cfg
-  centre = cfg.rot_center_depth
 
   def coupled(images, relief=1.0, training=False):
     out = dict(canonical(images, relief, training))
     g = tf.exp(log_gain)
     if smooth_effective:
       out['loss_depth_sm'] = g * out['loss_depth_sm']
-    out['canon_depth'] = depth_lib.set_border(
-        centre + g * (out['canon_depth'] - centre), cfg.border_depth)
-    view = out['view']
-    turn = tf.asin(tf.clip_by_value(tf.sin(view[:, :2]) / g, -0.999, 0.999))
-    out['view'] = tf.concat([turn, view[:, 2:]], axis=1)
-    d = out['canon_light_d']
-    out['canon_light_d'] = light_lib.direction(d[:, :2] / (d[:, 2:] * g))
+    out.update(move_along(out, g, cfg))
     return out
   model.canonical = coupled
 
@@ -310,6 +325,94 @@ def train_coupled_gain(cfg, steps: int, eval_every: int, scorer, log,
   task = CoupledGainTask(cfg, smooth_effective=smooth_effective)
   return _loop(cfg, steps, eval_every, log, lambda: scorer(task.model),
                task.train_step)
+
+
+class AmbiguitySearchTask(task_lib.Unsup3DTask):
+  """The method with a joint move along the bas-relief ambiguity, which no
+  single network can make: every `every` steps `search(images)` takes the
+  batch's photometric loss (l1 + lam_flip x flipped) at each of `gains`
+  (the networks' factors moved by `move_along`, their own albedo and
+  confidence) and, if the lowest is below g = 1's, sets the target gain g*
+  to it (else 1). Until the next search, each step adds `lam` x the pull
+
+    |depth - depth(g*)| / depth range + |turn - turn(g*)| + |d - d(g*)|
+
+  (means; the moved factors held, no gradient through them): all three
+  networks are pulled together towards their own factors moved to g*. At
+  g* = 1 the pull and its gradient are 0: the method."""
+
+  def __init__(self, cfg, gains=(0.5, 0.7, 1.0, 1.4), lam: float = 1.0):
+    if 1.0 not in gains:
+      raise ValueError(f'gains must hold 1. Received: {gains}')
+    self.gains, self.lam = tuple(gains), lam
+    self.target_gain = tf.Variable(1.0, trainable=False, name='target_gain')
+    self.log_gain = tf.Variable(0.0, trainable=False, name='search_log_gain')
+    super().__init__(cfg)
+    plain, model = self.model.canonical, self.model
+    couple_to_gain(model, self.log_gain)
+    self._coupled = model.canonical
+    self._pull = None
+
+    def pulled(images, relief=1.0, training=False):
+      out = plain(images, relief, training)
+      target = {k: tf.stop_gradient(v) for k, v in
+                move_along(out, self.target_gain, model.cfg).items()}
+      active = tf.cast(tf.not_equal(self.target_gain, 1.0), tf.float32)
+      self._pull = active * (  # exactly 0, and no gradient, at g* = 1
+          tf.reduce_mean(tf.abs(out['canon_depth'] - target['canon_depth']))
+          / (model.cfg.max_depth - model.cfg.min_depth)
+          + tf.reduce_mean(tf.abs(out['view'][:, :2] - target['view'][:, :2]))
+          + tf.reduce_mean(tf.abs(out['canon_light_d']
+                                  - target['canon_light_d'])))
+      return out
+    self._pulled = model.canonical = pulled
+    self._photometric = tf.function(self._photometric_loss, autograph=False)
+
+  def _photometric_loss(self, images):
+    losses = self.model.compute_losses(self.model.decompose(images))
+    return losses['loss_l1_im'] + self.cfg.lam_flip * losses['loss_l1_im_flip']
+
+  def search(self, images) -> float:
+    """Sets and returns the target gain for the batch `images` `[B, S, S, 3]`
+    in [0, 1]."""
+    losses = []
+    self.model.canonical = self._coupled
+    try:
+      for g in self.gains:
+        self.log_gain.assign(np.log(g))
+        losses.append(float(self._photometric(images)))
+    finally:
+      self.log_gain.assign(0.0)
+      self.model.canonical = self._pulled
+    best = int(np.argmin(losses))
+    target = self.gains[best] if losses[best] < losses[
+        self.gains.index(1.0)] else 1.0
+    self.target_gain.assign(target)
+    return target
+
+  def _scalars(self, inputs, epoch, relief=1.0, K=None):
+    result = super()._scalars(inputs, epoch, relief, K)
+    result['loss_ambiguity_pull'] = self._pull
+    result['loss_total'] = result['loss_total'] + self.lam * self._pull
+    result['target_gain'] = tf.identity(self.target_gain)
+    return result
+
+
+def train_ambiguity_search(cfg, steps: int, eval_every: int, scorer, log,
+                           every: int = 50, **task_args) -> Dict[str, object]:
+  """A lever row: the method with `AmbiguitySearchTask`, searching every
+  `every` steps on the step's batch."""
+  keras.utils.set_random_seed(cfg.seed)
+  task = AmbiguitySearchTask(cfg, **task_args)
+  count = [0]
+
+  def step(batch, epoch):
+    if count[0] % every == 0:
+      task.search(batch['image'])
+    count[0] += 1
+    return task.train_step(batch, epoch)
+  return _loop(cfg, steps, eval_every, log, lambda: scorer(task.model), step)
+
 
 
 def train_masked(cfg, steps: int, eval_every: int, scorer,

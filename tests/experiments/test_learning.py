@@ -4,6 +4,7 @@ import json
 import os
 import tempfile
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,6 +16,7 @@ from tfunsup3d import metrics
 from tfunsup3d import Unsup3D
 from tfunsup3d.data import synth
 from tfunsup3d.train import curriculum
+from tfunsup3d.train import task as task_lib
 from tests import tiny
 
 
@@ -425,9 +427,102 @@ class CoupledGainTest(tf.test.TestCase):
     rows = learning.parse_args([]).rows.split(',')
     self.assertNotIn('coupled_gain', rows)
     self.assertNotIn('coupled_gain_smooth', rows)
+    self.assertNotIn('ambiguity_search', rows)
     self.assertIn('unsup', rows)
     self.assertEqual(learning.parse_args(['--rows=coupled_gain']).rows,
                      'coupled_gain')
+
+
+class AmbiguitySearchTest(tf.test.TestCase):
+
+  def _task(self, **kwargs):
+    keras.utils.set_random_seed(0)
+    return trainers.AmbiguitySearchTask(tiny.tiny_model().cfg, **kwargs)
+
+  def _images(self, seed=0):
+    return np.random.default_rng(seed).uniform(
+        0, 1, (2, 64, 64, 3)).astype(np.float32)
+
+  def test_at_target_one_it_is_the_method(self):
+    batch = {'image': self._images()}
+    keras.utils.set_random_seed(0)
+    plain = task_lib.Unsup3DTask(tiny.tiny_model().cfg)
+    lever = self._task()
+    want = plain.train_step(batch, 0)
+    got = lever.train_step(batch, 0)
+    self.assertEqual(float(got['loss_ambiguity_pull']), 0.0)
+    self.assertEqual(float(got['target_gain']), 1.0)
+    self.assertAllClose(got['loss_total'], want['loss_total'], rtol=1e-6)
+    for name, net in plain.networks.items():
+      for a, b in zip(net.trainable_variables,
+                      lever.networks[name].trainable_variables):
+        self.assertAllClose(a, b, atol=1e-6, msg=name)
+
+  def test_the_pull_at_a_target_gain(self):
+    task = self._task()
+    images = self._images(1)
+    task.target_gain.assign(0.5)
+    result = task._scalars({'image': images}, 0)  # pylint: disable=protected-access
+    out = {k: np.asarray(v) for k, v in task.model.canonical(images).items()
+           if k in ('canon_depth', 'view', 'canon_light_d')}
+    cfg = task.model.cfg
+    # Relief about the centre halved (the border stays): |d - c| / 2.
+    inner = np.zeros([64, 64])
+    inner[:, 2:-2] = 1.0  # the reference's two fixed border columns each side
+    depth = np.mean(np.abs(out['canon_depth'] - cfg.rot_center_depth) / 2
+                    * inner) / (cfg.max_depth - cfg.min_depth)
+    turn = np.mean(np.abs(out['view'][:, :2] - np.arcsin(
+        np.clip(np.sin(out['view'][:, :2]) * 2, -0.999, 0.999))))
+    d = out['canon_light_d']
+    moved = np.concatenate([d[:, :2] * 2, d[:, 2:]], 1)
+    moved /= np.linalg.norm(moved, axis=1, keepdims=True)
+    light = np.mean(np.abs(d - moved))
+    self.assertGreater(depth, 0)
+    self.assertAllClose(result['loss_ambiguity_pull'], depth + turn + light,
+                        rtol=1e-4)
+    plain = task_lib.Unsup3DTask._scalars(task, {'image': images}, 0)  # pylint: disable=protected-access
+    self.assertAllClose(result['loss_total'] - plain['loss_total'],
+                        task.lam * result['loss_ambiguity_pull'], rtol=1e-4)
+
+  def test_search_takes_the_lowest_loss_and_restores_the_model(self):
+    task = self._task(gains=(0.5, 1.0, 2.0))
+    pulled = task.model.canonical
+    seen = []
+
+    def fake(images):
+      del images
+      g = float(np.exp(task.log_gain.numpy()))
+      seen.append((round(g, 6), task.model.canonical is not pulled))
+      return {0.5: 0.2, 1.0: 0.3, 2.0: 0.4}[round(g, 6)]
+    task._photometric = fake  # pylint: disable=protected-access
+    self.assertEqual(task.search(self._images()), 0.5)
+    self.assertEqual(seen, [(0.5, True), (1.0, True), (2.0, True)])
+    self.assertEqual(float(task.target_gain.numpy()), 0.5)
+    self.assertIs(task.model.canonical, pulled)
+    self.assertEqual(float(task.log_gain.numpy()), 0.0)
+    task._photometric = lambda images: 0.3 if round(float(np.exp(  # pylint: disable=protected-access
+        task.log_gain.numpy())), 6) == 1.0 else 0.5
+    self.assertEqual(task.search(self._images()), 1.0)
+    self.assertEqual(float(task.target_gain.numpy()), 1.0)
+    with self.assertRaisesRegex(ValueError, 'must hold 1'):
+      self._task(gains=(0.5, 2.0))
+
+  def test_search_moves_the_factors_it_scores(self):
+    # The real photometric loss differs between gains (the search sees
+    # the moved factors) and the model is left as it was.
+    task = self._task(gains=(0.5, 1.0))
+    images = self._images(2)
+    before = task.model.canonical(images)['canon_depth']
+    losses = []
+    real = task._photometric  # pylint: disable=protected-access
+
+    def record(x):
+      losses.append(float(real(x)))
+      return losses[-1]
+    task._photometric = record  # pylint: disable=protected-access
+    task.search(images)
+    self.assertNotAllClose(losses[0], losses[1])
+    self.assertAllClose(task.model.canonical(images)['canon_depth'], before)
 
 
 @pytest.mark.slow
@@ -440,3 +535,10 @@ class CoupledGainRunTest(tf.test.TestCase):
     # Two Adam steps of 10 x lr (5e-4) move log g by about 1e-2 at most.
     self.assertNotEqual(train['relief_gain'], 1.0)
     self.assertAllClose(train['relief_gain'], 1.0, atol=0.011)
+
+  def test_ambiguity_search_row_runs(self):
+    _, result = _tiny_run('--num_test=16', '--steps=2', '--eval_every=2',
+                          '--rows=ambiguity_search')
+    train = result['rows']['ambiguity_search']['curve'][-1]['train']
+    self.assertIn(train['target_gain'], (0.5, 0.7, 1.0, 1.4))
+    self.assertGreaterEqual(train['loss_ambiguity_pull'], 0.0)
