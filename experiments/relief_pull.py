@@ -1,9 +1,10 @@
 """Relief pull: which pixels make the loss prefer a deeper relief?
 
-On loosely framed faces (zoom 1) the method's own loss pulls the relief
-deeper at every step (`experiments.learning --rows=coupled_gain`: one learnt
-gain along the bas-relief ambiguity climbs), on tightly framed ones (zoom
-1.45) it does not. This locates that pull in the image. For each zoom it
+Along the coupled-gain runs on loosely framed faces (zoom 1) the method's
+loss pulls the relief deeper at every step (`experiments.learning
+--rows=coupled_gain`: one learnt gain along the bas-relief ambiguity
+climbs), on tightly framed ones (zoom 1.45) it does not. This measures that
+pull at the plain method's own states and locates it in the image. For each zoom it
 trains the method (`--steps`) on the set `experiments.learning` writes for
 that zoom and, as it trains, moves its factors along the ambiguity by a
 gain g (`trainers.couple_to_gain`: relief about the rotation centre x g, the

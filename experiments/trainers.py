@@ -333,13 +333,15 @@ class AmbiguitySearchTask(task_lib.Unsup3DTask):
   batch's photometric loss (l1 + lam_flip x flipped) at each of `gains`
   (the networks' factors moved by `move_along`, their own albedo and
   confidence) and, if the lowest is below g = 1's, sets the target gain g*
-  to it (else 1). Until the next search, each step adds `lam` x the pull
+  to it (else 1), and copies the networks into a held teacher. Until the
+  next search, each step adds `lam` x the pull
 
-    |depth - depth(g*)| / depth range + |turn - turn(g*)| + |d - d(g*)|
+    |depth - depth_T(g*)| / depth range + |turn - turn_T(g*)| + |d - d_T(g*)|
 
-  (means; the moved factors held, no gradient through them): all three
-  networks are pulled together towards their own factors moved to g*. At
-  g* = 1 the pull and its gradient are 0: the method."""
+  (means), where _T(g*) are the teacher's factors for the same images moved
+  to g* (no gradient): all three networks are pulled together towards where
+  the search found the loss lower, and no further. At g* = 1 the pull and
+  its gradient are 0: the method."""
 
   def __init__(self, cfg, gains=(0.5, 0.7, 1.0, 1.4), lam: float = 1.0):
     if 1.0 not in gains:
@@ -349,14 +351,18 @@ class AmbiguitySearchTask(task_lib.Unsup3DTask):
     self.log_gain = tf.Variable(0.0, trainable=False, name='search_log_gain')
     super().__init__(cfg)
     plain, model = self.model.canonical, self.model
+    self.teacher = Unsup3D(model.cfg)
+    self.teacher.canonical(tf.zeros([1, cfg.image_size, cfg.image_size, 3]))
+    self.sync_teacher()
     couple_to_gain(model, self.log_gain)
     self._coupled = model.canonical
     self._pull = None
 
     def pulled(images, relief=1.0, training=False):
       out = plain(images, relief, training)
+      held = self.teacher.canonical(images, relief, training)
       target = {k: tf.stop_gradient(v) for k, v in
-                move_along(out, self.target_gain, model.cfg).items()}
+                move_along(held, self.target_gain, model.cfg).items()}
       active = tf.cast(tf.not_equal(self.target_gain, 1.0), tf.float32)
       self._pull = active * (  # exactly 0, and no gradient, at g* = 1
           tf.reduce_mean(tf.abs(out['canon_depth'] - target['canon_depth']))
@@ -368,13 +374,18 @@ class AmbiguitySearchTask(task_lib.Unsup3DTask):
     self._pulled = model.canonical = pulled
     self._photometric = tf.function(self._photometric_loss, autograph=False)
 
+  def sync_teacher(self) -> None:
+    """The teacher takes the networks' current weights."""
+    for name, net in self.model.networks.items():
+      self.teacher.networks[name].set_weights(net.get_weights())
+
   def _photometric_loss(self, images):
     losses = self.model.compute_losses(self.model.decompose(images))
     return losses['loss_l1_im'] + self.cfg.lam_flip * losses['loss_l1_im_flip']
 
   def search(self, images) -> float:
     """Sets and returns the target gain for the batch `images` `[B, S, S, 3]`
-    in [0, 1]."""
+    in [0, 1], and syncs the teacher."""
     losses = []
     self.model.canonical = self._coupled
     try:
@@ -388,6 +399,7 @@ class AmbiguitySearchTask(task_lib.Unsup3DTask):
     target = self.gains[best] if losses[best] < losses[
         self.gains.index(1.0)] else 1.0
     self.target_gain.assign(target)
+    self.sync_teacher()
     return target
 
   def _scalars(self, inputs, epoch, relief=1.0, K=None):

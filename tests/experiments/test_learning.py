@@ -461,7 +461,7 @@ class AmbiguitySearchTest(tf.test.TestCase):
   def test_the_pull_at_a_target_gain(self):
     task = self._task()
     images = self._images(1)
-    task.target_gain.assign(0.5)
+    task.target_gain.assign(0.5)  # the teacher holds the networks' weights
     result = task._scalars({'image': images}, 0)  # pylint: disable=protected-access
     out = {k: np.asarray(v) for k, v in task.model.canonical(images).items()
            if k in ('canon_depth', 'view', 'canon_light_d')}
@@ -483,6 +483,13 @@ class AmbiguitySearchTest(tf.test.TestCase):
     plain = task_lib.Unsup3DTask._scalars(task, {'image': images}, 0)  # pylint: disable=protected-access
     self.assertAllClose(result['loss_total'] - plain['loss_total'],
                         task.lam * result['loss_ambiguity_pull'], rtol=1e-4)
+    # Training moves the networks, not the teacher: the target stays.
+    teacher = [v.numpy() for v in task.teacher.netD.trainable_variables]
+    task.train_step({'image': images}, 0)
+    for a, b in zip(teacher, task.teacher.netD.trainable_variables):
+      self.assertAllEqual(a, b)
+    self.assertNotAllClose(task.teacher.netD.trainable_variables[0],
+                           task.networks['netD'].trainable_variables[0])
 
   def test_search_takes_the_lowest_loss_and_restores_the_model(self):
     task = self._task(gains=(0.5, 1.0, 2.0))
@@ -500,10 +507,14 @@ class AmbiguitySearchTest(tf.test.TestCase):
     self.assertEqual(float(task.target_gain.numpy()), 0.5)
     self.assertIs(task.model.canonical, pulled)
     self.assertEqual(float(task.log_gain.numpy()), 0.0)
+    task.networks['netD'].trainable_variables[0].assign_add(
+        tf.ones_like(task.networks['netD'].trainable_variables[0]))
     task._photometric = lambda images: 0.3 if round(float(np.exp(  # pylint: disable=protected-access
         task.log_gain.numpy())), 6) == 1.0 else 0.5
     self.assertEqual(task.search(self._images()), 1.0)
     self.assertEqual(float(task.target_gain.numpy()), 1.0)
+    self.assertAllEqual(task.teacher.netD.trainable_variables[0],  # synced
+                        task.networks['netD'].trainable_variables[0])
     with self.assertRaisesRegex(ValueError, 'must hold 1'):
       self._task(gains=(0.5, 2.0))
 
