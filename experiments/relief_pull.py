@@ -120,28 +120,29 @@ def pull_maps(losses_at: Callable[[float], Dict[str, np.ndarray]],
   kept = valid & valid_at(1.0 + eps) & valid_at(1.0 - eps)
   up, down = losses_at(1.0 + eps), losses_at(1.0 - eps)
   out = {term: -(shares(up[term], valid) - shares(down[term], valid))
-               * kept / (2.0 * eps) for term in up}
+               * kept / (2.0 * eps) for term in up if term in TERMS}
   out['kept'] = kept
   return out
 
 
 def loss_along(losses_at: Callable[[float], Dict[str, np.ndarray]],
                valid_at: Callable[[float], np.ndarray], gains: List[float],
-               lam_flip: float) -> np.ndarray:
-  """`[G, B]`: each image's loss, l1 + lam_flip x l1_flip over the pixels
-  valid at that gain, at each of `gains` (`losses_at`, `valid_at` as in
-  `pull_maps`)."""
+               lam_flip: float, terms=TERMS) -> np.ndarray:
+  """`[G, B]`: each image's loss, terms[0] + lam_flip x terms[1] (default
+  l1 + lam_flip x l1_flip) over the pixels valid at that gain, at each of
+  `gains` (`losses_at`, `valid_at` as in `pull_maps`)."""
   out = [np.zeros([0, valid_at(1.0).shape[0]])]
   for g in gains:
     valid, loss = valid_at(g), losses_at(g)
-    out.append(shares(loss['l1'], valid).sum((1, 2)) +
-               lam_flip * shares(loss['l1_flip'], valid).sum((1, 2)))
+    out.append(shares(loss[terms[0]], valid).sum((1, 2)) +
+               lam_flip * shares(loss[terms[1]], valid).sum((1, 2)))
   return np.concatenate([np.reshape(o, [-1, out[0].shape[1]]) for o in out])
 
 
 def _forward(model):
-  """A compiled images -> {l1, l1_flip: per-pixel losses, valid} of the
-  model's reconstruction and its flipped twin."""
+  """A compiled images -> {l1, l1_flip: per-pixel losses, plain,
+  plain_flip: the same without the confidence maps, valid} of the model's
+  reconstruction and its flipped twin."""
   @tf.function(autograph=False)
   def forward(images):
     out = model.decompose(images)
@@ -151,6 +152,8 @@ def _forward(model):
                                          out['conf_sigma_l1']),
             'l1_flip': losses.photometric_map(recon[b:], inp,
                                               out['conf_sigma_l1_flip']),
+            'plain': losses.photometric_map(recon[:b], inp),
+            'plain_flip': losses.photometric_map(recon[b:], inp),
             'valid': out['recon_im_mask_both'][:b, ..., 0] > 0.5}
   return forward
 
@@ -165,7 +168,8 @@ def _model_losses(forward, images: np.ndarray, log_gain: tf.Variable):
       log_gain.assign(np.log(g))
       cache[g] = {k: v.numpy() for k, v in forward(images).items()}
     return cache[g]
-  return (lambda g: {t: at(g)[t] for t in TERMS}), (lambda g: at(g)['valid'])
+  return ((lambda g: {t: v for t, v in at(g).items() if t != 'valid'}),
+          (lambda g: at(g)['valid']))
 
 
 def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
@@ -174,7 +178,7 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
   term and their `lam_flip`-weighted total, the mean maps, the share of
   valid pixels left out, and the mean loss at each of `gains`
   (`loss_along`)."""
-  along = []
+  along, plain = [], []
   maps = {t: [] for t in TERMS}
   sums = {t: {r: [] for r in REGIONS} for t in TERMS}
   left_out, inputs = [], []
@@ -188,6 +192,8 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
     left_out.append((valid & ~pulls['kept']).sum() / max(valid.sum(), 1))
     inputs.append(images)
     along.append(loss_along(losses_at, valid_at, list(gains), lam_flip))
+    plain.append(loss_along(losses_at, valid_at, list(gains), lam_flip,
+                            ('plain', 'plain_flip')))
     for t in TERMS:
       maps[t].append(pulls[t])
       for r in REGIONS:
@@ -201,6 +207,8 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
           'left_out': float(np.mean(left_out)),
           'loss_along': [float(v) for v in
                          np.concatenate(along, axis=1).mean(1)],
+          'loss_along_plain': [float(v) for v in
+                               np.concatenate(plain, axis=1).mean(1)],
           'maps': {t: np.concatenate(maps[t]).mean(0) for t in TERMS},
           'mean_input': np.concatenate(inputs).mean(0)}
 
@@ -236,7 +244,8 @@ def run_zoom(args, zoom: float, log) -> Dict[str, object]:
     finally:
       task.model.canonical = plain
     return dict(scores, pull=last['regions'], left_out=last['left_out'],
-                loss_along=last['loss_along'])
+                loss_along=last['loss_along'],
+                loss_along_plain=last['loss_along_plain'])
   curve = [{'step': 0, 'test': evaluate()}]
   curve += trainers._loop(cfg, args.steps, args.eval_every, log, evaluate,  # pylint: disable=protected-access
                           task.train_step)['curve']
@@ -245,6 +254,7 @@ def run_zoom(args, zoom: float, log) -> Dict[str, object]:
                      'regions': p['test'].pop('pull'),
                      'left_out': p['test'].pop('left_out'),
                      'loss_along': p['test'].pop('loss_along'),
+                     'loss_along_plain': p['test'].pop('loss_along_plain'),
                      'scores': p['test']} for p in curve],
           'maps': last['maps'], 'mean_input': last['mean_input']}
 
@@ -283,20 +293,25 @@ def markdown(result: Dict[str, object]) -> str:
     lines += [
         '', 'Loss along the ambiguity: the test images\' mean loss '
         '(l1 + lam_flip x l1_flip, each gain with its own valid pixels) with '
-        'the factors moved by g; the lowest in bold.', '',
-        '| zoom | step | best relief scale | ' +
+        'the factors moved by g, as trained (with the confidence maps) and '
+        'as plain L1 (without them); the lowest in bold.', '',
+        '| zoom | step | best relief scale | loss | ' +
         ' | '.join(f'g = {g:g}' for g in gains) + ' | lowest at |',
-        '|' + '---|' * (len(gains) + 4)]
+        '|' + '---|' * (len(gains) + 5)]
     for zoom, z in result['zooms'].items():
       for point in z['curve']:
-        vals = point['loss_along']
-        best = int(np.argmin(vals))
-        cells = [f'**{v:.4f}**' if i == best else f'{v:.4f}'
-                 for i, v in enumerate(vals)]
-        lines.append(
-            f'| {float(zoom):g} | {point["step"]} | '
-            f'×{point["scores"]["diag_best_relief_scale"]:g} | ' +
-            ' | '.join(cells) + f' | g = {gains[best]:g} |')
+        for label, key in (('with confidence', 'loss_along'),
+                           ('plain L1', 'loss_along_plain')):
+          if key not in point:  # results written before it was measured
+            continue
+          vals = point[key]
+          best = int(np.argmin(vals))
+          cells = [f'**{v:.4f}**' if i == best else f'{v:.4f}'
+                   for i, v in enumerate(vals)]
+          lines.append(
+              f'| {float(zoom):g} | {point["step"]} | '
+              f'×{point["scores"]["diag_best_relief_scale"]:g} | {label} | '
+              + ' | '.join(cells) + f' | g = {gains[best]:g} |')
   return '\n'.join(lines) + '\n'
 
 

@@ -112,6 +112,14 @@ class ModelPullTest(tf.test.TestCase):
         terms['loss_l1_im'] + model.cfg.lam_flip * terms['loss_l1_im_flip']),
                         rtol=1e-5)
     self.assertNotAllClose(m['loss_along'][1], m['loss_along'][0])
+    # Without the confidence maps: the plain L1 the no_conf ablation trains.
+    out = model.decompose(image)
+    mask = out['recon_im_mask_both']
+    plain = [losses.masked_sum(tf.abs(out['recon_im'][i:i + 1] - out['input_im']),
+                               mask[i:i + 1]) for i in (0, 1)]
+    self.assertAllClose(m['loss_along_plain'][0],
+                        float(plain[0][0] / plain[0][1] + model.cfg.lam_flip
+                              * plain[1][0] / plain[1][1]), rtol=1e-5)
     self.assertNotAllClose(want, 0.0, atol=1e-6)  # the check can fail
     self.assertAllClose(sum(m['regions']['total'].values()), want,
                         rtol=2e-2, atol=1e-6)
@@ -138,9 +146,13 @@ class MarkdownAndArgsTest(tf.test.TestCase):
     result['settings']['gains'] = [0.5, 1.0]
     for p in result['zooms']['1']['curve']:
       p['loss_along'] = [0.2, 0.1]
+      p['loss_along_plain'] = [0.05, 0.1]
     md = relief_pull.markdown(result)
-    self.assertIn('| g = 0.5 | g = 1 | lowest at |', md)
-    self.assertIn('| 1 | 250 | ×0.35 | 0.2000 | **0.1000** | g = 1 |', md)
+    self.assertIn('| loss | g = 0.5 | g = 1 | lowest at |', md)
+    self.assertIn('| 1 | 250 | ×0.35 | with confidence | 0.2000 | **0.1000** '
+                  '| g = 1 |', md)
+    self.assertIn('| 1 | 250 | ×0.35 | plain L1 | **0.0500** | 0.1000 '
+                  '| g = 0.5 |', md)
 
   def test_bad_arguments_are_errors(self):
     for argv in (['--zooms=1,x'], ['--eps=0'], ['--rim=-1'], ['--zooms=0'],
@@ -179,5 +191,6 @@ class CliTest(tf.test.TestCase):
           regions['l1']['rim'] + 0.5 * regions['l1_flip']['rim'])
       self.assertIn('side_mean', point['scores'])
       self.assertEqual(len(point['loss_along']), 2)
+      self.assertEqual(len(point['loss_along_plain']), 2)
     with open(f'{tmp}/out/relief_pull.md', encoding='utf-8') as f:
       self.assertIn('| 1 | 1 |', f.read())
