@@ -108,6 +108,25 @@ def test_an_import_that_fails_still_reports_what_it_wrote():
     assert 'I0000' not in proc.stderr
 
 
+def test_without_a_temporary_file_nothing_is_held():
+  # A full disk: the import goes on and its lines go through.
+  with tempfile.TemporaryDirectory() as tmp:
+    _noisy_module(tmp)
+    proc = _python('''
+        import tempfile
+        from tfunsup3d.tools import quiet_import
+        def full(*args, **kwargs):
+          raise OSError(28, 'No space left on device')
+        tempfile.TemporaryFile = full
+        with quiet_import.held_back('noisy', after=lambda m: None):
+          import noisy
+        print('imported')
+        ''', tmp)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == 'imported'
+    assert 'I0000' in proc.stderr and 'kept: an error' in proc.stderr
+
+
 def test_an_imported_module_is_left_alone():
   proc = _python('''
       import sys

@@ -36,10 +36,16 @@ def is_notice(line: str) -> bool:
 @contextlib.contextmanager
 def _stderr_filtered() -> Iterator[None]:
   """Sends file descriptor 2 to a temporary file for the block, then writes
-  its lines but the notices back to stderr (also when the block raises)."""
+  its lines but the notices back to stderr (also when the block raises).
+  Without a writable temporary directory (a full disk) nothing is held."""
+  try:
+    held_file = tempfile.TemporaryFile()
+  except OSError:
+    yield
+    return
   sys.stderr.flush()
   saved = os.dup(2)
-  with tempfile.TemporaryFile() as held:
+  with held_file as held:
     os.dup2(held.fileno(), 2)
     try:
       yield
