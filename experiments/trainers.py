@@ -329,8 +329,8 @@ def train_coupled_gain(cfg, steps: int, eval_every: int, scorer, log,
 
 class AmbiguitySearchTask(task_lib.Unsup3DTask):
   """The method with a joint move along the bas-relief ambiguity, which no
-  single network can make: every `every` steps `search(images)` takes the
-  batch's photometric loss (l1 + lam_flip x flipped) at each of `gains`
+  single network can make: `search(images)` (every `every` steps in
+  `train_ambiguity_search`) takes the batch's photometric loss (l1 + lam_flip x flipped) at each of `gains`
   (the networks' factors moved by `move_along`, their own albedo and
   confidence) and, if the lowest is below g = 1's, sets the target gain g*
   to it (else 1), and copies the networks into a held teacher. Until the
