@@ -43,8 +43,9 @@ Rows (`--rows`, comma-separated):
   coupled_gain_smooth  the same with the smoothness loss on the relief x g.
   ambiguity_search  lever: every 50 steps a line search of the batch's loss
                    along that ambiguity (g in 0.5, 0.7, 1, 1.4); when a g
-                   beats 1, the networks are pulled together towards their
-                   own factors moved to it (`trainers.AmbiguitySearchTask`).
+                   beats 1, the networks are pulled together towards
+                   their copy at the search, its factors moved to that g
+                   (`trainers.AmbiguitySearchTask`).
   The given_* rows (not given_mask) train on random batches of the train
   split held in memory, without the flip augmentation (a flip would negate
   the given yaw and light direction); they localise a shortfall of `unsup`
