@@ -166,6 +166,8 @@ def _script(name, *args, env_extra=None):
     ('test', ['--checkpoint_dir=/tmp', '--checkpoint_name=no-ckpt-7'],
      '/tmp/no-ckpt-7'),
     ('train', ['--train_val_data_dir=/no/such/data'], '/no/such/data/train'),
+    ('test', ['--checkpoint_dir=/tmp', '--test_data_dir=/no/such/test'],
+     '/no/such/test'),
 ])
 def test_a_missing_path_fails_in_one_line_before_tensorflow_loads(
     name, args, names):

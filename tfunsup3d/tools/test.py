@@ -35,14 +35,20 @@ flags.DEFINE_boolean(
 
 
 def main(cfg: config_lib.Config) -> None:
+  # Before TensorFlow loads: the checkpoint, and a test folder set by flag
+  # (otherwise it may come from the checkpoint's own config).
   directory = cfg.checkpoint_dir or '.'
-  tool_flags.check_checkpoint_exists(  # before TensorFlow loads
+  tool_flags.check_checkpoint_exists(
       os.path.join(directory, cfg.checkpoint_name) if cfg.checkpoint_name
       else directory)
+  overrides = tool_flags.explicit_overrides(flags.FLAGS)
+  test_dir = overrides.get('test_data_dir')
+  if test_dir and not os.path.isdir(test_dir):
+    raise FileNotFoundError(f'test data directory does not exist: '
+                            f'{test_dir} (--test_data_dir)')
   from tfunsup3d.train import evaluate  # pylint: disable=g-import-not-at-top
   write_images = flags.FLAGS['write_images'].value
-  result = evaluate.test(cfg, write_images=write_images,
-                         overrides=tool_flags.explicit_overrides(flags.FLAGS))
+  result = evaluate.test(cfg, write_images=write_images, overrides=overrides)
   print(f'Tested {result["checkpoint"]}; results in {result["result_dir"]}')
   if result['summary']:
     print(result['summary'])
