@@ -59,6 +59,10 @@ from tfunsup3d.train import task as task_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TERMS = ('l1', 'l1_flip')
+# The losses taken along the ambiguity (`--gains`): result key -> (label,
+# the terms summed as terms[0] + lam_flip x terms[1]).
+LOSSES_ALONG = {'loss_along': ('with confidence', TERMS),
+                'loss_along_plain': ('plain L1', ('plain', 'plain_flip'))}
 REGIONS = ('interior', 'rim', 'backdrop')
 
 
@@ -131,12 +135,12 @@ def loss_along(losses_at: Callable[[float], Dict[str, np.ndarray]],
   """`[G, B]`: each image's loss, terms[0] + lam_flip x terms[1] (default
   l1 + lam_flip x l1_flip) over the pixels valid at that gain, at each of
   `gains` (`losses_at`, `valid_at` as in `pull_maps`)."""
-  out = [np.zeros([0, valid_at(1.0).shape[0]])]
+  rows = []
   for g in gains:
     valid, loss = valid_at(g), losses_at(g)
-    out.append(shares(loss[terms[0]], valid).sum((1, 2)) +
-               lam_flip * shares(loss[terms[1]], valid).sum((1, 2)))
-  return np.concatenate([np.reshape(o, [-1, out[0].shape[1]]) for o in out])
+    rows.append(shares(loss[terms[0]], valid).sum((1, 2)) +
+                lam_flip * shares(loss[terms[1]], valid).sum((1, 2)))
+  return np.stack(rows) if rows else np.zeros([0, valid_at(1.0).shape[0]])
 
 
 def _forward(model):
@@ -176,9 +180,9 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
             eps: float, rim: int, gains=()) -> Dict[str, object]:
   """Pull maps over the test batches: region sums (mean over images) per
   term and their `lam_flip`-weighted total, the mean maps, the share of
-  valid pixels left out, and the mean loss at each of `gains`
-  (`loss_along`)."""
-  along, plain = [], []
+  valid pixels left out, and the mean losses at each of `gains`
+  (`loss_along` of each of `LOSSES_ALONG`)."""
+  along = {key: [] for key in LOSSES_ALONG}
   maps = {t: [] for t in TERMS}
   sums = {t: {r: [] for r in REGIONS} for t in TERMS}
   left_out, inputs = [], []
@@ -191,9 +195,9 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
     valid = valid_at(1.0)
     left_out.append((valid & ~pulls['kept']).sum() / max(valid.sum(), 1))
     inputs.append(images)
-    along.append(loss_along(losses_at, valid_at, list(gains), lam_flip))
-    plain.append(loss_along(losses_at, valid_at, list(gains), lam_flip,
-                            ('plain', 'plain_flip')))
+    for key, (_, terms) in LOSSES_ALONG.items():
+      along[key].append(loss_along(losses_at, valid_at, list(gains),
+                                   lam_flip, terms))
     for t in TERMS:
       maps[t].append(pulls[t])
       for r in REGIONS:
@@ -205,10 +209,8 @@ def measure(model, log_gain: tf.Variable, batches, lam_flip: float,
                      for r in REGIONS}
   return {'regions': region,
           'left_out': float(np.mean(left_out)),
-          'loss_along': [float(v) for v in
-                         np.concatenate(along, axis=1).mean(1)],
-          'loss_along_plain': [float(v) for v in
-                               np.concatenate(plain, axis=1).mean(1)],
+          **{key: [float(v) for v in np.concatenate(rows, axis=1).mean(1)]
+             for key, rows in along.items()},
           'maps': {t: np.concatenate(maps[t]).mean(0) for t in TERMS},
           'mean_input': np.concatenate(inputs).mean(0)}
 
@@ -244,8 +246,7 @@ def run_zoom(args, zoom: float, log) -> Dict[str, object]:
     finally:
       task.model.canonical = plain
     return dict(scores, pull=last['regions'], left_out=last['left_out'],
-                loss_along=last['loss_along'],
-                loss_along_plain=last['loss_along_plain'])
+                **{key: last[key] for key in LOSSES_ALONG})
   curve = [{'step': 0, 'test': evaluate()}]
   curve += trainers._loop(cfg, args.steps, args.eval_every, log, evaluate,  # pylint: disable=protected-access
                           task.train_step)['curve']
@@ -253,8 +254,7 @@ def run_zoom(args, zoom: float, log) -> Dict[str, object]:
           'curve': [{'step': p['step'],
                      'regions': p['test'].pop('pull'),
                      'left_out': p['test'].pop('left_out'),
-                     'loss_along': p['test'].pop('loss_along'),
-                     'loss_along_plain': p['test'].pop('loss_along_plain'),
+                     **{key: p['test'].pop(key) for key in LOSSES_ALONG},
                      'scores': p['test']} for p in curve],
           'maps': last['maps'], 'mean_input': last['mean_input']}
 
@@ -300,8 +300,7 @@ def markdown(result: Dict[str, object]) -> str:
         '|' + '---|' * (len(gains) + 5)]
     for zoom, z in result['zooms'].items():
       for point in z['curve']:
-        for label, key in (('with confidence', 'loss_along'),
-                           ('plain L1', 'loss_along_plain')):
+        for key, (label, _) in LOSSES_ALONG.items():
           if key not in point:  # results written before it was measured
             continue
           vals = point[key]

@@ -66,6 +66,7 @@ def study_config(args, data_dir: str):
       f'train_val_data_dir={data_dir}', 'load_gt_depth=true',
       f'test_data_dir={os.path.join(data_dir, "test")}']).resolved()
 
+
 def _loop(cfg, steps: int, eval_every: int, log, evaluate,
           train_step, batches=None) -> Dict[str, object]:
   """Runs `train_step(batch, epoch) -> scalars` for `steps` steps over the
