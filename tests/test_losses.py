@@ -284,6 +284,41 @@ class YawShiftCorrelationTest(tf.test.TestCase):
     self.assertTrue(np.all(np.isfinite(tape.gradient(loss, flat).numpy())))
 
 
+class ProtrusionTest(tf.test.TestCase):
+  """12x12 maps: the central third is the 4x4 square of rows/columns 4-7,
+  the border eighth the outermost ring of pixels (44 of them)."""
+
+  @staticmethod
+  def _map(centre, border, rest=1.0):
+    d = np.full((12, 12), rest, np.float32)
+    d[4:8, 4:8] = centre
+    d[[0, -1], :] = border
+    d[:, [0, -1]] = border
+    return d
+
+  def test_values(self):
+    convex = self._map(0.95, 1.1)  # in front of its backdrop: 0
+    hollow = self._map(1.1, 0.9)  # behind its border by the whole range: 1
+    half = self._map(1.05, 1.0, rest=0.5)  # 0.05 of 0.2 behind: 0.25
+    self.assertAllClose(losses.protrusion(np.stack([convex]), 0.9, 1.1), 0.0)
+    self.assertAllClose(losses.protrusion(np.stack([hollow]), 0.9, 1.1), 1.0)
+    self.assertAllClose(
+        losses.protrusion(np.stack([convex, hollow, half]), 0.9, 1.1),
+        (0.0 + 1.0 + 0.25) / 3, atol=1e-6)
+
+  def test_gradient_brings_the_centre_forward_and_the_border_back(self):
+    d = tf.constant(np.stack([self._map(1.1, 0.9), self._map(0.95, 1.1)]))
+    with tf.GradientTape() as tape:
+      tape.watch(d)
+      loss = losses.protrusion(d, 0.9, 1.1)
+    g = tape.gradient(loss, d).numpy()
+    # Mean over 2 images, range 0.2: 1/(2*0.2*16) per centre pixel.
+    self.assertAllClose(g[0, 4:8, 4:8], np.full((4, 4), 1 / 6.4))
+    self.assertAllClose(g[0, 0, :], np.full(12, -1 / (2 * 0.2 * 44)))
+    self.assertAllClose(g[0, 2, 2], 0.0)
+    self.assertAllClose(g[1], np.zeros((12, 12)))  # convex: no pull
+
+
 class SpreadPriorTest(tf.test.TestCase):
 
   def test_columns_are_held_apart(self):

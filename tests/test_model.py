@@ -342,15 +342,17 @@ class OutputLayoutTest(tf.test.TestCase):
     loss = model.compute_losses(out)
     self.assertTrue(np.isfinite(float(loss['loss_total'])))
 
-  def _check_prior(self, key, prior_key, value, weight_key, expected_fn):
+  def _check_prior(self, key, prior_key, value, weight_key, expected_fn,
+                   edit=lambda out: out):
     """The prior `key` (on with config `prior_key` = `value`, weighted by
-    `weight_key` = 2.5) is `expected_fn(out)` and adds its weighted value."""
+    `weight_key` = 2.5) is `expected_fn(out)` and adds its weighted value;
+    `edit(out)` replaces the outputs first."""
     model = tiny.tiny_model(**{prior_key: value, weight_key: 2.5})
-    out = model.decompose(self.images)
+    out = edit(model.decompose(self.images))
     loss = model.compute_losses(out)
     expected = expected_fn({k: v[:len(self.images)].numpy()
                             for k, v in out.items() if v is not None
-                            and k in ('view', 'canon_light_d')})
+                            and k in ('view', 'canon_light_d', 'canon_depth')})
     self.assertGreater(expected, 0.0)
     self.assertAllClose(loss[key], expected, rtol=1e-4)
     model.cfg = dataclasses.replace(model.cfg, **{prior_key: 0.0})
@@ -377,6 +379,23 @@ class OutputLayoutTest(tf.test.TestCase):
     self._check_prior('loss_yaw_shift_corr', 'lam_yaw_shift_corr', 2.5,
                       'lam_yaw_shift_corr', expected)
 
+
+  def test_protrusion_prior_adds_its_weighted_term(self):
+    # The untrained depth stands out of its frame (prior 0): mirrored about
+    # the range's middle, 1, it is hollow.
+    def hollow(out):
+      return dict(out, canon_depth=2.0 - out['canon_depth'])
+
+    def expected(o):  # 64x64: the centre's 22 rows/columns, the border's 8
+      d = o['canon_depth']
+      s = d.shape[1]
+      self.assertEqual(s, 64)
+      centre = d[:, s // 3:s - s // 3, s // 3:s - s // 3].mean((1, 2))
+      ring = np.ones((s, s), bool)
+      ring[s // 8:s - s // 8, s // 8:s - s // 8] = False
+      return np.maximum((centre - d[:, ring].mean(1)) / 0.2, 0.0).mean()
+    self._check_prior('loss_protrusion', 'lam_protrusion', 2.5,
+                      'lam_protrusion', expected, edit=hollow)
 
 class HalvesTest(tf.test.TestCase):
   """decompose = reconstruct(canonical(images)): the B inputs' factors, then

@@ -247,6 +247,12 @@ class Config:
       'squared correlation, over a batch, of the predicted yaw with the '
       'predicted x-translation (only the yaw moves), so that the yaw does '
       'not stand in for where the object sits; 0: off (the reference).', _T)
+  lam_protrusion: float = _key(
+      0.0, 'Protrusion prior: adds this weight times how far the canonical '
+      'depth of the central third of the frame lies behind that of its '
+      'border (mean over each, a fraction of the depth range, only when '
+      'behind), so that the object stands out of its frame and the hollow '
+      'twin of a relief is not learnt; 0: off (the reference).', _T)
   log_dir: Optional[str] = _key(
       None, 'TensorBoard dir (default checkpoint_dir/logs).', _T)
   export_dir: str = _key('saved_models', 'Base directory of exports.', _E)
@@ -338,7 +344,7 @@ _CHECKS = (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay', 'min_yaw_std',
     'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
-    'lam_yaw_shift_corr')) + tuple(
+    'lam_yaw_shift_corr', 'lam_protrusion')) + tuple(
         (k, lambda v: v >= 1, '>= 1') for k in (
             'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf'))
 

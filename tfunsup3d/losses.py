@@ -215,6 +215,44 @@ def yaw_shift_correlation(view):
   return tf.square(cov) / var
 
 
+def protrusion(depth, min_depth: float, max_depth: float,
+               centre: float = 1.0 / 3.0, edge: float = 1.0 / 8.0):
+  """The protrusion prior: how far the canonical depth's centre lies behind
+  the edge of its frame.
+
+  Per image, the mean depth over the central square (its side `centre` of
+  the image's) minus the mean over the band along the border (`edge` of the
+  side wide), as a fraction of the depth range, counted only where positive;
+  the mean over the batch. An object stands out of its frame towards the
+  camera (a face from its backdrop, a car from the wall behind it), so only
+  the hollow (inverted) twin of a relief, which Lambertian shading with the
+  light mirrored renders nearly alike, pays it; a convex relief of any depth
+  pays nothing.
+
+  Args:
+    depth: a tensor of shape `[B, H, W]`.
+    min_depth: the depth range's near end.
+    max_depth: the depth range's far end (> min_depth).
+    centre: the central square's side, a fraction of the image's (0, 1).
+    edge: the border band's width, a fraction of the side, (0, 0.5).
+
+  Returns:
+    A scalar in [0, 1].
+  """
+  h, w = depth.shape[1], depth.shape[2]
+  ys = (tf.range(h, dtype=tf.float32) + 0.5) / h - 0.5
+  xs = (tf.range(w, dtype=tf.float32) + 0.5) / w - 0.5
+  dist = tf.maximum(tf.abs(ys)[:, tf.newaxis], tf.abs(xs)[tf.newaxis, :])
+  inner = tf.cast(dist < centre / 2.0, depth.dtype)
+  outer = tf.cast(dist > 0.5 - edge, depth.dtype)
+
+  def mean(mask):
+    return tf.reduce_sum(depth * mask, [1, 2]) / tf.reduce_sum(mask)
+
+  behind = (mean(inner) - mean(outer)) / (max_depth - min_depth)
+  return tf.reduce_mean(tf.nn.relu(behind))
+
+
 def total_loss(l1, l1_flip, perc: Optional[tf.Tensor],
                perc_flip: Optional[tf.Tensor], depth_sm, lam_flip,
                lam_perc: float, lam_depth_sm: float):

@@ -15,16 +15,20 @@ from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
 # The batch priors: loss term, config keys of its setting (a minimum
-# spread; 0: off) and of its weight, and its value fn(outputs, B, setting).
+# spread; 0: off) and of its weight, and its value fn(outputs, B, setting,
+# config).
 _BATCH_PRIORS = (
     ('loss_yaw_std', 'min_yaw_std', 'lam_yaw_std',
-     lambda out, b, least: losses.yaw_spread(out['view'][:b, 1], least)),
+     lambda out, b, least, _: losses.yaw_spread(out['view'][:b, 1], least)),
     ('loss_light_std', 'min_light_tilt_std', 'lam_light_std',
-     lambda out, b, least: losses.light_tilt_spread(out['canon_light_d'][:b],
-                                                    least)),
+     lambda out, b, least, _: losses.light_tilt_spread(
+         out['canon_light_d'][:b], least)),
     # No setting but its weight (0: off).
     ('loss_yaw_shift_corr', 'lam_yaw_shift_corr', 'lam_yaw_shift_corr',
-     lambda out, b, _: losses.yaw_shift_correlation(out['view'][:b])),
+     lambda out, b, *_: losses.yaw_shift_correlation(out['view'][:b])),
+    ('loss_protrusion', 'lam_protrusion', 'lam_protrusion',
+     lambda out, b, _, cfg: losses.protrusion(
+         out['canon_depth'][:b], cfg.min_depth, cfg.max_depth)),
 )
 # The confidence maps of `canonical` (None without netC).
 CONF_KEYS = ('conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
@@ -398,14 +402,15 @@ class Unsup3D(keras.Model):
     """The priors' (mean, count) for `losses.global_means`: the depth
     smoothness, a mean over the B images' pixels, and the yaw- and
     light-spread priors (`min_yaw_std`, `min_light_tilt_std` > 0) and the
-    yaw/shift decorrelation (`lam_yaw_shift_corr` > 0), one value per
+    yaw/shift decorrelation and the protrusion prior (`lam_yaw_shift_corr`,
+    `lam_protrusion` > 0), one value per
     replica's batch."""
     means = {'loss_depth_sm': (outputs['loss_depth_sm'],
                                tf.cast(b, tf.float32))}
     for key, least_key, _, prior in _BATCH_PRIORS:
       least = getattr(self.cfg, least_key)
       if least > 0:
-        means[key] = (prior(outputs, b, least), tf.constant(1.0))
+        means[key] = (prior(outputs, b, least, self.cfg), tf.constant(1.0))
     return means
 
   def depth_from_png(self, depth_p):
