@@ -379,7 +379,6 @@ class OutputLayoutTest(tf.test.TestCase):
     self._check_prior('loss_yaw_shift_corr', 'lam_yaw_shift_corr', 2.5,
                       'lam_yaw_shift_corr', expected)
 
-
   def test_protrusion_prior_adds_its_weighted_term(self):
     # The untrained depth stands out of its frame (prior 0): mirrored about
     # the range's middle, 1, it is hollow.
@@ -396,6 +395,7 @@ class OutputLayoutTest(tf.test.TestCase):
       return np.maximum((centre - d[:, ring].mean(1)) / 0.2, 0.0).mean()
     self._check_prior('loss_protrusion', 'lam_protrusion', 2.5,
                       'lam_protrusion', expected, edit=hollow)
+
 
 class HalvesTest(tf.test.TestCase):
   """decompose = reconstruct(canonical(images)): the B inputs' factors, then
