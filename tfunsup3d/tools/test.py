@@ -27,6 +27,7 @@ import os
 from absl import flags
 
 from tfunsup3d import config as config_lib
+from tfunsup3d.data import image_files
 from tfunsup3d.tools import flags as tool_flags
 
 flags.DEFINE_boolean(
@@ -42,10 +43,8 @@ def main(cfg: config_lib.Config) -> None:
       os.path.join(directory, cfg.checkpoint_name) if cfg.checkpoint_name
       else directory)
   overrides = tool_flags.explicit_overrides(flags.FLAGS)
-  test_dir = overrides.get('test_data_dir')
-  if test_dir and not os.path.isdir(test_dir):
-    raise FileNotFoundError(f'test data directory does not exist: '
-                            f'{test_dir} (--test_data_dir)')
+  if overrides.get('test_data_dir'):
+    image_files.check_split_dir(cfg, 'test')
   from tfunsup3d.train import evaluate  # pylint: disable=g-import-not-at-top
   write_images = flags.FLAGS['write_images'].value
   result = evaluate.test(cfg, write_images=write_images, overrides=overrides)
