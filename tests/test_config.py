@@ -198,6 +198,29 @@ def test_invalid_values_are_refused_naming_key_and_value(key, value):
   assert isinstance(info.value, UserError)  # One line, exit 2 in the CLI.
 
 
+PATH_KEYS = ('checkpoint_dir', 'checkpoint_name', 'test_result_dir',
+             'train_val_data_dir', 'test_data_dir', 'vgg16_weights',
+             'xla_cache_dir', 'log_dir', 'export_dir')
+
+
+@pytest.mark.parametrize('key', PATH_KEYS)
+def test_path_keys_refuse_urls(key):
+  # os.makedirs('gs://b/run') would make a local folder gs:/b/run.
+  with pytest.raises(config.ConfigError) as info:
+    config.Config(**{key: 'gs://b/run'}).resolved()
+  assert str(info.value) == (
+      f'{key} must be a local path (URLs such as gs://... are not read or '
+      f'written: copy the files to a local disk first). Received: '
+      f'{key}=gs://b/run')
+  config.Config(**{key: 'runs/gs:b'}).resolved()  # A colon is no URL.
+
+
+def test_the_path_keys_are_every_path_valued_key():
+  # A new `*_dir` key must be listed in config._CHECKS (and PATH_KEYS).
+  dirs = {n for n in config.field_names() if n.endswith('_dir')}
+  assert dirs <= set(PATH_KEYS), dirs - set(PATH_KEYS)
+
+
 def test_invalid_values_from_strings_are_refused():
   # The coercion accepts 'nan' and '0'; the check refuses them.
   with pytest.raises(config.ConfigError, match='batch_size=0'):

@@ -305,6 +305,18 @@ def field_help(name: str) -> str:
 
 
 _CURRICULUM = '[start in (0, 1], hold_steps >= 0, ramp_steps >= 0] or none'
+LOCAL_PATH = ('a local path (URLs such as gs://... are not read or written: '
+              'copy the files to a local disk first)')
+
+
+def is_local_path(path: str) -> bool:
+  """Whether `path` names no remote file system (`scheme://...`).
+
+  Images are listed with `os.walk` and decoded by PIL, and outputs are
+  written with `os`, so a URL would be missed or, worse, made as a local
+  folder `gs:/...`: every path the tools take must pass this.
+  """
+  return '://' not in str(path)
 
 
 def _is_curriculum(v) -> bool:
@@ -346,7 +358,11 @@ _CHECKS = (
     'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
     'lam_yaw_shift_corr', 'lam_protrusion')) + tuple(
         (k, lambda v: v >= 1, '>= 1') for k in (
-            'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf'))
+            'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf')
+    ) + tuple((k, is_local_path, LOCAL_PATH) for k in (
+        'checkpoint_dir', 'checkpoint_name', 'test_result_dir',
+        'train_val_data_dir', 'test_data_dir', 'vgg16_weights',
+        'xla_cache_dir', 'log_dir', 'export_dir'))
 
 # (smaller key, larger key): the first must be below (or at) the second.
 _ORDERED = (('min_depth', 'max_depth', '<'),

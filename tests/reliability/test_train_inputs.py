@@ -69,3 +69,23 @@ def test_checkpoint_dir_that_is_a_file(tmp_path):
       train_val_data_dir=root, checkpoint_dir=tmp_path / 'run'), cwd=tmp_path)
   tiny.assert_one_line_error(result, 'train', f'{tmp_path}/run is a file')
   assert common.listing(tmp_path) == before
+
+
+
+@pytest.mark.parametrize('script, flag', [
+    ('train', 'checkpoint_dir'), ('train', 'train_val_data_dir'),
+    ('demo', 'output_dir')])
+def test_remote_paths_are_refused_not_made_locally(tmp_path, script, flag):
+  # os.makedirs('gs://b/run') would make ./gs:/b/run and report success.
+  root = tiny.write_dataset(str(tmp_path / 'data'), n_train=8, n_val=0)
+  if script == 'train':
+    args = common.tiny_flags(**{'train_val_data_dir': root,
+                                'checkpoint_dir': tmp_path / 'run',
+                                flag: 'gs://b/run'})
+  else:
+    args = ['--checkpoint=ckpt', f'--input={root}', '--output_dir=gs://b/run']
+  before = common.listing(tmp_path)
+  result = common.run(script, *args, cwd=tmp_path)
+  tiny.assert_one_line_error(result, script, f'{flag} must be a local path',
+                             f'{flag}=gs://b/run')
+  assert common.listing(tmp_path) == before

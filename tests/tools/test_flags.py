@@ -265,6 +265,28 @@ def test_main_wrapper_reports_user_errors_in_one_line(monkeypatch, capsys,
   assert err.count('\n') == 1
 
 
+def test_main_wrapper_refuses_urls_in_the_scripts_own_flags(monkeypatch,
+                                                          capsys):
+  flag_values = _flag_values([])
+  flags.DEFINE_string('output_dir', None, 'out', flag_values=flag_values)
+  flags.DEFINE_multi_string('input', [], 'in', flag_values=flag_values)
+  flag_values(['prog', '--output_dir=out', '--input=a.png',
+               '--input=s3://b/c.png'])
+  monkeypatch.setattr(tool_flags, 'FLAGS', flag_values)
+  monkeypatch.delenv(tool_flags.DEBUG_ENV, raising=False)
+  ran = []
+  with pytest.raises(SystemExit) as exit_info:
+    tool_flags.main_wrapper(ran.append, 'demo')(['prog'])
+  assert exit_info.value.code == 2 and not ran
+  assert capsys.readouterr().err == (
+      'tfunsup3d-demo: error: --input must be a local path (URLs such as '
+      'gs://... are not read or written: copy the files to a local disk '
+      'first). Received: --input=s3://b/c.png\n')
+  flag_values['input'].value = ['a.png']  # All local: fn runs.
+  assert tool_flags.main_wrapper(ran.append, 'demo')(['prog']) == 0
+  assert len(ran) == 1
+
+
 def test_main_wrapper_keeps_tracebacks_of_bugs(monkeypatch):
   monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
 

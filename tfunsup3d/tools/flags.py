@@ -231,6 +231,26 @@ def _debug() -> bool:
   return os.environ.get(DEBUG_ENV, '').lower() not in ('', '0', 'false', 'no')
 
 
+def check_local_flags(flag_values: flags.FlagValues) -> None:
+  """Refuses a URL in any flag set on the command line that is not a config
+  key (`--checkpoint`, `--input`, `--output_dir`, ...; config keys are
+  checked by `Config.resolved`, wherever they were set).
+
+  Raises:
+    UserError: naming the flag and its value.
+  """
+  keys = set(config_lib.field_names())
+  for name in flag_values:
+    flag = flag_values[name]
+    if name in keys or not flag.present:
+      continue
+    values = flag.value if isinstance(flag.value, list) else [flag.value]
+    for value in values:
+      if isinstance(value, str) and not config_lib.is_local_path(value):
+        raise UserError(f'--{name} must be {config_lib.LOCAL_PATH}. '
+                        f'Received: --{name}={value}')
+
+
 def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
                  name: Optional[str] = None) -> Callable[[List[str]], int]:
   """Turns `fn(cfg)` into an absl `main(argv)`.
@@ -260,6 +280,7 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
         raise app.UsageError(
             f'unexpected argument(s): {" ".join(argv[1:])} (flags are '
             f'--KEY=VALUE; see --helpfull)')
+      check_local_flags(FLAGS)
       cfg = config_from_flags(FLAGS)
       resolved = cfg.resolved()  # Validates (e.g. batch_size >= 1).
       if PROGRESS_FLAG in FLAGS:
@@ -423,15 +444,13 @@ def run_main(fn: Callable[[config_lib.Config], Optional[int]], name: str,
 
 
 def check_checkpoint_exists(path: str) -> None:
-  """Fails on a local checkpoint path that does not exist (a TF checkpoint
+  """Fails on a checkpoint path that does not exist (a TF checkpoint
   prefix exists when its `.index` file does) before TensorFlow loads, so
   that a mistyped path costs no start-up; `saving.load` checks the rest.
 
   Raises:
     UserError: naming the path.
   """
-  if '://' in path:  # a file system TensorFlow provides (gs://, ...)
-    return
   base = path[:-len('.index')] if path.endswith('.index') else path
   if not (os.path.exists(base) or os.path.exists(base + '.index')):
     raise UserError(f'Checkpoint not found: {path} (no such file or '
