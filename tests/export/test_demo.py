@@ -44,6 +44,17 @@ class ListInputsTest(unittest.TestCase):
     self.assertEqual(got[0].path, a)
     self.assertEqual(got[2].path, b)
 
+  def test_fifos_are_left_out_and_broken_links_kept_to_be_reported(self):
+    a = self._touch('one/a.png')
+    os.mkfifo(os.path.join(self.tmp, 'one', 'b.png'))  # Reading it would hang.
+    os.symlink(os.path.join(self.tmp, 'gone.png'),
+               os.path.join(self.tmp, 'one', 'c.png'))
+    got = inputs.list_inputs(os.path.join(self.tmp, 'one'))
+    self.assertEqual([(g.path, g.name) for g in got],
+                     [(a, 'a'), (os.path.join(self.tmp, 'one', 'c.png'), 'c')])
+    with self.assertRaisesRegex(UserError, 'neither a file nor a folder'):
+      inputs.list_inputs(os.path.join(self.tmp, 'one', 'b.png'))
+
   def test_errors(self):
     with self.assertRaisesRegex(UserError, 'No input'):
       inputs.list_inputs(' , ')

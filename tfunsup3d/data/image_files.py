@@ -36,6 +36,7 @@ depth map yields and `image_size` S):
 import concurrent.futures
 import dataclasses
 import os
+import stat
 import threading
 import warnings
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -280,6 +281,8 @@ def probe(path: str) -> _Probe:
     st = os.stat(path)
   except OSError as e:
     return _Probe(error=f'{type(e).__name__}: {e}')
+  if not stat.S_ISREG(st.st_mode):  # Opening a FIFO would wait forever.
+    return _Probe(error='not a regular file (a FIFO, socket or device)')
   key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
   with _PROBE_LOCK:
     hit = _PROBE_CACHE.get(key)

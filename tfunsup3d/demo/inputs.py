@@ -49,14 +49,17 @@ def _safe_name(text: str) -> str:
 
 
 def image_paths(root: str) -> List[str]:
-  """Files with an image extension under `root`, recursively: each folder's
-  files sorted, then its subfolders sorted (hidden ones skipped)."""
+  """Regular files with an image extension under `root`, recursively: each
+  folder's files sorted, then its subfolders sorted (hidden ones skipped;
+  FIFOs, sockets and devices too: reading one would wait forever)."""
   found = []
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
     for filename in sorted(filenames):
-      if filename.lower().endswith(IMAGE_EXTENSIONS):
-        found.append(os.path.join(dirpath, filename))
+      path = os.path.join(dirpath, filename)
+      if filename.lower().endswith(IMAGE_EXTENSIONS) and (
+          os.path.isfile(path) or not os.path.exists(path)):  # Broken links
+        found.append(path)  # are read and reported as unreadable.
   return found
 
 
@@ -93,6 +96,9 @@ def list_inputs(spec: str) -> List[InputImage]:
                   for p in found]
     elif os.path.isfile(part):
       entries.append((part, os.path.splitext(os.path.basename(part))[0]))
+    elif os.path.exists(part):
+      raise UserError(f'Input is neither a file nor a folder (a FIFO, '
+                      f'socket or device?): {part}')
     else:
       raise UserError(f'Input not found: {part}')
   images, used = [], set()
