@@ -143,6 +143,28 @@ def test_invalid_yaml_and_non_mapping_raise_value_error(tmp_path):
     config.load(str(lst))
 
 
+@pytest.mark.parametrize('content, needle', [
+    (b'batch_size: 8\nlr: 1.0e-4\nbatch_size: 16\n',
+     "duplicate key 'batch_size'"),
+    (b'crop: {a: 1, a: 2}\n', "duplicate key 'a'"),
+    (b'\xff\xfebatch_size: 8\n', 'is not UTF-8 text'),
+    (b'batch_size: !!python/object/apply:os.system ["true"]\n',
+     'not valid YAML'),
+], ids=['duplicate', 'nested_duplicate', 'not_utf8', 'python_tag'])
+def test_a_file_that_cannot_mean_one_config_is_refused(tmp_path, content,
+                                                       needle):
+  path = tmp_path / 'c.yml'
+  path.write_bytes(content)
+  with pytest.raises(ValueError) as info:
+    config.load(str(path))
+  assert needle in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_folder_is_no_config_file(tmp_path):
+  with pytest.raises(FileNotFoundError, match='is a folder, not a file'):
+    config.load(str(tmp_path))
+
+
 def test_empty_yaml_gives_defaults(tmp_path):
   path = tmp_path / 'empty.yml'
   path.write_text('# nothing\n')

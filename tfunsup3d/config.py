@@ -570,12 +570,39 @@ def from_dict(values: Dict[str, Any], base: Optional[Config] = None,
   return cfg
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+  """`yaml.SafeLoader` that refuses a key given twice in one mapping (plain
+  YAML loaders keep the last, so `batch_size: 8` above `batch_size: 16`
+  would be dropped without a word)."""
+
+  def construct_mapping(self, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+      key = self.construct_object(key_node, deep=deep)
+      if key in seen:
+        raise yaml.constructor.ConstructorError(
+            None, None, f'duplicate key {key!r}', key_node.start_mark)
+      seen.add(key)
+    return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str) -> Dict[str, Any]:
+  """The mapping of the YAML file `path` (safe tags only, unique keys).
+
+  Raises:
+    FileNotFoundError: `path` is no file.
+    ValueError: not UTF-8, not valid YAML, a duplicate key or no mapping;
+      one line naming the file.
+  """
+  if os.path.isdir(path):
+    raise FileNotFoundError(f'Config file {path} is a folder, not a file')
   if not os.path.isfile(path):
     raise FileNotFoundError(f'Config file not found: {path}')
   with open(path, 'r', encoding='utf-8') as f:
     try:
-      data = yaml.safe_load(f) or {}
+      data = yaml.load(f, Loader=_UniqueKeyLoader) or {}
+    except UnicodeDecodeError as e:
+      raise ValueError(f'Config file {path} is not UTF-8 text: {e}') from e
     except yaml.YAMLError as e:
       raise ValueError(f'Config file {path} is not valid YAML: {e}') from e
   if not isinstance(data, dict):
