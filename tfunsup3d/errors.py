@@ -12,6 +12,7 @@ Exit statuses of every console script:
 """
 
 import errno
+import re
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -38,6 +39,23 @@ _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
+def is_disk_failure(error: BaseException) -> bool:
+  """Whether `error` is a write refused by the disk (full, over quota,
+  read-only, no permission): an OSError with such an errno, or a
+  tf.errors.OpError saying so (recognised by name and text, so that this
+  module needs no TensorFlow; an out-of-memory ResourceExhaustedError is
+  not one)."""
+  code = getattr(error, 'errno', None)
+  if isinstance(error, OSError) and code in _DISK_FULL + _NOT_WRITABLE:
+    return True
+  text = str(getattr(error, 'message', None) or error)
+  return type(error).__name__ in ('ResourceExhaustedError',
+                                  'PermissionDeniedError') and any(
+                                      t in text for t in (
+                                          'No space left', 'Read-only',
+                                          'Permission denied'))
+
+
 def write_failure(error: BaseException, setting: str) -> str:
   """One line: why a write failed and what to do, for a `UserError`.
 
@@ -51,7 +69,11 @@ def write_failure(error: BaseException, setting: str) -> str:
   kind = type(error).__name__
   text = (getattr(error, 'strerror', None) or getattr(error, 'message', None)
           or str(error))
-  text = ' '.join(str(text).split())[:200]
+  text = re.sub(r'\{\{[^}]*\}\}\s*', '', str(text))  # TF's op-name prefix
+  where, sep, cause = text.rpartition('; ')  # TF's '<file>; <cause>'
+  if sep:
+    text = f'{cause}: {where}'  # The cause first: long paths get cut.
+  text = ' '.join(text.split())[:200]
   if (code in _DISK_FULL or kind == 'ResourceExhaustedError'
       or 'No space left' in text):
     hint = f'the disk is full: free space, or set {setting} to another disk'

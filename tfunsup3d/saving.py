@@ -34,6 +34,7 @@ saving.load('celeba.pth').cfg.min_depth  # 0.95
 
 import os
 import re
+import shutil
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
@@ -377,20 +378,31 @@ def _save_pth(model: Unsup3D, path: str, epoch: Optional[int]) -> str:
   state[PTH_CONFIG_KEY] = cfg.to_yaml()
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
   tmp = path + '.tmp'
-  torch_format.save(state, tmp)
-  os.replace(tmp, path)  # never leave a half-written file under `path`
+  try:
+    torch_format.save(state, tmp)
+    os.replace(tmp, path)  # never leave a half-written file under `path`
+  except OSError:
+    if os.path.exists(tmp):
+      os.remove(tmp)  # nor a half-written one beside it (a full disk)
+    raise
   return path
 
 
 def _save_directory(model: Unsup3D, directory: str) -> str:
-  os.makedirs(directory, exist_ok=True)
-  cfg = config_lib.from_dict({'checkpoint_dir': directory,
-                              'checkpoint_name': None}, base=model.cfg)
-  write_text_atomic(os.path.join(directory, CONFIG_FILE), cfg.to_yaml())
-  manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
-                                       directory, max_to_keep=1,
-                                       checkpoint_name=PREFIX)
-  return manager.save()
+  made = not os.path.exists(directory)
+  try:
+    os.makedirs(directory, exist_ok=True)
+    cfg = config_lib.from_dict({'checkpoint_dir': directory,
+                                'checkpoint_name': None}, base=model.cfg)
+    write_text_atomic(os.path.join(directory, CONFIG_FILE), cfg.to_yaml())
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
+                                         directory, max_to_keep=1,
+                                         checkpoint_name=PREFIX)
+    return manager.save()
+  except (OSError, tf.errors.OpError):
+    if made:  # A full disk leaves no half-written checkpoint directory.
+      shutil.rmtree(directory, ignore_errors=True)
+    raise
 
 
 def save(model: Unsup3D, path: str, overwrite: bool = False,

@@ -80,3 +80,38 @@ def test_failed_save_leaves_no_debris(tmp_path, monkeypatch, error, hint):
   assert '\n' not in message
   assert sorted(os.listdir(tmp_path)) == before
   assert ckpts.latest == first
+
+
+def _outputs_case(script, disk, root, ckpt):
+  """The command line of `script` writing into `disk`, and what the disk may
+  hold after the failure."""
+  return {
+      'demo': ([f'--checkpoint={ckpt}', f'--input={root}/train',
+                f'--output_dir={disk}/demo', '--detect=off', '--nomesh'],
+               # Only the summary of the images before the failing one.
+               ['demo', 'demo/summary.json']),
+      'explain': ([f'--checkpoint={ckpt}', f'--input={root}/train',
+                   f'--output_dir={disk}/ex'], None),
+      'export': ([f'--checkpoint={ckpt}', f'--export_dir={disk}/exp'], None),
+      'test': ([f'--checkpoint_dir={ckpt}', f'--test_data_dir={root}/train',
+                f'--test_result_dir={disk}/res'], None),
+      'convert_pth': ([f'--input={ckpt}', f'--output={disk}/m.pth'], []),
+      'convert_dir': ([f'--input={ckpt}', f'--output={disk}/m'], []),
+  }[script]
+
+
+@pytest.mark.parametrize('script', ['demo', 'explain', 'export', 'test',
+                                    'convert_pth', 'convert_dir'])
+def test_a_full_disk_is_one_line_for_every_writer(tmp_path, script):
+  # Before: a traceback (exit 1) from each, a half-written .pth.tmp,
+  # ckpt-1_temp/ or image folder left behind.
+  root = tiny.write_dataset(str(tmp_path / 'data'), n_train=3, n_val=0)
+  ckpt = tiny.write_checkpoint(tiny.tiny_model(), str(tmp_path / 'ckpt'))
+  with common.tmpfs(tmp_path / 'disk', 'size=64k') as disk:
+    args, left = _outputs_case(script, disk, root, ckpt)
+    result = common.run(script.split('_')[0], *args, cwd=tmp_path)
+    tiny.assert_one_line_error(result, script.split('_')[0], 'Cannot write',
+                               'No space left on device', 'the disk is full')
+    if left is not None:
+      found = sorted(str(p.relative_to(disk)) for p in disk.rglob('*'))
+      assert found == left, found

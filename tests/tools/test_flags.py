@@ -287,6 +287,34 @@ def test_main_wrapper_refuses_urls_in_the_scripts_own_flags(monkeypatch,
   assert len(ran) == 1
 
 
+def test_main_wrapper_reports_a_full_disk_in_one_line(monkeypatch, capsys):
+  monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
+  monkeypatch.delenv(tool_flags.DEBUG_ENV, raising=False)
+
+  def fn(cfg):
+    del cfg
+    raise OSError(28, 'No space left on device', 'out/a.png')
+
+  with pytest.raises(SystemExit) as exit_info:
+    tool_flags.main_wrapper(fn, 'demo')(['prog'])
+  assert exit_info.value.code == 2
+  assert capsys.readouterr().err == (
+      'tfunsup3d-demo: error: Cannot write out/a.png: No space left on device '
+      '(the disk is full: free space, or set the output folder to another '
+      'disk)\n')
+
+
+def test_main_wrapper_keeps_tracebacks_of_other_os_errors(monkeypatch):
+  monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
+
+  def fn(cfg):
+    del cfg
+    raise OSError(5, 'Input/output error')
+
+  with pytest.raises(OSError):
+    tool_flags.main_wrapper(fn, 'demo')(['prog'])
+
+
 def test_main_wrapper_keeps_tracebacks_of_bugs(monkeypatch):
   monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
 

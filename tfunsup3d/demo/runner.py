@@ -29,14 +29,16 @@ written only when imageio-ffmpeg is installed.
 import dataclasses
 import json
 import os
+import shutil
 import time
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from absl import logging
 import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
+from tfunsup3d import errors
 from tfunsup3d import progress
 from tfunsup3d.data.image_files import SkippedFile
 from tfunsup3d.demo import animation
@@ -415,6 +417,33 @@ def _write_summary(output_dir: str, total: int, processed: List[Dict[str, str]],
   return summary
 
 
+def _save_or_clean_up(demo: Demo, prepared, res, out_dir: str, source: str,
+                      write_summary: Callable[[], Any]) -> None:
+  """`demo.save`; when the disk refuses a write, the image's half-written
+  folder is removed (if this call made it), the summary of the images
+  before it is written if it can be, and one line says what happened.
+
+  Raises:
+    UserError: the disk is full or not writable.
+  """
+  made = not os.path.exists(out_dir)
+  try:
+    demo.save(prepared, res, out_dir, source)
+  except Exception as e:  # pylint: disable=broad-except
+    if not errors.is_disk_failure(e):
+      raise
+    if made:
+      shutil.rmtree(out_dir, ignore_errors=True)
+    try:
+      write_summary()
+      kept = 'the images before it are complete (summary.json lists them)'
+    except OSError:
+      kept = 'the images before it are complete; no summary.json'
+    raise UserError(f'Cannot write {out_dir}: '
+                    f'{errors.write_failure(e, "--output_dir")}; {kept}.'
+                    ) from e
+
+
 def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
              options: Optional[DemoOptions] = None,
              detector: Optional[inputs_lib.FaceDetector] = None,
@@ -453,7 +482,9 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
       continue
     res = demo.decompose(prepared.image)
     out_dir = os.path.join(output_dir, item.name)
-    demo.save(prepared, res, out_dir, item.path)
+    _save_or_clean_up(demo, prepared, res, out_dir, item.path,
+                      lambda: _write_summary(output_dir, total, processed,
+                                             skipped))
     processed.append({'source': item.path, 'output': out_dir})
     elapsed = time.time() - start
     logging.info('[%d/%d] %s -> %s (%.1fs; eta %.0fs)', k, total, item.path,

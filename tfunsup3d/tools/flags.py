@@ -48,6 +48,7 @@ from tfunsup3d import compile_cache
 from tfunsup3d import config as config_lib
 from tfunsup3d import progress
 from tfunsup3d.tools import quiet_import
+from tfunsup3d import errors
 from tfunsup3d.errors import EXIT_USER_ERROR, UserError  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
@@ -259,9 +260,10 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
   that it resolves, prints it and exits if `--print_config` is set, else runs
   `fn(cfg)` with the Config as given (call `cfg.resolved()` for derived
   values). Expected user
-  errors (EXPECTED_ERRORS) become one line `tfunsup3d-<name>: error: <reason>`
-  on stderr and exit status 2; any other exception is a bug and keeps its
-  traceback. TensorFlow's start-up notices are held back
+  errors (EXPECTED_ERRORS) and writes the disk refuses (full, read-only:
+  `errors.is_disk_failure`) become one line `tfunsup3d-<name>: error:
+  <reason>` on stderr and exit status 2; any other exception is a bug and
+  keeps its traceback. TensorFlow's start-up notices are held back
   (`quiet_import`) unless TFUNSUP3D_DEBUG is set.
 
   Args:
@@ -299,6 +301,12 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
       fail(prog, e)
     except KeyboardInterrupt:
       fail(prog, 'interrupted')
+    except Exception as e:  # pylint: disable=broad-except
+      if _debug() or not errors.is_disk_failure(e):
+        raise  # A bug: keep the traceback.
+      where = getattr(e, 'filename', None)
+      fail(prog, f'Cannot write{f" {where}" if where else ""}: '
+           f'{errors.write_failure(e, "the output folder")}')
     return int(status or 0)
 
   return main
