@@ -1,10 +1,12 @@
 """The demo package: inputs, cropping, meshes, the per-image outputs, loading."""
 
+import errno
 import json
 import os
 import shutil
 import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 from PIL import Image
@@ -321,6 +323,34 @@ class DemoRunTest(unittest.TestCase):
                                 'broken.png'):
       self.runner.run_demo(self.model, inputs.list_inputs(bad),
                            os.path.join(self.tmp, 'out_bad'), self.options)
+
+  def test_a_full_disk_keeps_the_images_before_it(self):
+    folder = os.path.join(self.tmp, 'photos')
+    out = os.path.join(self.tmp, 'out_full')
+    real_save, calls = self.runner.Demo.save, []
+
+    def save(demo, prepared, res, out_dir, source):
+      calls.append(out_dir)
+      if len(calls) == 1:
+        return real_save(demo, prepared, res, out_dir, source)
+      os.makedirs(out_dir)
+      with open(os.path.join(out_dir, 'input.png'), 'wb') as f:  # half-done
+        f.write(b'x')
+      raise OSError(errno.ENOSPC, 'No space left on device')
+
+    with mock.patch.object(self.runner.Demo, 'save', save):
+      with self.assertRaisesRegex(
+          UserError, r'Cannot write .*/out_full/.*: No space left on device '
+          r'\(the disk is full.*--output_dir.*\); 1 image\(s\) before it '
+          r'complete \(summary.json lists them\)'):
+        self.runner.run_demo(self.model, inputs.list_inputs(folder), out,
+                             self.options)
+    with open(os.path.join(out, self.runner.SUMMARY_FILE)) as f:
+      summary = json.load(f)
+    self.assertEqual([p['output'] for p in summary['processed']], calls[:1])
+    self.assertEqual(sorted(os.listdir(out)),
+                     sorted([os.path.basename(calls[0]),
+                             self.runner.SUMMARY_FILE]))
 
 
 @pytest.mark.slow

@@ -418,10 +418,10 @@ def _write_summary(output_dir: str, total: int, processed: List[Dict[str, str]],
 
 
 def _save_or_clean_up(demo: Demo, prepared, res, out_dir: str, source: str,
-                      write_summary: Callable[[], Any]) -> None:
+                      done: int, write_summary: Callable[[], Any]) -> None:
   """`demo.save`; when the disk refuses a write, the image's half-written
-  folder is removed (if this call made it), the summary of the images
-  before it is written if it can be, and one line says what happened.
+  folder is removed (if this call made it), the summary of the `done`
+  images before it is written if it can be, and one line says so.
 
   Raises:
     UserError: the disk is full or not writable.
@@ -436,9 +436,9 @@ def _save_or_clean_up(demo: Demo, prepared, res, out_dir: str, source: str,
       shutil.rmtree(out_dir, ignore_errors=True)
     try:
       write_summary()
-      kept = 'the images before it are complete (summary.json lists them)'
+      kept = f'{done} image(s) before it complete (summary.json lists them)'
     except OSError:
-      kept = 'the images before it are complete; no summary.json'
+      kept = f'{done} image(s) before it complete; no summary.json'
     raise UserError(f'Cannot write {out_dir}: '
                     f'{errors.write_failure(e, "--output_dir")}; {kept}.'
                     ) from e
@@ -482,7 +482,7 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
       continue
     res = demo.decompose(prepared.image)
     out_dir = os.path.join(output_dir, item.name)
-    _save_or_clean_up(demo, prepared, res, out_dir, item.path,
+    _save_or_clean_up(demo, prepared, res, out_dir, item.path, len(processed),
                       lambda: _write_summary(output_dir, total, processed,
                                              skipped))
     processed.append({'source': item.path, 'output': out_dir})
