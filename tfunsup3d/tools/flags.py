@@ -46,9 +46,9 @@ import yaml
 
 from tfunsup3d import compile_cache
 from tfunsup3d import config as config_lib
+from tfunsup3d import errors
 from tfunsup3d import progress
 from tfunsup3d.tools import quiet_import
-from tfunsup3d import errors
 from tfunsup3d.errors import EXIT_USER_ERROR, UserError  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
