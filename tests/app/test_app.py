@@ -2,6 +2,7 @@
 (its files checked against the model's own outputs), the page's handler, and
 tfunsup3d-app's one-line errors."""
 
+import errno
 import importlib.util
 import json
 import os
@@ -112,6 +113,23 @@ def test_user_errors(processor, workdir, monkeypatch):
   monkeypatch.setattr(inputs_lib, 'mtcnn_available', lambda: False)
   with pytest.raises(UserError, match=r'mtcnn.*tfunsup3d\[demo\]'):
     processor(process.example_images()[0], detect=True)
+
+
+def test_a_full_work_folder_is_a_user_error_and_leaves_no_folder(
+    model, workdir, monkeypatch):
+  processor = process.Processor(model, runner.DemoOptions(animations=False),
+                                os.path.join(workdir, 'full'))
+
+  def save(demo, prepared, res, out_dir, source):
+    del demo, prepared, res, source
+    os.makedirs(out_dir)
+    raise OSError(errno.ENOSPC, 'No space left on device')
+
+  monkeypatch.setattr(runner.Demo, 'save', save)
+  with pytest.raises(UserError, match=r'Cannot write the results: No space '
+                     r'left on device \(the disk is full.*the work folder'):
+    processor(process.example_images()[0])
+  assert os.listdir(processor.workdir) == []
 
 
 class _FakeDetector:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 from absl import logging as absl_logging
 import numpy as np
@@ -326,6 +327,18 @@ class SavedModelExportTest(unittest.TestCase):
       saved_model.export_saved_model(self.model, base, 'tiny', version=7,
                                      encoded_crop='diagonal')
 
+  def test_a_failed_export_leaves_no_folder_behind(self):
+    full = tf.errors.ResourceExhaustedError(None, None,
+                                            'x; No space left on device')
+    base = os.path.join(self.tmp, 'full_disk')
+    with mock.patch.object(tf.saved_model, 'save', side_effect=full):
+      with self.assertRaises(tf.errors.ResourceExhaustedError):
+        saved_model.export_saved_model(self.model, base, 'first')
+      self.assertEqual(os.listdir(base), [])  # Not even first/.
+      os.makedirs(os.path.join(base, 'kept', '1'))
+      with self.assertRaises(tf.errors.ResourceExhaustedError):
+        saved_model.export_saved_model(self.model, base, 'kept')
+    self.assertEqual(os.listdir(os.path.join(base, 'kept')), ['1'])
 
   def test_export_logs_no_capture_renames(self):
     self.assertEqual([r.getMessage()[:80] for r in self.export_log

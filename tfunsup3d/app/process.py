@@ -16,6 +16,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
+from tfunsup3d import errors
 from tfunsup3d.demo import inputs as inputs_lib
 from tfunsup3d.demo import runner
 from tfunsup3d.errors import UserError
@@ -129,15 +130,23 @@ class Processor:
     """Decomposes the photo at `path` and writes the demo's files.
 
     Raises:
-      UserError: no photo, an unreadable one, no face found, or the face
-        crop asked for without mtcnn.
+      UserError: no photo, an unreadable one, no face found, the face crop
+        asked for without mtcnn, or a full (or read-only) work folder.
     """
     start = time.time()
     prepared = self._prepare(path, detect)
     res = self.demo.decompose(prepared.image)
     self._count += 1
     folder = os.path.join(self.workdir, f'photo_{self._count:06d}')
-    names = self.demo.save(prepared, res, folder, path)
+    try:
+      names = self.demo.save(prepared, res, folder, path)
+    except Exception as e:  # pylint: disable=broad-except
+      if not errors.is_disk_failure(e):
+        raise
+      shutil.rmtree(folder, ignore_errors=True)
+      raise UserError('Cannot write the results: '
+                      f'{errors.write_failure(e, "the work folder")} '
+                      f'({self.workdir})') from e
     self._prune()
     with open(os.path.join(folder, runner.OUTPUT_FILES['factors']),
               encoding='utf-8') as f:

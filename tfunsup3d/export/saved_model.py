@@ -414,6 +414,7 @@ def export_saved_model(model, export_dir: str, name: Optional[str] = None,
   if os.path.exists(target) and not overwrite:
     raise FileExistsError(f'SavedModel version exists: {target} (choose '
                           'another --version, or omit it for the next one)')
+  made = not os.path.exists(model_dir)
   os.makedirs(model_dir, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=f'.tmp-{version}-', dir=model_dir)
   try:
@@ -433,6 +434,8 @@ def export_saved_model(model, export_dir: str, name: Optional[str] = None,
     os.replace(out, target)
   finally:
     shutil.rmtree(staging, ignore_errors=True)
+    if made and not os.listdir(model_dir):  # A failed first export.
+      os.rmdir(model_dir)
   return target
 
 
