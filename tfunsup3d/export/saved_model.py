@@ -416,7 +416,20 @@ def export_saved_model(model, export_dir: str, name: Optional[str] = None,
                           'another --version, or omit it for the next one)')
   made = not os.path.exists(model_dir)
   os.makedirs(model_dir, exist_ok=True)
-  staging = tempfile.mkdtemp(prefix=f'.tmp-{version}-', dir=model_dir)
+  try:
+    _write_version(model, target, source, jit_compile, encoded_crop, version)
+  finally:
+    if made and not os.listdir(model_dir):  # A failed first export.
+      os.rmdir(model_dir)
+  return target
+
+
+def _write_version(model, target: str, source: Optional[str],
+                   jit_compile: bool, encoded_crop: str, version: int):
+  """Writes the SavedModel in a hidden folder beside `target`, then
+  renames it to `target` (replacing one there); the folder goes either way."""
+  staging = tempfile.mkdtemp(prefix=f'.tmp-{version}-',
+                             dir=os.path.dirname(target))
   try:
     meta_dir = os.path.join(staging, 'meta')
     os.makedirs(meta_dir)
@@ -434,9 +447,6 @@ def export_saved_model(model, export_dir: str, name: Optional[str] = None,
     os.replace(out, target)
   finally:
     shutil.rmtree(staging, ignore_errors=True)
-    if made and not os.listdir(model_dir):  # A failed first export.
-      os.rmdir(model_dir)
-  return target
 
 
 def read_metadata(path: str) -> Dict[str, Any]:
