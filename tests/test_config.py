@@ -209,6 +209,7 @@ def test_resolved_validates():
     ('zdim_conf', 0), ('gn_channels', 0), ('border_depth', float('nan')),
     ('xyz_rotation_range', -60.0), ('lam_flip_start_epoch', -1),
     ('jit_compile', 'maybe'), ('depth_centering', 'median'),
+    ('num_workers', -3),
 ])
 def test_invalid_values_are_refused_naming_key_and_value(key, value):
   with pytest.raises(config.ConfigError) as info:
@@ -266,6 +267,7 @@ def test_ranges_must_be_ordered(low, high, a, b):
     {'min_amb_light': 0.5, 'max_amb_light': 0.5}, {'fov': 179.0},
     {'save_checkpoint_steps': 0}, {'max_steps_per_epoch': 1},
     {'keep_num_checkpoint': -1}, {'save_checkpoint_freq': 0},
+    {'num_workers': 0},
 ])
 def test_edge_values_that_the_code_handles_are_accepted(values):
   config.Config(**values).resolved()

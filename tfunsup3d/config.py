@@ -99,7 +99,9 @@ class Config:
       'checkpoint_dir/test_results).', _T)
   seed: int = _key(0, 'Random seed (>= 0).', _T)
   # --- reference keys: data ---
-  num_workers: int = _key(4, 'Parallel data-loading calls.', _D)
+  num_workers: int = _key(
+      4, 'Parallel data-loading calls (>= 0; 0 and 1: one call, as the '
+      'reference\'s loader in the main process).', _D)
   image_size: int = _key(64, 'Side of the square network input, in pixels.',
                          _D)
   crop: Optional[Union[int, List[int]]] = _key(
@@ -328,6 +330,7 @@ def _is_curriculum(v) -> bool:
 # the value must be). Every float field is also checked to be finite.
 _CHECKS = (
     ('batch_size', lambda v: v >= 1, '>= 1'),
+    ('num_workers', lambda v: v >= 0, '>= 0'),
     ('num_epochs', lambda v: v >= 0, '>= 0'),
     ('image_size', lambda v: v >= 8, '>= 8'),
     ('lr', lambda v: v > 0, '> 0'),
