@@ -41,6 +41,7 @@ import threading
 import warnings
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+import numpy as np
 from PIL import Image
 
 # The reference's IMG_EXTENSIONS ('webp' there lacks its dot; fixed here).
@@ -273,6 +274,17 @@ def _probe_uncached(path: str) -> _Probe:
   modes = _NATIVE_FORMATS.get(fmt, ())
   native = fmt in _NATIVE_FORMATS and (modes is None or mode in modes)
   return _Probe(width, height, native)
+
+
+def rgb01(im: Image.Image) -> np.ndarray:
+  """A PIL image as float32 `[H, W, 3]` in [0, 1]: 16-bit and float
+  grey scaled (not clipped at 255 as PIL's convert('RGB') would) and
+  repeated, every other mode through convert('RGB') (alpha dropped)."""
+  if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):
+    scale = 1.0 if im.mode == 'F' else 1.0 / 65535.0
+    gray = np.clip(np.asarray(im, np.float32) * scale, 0.0, 1.0)
+    return np.repeat(gray[..., None], 3, axis=-1)
+  return np.asarray(im.convert('RGB'), np.float32) / 255.0
 
 
 def probe(path: str) -> _Probe:

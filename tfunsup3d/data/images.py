@@ -114,11 +114,7 @@ def _pil_decode(path) -> np.ndarray:
   if isinstance(path, bytes):
     path = path.decode('utf-8')
   with Image.open(path) as im:
-    if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):
-      scale = 1.0 if im.mode == 'F' else 1.0 / 65535.0
-      gray = np.clip(np.asarray(im, np.float32) * scale, 0.0, 1.0)
-      return np.repeat(gray[..., None], 3, axis=-1)
-    return np.asarray(im.convert('RGB'), np.float32) / 255.0
+    return image_files.rgb01(im)
 
 
 def _decode(path: tf.Tensor, use_pil: tf.Tensor, any_pil: bool) -> tf.Tensor:

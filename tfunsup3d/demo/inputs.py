@@ -150,13 +150,7 @@ def read_image(path: str) -> np.ndarray:
   try:
     with Image.open(path) as im:
       im.load()
-      im = ImageOps.exif_transpose(im)
-      if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):
-        scale = 1.0 if im.mode == 'F' else 1.0 / 65535.0
-        gray = np.clip(np.asarray(im, np.float32) * scale, 0.0, 1.0)
-        array = np.repeat(gray[..., None], 3, axis=-1)
-      else:
-        array = np.asarray(im.convert('RGB'), np.float32) / 255.0
+      array = image_files.rgb01(ImageOps.exif_transpose(im))
   except Exception as e:  # pylint: disable=broad-except
     raise ValueError(f'{type(e).__name__}: {e}') from None
   if array.ndim != 3 or array.shape[0] < 1 or array.shape[1] < 1:
