@@ -35,7 +35,7 @@ saving.load('celeba.pth').cfg.min_depth  # 0.95
 import os
 import re
 import shutil
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
 import tensorflow as tf
@@ -69,17 +69,27 @@ def _short(error: BaseException) -> str:
   return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS] + ' ...'
 
 
-def write_text_atomic(path: str, text: str):
-  """Writes `text` to `path` via a temporary file and a rename."""
+def write_atomic(path: str, write: Callable[[str], Any]):
+  """`write(tmp)` writes a temporary file beside `path`, which is then
+  renamed to `path`; a failed write (a full disk) leaves neither."""
   tmp = f'{path}.tmp-{os.getpid()}'
   try:
-    with open(tmp, 'w', encoding='utf-8') as f:
-      f.write(text)
+    write(tmp)
     os.replace(tmp, path)
   except OSError:
     if os.path.exists(tmp):
-      os.remove(tmp)  # a full disk leaves no half-written file behind
+      os.remove(tmp)
     raise
+
+
+def write_text_atomic(path: str, text: str):
+  """Writes `text` to `path` via a temporary file and a rename."""
+
+  def write(tmp):
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write(text)
+
+  write_atomic(path, write)
 
 
 # --- the merge rule ---------------------------------------------------------
@@ -377,14 +387,7 @@ def _save_pth(model: Unsup3D, path: str, epoch: Optional[int]) -> str:
                              base=model.cfg)
   state[PTH_CONFIG_KEY] = cfg.to_yaml()
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  tmp = path + '.tmp'
-  try:
-    torch_format.save(state, tmp)
-    os.replace(tmp, path)  # never leave a half-written file under `path`
-  except OSError:
-    if os.path.exists(tmp):
-      os.remove(tmp)  # nor a half-written one beside it (a full disk)
-    raise
+  write_atomic(path, lambda tmp: torch_format.save(state, tmp))
   return path
 
 

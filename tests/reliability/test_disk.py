@@ -104,7 +104,7 @@ def _outputs_case(script, disk, root, ckpt):
 @pytest.mark.parametrize('script', ['demo', 'explain', 'export', 'test',
                                     'convert_pth', 'convert_dir'])
 def test_a_full_disk_is_one_line_for_every_writer(tmp_path, script):
-  # Before: a traceback (exit 1) from each, a half-written .pth.tmp,
+  # Before: a traceback (exit 1) from each, a half-written .pth temp file,
   # ckpt-1_temp/ or image folder left behind.
   root = tiny.write_dataset(str(tmp_path / 'data'), n_train=3, n_val=0)
   ckpt = tiny.write_checkpoint(tiny.tiny_model(), str(tmp_path / 'ckpt'))
