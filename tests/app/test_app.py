@@ -120,12 +120,12 @@ def test_a_full_work_folder_is_a_user_error_and_leaves_no_folder(
   processor = process.Processor(model, runner.DemoOptions(animations=False),
                                 os.path.join(workdir, 'full'))
 
-  def save(demo, prepared, res, out_dir, source):
+  def save_files(demo, prepared, res, out_dir, source):
     del demo, prepared, res, source
     os.makedirs(out_dir)
     raise OSError(errno.ENOSPC, 'No space left on device')
 
-  monkeypatch.setattr(runner.Demo, 'save', save)
+  monkeypatch.setattr(runner.Demo, '_save_files', save_files)
   with pytest.raises(UserError, match=r'Cannot write the results: No space '
                      r'left on device \(the disk is full.*the work folder'):
     processor(process.example_images()[0])

@@ -327,9 +327,9 @@ class DemoRunTest(unittest.TestCase):
   def test_a_full_disk_keeps_the_images_before_it(self):
     folder = os.path.join(self.tmp, 'photos')
     out = os.path.join(self.tmp, 'out_full')
-    real_save, calls = self.runner.Demo.save, []
+    real_save, calls = self.runner.Demo._save_files, []
 
-    def save(demo, prepared, res, out_dir, source):
+    def save_files(demo, prepared, res, out_dir, source):
       calls.append(out_dir)
       if len(calls) == 1:
         return real_save(demo, prepared, res, out_dir, source)
@@ -338,7 +338,7 @@ class DemoRunTest(unittest.TestCase):
         f.write(b'x')
       raise OSError(errno.ENOSPC, 'No space left on device')
 
-    with mock.patch.object(self.runner.Demo, 'save', save):
+    with mock.patch.object(self.runner.Demo, '_save_files', save_files):
       with self.assertRaisesRegex(
           UserError, r'Cannot write .*/out_full/.*: No space left on device '
           r'\(the disk is full.*--output_dir.*\); 1 image\(s\) before it '

@@ -143,7 +143,7 @@ class Processor:
     except Exception as e:  # pylint: disable=broad-except
       if not errors.is_disk_failure(e):
         raise
-      shutil.rmtree(folder, ignore_errors=True)
+      # `save` has removed the half-written folder.
       raise UserError('Cannot write the results: '
                       f'{errors.write_failure(e, "the work folder")} '
                       f'({self.workdir})') from e

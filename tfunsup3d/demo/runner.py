@@ -339,7 +339,20 @@ class Demo:
 
   def save(self, prepared: inputs_lib.Prepared, res: Dict[str, np.ndarray],
            out_dir: str, source: Optional[str] = None) -> List[str]:
-    """Writes every output file of one image; returns their names."""
+    """Writes every output file of one image; returns their names. When the
+    disk refuses a write (`errors.is_disk_failure`), a folder this call made
+    is removed before the error goes on: no half-written image is left."""
+    made = not os.path.exists(out_dir)
+    try:
+      return self._save_files(prepared, res, out_dir, source)
+    except Exception as e:  # pylint: disable=broad-except
+      if made and errors.is_disk_failure(e):
+        shutil.rmtree(out_dir, ignore_errors=True)
+      raise
+
+  def _save_files(self, prepared: inputs_lib.Prepared,
+                  res: Dict[str, np.ndarray], out_dir: str,
+                  source: Optional[str]) -> List[str]:
     os.makedirs(out_dir, exist_ok=True)
     opts, cfg = self.options, self.cfg
     written = []
@@ -417,23 +430,20 @@ def _write_summary(output_dir: str, total: int, processed: List[Dict[str, str]],
   return summary
 
 
-def _save_or_clean_up(demo: Demo, prepared, res, out_dir: str, source: str,
-                      done: int, write_summary: Callable[[], Any]) -> None:
-  """`demo.save`; when the disk refuses a write, the image's half-written
-  folder is removed (if this call made it), the summary of the `done`
-  images before it is written if it can be, and one line says so.
+def _save_or_report(demo: Demo, prepared, res, out_dir: str, source: str,
+                    done: int, write_summary: Callable[[], Any]) -> None:
+  """`demo.save` (which removes a half-written folder); when the disk refuses
+  a write, the summary of the `done` images before it is written if it can
+  be, and one line says so.
 
   Raises:
     UserError: the disk is full or not writable.
   """
-  made = not os.path.exists(out_dir)
   try:
     demo.save(prepared, res, out_dir, source)
   except Exception as e:  # pylint: disable=broad-except
     if not errors.is_disk_failure(e):
       raise
-    if made:
-      shutil.rmtree(out_dir, ignore_errors=True)
     try:
       write_summary()
       kept = f'{done} image(s) before it complete (summary.json lists them)'
@@ -482,9 +492,9 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
       continue
     res = demo.decompose(prepared.image)
     out_dir = os.path.join(output_dir, item.name)
-    _save_or_clean_up(demo, prepared, res, out_dir, item.path, len(processed),
-                      lambda: _write_summary(output_dir, total, processed,
-                                             skipped))
+    _save_or_report(demo, prepared, res, out_dir, item.path, len(processed),
+                    lambda: _write_summary(output_dir, total, processed,
+                                           skipped))
     processed.append({'source': item.path, 'output': out_dir})
     elapsed = time.time() - start
     logging.info('[%d/%d] %s -> %s (%.1fs; eta %.0fs)', k, total, item.path,
