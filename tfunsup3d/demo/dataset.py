@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from tfunsup3d import progress
+from tfunsup3d import saving
 from tfunsup3d.data import image_files
 from tfunsup3d.demo import inputs
 from tfunsup3d.errors import UserError
@@ -92,17 +93,13 @@ def _write_png(image: np.ndarray, path: str, done: int) -> None:
     UserError: the write failed (a full disk, a read-only folder).
   """
   pixels = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-  tmp = path + '.tmp'
   try:
-    Image.fromarray(pixels).save(tmp, format='PNG')
-    os.replace(tmp, path)
+    saving.write_atomic(
+        path, lambda tmp: Image.fromarray(pixels).save(tmp, format='PNG'))
   except OSError as e:
     raise UserError(f'Cannot write {path}: {e.strerror or e}; the {done} '
                     'crop(s) written before it are complete (rerun with '
                     '--overwrite once there is room)') from None
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
 
 
 def _crop_one(item: inputs.InputImage, image_size: int, detector
