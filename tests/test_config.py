@@ -3,6 +3,7 @@ metadata, value checks and the compatibility-key warning."""
 
 import dataclasses
 import logging
+import os
 
 import pytest
 import yaml
@@ -163,6 +164,14 @@ def test_a_file_that_cannot_mean_one_config_is_refused(tmp_path, content,
 def test_a_folder_is_no_config_file(tmp_path):
   with pytest.raises(FileNotFoundError, match='is a folder, not a file'):
     config.load(str(tmp_path))
+
+
+def test_a_pipe_or_device_is_no_config_file(tmp_path):
+  fifo = tmp_path / 'c.yml'
+  os.mkfifo(fifo)  # Opening it would block.
+  for path in (str(fifo), os.devnull):
+    with pytest.raises(FileNotFoundError, match='is not a regular file'):
+      config.load(path)
 
 
 def test_empty_yaml_gives_defaults(tmp_path):

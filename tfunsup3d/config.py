@@ -599,6 +599,9 @@ def load_yaml(path: str) -> Dict[str, Any]:
   """
   if os.path.isdir(path):
     raise FileNotFoundError(f'Config file {path} is a folder, not a file')
+  if os.path.exists(path) and not os.path.isfile(path):
+    raise FileNotFoundError(f'Config file {path} is not a regular file (a '
+                            'device, a pipe or a socket)')
   if not os.path.isfile(path):
     raise FileNotFoundError(f'Config file not found: {path}')
   with open(path, 'r', encoding='utf-8') as f:
