@@ -46,6 +46,29 @@ class ListInputsTest(unittest.TestCase):
     self.assertEqual(got[0].path, a)
     self.assertEqual(got[2].path, b)
 
+  def test_output_names_keep_any_script_and_stay_short_and_distinct(self):
+    names = ['é space.png', '张三.png', 'new\nline.png', '-dash.png',
+             'A.png', 'a.png', '..hidden-ish.png', '😀.png',
+             'e\u0301t\u00e9.png',  # NFD then NFC: both 'été'
+             '脸' * 80 + '.png']
+    for name in names:
+      self._touch('odd/' + name)
+    got = {os.path.basename(g.path): g.name
+           for g in inputs.list_inputs(os.path.join(self.tmp, 'odd'))}
+    self.assertEqual(got['é space.png'], 'é_space')
+    self.assertEqual(got['张三.png'], '张三')
+    self.assertEqual(got['new\nline.png'], 'new_line')
+    self.assertEqual(got['-dash.png'], 'dash')
+    self.assertEqual(got['..hidden-ish.png'], 'hidden-ish')
+    self.assertEqual(got['😀.png'], 'image')  # No letter or digit left.
+    self.assertEqual(got['e\u0301t\u00e9.png'], 'été')
+    self.assertEqual(sorted([got['A.png'], got['a.png']]), ['A', 'a_2'])
+    long_name = got['脸' * 80 + '.png']
+    self.assertEqual(long_name, '脸' * 40)  # 120 bytes of UTF-8.
+    self.assertEqual(len(set(n.casefold() for n in got.values())), len(names))
+    for name in got.values():  # Each is a usable folder name.
+      os.makedirs(os.path.join(self.tmp, 'made', name))
+
   def test_fifos_are_left_out_and_broken_links_kept_to_be_reported(self):
     a = self._touch('one/a.png')
     os.mkfifo(os.path.join(self.tmp, 'one', 'b.png'))  # Reading it would hang.

@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import re
+import unicodedata
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -44,8 +45,14 @@ class InputImage:
 
 
 def _safe_name(text: str) -> str:
-  name = re.sub(r'[^A-Za-z0-9._-]+', '_', text).strip('._') or 'image'
-  return name[:120]
+  """A folder or file name from `text`: letters and digits of any script
+  (NFC), '.', '-' and '_' kept, any other run of characters one '_', no
+  leading '.', '-' or '_' (hidden, or read as an option), at most 120 bytes
+  of UTF-8 (file systems allow 255)."""
+  text = unicodedata.normalize('NFC', text)
+  name = re.sub(r'[^\w.-]+', '_', text).lstrip('._-').rstrip('._')
+  name = name.encode('utf-8')[:120].decode('utf-8', 'ignore')
+  return name or 'image'
 
 
 def image_paths(root: str) -> List[str]:
@@ -74,7 +81,7 @@ def list_inputs(spec: str) -> List[InputImage]:
   Returns:
     `InputImage`s in order (folders sorted), with unique output names (the
     path relative to its folder, '/' replaced by '_'; a numeric suffix on
-    clashes).
+    clashes, compared ignoring case).
 
   Raises:
     UserError: no input given, a path that does not exist, or no image file
@@ -105,9 +112,9 @@ def list_inputs(spec: str) -> List[InputImage]:
   for path, name in entries:
     base = _safe_name(name.replace(os.sep, '_'))
     unique, k = base, 2
-    while unique in used:
+    while unique.casefold() in used:  # Case-insensitive file systems.
       unique, k = f'{base}_{k}', k + 1
-    used.add(unique)
+    used.add(unique.casefold())
     images.append(InputImage(path, unique))
   return images
 
