@@ -103,7 +103,21 @@ def test_write_images_false_writes_scores_only(run_dir, tmp_path):
                                                'image_names.txt']
   assert result['scores'].shape == (5, 4)
   assert result['checkpoint'].endswith('ckpt-2')
-  assert SUMMARY.match(result['summary'])
+  assert SUMMARY.match(result['summary']) and result['note'] is None
+
+
+def test_unread_depth_maps_are_pointed_out(run_dir, tmp_path):
+  cfg = config.from_dict(dict(run_dir.to_dict(), load_gt_depth=False,
+                              test_result_dir=str(tmp_path / 'r')))
+  result = evaluate.test(cfg, write_images=False)
+  assert result['scores'] is None and result['summary'] is None
+  assert result['note'] == (
+      f'No depth scores: {cfg.test_data_dir}/depth holds depth maps, but '
+      'load_gt_depth is false (add --load_gt_depth=true to score them).')
+  flat = tiny.write_dataset(str(tmp_path / 'flat'), n_train=0, n_val=0,
+                            n_test=2, with_depth=False)
+  cfg = config.from_dict(dict(cfg.to_dict(), test_data_dir=flat + '/test'))
+  assert evaluate.test(cfg, write_images=False)['note'] is None
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):

@@ -49,8 +49,9 @@ def main(cfg: config_lib.Config) -> None:
   write_images = flags.FLAGS['write_images'].value
   result = evaluate.test(cfg, write_images=write_images, overrides=overrides)
   print(f'Tested {result["checkpoint"]}; results in {result["result_dir"]}')
-  if result['summary']:
-    print(result['summary'])
+  for line in (result['summary'], result['note']):
+    if line:
+      print(line)
 
 
 def run() -> None:

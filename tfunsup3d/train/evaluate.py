@@ -30,6 +30,7 @@ from tfunsup3d import metrics
 from tfunsup3d import progress
 from tfunsup3d import render
 from tfunsup3d import saving
+from tfunsup3d.data import image_files
 from tfunsup3d.data import images as images_lib
 from tfunsup3d.factors import confidence
 from tfunsup3d.model import Unsup3D
@@ -218,7 +219,8 @@ def test(cfg: config_lib.Config, write_images: bool = True,
 
   Returns:
     dict: 'checkpoint', 'result_dir', 'scores' (`[N, 4]` or None),
-    'summary' (the one-line summary or None).
+    'summary' (the one-line summary or None), 'note' (without scores: why
+    depth maps in the test folder were not scored, or None).
   """
   model, path = load_model(cfg, overrides)
   result_dir = cfg.test_result_dir or os.path.join(cfg.checkpoint_dir,
@@ -228,4 +230,19 @@ def test(cfg: config_lib.Config, write_images: bool = True,
   logging.info('Saving testing results to %s', result_dir)
   scores = Tester(model, test_cfg, result_dir, write_images).run()
   return {'checkpoint': path, 'result_dir': result_dir, 'scores': scores,
-          'summary': summary_line(scores) if scores is not None else None}
+          'summary': summary_line(scores) if scores is not None else None,
+          'note': None if scores is not None else unused_depth_note(test_cfg)}
+
+
+def unused_depth_note(cfg: config_lib.Config) -> Optional[str]:
+  """Why no depth was scored, when the test folder has depth maps that
+  `load_gt_depth: false` left unread; else None."""
+  names = list(cfg.paired_data_dir_names or [])
+  if cfg.load_gt_depth or len(names) != 2:
+    return None
+  root = image_files.split_dir(cfg, 'test')
+  if not (os.path.isdir(os.path.join(root, names[0])) and
+          os.path.isdir(os.path.join(root, names[1]))):
+    return None
+  return (f'No depth scores: {root}/{names[1]} holds depth maps, but '
+          'load_gt_depth is false (add --load_gt_depth=true to score them).')
