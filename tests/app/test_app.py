@@ -204,6 +204,12 @@ def test_cli_helpfull_lists_the_app_flags():
   assert "default: '127.0.0.1'" in proc.stdout
 
 
+def test_cli_port_out_of_range_is_one_line():
+  proc = tiny.run_script('app', '--port=99999')  # gradio: OverflowError
+  tiny.assert_one_line_error(proc, 'app', '--port=99999',
+                             'not an integer in the range [1, 65535]')
+
+
 def test_cli_without_checkpoint_is_one_line(workdir):
   proc = tiny.run_script('app', f'--checkpoint_dir={workdir}/nothing_here')
   if HAS_GRADIO and HAS_TRIMESH:

@@ -15,14 +15,16 @@ _TRUE = ('on', 'true', 'yes', '1')
 _FALSE = ('off', 'false', 'no', '0', 'none')
 
 
-def define(kind: str, name: str, default, help_text: str, enum_values=None):
-  """`flags.DEFINE_<kind>(name, ...)` unless a flag `name` exists."""
+def define(kind: str, name: str, default, help_text: str, enum_values=None,
+           **bounds):
+  """`flags.DEFINE_<kind>(name, ...)` unless a flag `name` exists; `bounds`:
+  `lower_bound`/`upper_bound` of a number flag."""
   if name in FLAGS:
     return
   if kind == 'enum':
     flags.DEFINE_enum(name, default, enum_values, help_text)
   else:
-    getattr(flags, f'DEFINE_{kind}')(name, default, help_text)
+    getattr(flags, f'DEFINE_{kind}')(name, default, help_text, **bounds)
 
 
 _define = define

@@ -32,7 +32,8 @@ def define_flags() -> None:
   cli.define('string', 'host', '127.0.0.1',
              'Address to serve on: 127.0.0.1 (this machine only) or 0.0.0.0 '
              '(every network interface).')
-  cli.define('integer', 'port', 7860, 'Port to serve on.')
+  cli.define('integer', 'port', 7860, 'Port to serve on (1-65535).',
+             lower_bound=1, upper_bound=65535)
   cli.define('integer', 'output_size', 128,
              'Side in pixels of the images and the turntable shown.')
   cli.define('integer', 'num_frames', 36, 'Frames of the turntable.')
