@@ -247,6 +247,58 @@ class AnimationTest(unittest.TestCase):
       self.assertEqual(sum(1 for _ in ImageSequence.Iterator(im)), 3)
 
 
+  def test_turntable_in_chunks_equals_one_call(self):
+    rng = np.random.RandomState(0)
+    yy, xx = np.mgrid[-1:1:12j, -1:1:12j]
+    depth = (1.0 - 0.05 * np.exp(-2 * (xx ** 2 + yy ** 2)))[None]
+    image = rng.uniform(-1, 1, (1, 12, 12, 3)).astype(np.float32)
+    k = np.array([[60., 0., 5.5], [0., 60., 5.5], [0., 0., 1.]], np.float32)
+    angles = animation.yaw_angles(7, 40.0)
+    whole = animation.render_turntable(image, depth.astype(np.float32), k,
+                                       1.0, angles)
+    calls = []
+    from tfunsup3d import render  # pylint: disable=g-import-not-at-top
+    real_yaw = render.render_yaw
+
+    def counted(*args, **kwargs):
+      calls.append(len(kwargs['rotations']))
+      return real_yaw(*args, **kwargs)
+
+    # 3 frames of 144 pixels a call: 3 calls of 3 frames, 2 of them padding.
+    with mock.patch.object(animation, 'CHUNK_PIXELS', 3 * 144), \
+        mock.patch.object(render, 'render_yaw', counted):
+      chunked = animation.render_turntable(image, depth.astype(np.float32),
+                                           k, 1.0, angles)
+    self.assertEqual(calls, [3, 3, 3])
+    self.assertEqual(chunked.shape, (7, 12, 12, 3))
+    self.assertEqual(chunked.dtype, np.uint8)
+    np.testing.assert_array_equal(chunked, whole)
+    self.assertGreater(len(np.unique(whole.reshape(7, -1), axis=0)), 1)
+
+
+class DemoOptionsTest(unittest.TestCase):
+
+  def test_each_bound_is_refused_naming_it(self):
+    from tfunsup3d.demo import runner  # pylint: disable=g-import-not-at-top
+    for kwargs, needle in (
+        (dict(output_size=7), 'output_size must be in [8, 1024]'),
+        (dict(output_size=1025), 'output_size must be in [8, 1024]'),
+        (dict(num_frames=0), 'num_frames must be in [1, 3600]'),
+        (dict(num_frames=3601), 'num_frames must be in [1, 3600]'),
+        (dict(fps=0.0), 'fps must be in (0, 100]'),
+        (dict(fps=float('nan')), 'fps must be in (0, 100]'),
+        (dict(max_yaw=float('nan')), 'max_yaw must be in [0, 180]'),
+        (dict(output_size=1024, num_frames=129),
+         'num_frames x output_size^2 must be at most 134,217,728'),
+    ):
+      with self.assertRaises(ValueError) as info:
+        runner.DemoOptions(**kwargs).validate()
+      self.assertIn(needle, str(info.exception))
+    runner.DemoOptions(output_size=1024, num_frames=128).validate()
+    runner.DemoOptions(output_size=1024, num_frames=3600,
+                       animations=False).validate()
+
+
 class DemoRunTest(unittest.TestCase):
   """The tiny model on a folder: two images and one broken file."""
 

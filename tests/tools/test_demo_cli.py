@@ -53,6 +53,17 @@ def test_bad_detect_value(workdir):
       '--detect')
 
 
+@pytest.mark.parametrize('flag, needle', [
+    ('--fps=0', 'fps must be in (0, 100]'),  # was an OverflowError traceback
+    ('--output_size=100000', 'output_size must be in [8, 1024]'),  # was OOM
+    ('--num_frames=100000', 'num_frames must be in [1, 3600]'),  # was killed
+])
+def test_turntable_options_out_of_bounds(workdir, flag, needle):
+  path = tiny.write_image(os.path.join(workdir, 'ok.png'))
+  _assert_one_line_error(tiny.run_script('demo', f'--input={path}', flag),
+                         needle)
+
+
 def test_missing_checkpoint(workdir):
   path = tiny.write_image(os.path.join(workdir, 'ok.png'))
   _assert_one_line_error(

@@ -27,22 +27,41 @@ def yaw_angles(num_frames: int, max_yaw: float) -> np.ndarray:
           ).astype(np.float32)
 
 
+# Pixels (frames x H x W) rendered in one call: the z-buffer holds about
+# 0.9 KB a pixel (2x2 samples and the per-frame mesh), so a call stays near
+# 0.5 GB whatever the turntable's length and size.
+CHUNK_PIXELS = 1 << 19
+
+
 def render_turntable(image, depth, K, rot_center_depth: float,
                      angles: np.ndarray, background: float = 1.0,
                      anti_aliasing: bool = True) -> np.ndarray:
   """Renders `[1, H, W, C]` colours in [-1, 1] on `[1, H, W]` canonical depth.
 
+  The frames are rendered in as few equal chunks as keep each near
+  `CHUNK_PIXELS` pixels (one frame at least; the last chunk padded with its
+  own last angle), one tensor shape for all.
+
   Returns:
     uint8 frames `[T, H, W, 3]` (colours mapped from [-1, 1]).
   """
   from tfunsup3d import render  # pylint: disable=g-import-not-at-top
-  frames = render.render_yaw(image, depth, K, rot_center_depth,
-                             rotations=angles, anti_aliasing=anti_aliasing,
-                             background=background)[0].numpy()
-  frames = (frames + 1.0) / 2.0
-  if frames.shape[-1] == 1:
-    frames = np.repeat(frames, 3, axis=-1)
-  return np.clip(np.round(frames * 255.0), 0, 255).astype(np.uint8)
+  angles = np.asarray(angles, np.float32).reshape([-1])
+  t, (h, w) = len(angles), np.shape(depth)[1:3]
+  calls = -(-t * h * w // CHUNK_PIXELS)  # ceil
+  chunk = -(-t // calls)  # At most calls - 1 frames padded.
+  padded = np.pad(angles, (0, -t % chunk), mode='edge')
+  parts = []
+  for start in range(0, len(padded), chunk):
+    frames = render.render_yaw(image, depth, K, rot_center_depth,
+                               rotations=padded[start:start + chunk],
+                               anti_aliasing=anti_aliasing,
+                               background=background)[0].numpy()
+    frames = (frames + 1.0) / 2.0
+    if frames.shape[-1] == 1:
+      frames = np.repeat(frames, 3, axis=-1)
+    parts.append(np.clip(np.round(frames * 255.0), 0, 255).astype(np.uint8))
+  return np.concatenate(parts)[:t]
 
 
 def write_gif(path: str, frames: np.ndarray, fps: float = 12.0) -> str:

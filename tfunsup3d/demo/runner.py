@@ -81,6 +81,14 @@ _SUMMARY_PANELS = ('input', 'albedo', 'canonical_image', 'depth', 'normal',
                    'shading', 'reconstruction')
 
 
+# Bounds of DemoOptions: viewing pictures are upsampled from image_size (16
+# times a 64-pixel model at most; a 1024-pixel frame renders in about 1 GB), and
+# each turntable is held in memory as uint8 frames (at most 384 MiB).
+MAX_OUTPUT_SIZE = 1024
+MAX_FRAMES = 3600
+MAX_TURNTABLE_PIXELS = 1 << 27
+
+
 @dataclasses.dataclass
 class DemoOptions:
   """What the demo writes.
@@ -105,11 +113,22 @@ class DemoOptions:
   texture: str = 'albedo'
 
   def validate(self):
-    if self.output_size < 8:
-      raise ValueError(f'output_size must be >= 8. Received: '
-                       f'{self.output_size}')
-    if self.num_frames < 1:
-      raise ValueError(f'num_frames must be >= 1. Received: {self.num_frames}')
+    if not 8 <= self.output_size <= MAX_OUTPUT_SIZE:
+      raise ValueError(f'output_size must be in [8, {MAX_OUTPUT_SIZE}]. '
+                       f'Received: {self.output_size}')
+    if not 1 <= self.num_frames <= MAX_FRAMES:
+      raise ValueError(f'num_frames must be in [1, {MAX_FRAMES}]. Received: '
+                       f'{self.num_frames}')
+    if not 0.0 < self.fps <= 100.0:  # NaN fails too.
+      raise ValueError(f'fps must be in (0, 100]. Received: {self.fps}')
+    pixels = self.num_frames * self.output_size ** 2
+    if self.animations and pixels > MAX_TURNTABLE_PIXELS:
+      raise ValueError(
+          f'num_frames x output_size^2 must be at most '
+          f'{MAX_TURNTABLE_PIXELS:,} (a turntable is held in memory, 3 bytes '
+          f'a pixel; e.g. {MAX_TURNTABLE_PIXELS // 1024 ** 2} frames at '
+          f'1024). Received: {self.num_frames} x {self.output_size}^2 = '
+          f'{pixels:,}')
     if not 0.0 <= self.max_yaw <= 180.0:
       raise ValueError(f'max_yaw must be in [0, 180] degrees. Received: '
                        f'{self.max_yaw}')
