@@ -83,6 +83,27 @@ class ExplainTest(unittest.TestCase):
       explain.Explainer(self.model, methods=['lime'])
     with self.assertRaisesRegex(ValueError, 'gradcam_layer'):
       explain.Explainer(self.model, gradcam_layer='nope')
+    for kwargs, needle in ((dict(smooth_samples=-1), 'smooth_samples'),
+                           (dict(smooth_samples=257), 'smooth_samples'),
+                           (dict(smooth_noise=float('nan')), 'smooth_noise'),
+                           (dict(smooth_noise=-0.1), 'smooth_noise')):
+      with self.assertRaisesRegex(ValueError, needle + ' must be in'):
+        explain.Explainer(self.model, **kwargs)
+
+  def test_smoothgrad_is_seeded_and_leaves_numpy_alone(self):
+    one = explain.Explainer(self.model, targets=['view_yaw'],
+                            methods=['saliency'], smooth_samples=2, seed=5)
+    np.random.seed(123)
+    expected_draw = np.random.rand()
+    np.random.seed(123)
+    first = one.explain(self.images)[('saliency', 'view_yaw')]
+    self.assertEqual(np.random.rand(), expected_draw)  # State put back.
+    again = one.explain(self.images)[('saliency', 'view_yaw')]
+    np.testing.assert_array_equal(first, again)
+    other = explain.Explainer(self.model, targets=['view_yaw'],
+                              methods=['saliency'], smooth_samples=2, seed=6)
+    self.assertFalse(np.array_equal(
+        first, other.explain(self.images)[('saliency', 'view_yaw')]))
 
 
 if __name__ == '__main__':

@@ -27,6 +27,13 @@ def test_bad_target(workdir):
       'light_z')
 
 
+def test_output_size_out_of_bounds(workdir):  # 100000 was an OOM traceback
+  path = tiny.write_image(os.path.join(workdir, 'ok.png'))
+  _assert_one_line_error(
+      tiny.run_script('explain', f'--input={path}', '--output_size=100000'),
+      '--output_size must be in [16, 1024]')
+
+
 def test_input_not_found(workdir):
   _assert_one_line_error(
       tiny.run_script('explain', f'--input={workdir}/missing.jpg'),

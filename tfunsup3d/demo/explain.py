@@ -85,6 +85,10 @@ def default_gradcam_layer(functional_model) -> str:
   return best
 
 
+# SmoothGrad's noisy copies go through the encoder in one batch.
+MAX_SMOOTH_SAMPLES = 256
+
+
 @dataclasses.dataclass
 class Explainer:
   """Saliency / Grad-CAM++ maps of the light and view encoders.
@@ -97,6 +101,9 @@ class Explainer:
     smooth_noise: SmoothGrad noise (fraction of the input range).
     gradcam_layer: feature map for Grad-CAM++ (default
       `default_gradcam_layer`).
+    seed: seeds SmoothGrad's noise for each call of `explain` (tf-keras-vis
+      draws it from numpy's global generator, whose state is put back after),
+      so that the same image gives the same maps.
   """
   model: object
   targets: Sequence[str] = tuple(TARGETS)
@@ -104,6 +111,7 @@ class Explainer:
   smooth_samples: int = 20
   smooth_noise: float = 0.1
   gradcam_layer: Optional[str] = None
+  seed: int = 0
 
   def __post_init__(self):
     unknown = [t for t in self.targets if t not in TARGETS]
@@ -114,6 +122,13 @@ class Explainer:
     if unknown:
       raise ValueError(f'Unknown method(s) {unknown}; choose from '
                        f'{list(METHODS)}.')
+    if not 0 <= self.smooth_samples <= MAX_SMOOTH_SAMPLES:
+      raise ValueError(f'smooth_samples must be in [0, {MAX_SMOOTH_SAMPLES}] '
+                       f'(all are held at once). Received: '
+                       f'{self.smooth_samples}')
+    if not 0.0 <= self.smooth_noise <= 1.0:  # NaN fails too.
+      raise ValueError(f'smooth_noise must be in [0, 1]. Received: '
+                       f'{self.smooth_noise}')
     size = int(self.model.cfg.image_size)
     self.functional = {}
     for net_name in sorted({TARGETS[t][0] for t in self.targets}):
@@ -146,8 +161,13 @@ class Explainer:
           index = TARGETS[target][1]
           score = lambda out, i=index: out[:, i]  # pylint: disable=cell-var-from-loop
           if method == 'saliency':
-            result = tool(score, images, smooth_samples=self.smooth_samples,
-                          smooth_noise=self.smooth_noise)
+            state = np.random.get_state()
+            np.random.seed(self.seed)
+            try:
+              result = tool(score, images, smooth_samples=self.smooth_samples,
+                            smooth_noise=self.smooth_noise)
+            finally:
+              np.random.set_state(state)
           else:
             result = tool(score, images, penultimate_layer=layer)
           maps[(method, target)] = np.nan_to_num(

@@ -35,8 +35,11 @@ def define_flags() -> None:
              'Outputs to explain: light_dx, light_dy (netL), view_pitch, '
              'view_yaw, view_roll (netV).')
   cli.define('integer', 'smooth_samples', 20,
-             'SmoothGrad samples for saliency (0: plain gradients).')
-  cli.define('float', 'smooth_noise', 0.1, 'SmoothGrad noise level.')
+             'SmoothGrad samples for saliency (0: plain gradients; at most '
+             '256).')
+  cli.define('float', 'smooth_noise', 0.1,
+             'SmoothGrad noise level, a fraction of the input range in '
+             '[0, 1].')
   cli.define('string', 'gradcam_layer', None,
              'Feature map layer for Grad-CAM++ (default: the last encoder '
              'layer larger than 1x1, network_7_relu).')
@@ -51,8 +54,10 @@ def main(cfg: config_lib.Config) -> None:
     if unknown or not given:
       raise tool_flags.UserError(f'--{name}: unknown {unknown or "(empty)"}; '
                                  f'choose from {", ".join(known)}.')
-  if FLAGS.output_size < 16:
-    raise ValueError(f'--output_size must be >= 16. Received: '
+  from tfunsup3d.demo import runner  # pylint: disable=g-import-not-at-top
+  if not 16 <= FLAGS.output_size <= runner.MAX_OUTPUT_SIZE:
+    raise ValueError(f'--output_size must be in [16, '
+                     f'{runner.MAX_OUTPUT_SIZE}]. Received: '
                      f'{FLAGS.output_size}')
   detect_mode = cli.parse_detect(FLAGS.detect)
   cli.require_modules('tfunsup3d-explain', 'tf_keras_vis', 'matplotlib')
@@ -62,7 +67,7 @@ def main(cfg: config_lib.Config) -> None:
   explainer = explain.Explainer(
       model, targets=FLAGS.targets, methods=FLAGS.methods,
       smooth_samples=FLAGS.smooth_samples, smooth_noise=FLAGS.smooth_noise,
-      gradcam_layer=FLAGS.gradcam_layer)
+      gradcam_layer=FLAGS.gradcam_layer, seed=cfg.seed)
   detect = inputs_lib.resolve_detect(detect_mode, model.cfg.model_name,
                                      checkpoint)
   detector = inputs_lib.FaceDetector() if detect else None
