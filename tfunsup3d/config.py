@@ -332,7 +332,7 @@ _CHECKS = (
     ('batch_size', lambda v: v >= 1, '>= 1'),
     ('num_workers', lambda v: v >= 0, '>= 0'),
     ('num_epochs', lambda v: v >= 0, '>= 0'),
-    ('image_size', lambda v: v >= 8, '>= 8'),
+    ('image_size', lambda v: 8 <= v <= 1024, 'in [8, 1024]'),
     ('lr', lambda v: v > 0, '> 0'),
     ('view_lr_scale', lambda v: v > 0, '> 0'),
     ('light_lr_scale', lambda v: v > 0, '> 0'),
