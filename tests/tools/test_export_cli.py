@@ -32,6 +32,12 @@ def test_bad_variant():
       'int4')
 
 
+@pytest.mark.parametrize('version', ['-1', str(2 ** 63)])
+def test_version_outside_int64(version):  # 2^63 was written, unservable
+  _assert_one_line_error(tiny.run_script('export', f'--version={version}'),
+                         '--version must be in [0, 2^63 - 1]')
+
+
 def test_missing_checkpoint(workdir):
   _assert_one_line_error(
       tiny.run_script('export', f'--checkpoint={workdir}/none'),

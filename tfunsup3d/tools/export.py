@@ -119,9 +119,9 @@ def main(cfg: config_lib.Config) -> None:
   if bad:
     raise tool_flags.UserError(f'Unknown --tflite_variants {bad}; choose from '
                                f'{", ".join(TFLITE_VARIANTS)}.')
-  if FLAGS.version is not None and FLAGS.version < 0:
-    raise tool_flags.UserError(f'--version must be >= 0. Received: '
-                               f'{FLAGS.version}')
+  if FLAGS.version is not None and not 0 <= FLAGS.version < 2 ** 63:
+    raise tool_flags.UserError(  # TF Serving reads versions as int64.
+        f'--version must be in [0, 2^63 - 1]. Received: {FLAGS.version}')
   stages = progress.Progress(1 + FLAGS.saved_model + FLAGS.tflite, 'export',
                              'stage')
   model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
