@@ -288,7 +288,18 @@ class WriteDatasetTest(tf.test.TestCase):
       synth.write_dataset(root, {'train': -1}, _cfg())
     with self.assertRaisesRegex(ValueError, 'counts'):
       synth.write_dataset(root, {'training': 1}, _cfg())
+    # 10^11 instances: numpy's MemoryError while drawing their parameters.
+    with self.assertRaisesRegex(ValueError, r'train: 100000000000 instances '
+                                r'of \d+x\d+ canonical maps would need'):
+      synth.write_dataset(root, {'train': 10 ** 11}, _cfg())
     self.assertEqual(os.listdir(root), [])
+
+  def test_render_batch_bounds_the_pixels_of_a_call(self):
+    # Up to 128 pixels the batch (and so every output byte) is as it was.
+    self.assertEqual([synth.render_batch(s) for s in (16, 64, 128)],
+                     [64, 64, 64])
+    self.assertEqual([synth.render_batch(s) for s in (256, 512, 1024)],
+                     [16, 4, 1])
 
 
 class CanvasTest(tf.test.TestCase):

@@ -154,6 +154,7 @@ def test_car_category_with_its_defaults(tmp_path):
     (['--seed=-1'], 'seed'),
     (['--param_range=head_pow:2'], 'NAME:LO:HI'),
     (['--param_range=nose:0:1'], 'param_ranges'),
+    (['--num_train=100000000000'], 'GiB of memory'),  # was a MemoryError
 ])
 def test_bad_args_exit_2_with_one_line(tmp_path, args, reason):
   out = tmp_path / 'data'

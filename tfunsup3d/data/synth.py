@@ -49,7 +49,18 @@ SynthOptions = synth_params.SynthOptions
 sample_params = synth_params.sample_params
 
 SPLITS = ('train', 'val', 'test')
-BATCH_SIZE = 64  # render batch; fixed so outputs never depend on it.
+BATCH_SIZE = 64  # render batch up to 128 pixels; fixed (`render_batch`).
+# factors.npz holds every instance's canonical maps (depth float32, albedo
+# 3 x uint8, mask bool: 8 bytes a pixel), gathered in memory first.
+MAX_FACTOR_BYTES = 4 << 30
+
+
+def render_batch(image_size: int) -> int:
+  """Instances per render call: 64 up to 128 pixels, then fewer, so that a
+  call renders at most 64 x 128^2 pixels. A function of the image size only,
+  so that outputs never depend on anything else (the compiled renderer's
+  float rounding can differ between batch shapes by an ulp)."""
+  return int(max(1, min(BATCH_SIZE, BATCH_SIZE * 128 ** 2 // image_size ** 2)))
 _FACTOR_KEYS = ('canon_depth', 'canon_albedo', 'backdrop_albedo',
                 'face_mask', 'light_a', 'light_b', 'light_d', 'view')
 
@@ -276,8 +287,9 @@ def canvas_camera(image_size: int, fov: float,
 
 
 def _render_split_chunk(make_factors, params, cfg, canvas: float):
-  """Factors of one chunk of `params` on the canvas, and its images, depth
-  and mask cropped to cfg.image_size (`render_instances`)."""
+  """Factors of one chunk of `params` (at most `render_batch` instances) on
+  the canvas, and its images, depth and mask cropped to cfg.image_size
+  (`render_instances`)."""
   size = cfg.image_size
   side, margin, fov = canvas_camera(size, cfg.fov, canvas)
   if margin:  # the layout keeps its size in pixels on the larger grid
@@ -286,7 +298,8 @@ def _render_split_chunk(make_factors, params, cfg, canvas: float):
   chunk = make_factors(params, side, cfg.min_depth, cfg.max_depth,
                        cfg.border_depth)
   crop = slice(margin, margin + size)
-  return chunk, [a[:, crop, crop] for a in render_instances(chunk, cfg)]
+  return chunk, [a[:, crop, crop] for a in render_instances(
+      chunk, cfg, batch_size=render_batch(size))]
 
 
 def write_split(split_dir: str, n: int, cfg, seed: int,
@@ -307,11 +320,11 @@ def write_split(split_dir: str, n: int, cfg, seed: int,
   store = {k: [] for k in _FACTOR_KEYS if k != 'backdrop_albedo'}
   report = progress.Progress(n, f'synth {split}')
   make_factors = FACTORS_FROM_PARAMS[options.category]
-  for start in range(0, n, BATCH_SIZE):
+  batch = render_batch(cfg.image_size)
+  for start in range(0, n, batch):
     chunk, (images, depth, mask) = _render_split_chunk(
-        make_factors,
-        {k: v[start:start + BATCH_SIZE] for k, v in params.items()}, cfg,
-        options.canvas)
+        make_factors, {k: v[start:start + batch] for k, v in params.items()},
+        cfg, options.canvas)
     pngs = depth_to_png(depth, mask, cfg.min_depth, cfg.max_depth)
     for i, image in enumerate(np.round(images * 255.0).astype(np.uint8)):
       for sub, array in (('image', image), ('depth', pngs[i])):
@@ -363,7 +376,8 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
   Returns:
     {split: seconds taken} for the splits written.
   Raises:
-    ValueError: unknown split or negative count.
+    ValueError: unknown split or negative count, or a split whose factors
+      would pass `MAX_FACTOR_BYTES`.
     FileExistsError: a split directory is not empty and not `overwrite`.
     errors.UserError: a write failed (full disk, read-only or unwritable
       `out_dir`); the split being written is removed, finished ones stay.
@@ -375,6 +389,14 @@ def write_dataset(out_dir: str, counts: Mapping[str, int], cfg,
     raise ValueError(f'counts must map {SPLITS} to numbers >= 0. '
                      f'Received: {bad}')
   todo = [(s, int(counts[s])) for s in SPLITS if int(counts.get(s, 0))]
+  side = canvas_camera(cfg.image_size, cfg.fov, options.canvas)[0]
+  for split, n in todo:
+    if n * side ** 2 * 8 > MAX_FACTOR_BYTES:
+      raise ValueError(
+          f'{split}: {n} instances of {side}x{side} canonical maps would '
+          f'need {n * side ** 2 * 8 / 2 ** 30:.1f} GiB of memory for its '
+          f'factors.npz (at most {MAX_FACTOR_BYTES // 2 ** 30} GiB): write '
+          'fewer images per split, or several data sets with other seeds.')
   if os.path.exists(out_dir) and not os.path.isdir(out_dir):
     raise NotADirectoryError(f'{out_dir} is a file, not a directory.')
   busy = {}
