@@ -57,6 +57,25 @@ def _save_two(model, directory):
   return first, second
 
 
+def test_write_atomic_failure_names_the_target_and_leaves_nothing(tmp_path):
+  target = str(tmp_path / 'x.pth')
+
+  def half_then_fail(tmp):
+    with open(tmp, 'wb') as f:
+      f.write(b'half')
+    raise FileNotFoundError(2, 'No such file or directory', tmp)
+
+  try:
+    saving.write_atomic(target, half_then_fail)
+  except FileNotFoundError as e:
+    assert e.filename == target, e  # Not the temporary name.
+  else:
+    raise AssertionError('no error')
+  assert os.listdir(tmp_path) == []
+  saving.write_atomic(target, lambda tmp: open(tmp, 'wb').close())
+  assert os.listdir(tmp_path) == ['x.pth']
+
+
 class SavingTest(testcase.TestCase):
 
   @classmethod

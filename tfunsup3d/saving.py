@@ -76,9 +76,11 @@ def write_atomic(path: str, write: Callable[[str], Any]):
   try:
     write(tmp)
     os.replace(tmp, path)
-  except OSError:
+  except OSError as e:
     if os.path.exists(tmp):
       os.remove(tmp)
+    if e.filename == tmp:  # Name the file asked for in messages.
+      e.filename = path
     raise
 
 
