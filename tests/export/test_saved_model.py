@@ -323,6 +323,11 @@ class SavedModelExportTest(unittest.TestCase):
       saved_model.export_saved_model(self.model, base, 'tiny', version=1)
     with self.assertRaisesRegex(ValueError, 'name'):
       saved_model.export_saved_model(self.model, base, 'bad/name')
+    for version in (-1, 2 ** 63, True, 1.0):
+      with self.assertRaisesRegex(ValueError, r'version must be an int in '
+                                  r'\[0, 2\^63 - 1\]'):
+        saved_model.export_saved_model(self.model, base, 'tiny',
+                                       version=version)
     with self.assertRaisesRegex(ValueError, 'encoded_crop'):
       saved_model.export_saved_model(self.model, base, 'tiny', version=7,
                                      encoded_crop='diagonal')
@@ -334,7 +339,7 @@ class SavedModelExportTest(unittest.TestCase):
     with mock.patch.object(tf.saved_model, 'save', side_effect=full):
       with self.assertRaises(tf.errors.ResourceExhaustedError):
         saved_model.export_saved_model(self.model, base, 'first')
-      self.assertEqual(os.listdir(base), [])  # Not even first/.
+      self.assertFalse(os.path.exists(base))  # Not even the base it made.
       os.makedirs(os.path.join(base, 'kept', '1'))
       with self.assertRaises(tf.errors.ResourceExhaustedError):
         saved_model.export_saved_model(self.model, base, 'kept')

@@ -407,20 +407,23 @@ def export_saved_model(model, export_dir: str, name: Optional[str] = None,
   model_dir = os.path.join(export_dir, name)
   if version is None:
     version = next_version(model_dir)
-  if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-    raise ValueError(f'version must be an int >= 0. Received: {version!r}')
+  if (isinstance(version, bool) or not isinstance(version, int) or
+      not 0 <= version < 2 ** 63):  # TF Serving reads an int64.
+    raise ValueError(f'version must be an int in [0, 2^63 - 1]. Received: '
+                     f'{version!r}')
   _resolve_crop(model.cfg, encoded_crop)
   target = os.path.join(model_dir, str(version))
   if os.path.exists(target) and not overwrite:
     raise FileExistsError(f'SavedModel version exists: {target} (choose '
                           'another --version, or omit it for the next one)')
-  made = not os.path.exists(model_dir)
+  made = [d for d in (model_dir, export_dir) if not os.path.exists(d)]
   os.makedirs(model_dir, exist_ok=True)
   try:
     _write_version(model, target, source, jit_compile, encoded_crop, version)
   finally:
-    if made and not os.listdir(model_dir):  # A failed first export.
-      os.rmdir(model_dir)
+    for d in made:  # A failed first export leaves no empty folder.
+      if os.path.isdir(d) and not os.listdir(d):
+        os.rmdir(d)
   return target
 
 
