@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -361,6 +362,47 @@ class ExactPartsTest(tf.test.TestCase):
     for key in ('photometric', 'feature', 'per_image'):
       self.assertGreater(abs(res['naive'][key] - expected[key]),
                          0.01 * abs(expected[key]), key)
+
+
+class DevicesTest(tf.test.TestCase):
+
+  def test_default_strategy_on_this_cpu(self):
+    with mock.patch.object(tf.config, 'list_physical_devices',
+                           return_value=[]):
+      self.assertEqual(distribute.devices_in_use(tf.distribute.get_strategy()),
+                       f'CPU ({os.cpu_count()} cores)')
+
+  def test_one_gpu_is_named(self):
+    gpu = tf.config.PhysicalDevice('/physical_device:GPU:0', 'GPU')
+    with mock.patch.object(tf.config, 'list_physical_devices',
+                           return_value=[gpu]), \
+        mock.patch.object(tf.config.experimental, 'get_device_details',
+                          return_value={'device_name': 'NVIDIA H100'}):
+      self.assertEqual(distribute.devices_in_use(tf.distribute.get_strategy()),
+                       'GPU:0 (NVIDIA H100)')
+
+  def test_missing_gpu_note_only_with_a_driver_and_no_gpu(self):
+    gpu = tf.config.PhysicalDevice('/physical_device:GPU:0', 'GPU')
+
+    def note(gpus, driver, visible='unset'):
+      env = {} if visible == 'unset' else {'CUDA_VISIBLE_DEVICES': visible}
+      with mock.patch.object(tf.config, 'list_physical_devices',
+                             return_value=gpus), \
+          mock.patch.object(distribute.os.path, 'exists',
+                            return_value=driver), \
+          mock.patch.object(distribute.shutil, 'which', return_value=None), \
+          mock.patch.dict(os.environ, env):
+        if visible == 'unset':
+          os.environ.pop('CUDA_VISIBLE_DEVICES', None)
+        return distribute.missing_gpu_note()
+
+    self.assertIn("pip install 'tensorflow[and-cuda]~=2.21.0'",
+                  note([], driver=True))
+    self.assertIsNone(note([], driver=False))  # No NVIDIA driver: a CPU box.
+    self.assertIsNone(note([gpu], driver=True))  # The GPU is in use.
+    self.assertIsNone(note([], driver=True, visible=''))  # Hidden on purpose.
+    self.assertIsNone(note([], driver=True, visible='-1'))
+    self.assertIsNotNone(note([], driver=True, visible='0'))
 
 
 class MirroredTest(tf.test.TestCase):

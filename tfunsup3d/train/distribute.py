@@ -152,6 +152,38 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   return strategy
 
 
+def devices_in_use(strategy: tf.distribute.Strategy) -> str:
+  """The devices `strategy` trains on, in words: 'CPU (2 cores)', 'GPU:0
+  (NVIDIA H100 80GB HBM3)' (one replica: TF's default placement), or the
+  replicas' device names."""
+  replicas = strategy.num_replicas_in_sync
+  if replicas > 1:
+    return f'{replicas} replicas ({", ".join(strategy.extended.worker_devices)})'
+  gpus = tf.config.list_physical_devices('GPU')
+  if not gpus:
+    return f'CPU ({os.cpu_count()} cores)'
+  detail = tf.config.experimental.get_device_details(gpus[0])
+  return f'GPU:0 ({detail.get("device_name", "unnamed")})'
+
+
+def missing_gpu_note() -> Optional[str]:
+  """A warning when this machine has an NVIDIA driver but TensorFlow sees no
+  GPU (TensorFlow's own 'Cannot dlopen some GPU libraries' is one of the
+  start-up notices the scripts hold back), else None. GPUs hidden on purpose
+  (CUDA_VISIBLE_DEVICES empty or -1) give no warning."""
+  if tf.config.list_physical_devices('GPU'):
+    return None
+  if os.environ.get('CUDA_VISIBLE_DEVICES', 'unset').strip() in ('', '-1'):
+    return None
+  if not (os.path.exists('/proc/driver/nvidia/version') or
+          shutil.which('nvidia-smi')):
+    return None
+  return ('This machine has an NVIDIA driver, but TensorFlow found no usable '
+          'GPU, so training runs on the CPU: install the CUDA libraries '
+          "(pip install 'tensorflow[and-cuda]~=2.21.0'); TFUNSUP3D_DEBUG=1 "
+          "shows TensorFlow's own messages.")
+
+
 def is_chief(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
   """Whether this process writes the run's files: True except on the
   non-chief workers of a `MultiWorkerMirroredStrategy`."""

@@ -287,8 +287,12 @@ class _Run:
 
   def run(self):
     cfg = self.cfg
-    logging.info('%s: optimizing to %d epochs (%d steps each).',
-                 cfg.model_name, cfg.num_epochs, self.steps_per_epoch)
+    logging.info('%s: optimizing to %d epochs (%d steps each) on %s.',
+                 cfg.model_name, cfg.num_epochs, self.steps_per_epoch,
+                 distribute_lib.devices_in_use(self.task.strategy))
+    note = distribute_lib.missing_gpu_note()
+    if note and distribute_lib.is_chief(self.task.strategy):
+      logging.warning(note)
     while self.epoch < cfg.num_epochs:
       train_means = self.train_epoch()
       entry = {'train': train_means, 'step': self.step}
