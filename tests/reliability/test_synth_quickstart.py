@@ -52,20 +52,23 @@ def test_synth_read_only(tmp_path):
                                'not writable')
 
 
-@pytest.mark.parametrize('setup, needles', [
-    ('user_data', ['holds files that tfunsup3d-synth did not write']),
-    ('ckpt_file', ['is a file, not a directory']),
-], ids=['user_data', 'ckpt_file'])
-def test_quickstart_refuses_before_writing(tmp_path, setup, needles):
+@pytest.mark.parametrize('setup, needles, extra', [
+    ('user_data', ['holds files that tfunsup3d-synth did not write'], []),
+    ('ckpt_file', ['is a file, not a directory'], []),
+    # Was: the data written, 0 epochs, then "No checkpoint in ...".
+    (None, ['num_epochs=0 trains nothing', 'pass --num_epochs=1'],
+     ['--num_epochs=0']),
+], ids=['user_data', 'ckpt_file', 'zero_epochs'])
+def test_quickstart_refuses_before_writing(tmp_path, setup, needles, extra):
   data, run_dir = tmp_path / 'data', tmp_path / 'run'
   if setup == 'user_data':
     _user_data(data)
-  else:
+  elif setup == 'ckpt_file':
     run_dir.write_text('x')
   before = common.listing(tmp_path)
   result = common.run(
       'quickstart', '--config=' + str(common.ROOT / 'configs/quickstart.yml'),
       f'--train_val_data_dir={data}', f'--checkpoint_dir={run_dir}',
-      '--num_train=8', '--num_val=4', '--num_test=4', cwd=tmp_path)
+      '--num_train=8', '--num_val=4', '--num_test=4', *extra, cwd=tmp_path)
   tiny.assert_one_line_error(result, 'quickstart', *needles)
   assert common.listing(tmp_path) == before

@@ -71,9 +71,16 @@ def _data_step(cfg, counts, options):
   """Step 1: checks what training needs, then writes or reuses the data
   (`options`: the generator's `SynthOptions`)."""
   # pylint: disable=g-import-not-at-top
+  from tfunsup3d import saving
   from tfunsup3d.data import synth
   from tfunsup3d.train import loop
   config_lib.check(cfg)  # Before hours of data generation.
+  if cfg.num_epochs == 0 and not (os.path.isdir(cfg.checkpoint_dir) and
+                                  saving.checkpoint_candidates(
+                                      cfg.checkpoint_dir)):
+    raise tool_flags.UserError(
+        f'num_epochs=0 trains nothing, and {cfg.checkpoint_dir} holds no '
+        'checkpoint to test and export: pass --num_epochs=1 or more.')
   present = _data_present(cfg)
   if not present:
     _check_replaceable(cfg, counts)
