@@ -209,7 +209,8 @@ def test_resolved_validates():
 
 @pytest.mark.parametrize('key, value', [
     ('batch_size', 0), ('batch_size', -1), ('image_size', 0),
-    ('image_size', -64), ('image_size', 1025), ('num_epochs', -1), ('lr', 0.0), ('lr', -1e-4),
+    ('image_size', -64), ('image_size', 1025), ('num_epochs', -1),
+    ('lr', 0.0), ('lr', -1e-4),
     ('lr', float('nan')), ('lr', float('inf')), ('fov', 0.0), ('fov', 180.0),
     ('fov', float('-inf')), ('min_depth', 0.0), ('log_freq', 0),
     ('seed', -1), ('max_steps_per_epoch', 0), ('val_max_batches', 0),

@@ -61,6 +61,8 @@ def render_batch(image_size: int) -> int:
   so that outputs never depend on anything else (the compiled renderer's
   float rounding can differ between batch shapes by an ulp)."""
   return int(max(1, min(BATCH_SIZE, BATCH_SIZE * 128 ** 2 // image_size ** 2)))
+
+
 _FACTOR_KEYS = ('canon_depth', 'canon_albedo', 'backdrop_albedo',
                 'face_mask', 'light_a', 'light_b', 'light_d', 'view')
 

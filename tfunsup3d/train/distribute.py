@@ -158,7 +158,8 @@ def devices_in_use(strategy: tf.distribute.Strategy) -> str:
   replicas' device names."""
   replicas = strategy.num_replicas_in_sync
   if replicas > 1:
-    return f'{replicas} replicas ({", ".join(strategy.extended.worker_devices)})'
+    devices = ', '.join(strategy.extended.worker_devices)
+    return f'{replicas} replicas ({devices})'
   gpus = tf.config.list_physical_devices('GPU')
   if not gpus:
     return f'CPU ({os.cpu_count()} cores)'
