@@ -297,6 +297,21 @@ class SavingTest(testcase.TestCase):
     with self.assertRaisesRegex(CheckpointError, 'notes.pth'):
       saving.load(text)
 
+  def test_non_finite_weights_are_refused_in_every_format(self):
+    broken = tiny.tiny_model(seed=4, **HIDDEN)
+    var = broken.netD.weights[0]
+    value = var.numpy()
+    value.flat[3] = np.nan
+    var.assign(value)
+    for path in (self.path('nan.pth'), self.path('nan_dir')):
+      saving.save(broken, path)
+      with self.assertRaises(CheckpointError) as caught:
+        saving.load(path)
+      self.assertEqual(
+          str(caught.exception),
+          f'{path} holds non-finite weights (NaN or Inf) in {var.path}: it '
+          'is not a usable model.')
+
   def test_path_from_config(self):
     directory = self.path('run')
     saving.save(self.model, directory)

@@ -38,6 +38,7 @@ import shutil
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 import yaml
 
@@ -366,13 +367,24 @@ def load(path: str, defaults: Optional[config_lib.Config] = None,
     path = path[:-len('.index')]
   if os.path.isdir(path):
     if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
-      return _load_saved_model(path, defaults, overrides)
-    return _load_tf(path, defaults, overrides)
+      return _finite(_load_saved_model(path, defaults, overrides), path)
+    return _finite(_load_tf(path, defaults, overrides), path)
   if tf.io.gfile.exists(path + '.index'):
-    return _load_tf(path, defaults, overrides)
+    return _finite(_load_tf(path, defaults, overrides), path)
   if os.path.isfile(path):
-    return _load_pth(path, defaults, overrides)
+    return _finite(_load_pth(path, defaults, overrides), path)
   raise CheckpointError(f'Checkpoint not found: {path}')
+
+
+def _finite(model: Unsup3D, path: str) -> Unsup3D:
+  """`model`, once every weight is known to be finite: a NaN or Inf weight
+  would make every output NaN (training never saves one; a file from
+  elsewhere may hold one)."""
+  for var in model.weights:
+    if not np.all(np.isfinite(var.numpy())):
+      raise CheckpointError(f'{path} holds non-finite weights (NaN or Inf) '
+                            f'in {var.path}: it is not a usable model.')
+  return model
 
 
 # --- save -------------------------------------------------------------------
