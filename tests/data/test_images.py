@@ -97,6 +97,13 @@ def _collect(ds):
   return [{k: v.numpy() for k, v in batch.items()} for batch in ds]
 
 
+def test_a_skipped_file_is_one_line_whatever_its_name():
+  odd = os.fsdecode(b'dir/bad\nname\xff.png')  # A line break, a non-UTF-8 byte.
+  text = str(image_files.SkippedFile(odd, image_files.UNREADABLE, 'why'))
+  assert text == 'dir/bad\\nname\\xff.png: unreadable (why)', text
+  assert '\n' not in text
+
+
 class MessyCollectionTest(tf.test.TestCase):
 
   def setUp(self):

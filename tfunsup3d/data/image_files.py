@@ -76,8 +76,8 @@ class SkippedFile(NamedTuple):
   reason: str
   detail: str = ''
 
-  def __str__(self):
-    return f'{self.path}: {self.reason}' + (
+  def __str__(self):  # One line, whatever the file name holds.
+    return f'{printable(self.path)}: {self.reason}' + (
         f' ({self.detail})' if self.detail else '')
 
 

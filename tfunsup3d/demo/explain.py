@@ -29,6 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tfunsup3d.data import image_files
 from tfunsup3d.demo import mesh as mesh_lib
 
 # target name -> (network, output component, column label)
@@ -269,7 +270,7 @@ def run_explain(model, images, output_dir: str, explainer: Explainer,
       explanation_grid(p.image, maps, k, explainer.targets, explainer.methods,
                        tile).save(path)
       written.append(path)
-      logging.info('[%d/%d] %s -> %s', len(written), len(prepared), item.path,
-                   path)
+      logging.info('[%d/%d] %s -> %s', len(written), len(prepared),
+                   image_files.printable(item.path), path)
   return {'written': written, 'skipped': skipped,
           'num_processed': len(written), 'num_skipped': len(skipped)}

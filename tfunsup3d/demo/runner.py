@@ -40,6 +40,7 @@ from PIL import ImageDraw
 
 from tfunsup3d import errors
 from tfunsup3d import progress
+from tfunsup3d.data import image_files
 from tfunsup3d.data.image_files import SkippedFile
 from tfunsup3d.demo import animation
 from tfunsup3d.demo import inputs as inputs_lib
@@ -516,8 +517,9 @@ def run_demo(model, images: Sequence[inputs_lib.InputImage], output_dir: str,
                                            skipped))
     processed.append({'source': item.path, 'output': out_dir})
     elapsed = time.time() - start
-    logging.info('[%d/%d] %s -> %s (%.1fs; eta %.0fs)', k, total, item.path,
-                 out_dir, time.time() - t0, elapsed / k * (total - k))
+    logging.info('[%d/%d] %s -> %s (%.1fs; eta %.0fs)', k, total,
+                 image_files.printable(item.path), out_dir, time.time() - t0,
+                 elapsed / k * (total - k))
   summary = _write_summary(output_dir, total, processed, skipped)
   if not processed:
     reasons = '; '.join(str(s) for s in skipped[:3])
