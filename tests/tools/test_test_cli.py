@@ -120,6 +120,18 @@ def test_unread_depth_maps_are_pointed_out(run_dir, tmp_path):
   assert evaluate.test(cfg, write_images=False)['note'] is None
 
 
+def test_a_missing_test_folder_points_to_the_trained_one(run_dir, tmp_path):
+  cfg = config.from_dict(dict(run_dir.to_dict(), load_gt_depth=False,
+                              test_data_dir=str(tmp_path / 'none')))
+  with pytest.raises(FileNotFoundError) as info:
+    evaluate.test(cfg, write_images=False)
+  assert str(info.value).endswith(
+      f'. The checkpoint was trained with its test split in '
+      f'{run_dir.test_data_dir}: pass --test_data_dir={run_dir.test_data_dir}'
+      ' --load_gt_depth=true.'), info.value
+  assert str(tmp_path / 'none') in str(info.value)
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
   cfg = config.from_dict({'checkpoint_dir': str(tmp_path / 'none')})
   with pytest.raises(CheckpointError, match='No checkpoint in'):

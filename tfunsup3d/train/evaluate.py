@@ -226,12 +226,42 @@ def test(cfg: config_lib.Config, write_images: bool = True,
   result_dir = cfg.test_result_dir or os.path.join(cfg.checkpoint_dir,
                                                    'test_results')
   test_cfg = model.cfg  # The checkpoint's model keys, the test's run keys.
-  images_lib.list_split(test_cfg, 'test')  # Clear error before any work.
+  try:
+    images_lib.list_split(test_cfg, 'test')  # Clear error before any work.
+  except FileNotFoundError as e:
+    hint = _trained_test_dir_hint(path, test_cfg)
+    if hint is None:
+      raise
+    raise FileNotFoundError(f'{str(e).rstrip(".")}. {hint}') from None
   logging.info('Saving testing results to %s', result_dir)
   scores = Tester(model, test_cfg, result_dir, write_images).run()
   return {'checkpoint': path, 'result_dir': result_dir, 'scores': scores,
           'summary': summary_line(scores) if scores is not None else None,
           'note': None if scores is not None else unused_depth_note(test_cfg)}
+
+
+def _trained_test_dir_hint(checkpoint: str, cfg: config_lib.Config
+                           ) -> Optional[str]:
+  """Where the checkpoint's own config (its run folder's config.yml) put
+  the test split, when that folder exists and differs from `cfg`'s: the test
+  reads its data keys from its own config and flags, never the checkpoint's
+  (`saving.RUN_KEYS`)."""
+  folder = (checkpoint if os.path.isdir(checkpoint)
+            else os.path.dirname(checkpoint))
+  own_file = os.path.join(folder, saving.CONFIG_FILE)
+  try:
+    own = config_lib.load(own_file)
+  except (OSError, ValueError):  # None there, or not readable.
+    return None
+  test_dir = image_files.split_dir(own, 'test')
+  if (not os.path.isdir(test_dir) or
+      os.path.abspath(test_dir) == os.path.abspath(
+          image_files.split_dir(cfg, 'test'))):
+    return None
+  depth = (' --load_gt_depth=true' if own.load_gt_depth and
+           not cfg.load_gt_depth else '')
+  return (f'The checkpoint was trained with its test split in {test_dir}: '
+          f'pass --test_data_dir={test_dir}{depth}.')
 
 
 def unused_depth_note(cfg: config_lib.Config) -> Optional[str]:
