@@ -240,6 +240,14 @@ def path_from_config(cfg: config_lib.Config) -> str:
       'checkpoint_dir (and checkpoint_name) to where one is.')
 
 
+def config_path(checkpoint: str) -> str:
+  """The `config.yml` of a TF checkpoint: in the directory, or beside the
+  prefix."""
+  folder = (checkpoint if os.path.isdir(checkpoint)
+            else os.path.dirname(checkpoint))
+  return os.path.join(folder, CONFIG_FILE)
+
+
 def _load_tf(path: str, defaults, overrides) -> Unsup3D:
   """A tfunsup3d checkpoint directory or a TF checkpoint prefix."""
   is_dir = os.path.isdir(path)
@@ -255,8 +263,7 @@ def _load_tf(path: str, defaults, overrides) -> Unsup3D:
         'directory; pass a directory written by tfunsup3d-train or '
         'tfunsup3d-convert, a TF checkpoint prefix, a .pth file or a '
         'SavedModel version directory.')
-  cfg_path = os.path.join(path if is_dir else os.path.dirname(path),
-                          CONFIG_FILE)
+  cfg_path = config_path(path)
   try:
     own = config_lib.load_yaml(cfg_path) if os.path.isfile(cfg_path) else {}
   except ValueError as e:

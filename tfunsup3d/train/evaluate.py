@@ -246,11 +246,8 @@ def _trained_test_dir_hint(checkpoint: str, cfg: config_lib.Config
   the test split, when that folder exists and differs from `cfg`'s: the test
   reads its data keys from its own config and flags, never the checkpoint's
   (`saving.RUN_KEYS`)."""
-  folder = (checkpoint if os.path.isdir(checkpoint)
-            else os.path.dirname(checkpoint))
-  own_file = os.path.join(folder, saving.CONFIG_FILE)
   try:
-    own = config_lib.load(own_file)
+    own = config_lib.load(saving.config_path(checkpoint))
   except (OSError, ValueError):  # None there, or not readable.
     return None
   test_dir = image_files.split_dir(own, 'test')
