@@ -373,14 +373,16 @@ def load(path: str, defaults: Optional[config_lib.Config] = None,
   if path.endswith('.index'):
     path = path[:-len('.index')]
   if os.path.isdir(path):
-    if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
-      return _finite(_load_saved_model(path, defaults, overrides), path)
-    return _finite(_load_tf(path, defaults, overrides), path)
-  if tf.io.gfile.exists(path + '.index'):
-    return _finite(_load_tf(path, defaults, overrides), path)
-  if os.path.isfile(path):
-    return _finite(_load_pth(path, defaults, overrides), path)
-  raise CheckpointError(f'Checkpoint not found: {path}')
+    loader = (_load_saved_model
+              if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE))
+              else _load_tf)
+  elif tf.io.gfile.exists(path + '.index'):
+    loader = _load_tf
+  elif os.path.isfile(path):
+    loader = _load_pth
+  else:
+    raise CheckpointError(f'Checkpoint not found: {path}')
+  return _finite(loader(path, defaults, overrides), path)
 
 
 def _finite(model: Unsup3D, path: str) -> Unsup3D:
