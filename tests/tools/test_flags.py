@@ -3,6 +3,7 @@
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
 
@@ -243,6 +244,72 @@ def test_main_wrapper_runs_fn_with_the_config(monkeypatch):
   main = tool_flags.main_wrapper(seen.append, 'train')
   assert main(['prog']) == 0
   assert seen[0].num_epochs == 2 and seen[0].image_size == _QUICKSTART['image_size']
+
+
+def test_first_signal_asks_to_stop_a_second_interrupts(capsys):
+  before = signal.getsignal(signal.SIGINT)
+  with tool_flags.stop_on_signal('tfunsup3d-train') as stop:
+    assert stop() is None
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop() == 'SIGTERM'
+    assert capsys.readouterr().err == (
+        '\ntfunsup3d-train: SIGTERM: saving a checkpoint after this step, '
+        'then stopping (Ctrl-C again: stop now, without saving)\n')
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)
+    assert stop() == 'SIGTERM'  # The first signal's name.
+  assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_stop_on_signal_disabled_keeps_the_default_handling():
+  before = signal.getsignal(signal.SIGINT)
+  with tool_flags.stop_on_signal('tfunsup3d-train', enabled=False) as stop:
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)
+    assert stop() is None
+
+
+@pytest.mark.parametrize('reason,resume,status,hint', [
+    ('SIGINT', True, 130, 'run the same command to resume.'),
+    ('SIGTERM', False, 143, 'add --resume=true to resume.')])
+def test_stopped_reports_one_line_and_the_signals_status(capsys, reason,
+                                                         resume, status, hint):
+  from tfunsup3d.train import loop  # pylint: disable=g-import-not-at-top
+  error = loop.TrainingStopped(reason, 'run/ckpt-7', 1, 3, 10, 13)
+  assert tool_flags.stopped('tfunsup3d-train', error, resume) == status
+  assert capsys.readouterr().err == (
+      f'tfunsup3d-train: stopped by {reason} at epoch 1, step 3 of 10 '
+      f'(global step 13); saved run/ckpt-7; {hint}\n')
+
+
+@pytest.mark.parametrize('status,published', [(None, 1), (0, 1), (130, 1),
+                                               (143, 1), (3, 0)])
+def test_main_wrapper_keeps_compiled_steps_unless_a_run_failed(
+    monkeypatch, status, published):
+  # A run stopped by a signal saved its state and compiled correctly.
+  monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
+  calls = []
+  monkeypatch.setattr(tool_flags.compile_cache, 'publish',
+                      lambda: calls.append(1))
+  assert tool_flags.main_wrapper(lambda cfg: status, 'train')(['prog']) == (
+      status or 0)
+  assert len(calls) == published
+
+
+def test_main_wrapper_reports_an_interrupt_with_status_130(monkeypatch,
+                                                           capsys):
+  monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
+  monkeypatch.delenv(tool_flags.DEBUG_ENV, raising=False)
+
+  def fn(cfg):
+    del cfg
+    raise KeyboardInterrupt
+
+  with pytest.raises(SystemExit) as exit_info:
+    tool_flags.main_wrapper(fn, 'train')(['prog'])
+  assert exit_info.value.code == 130
+  assert capsys.readouterr().err == 'tfunsup3d-train: error: interrupted\n'
 
 
 @pytest.mark.parametrize('error', [

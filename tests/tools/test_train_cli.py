@@ -62,8 +62,8 @@ def _with_train_split(tmp_path):
 def test_non_finite_loss_exits_3_with_one_line(monkeypatch, capsys, tmp_path):
   from tfunsup3d.train import loop  # pylint: disable=g-import-not-at-top
 
-  def diverge(cfg):
-    del cfg
+  def diverge(cfg, stop):
+    del cfg, stop
     raise loop.NonFiniteLossError('Non-finite loss at epoch 2, step 5 of the '
                                   'epoch (global step 45, 0-based): '
                                   'loss_total=nan. last good checkpoint: x.')
@@ -81,8 +81,8 @@ def test_non_finite_loss_exits_3_with_one_line(monkeypatch, capsys, tmp_path):
 def test_unloadable_checkpoints_are_a_user_error(monkeypatch, tmp_path):
   from tfunsup3d.train import checkpoints, loop  # pylint: disable=g-import-not-at-top
 
-  def broken(cfg):
-    del cfg
+  def broken(cfg, stop):
+    del cfg, stop
     raise checkpoints.CheckpointError('No checkpoint in d can be loaded')
 
   monkeypatch.setattr(loop, 'train', broken)
@@ -92,7 +92,7 @@ def test_unloadable_checkpoints_are_a_user_error(monkeypatch, tmp_path):
 
 def test_success_reports_epochs_and_checkpoint(monkeypatch, capsys, tmp_path):
   from tfunsup3d.train import loop  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(loop, 'train', lambda cfg: {
+  monkeypatch.setattr(loop, 'train', lambda cfg, stop: {
       'epoch': 2, 'step': 8, 'checkpoint': 'run/ckpt-8', 'metrics': {},
       'resumed_from': None})
   assert train_tool.main(_with_train_split(tmp_path)) == 0

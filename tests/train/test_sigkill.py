@@ -1,4 +1,5 @@
-"""A training process killed with SIGKILL resumes from its last checkpoint.
+"""A training process killed with SIGKILL resumes from its last checkpoint;
+one sent Ctrl-C (SIGINT) or SIGTERM saves first and says so.
 
 `tfunsup3d-train` runs in a subprocess, checkpointing every step; as soon
 as the first checkpoint appears it is killed (-9), most likely in the middle
@@ -9,6 +10,7 @@ deterministic implementation.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -107,6 +109,53 @@ class SigkillTest(tf.test.TestCase):
       self.assertAllEqual(a, b)
     self.assertTrue(np.isfinite(
         result['metrics'][str(epoch)]['train']['loss_total']))
+
+
+  def test_a_signal_saves_the_state_and_exits_128_plus_its_number(self):
+    for sig, name in ((signal.SIGINT, 'SIGINT'), (signal.SIGTERM, 'SIGTERM')):
+      with self.subTest(name):
+        tmp = tempfile.mkdtemp(dir=self.get_temp_dir())
+        data = tiny.write_dataset(os.path.join(tmp, 'data'), n_train=8,
+                                  n_val=0)
+        ckpt_dir = os.path.join(tmp, 'run')
+        values = dict(tiny.TINY, train_val_data_dir=data,
+                      checkpoint_dir=ckpt_dir, load_gt_depth=True,
+                      num_epochs=1000)
+        log_path = os.path.join(tmp, 'train.log')
+        with open(log_path, 'w') as log:
+          proc = subprocess.Popen(
+              [sys.executable, '-m', 'tfunsup3d.tools.train'] +
+              _flags(values), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+        try:
+          deadline = time.time() + START_TIMEOUT_S
+          while 'Starting training epoch' not in _read(log_path):
+            if proc.poll() is not None or time.time() > deadline:
+              self.fail(f'training did not start ({proc.returncode}):\n'
+                        + _read(log_path))
+            time.sleep(0.05)
+          proc.send_signal(sig)
+          proc.wait(timeout=START_TIMEOUT_S)
+        finally:
+          if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+        log = _read(log_path)
+        self.assertEqual(proc.returncode, 128 + sig, log)
+        self.assertIn(f'tfunsup3d-train: {name}: saving a checkpoint after '
+                      'this step, then stopping', log)
+        latest = tf.train.latest_checkpoint(ckpt_dir)
+        self.assertIsNotNone(latest, log)
+        self.assertRegex(
+            log, f'tfunsup3d-train: stopped by {name} at epoch \\d+, step '
+            f'\\d of 2 \\(global step \\d+\\); saved {re.escape(latest)}; '
+            'run the same command to resume.\n')
+        self.assertNotIn('Traceback', log)
+
+
+def _read(path):
+  with open(path, encoding='utf-8', errors='replace') as f:
+    return f.read()
 
 
 if __name__ == '__main__':

@@ -152,6 +152,51 @@ class TrainingTest(tf.test.TestCase):
     again = loop.train(cfg, task=self.task)
     self.assertEqual(again['step'], 4)
 
+  def test_stop_saves_mid_epoch_and_resumes_exactly(self):
+    straight = loop.train(self._cfg('straight', num_epochs=2), task=self.task)
+    final = tiny.weights(self.task)
+    tiny.reset(self.task)
+    # No step checkpoints: the stop itself saves, after the 3rd step (mid
+    # epoch 1 of 2 steps each), whenever during that step it was asked.
+    cfg = self._cfg('stopped', num_epochs=2)
+    task = _Proxy(self.task)
+    with self.assertRaisesRegex(
+        loop.TrainingStopped,
+        r'^stopped by SIGTERM at epoch 1, step 1 of 2 \(global step 3\); '
+        r'saved .*ckpt-3$') as caught:
+      loop.train(cfg, task=task,
+                 stop=lambda: 'SIGTERM' if task.calls >= 3 else None)
+    self.assertEqual(task.calls, 3)
+    self.assertEqual(caught.exception.reason, 'SIGTERM')
+    self.assertEqual(caught.exception.checkpoint,
+                     tf.train.latest_checkpoint(cfg.checkpoint_dir))
+    tiny.reset(self.task)
+    resumed = loop.train(cfg, task=self.task)
+    self.assertEqual(os.path.basename(resumed['resumed_from']), 'ckpt-3')
+    self.assertEqual(resumed['step'], 4)
+    for a, b in zip(final, tiny.weights(self.task)):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    for split in ('train', 'val'):
+      self.assertAllClose(straight['metrics']['1'][split]['loss_total'],
+                          resumed['metrics']['1'][split]['loss_total'],
+                          rtol=1e-5)
+
+  def test_stop_in_an_epochs_last_step_ends_the_epoch_first(self):
+    # Asked during step 2 of 2: validation runs, the epoch's own checkpoint
+    # is the one saved (no second save), and the next epoch never starts.
+    cfg = self._cfg('stop_at_end', num_epochs=3)
+    task = _Proxy(self.task)
+    with self.assertRaisesRegex(loop.TrainingStopped,
+                                r'epoch 1, step 0 of 2 \(global step 2\); '
+                                r'saved .*ckpt-2$'):
+      loop.train(cfg, task=task,
+                 stop=lambda: 'SIGINT' if task.calls >= 2 else None)
+    self.assertEqual(task.calls, 2)
+    with open(os.path.join(cfg.checkpoint_dir, loop.METRICS_FILE)) as f:
+      self.assertIn('val', json.load(f)['0'])
+    self.assertEqual(len(glob.glob(os.path.join(cfg.checkpoint_dir,
+                                                'ckpt-*.index'))), 1)
+
   def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(self):
     tiny.write_split(self.data, 'train', 12, with_depth=True, seed=5)
     cfg = self._cfg('nan', num_epochs=3, save_checkpoint_steps=2,

@@ -34,7 +34,9 @@ import contextlib
 import dataclasses
 import functools
 import os
+import signal
 import sys
+import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from absl import app
@@ -210,14 +212,66 @@ def _one_line(error: BaseException) -> str:
   return text or type(error).__name__
 
 
-def fail(prog: str, error: Union[str, BaseException]) -> None:
-  """Writes `<prog>: error: <reason>` (one line) to stderr and exits 2."""
+def fail(prog: str, error: Union[str, BaseException],
+         status: int = EXIT_USER_ERROR) -> None:
+  """Writes `<prog>: error: <reason>` (one line) to stderr and exits with
+  `status` (2)."""
   reason = error if isinstance(error, str) else _one_line(error)
   progress.close_open()  # The message starts on a line of its own.
   sys.stdout.flush()
   sys.stderr.write(f'{prog}: error: {reason}\n')
   sys.stderr.flush()
-  sys.exit(EXIT_USER_ERROR)
+  sys.exit(status)
+
+
+@contextlib.contextmanager
+def stop_on_signal(prog: str, enabled: bool = True):
+  """Turns a first Ctrl-C (SIGINT) or SIGTERM into a request to stop.
+
+  Yields `stop() -> 'SIGINT' | 'SIGTERM' | None` for `loop.train(stop=...)`,
+  which saves a checkpoint after the step in progress and stops. The first
+  signal prints one line saying so; a second Ctrl-C or SIGTERM raises
+  KeyboardInterrupt at once (nothing saved). Outside the main thread, or
+  with `enabled` false (multi-worker runs, whose workers must stop
+  together), signals keep their default handling and `stop()` is None.
+  """
+  if not enabled or threading.current_thread() is not threading.main_thread():
+    yield lambda: None
+    return
+  received = []
+
+  def handler(signum, frame):
+    del frame
+    if received:
+      raise KeyboardInterrupt
+    received.append(signal.Signals(signum).name)
+    # A line of its own, after any progress bar (not closed here: the
+    # handler may run while the main thread is inside it).
+    sys.stderr.write(f'\n{prog}: {received[0]}: saving a checkpoint after this '
+                     'step, then stopping (Ctrl-C again: stop now, without '
+                     'saving)\n')
+    sys.stderr.flush()
+
+  previous = {s: signal.signal(s, handler)
+              for s in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield lambda: received[0] if received else None
+  finally:
+    for s, old in previous.items():
+      signal.signal(s, old)
+
+
+def stopped(prog: str, error: Exception, resume: bool) -> int:
+  """Reports a `loop.TrainingStopped` (one line on stderr); returns the
+  exit status of a process ended by that signal, 128 + its number."""
+  again = ('run the same command to resume' if resume else
+           'add --resume=true to resume')
+  progress.close_open()
+  sys.stdout.flush()
+  sys.stderr.write(f'{prog}: {error}; {again}.\n')
+  sys.stderr.flush()
+  number = getattr(signal.Signals, str(error.reason), signal.SIGINT)
+  return 128 + int(number)
 
 
 def program_name(name: Optional[str] = None) -> str:
@@ -293,14 +347,14 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
       with (contextlib.nullcontext() if _debug() else
             quiet_import.held_back()):  # TF's start-up notices
         status = fn(cfg)
-      if not status:
+      if not status or status > 128:  # Success, or stopped by a signal.
         compile_cache.publish()  # What this run compiled, for later runs.
     except EXPECTED_ERRORS as e:
       if _debug():
         raise
       fail(prog, e)
     except KeyboardInterrupt:
-      fail(prog, 'interrupted')
+      fail(prog, 'interrupted', 128 + signal.SIGINT)
     except Exception as e:  # pylint: disable=broad-except
       if _debug() or not errors.is_disk_failure(e):
         raise  # A bug: keep the traceback.

@@ -16,6 +16,8 @@ Usage:
   tfunsup3d-quickstart --config=configs/synthcar.yml --category=car
 
 Writes `<checkpoint_dir>/quickstart_summary.json` with the scores.
+Ctrl-C (or SIGTERM) during training saves a checkpoint after the step in
+progress and exits with 130 (143); the same command resumes from it.
 """
 
 import json
@@ -110,7 +112,13 @@ def main(cfg: config_lib.Config) -> int:
   _data_step(cfg, counts, synth_params.SynthOptions.for_category(
       FLAGS.category))
   print(f'[2/4] training -> {cfg.checkpoint_dir}')
-  result = loop.train(cfg)
+  prog = tool_flags.program_name('quickstart')
+  try:
+    with tool_flags.stop_on_signal(prog, cfg.strategy != 'multi_worker'
+                                   ) as stop:
+      result = loop.train(cfg, stop=stop)
+  except loop.TrainingStopped as e:
+    return tool_flags.stopped(prog, e, cfg.resume)
   print(f'      {result["epoch"]} epochs, {result["step"]} steps')
   print('[3/4] testing')
   tested = evaluate.test(cfg, write_images=True)

@@ -15,6 +15,12 @@ fails later (full disk: the previous checkpoints stay intact, no partial
 files are left); 3 when a loss became NaN/Inf or the weights diverged (the
 one line names the last checkpoint that trains on: resume from it with a
 lower --lr). Always one line `tfunsup3d-train: error: ...` on stderr.
+
+Ctrl-C (or SIGTERM, as schedulers and `docker stop` send) saves a checkpoint
+after the step in progress and exits with 130 (143 for SIGTERM); the same
+command resumes from it exactly. A second Ctrl-C stops at once, without
+saving (the last checkpoint saved before stays). Multi-worker runs keep the
+default handling: a signal stops that worker only.
 """
 
 import sys
@@ -29,7 +35,11 @@ def main(cfg: config_lib.Config) -> int:
   image_files.check_split_dir(cfg, 'train')  # before TensorFlow loads
   from tfunsup3d.train import checkpoints, loop  # pylint: disable=g-import-not-at-top
   try:
-    result = loop.train(cfg)
+    with tool_flags.stop_on_signal(tool_flags.program_name('train'),
+                                   cfg.strategy != 'multi_worker') as stop:
+      result = loop.train(cfg, stop=stop)
+  except loop.TrainingStopped as e:
+    return tool_flags.stopped(tool_flags.program_name('train'), e, cfg.resume)
   except checkpoints.CheckpointError as e:
     raise tool_flags.UserError(str(e)) from e
   except loop.NonFiniteLossError as e:

@@ -18,6 +18,11 @@
     string) {"train": means, "val": means, "step": global steps done}, the
     means over images of every loss and, with ground truth, SIDE (not
     scaled), MAD (degrees), MAE, MSE; train also has images_per_sec;
+  * `stop`, a callable the loop asks after every step (the tools pass one
+    that a first Ctrl-C or SIGTERM sets): when it returns a reason, the
+    state is saved as a mid-epoch checkpoint (unless that step just saved
+    one) and `TrainingStopped` is raised; resuming from it goes on exactly
+    as if never stopped;
   * a non-finite loss stops training with `NonFiniteLossError` naming the
     epoch and step; that state is not saved. Nor is a diverged one: before
     every save `weights_problem` checks that every weight and optimiser slot
@@ -39,7 +44,7 @@ import math
 import os
 import tempfile
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from absl import logging
 import numpy as np
@@ -64,6 +69,22 @@ WEIGHT_LIMIT = 1e4
 class NonFiniteLossError(RuntimeError):
   """A loss became NaN or Inf, or the weights diverged; training stopped
   without saving that state."""
+
+
+class TrainingStopped(Exception):
+  """`train`'s `stop` asked to stop; the state was saved first.
+
+  Attributes:
+    reason: what `stop` returned (e.g. 'SIGINT').
+    checkpoint: the prefix that holds the state training stopped in.
+  """
+
+  def __init__(self, reason: str, checkpoint: str, epoch: int,
+               epoch_step: int, steps_per_epoch: int, step: int):
+    super().__init__(
+        f'stopped by {reason} at epoch {epoch}, step {epoch_step} of '
+        f'{steps_per_epoch} (global step {step}); saved {checkpoint}')
+    self.reason, self.checkpoint = reason, checkpoint
 
 
 def _abs_max(variable) -> float:
@@ -184,8 +205,8 @@ class _Run:
   """State of one `train` call (kept out of `train` for readability)."""
 
   def __init__(self, cfg, task, ckpts, writers, val_ds, viz_batch,
-               steps_per_epoch):
-    self.cfg, self.task, self.ckpts = cfg, task, ckpts
+               steps_per_epoch, stop=None):
+    self.cfg, self.task, self.ckpts, self.stop = cfg, task, ckpts, stop
     self.writers, self.val_ds, self.viz_batch = writers, val_ds, viz_batch
     self.steps_per_epoch = steps_per_epoch
     self.visualizer = summaries.Visualizer(task.model) if writers else None
@@ -219,6 +240,16 @@ class _Run:
           f'{problem}. ' + self.stopped())
     self.last_checkpoint = self.ckpts.save(self.epoch, self.step,
                                            self.epoch_step, self.trace())
+
+  def check_stop(self, saved: bool):
+    """Saves (unless `saved`) and raises `TrainingStopped` when `stop` asks."""
+    reason = self.stop() if self.stop is not None else None
+    if not reason:
+      return
+    if not saved:
+      self.save()
+    raise TrainingStopped(reason, self.last_checkpoint, self.epoch,
+                          self.epoch_step, self.steps_per_epoch, self.step)
 
   def train_epoch(self):
     cfg, epoch = self.cfg, self.epoch
@@ -256,9 +287,12 @@ class _Run:
         speed = timed_images / max(time.time() - timer, 1e-9)
       self.progress.step(batch_size, scalars)
       n = cfg.save_checkpoint_steps
-      if n and self.step % n == 0 and not (
-          epoch_saved and self.epoch_step == total):
+      saved = bool(n and self.step % n == 0 and not (
+          epoch_saved and self.epoch_step == total))
+      if saved:
         self.save()
+      if self.epoch_step < total:  # At the end, the epoch finishes first.
+        self.check_stop(saved)
     self.progress.end_epoch()
     result = self.means.result()
     if speed:
@@ -307,6 +341,8 @@ class _Run:
       if distribute_lib.is_chief(self.task.strategy):
         _write_metrics(os.path.join(cfg.checkpoint_dir, METRICS_FILE),
                        self.epochs)
+      if self.epoch < cfg.num_epochs:
+        self.check_stop(save)
     logging.info('Training completed after %d epochs.', self.epoch)
 
 
@@ -365,14 +401,30 @@ def _train_steps(cfg: config_lib.Config) -> int:
   return steps
 
 
+def _summary_writers(cfg: config_lib.Config, val_ds):
+  """TensorBoard's {'train', 'val'} writers and the batch the visualiser
+  shows, or (None, None) without `use_logger`."""
+  if not cfg.use_logger:
+    return None, None
+  log_dir = cfg.log_dir or os.path.join(cfg.checkpoint_dir, 'logs')
+  writers = {name: tf.summary.create_file_writer(os.path.join(log_dir, name))
+             for name in ('train', 'val')}
+  viz_ds = val_ds if val_ds is not None else train_dataset(cfg, 0)
+  return writers, next(iter(viz_ds))
+
+
 def train(cfg: config_lib.Config,
-          task: Optional[Unsup3DTask] = None) -> Dict[str, Any]:
+          task: Optional[Unsup3DTask] = None,
+          stop: Optional[Callable[[], Optional[str]]] = None
+          ) -> Dict[str, Any]:
   """Trains Unsup3D as configured; see the module docstring.
 
   Args:
     cfg: `Config`.
     task: optional `Unsup3DTask` to train (default: built from `cfg` after
       seeding with `cfg.seed`).
+    stop: optional callable, asked after every step: a reason (str) to
+      save and stop, or None to go on.
 
   Returns:
     dict: 'epoch' (epochs completed), 'step' (global steps), 'checkpoint'
@@ -384,6 +436,7 @@ def train(cfg: config_lib.Config,
     errors.UserError: checkpoint_dir or log_dir cannot be written.
     NonFiniteLossError: a loss became NaN/Inf or the weights diverged.
     checkpoints.CheckpointError: resume impossible.
+    TrainingStopped: `stop` asked; the state was saved.
   """
   cfg = cfg.resolved()
   steps = _train_steps(cfg)
@@ -406,14 +459,9 @@ def train(cfg: config_lib.Config,
     _write_metrics(os.path.join(cfg.checkpoint_dir, METRICS_FILE),
                    ckpts.state.get()['trace'].get('epochs', {}))
   val_ds = _val_dataset(cfg)
-  writers, viz_batch = None, None
-  if cfg.use_logger and chief:
-    log_dir = cfg.log_dir or os.path.join(cfg.checkpoint_dir, 'logs')
-    writers = {name: tf.summary.create_file_writer(os.path.join(log_dir, name))
-               for name in ('train', 'val')}
-    viz_ds = val_ds if val_ds is not None else train_dataset(cfg, 0)
-    viz_batch = next(iter(viz_ds))
-  run = _Run(cfg, task, ckpts, writers, val_ds, viz_batch, steps)
+  writers, viz_batch = (_summary_writers(cfg, val_ds) if chief else
+                        (None, None))
+  run = _Run(cfg, task, ckpts, writers, val_ds, viz_batch, steps, stop)
   try:
     run.run()
   finally:
