@@ -34,6 +34,18 @@ class _Proxy:
     return self.task.train_step(batch, epoch)
 
 
+class _EvalCount(_Proxy):
+  """Counts validation batches too."""
+
+  def __init__(self, task):
+    super().__init__(task)
+    self.evals = 0
+
+  def eval_step(self, batch, epoch=0):
+    self.evals += 1
+    return self.task.eval_step(batch, epoch)
+
+
 class _Interrupt(Exception):
   pass
 
@@ -181,21 +193,29 @@ class TrainingTest(tf.test.TestCase):
                           resumed['metrics']['1'][split]['loss_total'],
                           rtol=1e-5)
 
-  def test_stop_in_an_epochs_last_step_ends_the_epoch_first(self):
-    # Asked during step 2 of 2: validation runs, the epoch's own checkpoint
-    # is the one saved (no second save), and the next epoch never starts.
-    cfg = self._cfg('stop_at_end', num_epochs=3)
-    task = _Proxy(self.task)
+  def test_stop_during_validation_resumes_with_that_validation(self):
+    straight = loop.train(self._cfg('straight', num_epochs=2), task=self.task)
+    final = tiny.weights(self.task)
+    tiny.reset(self.task)
+    # Asked during epoch 0's validation: saved with the epoch's steps done.
+    cfg = self._cfg('stop_in_val', num_epochs=2)
+    task = _EvalCount(self.task)
     with self.assertRaisesRegex(loop.TrainingStopped,
-                                r'epoch 1, step 0 of 2 \(global step 2\); '
+                                r'epoch 0, step 2 of 2 \(global step 2\); '
                                 r'saved .*ckpt-2$'):
       loop.train(cfg, task=task,
-                 stop=lambda: 'SIGINT' if task.calls >= 2 else None)
-    self.assertEqual(task.calls, 2)
-    with open(os.path.join(cfg.checkpoint_dir, loop.METRICS_FILE)) as f:
-      self.assertIn('val', json.load(f)['0'])
-    self.assertEqual(len(glob.glob(os.path.join(cfg.checkpoint_dir,
-                                                'ckpt-*.index'))), 1)
+                 stop=lambda: 'SIGINT' if task.evals else None)
+    self.assertEqual((task.calls, task.evals), (2, 1))
+    tiny.reset(self.task)
+    resumed = loop.train(cfg, task=self.task)
+    self.assertEqual(resumed['step'], 4)
+    for a, b in zip(final, tiny.weights(self.task)):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    for epoch in ('0', '1'):
+      for split in ('train', 'val'):
+        self.assertAllClose(straight['metrics'][epoch][split]['loss_total'],
+                            resumed['metrics'][epoch][split]['loss_total'],
+                            rtol=1e-5)
 
   def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(self):
     tiny.write_split(self.data, 'train', 12, with_depth=True, seed=5)

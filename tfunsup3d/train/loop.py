@@ -18,11 +18,12 @@
     string) {"train": means, "val": means, "step": global steps done}, the
     means over images of every loss and, with ground truth, SIDE (not
     scaled), MAD (degrees), MAE, MSE; train also has images_per_sec;
-  * `stop`, a callable the loop asks after every step (the tools pass one
-    that a first Ctrl-C or SIGTERM sets): when it returns a reason, the
-    state is saved as a mid-epoch checkpoint (unless that step just saved
-    one) and `TrainingStopped` is raised; resuming from it goes on exactly
-    as if never stopped;
+  * `stop`, a callable the loop asks after every step and validation batch
+    (the tools pass one that a first Ctrl-C or SIGTERM sets): when it
+    returns a reason, the state is saved as a mid-epoch checkpoint (unless
+    that step just saved one; during validation, with the epoch's steps
+    done, so that resuming validates first) and `TrainingStopped` is
+    raised; resuming from it goes on exactly as if never stopped;
   * a non-finite loss stops training with `NonFiniteLossError` naming the
     epoch and step; that state is not saved. Nor is a diverged one: before
     every save `weights_problem` checks that every weight and optimiser slot
@@ -291,8 +292,7 @@ class _Run:
           epoch_saved and self.epoch_step == total))
       if saved:
         self.save()
-      if self.epoch_step < total:  # At the end, the epoch finishes first.
-        self.check_stop(saved)
+      self.check_stop(saved)
     self.progress.end_epoch()
     result = self.means.result()
     if speed:
@@ -307,6 +307,9 @@ class _Run:
       scalars = self.task.eval_step(batch, self.epoch)
       means.update({k: float(v) for k, v in scalars.items()},
                    distribute_lib.global_batch_size(batch, self.task.strategy))
+      # A long validation must not outlast a scheduler's grace period: the
+      # state saved here (the epoch's steps done) resumes with validation.
+      self.check_stop(saved=False)
     result = means.result()
     logging.info('Validation epoch %d: %s', self.epoch, ', '.join(
         f'{k} {v:.5f}' for k, v in result.items()))
