@@ -38,6 +38,13 @@ def test_version_outside_int64(version):  # 2^63 was written, unservable
                          '--version must be in [0, 2^63 - 1]')
 
 
+def test_tflite_num_images_below_one_even_without_tflite_images():
+  # Refused when parsed: it was checked only once images were to be read.
+  _assert_one_line_error(
+      tiny.run_script('export', '--tflite', '--tflite_num_images=0'),
+      '--tflite_num_images=0')
+
+
 def test_missing_checkpoint(workdir):
   _assert_one_line_error(
       tiny.run_script('export', f'--checkpoint={workdir}/none'),

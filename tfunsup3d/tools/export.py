@@ -66,7 +66,8 @@ def define_flags() -> None:
              'errors and speed on, pre-processed as in evaluation (the '
              'config\'s crop and image_size); default: smooth random images.')
   cli.define('integer', 'tflite_num_images', 8, 'How many --tflite_images '
-             'to use (unreadable ones are skipped and counted).')
+             'to use (unreadable ones are skipped and counted).',
+             lower_bound=1)
 
 
 def measurement_images(folder: str, count: int, cfg: config_lib.Config):
@@ -82,9 +83,6 @@ def measurement_images(folder: str, count: int, cfg: config_lib.Config):
   from tfunsup3d.data import image_files
   from tfunsup3d.data import images as images_lib
   from tfunsup3d.demo import inputs
-  if count < 1:
-    raise tool_flags.UserError(f'--tflite_num_images must be >= 1. '
-                               f'Received: {count}')
   if not os.path.isdir(folder):
     raise tool_flags.UserError(f'--tflite_images: no such folder: '
                                f'{image_files.printable(folder)}')
