@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -52,6 +53,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 SERVER_START_S = 300
 RESULT_S = 300
+MAX_UPLOAD_MB = 1
 SCREENSHOT_ENV = 'TFUNSUP3D_APP_SCREENSHOT'
 CHECKPOINT_ENV = 'TFUNSUP3D_APP_CHECKPOINT'
 
@@ -76,7 +78,8 @@ def server(workdir):
   log = open(os.path.join(workdir, 'server.log'), 'w+')
   proc = subprocess.Popen(
       [sys.executable, '-m', 'tfunsup3d.tools.app',
-       f'--checkpoint={checkpoint}', f'--port={port}', '--num_frames=12'],
+       f'--checkpoint={checkpoint}', f'--port={port}', '--num_frames=12',
+       f'--max_upload_mb={MAX_UPLOAD_MB}'],
       cwd=tiny.REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
   url = f'http://127.0.0.1:{port}/'
   deadline = time.time() + SERVER_START_S
@@ -123,6 +126,28 @@ def _css(driver, selector):
 
 def _image_src(driver, elem_id) -> str:
   return _css(driver, f'#{elem_id} img').get_attribute('src')
+
+
+def _upload(url: str, size: int) -> int:
+  """POSTs a file of `size` bytes to the page's upload route (as the page's
+  own file input does); returns the HTTP status."""
+  boundary = 'tfunsup3d-test-boundary'
+  body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+          f'filename="big.png"\r\nContent-Type: image/png\r\n\r\n'
+          ).encode() + b'\0' * size + f'\r\n--{boundary}--\r\n'.encode()
+  request = urllib.request.Request(
+      url + 'gradio_api/upload', data=body, method='POST', headers={
+          'Content-Type': f'multipart/form-data; boundary={boundary}'})
+  try:
+    with urllib.request.urlopen(request, timeout=60) as response:
+      return response.status
+  except urllib.error.HTTPError as e:
+    return e.code
+
+
+def test_uploads_over_the_limit_are_refused(server):
+  assert _upload(server, 1000) == 200
+  assert _upload(server, MAX_UPLOAD_MB * 1024 * 1024 + 1000) == 413
 
 
 def test_upload_a_photo_and_see_it_in_3d(server, browser, workdir):

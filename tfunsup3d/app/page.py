@@ -105,8 +105,10 @@ def build(processor: process.Processor, checkpoint: str = ''):
   return blocks
 
 
-def launch(blocks, host: str = '127.0.0.1', port: int = 7860) -> str:
-  """Starts serving the page in the background; returns its URL.
+def launch(blocks, host: str = '127.0.0.1', port: int = 7860,
+           max_upload_mb: int = 50) -> str:
+  """Starts serving the page in the background; returns its URL. Uploads
+  over `max_upload_mb` are refused (HTTP 413) before they reach the disk.
 
   `wait(blocks)` then serves until Ctrl-C.
 
@@ -118,7 +120,8 @@ def launch(blocks, host: str = '127.0.0.1', port: int = 7860) -> str:
   try:
     blocks.launch(server_name=host, server_port=port, share=False,
                   inbrowser=False, theme=theme, quiet=True,
-                  prevent_thread_lock=True)
+                  prevent_thread_lock=True,
+                  max_file_size=f'{int(max_upload_mb)}mb')
   except OSError as e:
     raise UserError(f'Cannot serve on {host}:{port}: {e} (pass --port=N or '
                     '--host=ADDRESS)') from None

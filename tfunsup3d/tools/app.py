@@ -37,6 +37,9 @@ def define_flags() -> None:
   cli.define('integer', 'output_size', 128,
              'Side in pixels of the images and the turntable shown.')
   cli.define('integer', 'num_frames', 36, 'Frames of the turntable.')
+  cli.define('integer', 'max_upload_mb', 50, 'Largest photo file the page '
+             'takes, in MB (larger uploads are refused before they are '
+             'stored).', lower_bound=1, upper_bound=1024)
 
 
 def main(cfg: config_lib.Config) -> None:
@@ -50,7 +53,7 @@ def main(cfg: config_lib.Config) -> None:
                                num_frames=FLAGS.num_frames).validate()
   model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
   blocks = page.build(process.Processor(model, options), checkpoint)
-  url = page.launch(blocks, FLAGS.host, FLAGS.port)
+  url = page.launch(blocks, FLAGS.host, FLAGS.port, FLAGS.max_upload_mb)
   print(f'tfunsup3d-app: serving {checkpoint} on {url} (Ctrl-C stops)',
         flush=True)
   page.wait(blocks)
