@@ -227,6 +227,33 @@ class PreprocessingTest(tf.test.TestCase):
       self.assertAllClose(got, _reference(record.image_path, None, 12),
                           atol=1.5 / 255, msg=record.name)
 
+  def test_exif_orientation_is_applied_as_viewers_show_the_photo(self):
+    # A phone photo stores its pixels sideways and says how to turn them.
+    # Tagged: a 20x30 (w x h) pattern with orientation 6 (turn 90 degrees
+    # clockwise to view) is a 30x20 upright image, identical to the same
+    # pattern stored turned and untagged.
+    split = os.path.join(self.root, 'val')
+    stored = Image.fromarray(_coords(30, 20))
+    upright = stored.transpose(Image.Transpose.ROTATE_270)  # 90 clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    os.makedirs(split)
+    stored.save(os.path.join(split, 'a_tagged.png'), exif=exif)
+    stored.save(os.path.join(split, 'b_tagged.jpg'), exif=exif)
+    _save(f'{split}/c_upright.png', upright)
+    _save(f'{split}/d_upright.jpg', upright, 'JPEG')
+    cfg = _cfg(self.root, batch_size=4, image_size=20, crop=[0, 5, 20, 20])
+    records, _ = images.list_split(cfg, 'val')
+    probes = [image_files.probe(r.image_path) for r in records]
+    self.assertEqual([(p.width, p.height) for p in probes], [(30, 20)] * 4)
+    self.assertEqual([r.image_pil for r in records],
+                     [True, True, False, False])
+    got = next(iter(images.build_dataset(cfg, 'val')))['image'].numpy()
+    self.assertAllClose(got[0], got[2], atol=1e-6)  # PNG: up to float ulps
+    self.assertAllClose(got[1], got[3], atol=0.02)  # JPEG: its own rounding
+    self.assertAllEqual(images.load_image_file(records[0].image_path, 20,
+                                               [0, 5, 20, 20]), got[0])
+
   def test_bad_crop_config_is_an_error(self):
     _save(os.path.join(self.root, 'val', 'x.png'), _noise(8, 8))
     for crop in ('abc', [1, 2, 3], 0, [0, 0, -1, 5], True):

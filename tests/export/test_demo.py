@@ -124,6 +124,16 @@ class ReadAndCropTest(unittest.TestCase):
     with self.assertRaisesRegex(ValueError, 'UnidentifiedImageError'):
       inputs.read_image(os.path.join(self.tmp, 'bad.jpg'))
 
+  def test_exif_orientation_turns_the_photo_upright(self):
+    # As the training pipeline reads it (tests/data/test_images.py).
+    stored = np.random.default_rng(0).integers(0, 256, (6, 4, 3), np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored turned: view it turned 90 degrees anticlockwise
+    path = os.path.join(self.tmp, 'tagged.png')
+    Image.fromarray(stored).save(path, exif=exif)
+    np.testing.assert_allclose(inputs.read_image(path),
+                               np.rot90(stored) / 255.0, atol=1e-6)
+
   def test_square_box_and_edge_padding_crop(self):
     self.assertEqual(inputs.square_box(90, 120), (0, 15, 90, 90))
     self.assertEqual(inputs.square_box(121, 80), (20, 0, 80, 80))

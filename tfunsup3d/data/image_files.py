@@ -16,7 +16,10 @@ Layouts (docs/method.md §5, reference `dataloaders.py`):
     with paired_data_filename_diff[0] replaced by [1] (default
     '0001_image.png' -> '0001_depth.png').
 
-Differences from the reference, on purpose: a crop that does not fit inside
+Differences from the reference, on purpose: an EXIF orientation tag (phone
+photos) is applied, so that training, testing and the demo all see a photo
+upright, as image viewers show it (the reference reads the stored pixels;
+its data sets carry no such tag); a crop that does not fit inside
 an image (the reference zero-pads it) skips that image with a counted
 warning; unreadable files and missing pairs are skipped and counted rather
 than crashing a worker (the reference silently drops images without a pair).
@@ -43,6 +46,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
+from PIL import ImageOps
 
 # The reference's IMG_EXTENSIONS ('webp' there lacks its dot; fixed here).
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
@@ -267,13 +271,37 @@ def _probe_uncached(path: str) -> _Probe:
       with Image.open(path) as im:  # verify() leaves the image unusable.
         fmt, mode, (width, height) = im.format, im.mode, im.size
         im.load()  # raises OSError for truncated data.
+        turn = orientation(im)
   except Exception as e:  # pylint: disable=broad-except
     return _Probe(error=f'{type(e).__name__}: {e}')
   if width <= 0 or height <= 0:
     return _Probe(error=f'empty image ({width}x{height})')
+  if turn in _SWAPS_SIDES:
+    width, height = height, width
   modes = _NATIVE_FORMATS.get(fmt, ())
-  native = fmt in _NATIVE_FORMATS and (modes is None or mode in modes)
+  # TensorFlow's decoders ignore EXIF: a tagged file goes through PIL.
+  native = (fmt in _NATIVE_FORMATS and (modes is None or mode in modes)
+            and turn == 1)
   return _Probe(width, height, native)
+
+
+_EXIF_ORIENTATION = 0x0112
+_SWAPS_SIDES = (5, 6, 7, 8)  # the transposing orientations
+
+
+def orientation(im: Image.Image) -> int:
+  """The EXIF orientation tag of an open image (1: stored upright; 1 when
+  absent or invalid)."""
+  try:
+    value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
+  except Exception:  # pylint: disable=broad-except
+    return 1  # a damaged EXIF block: the pixels as stored
+  return value if 1 <= value <= 8 else 1
+
+
+def upright(im: Image.Image) -> Image.Image:
+  """`im` turned as its EXIF orientation says (itself when upright)."""
+  return ImageOps.exif_transpose(im) if orientation(im) != 1 else im
 
 
 def rgb01(im: Image.Image) -> np.ndarray:

@@ -22,8 +22,9 @@ pipeline only sees readable files whose crop fits. PNG (8/16-bit, grayscale,
 palette, RGBA), GIF and RGB/grayscale JPEG are decoded in-graph with
 `tf.io.decode_image` (JPEG with `decode_jpeg(dct_method='INTEGER_ACCURATE')`,
 bit-exact with PIL); other formats PIL reads (BMP, WebP, TIFF, PPM/PGM, CMYK
-JPEG) go through a `tf.numpy_function` PIL fallback, built into the graph only
-if some file needs it. Alpha is dropped, as PIL's convert('RGB') does; 16-bit
+JPEG) and files with an EXIF orientation tag (turned upright) go through a
+`tf.numpy_function` PIL fallback, built into the graph only if some file
+needs it. Alpha is dropped, as PIL's convert('RGB') does; 16-bit
 values are scaled by 1/65535 (the reference's 8-bit convert clips them).
 
 Depth: the depth PNG value p in [0, 1] is returned as `depth_gt` (channel 0
@@ -114,7 +115,7 @@ def _pil_decode(path) -> np.ndarray:
   if isinstance(path, bytes):
     path = path.decode('utf-8')
   with Image.open(path) as im:
-    return image_files.rgb01(im)
+    return image_files.rgb01(image_files.upright(im))
 
 
 def _decode(path: tf.Tensor, use_pil: tf.Tensor, any_pil: bool) -> tf.Tensor:

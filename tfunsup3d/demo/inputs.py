@@ -24,7 +24,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
 
 from tfunsup3d.data import image_files
 from tfunsup3d.errors import UserError
@@ -157,7 +156,7 @@ def read_image(path: str) -> np.ndarray:
   try:
     with Image.open(path) as im:
       im.load()
-      array = image_files.rgb01(ImageOps.exif_transpose(im))
+      array = image_files.rgb01(image_files.upright(im))
   except Exception as e:  # pylint: disable=broad-except
     raise ValueError(f'{type(e).__name__}: {e}') from None
   if array.ndim != 3 or array.shape[0] < 1 or array.shape[1] < 1:
