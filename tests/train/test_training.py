@@ -164,49 +164,22 @@ class TrainingTest(tf.test.TestCase):
     again = loop.train(cfg, task=self.task)
     self.assertEqual(again['step'], 4)
 
-  def test_stop_saves_mid_epoch_and_resumes_exactly(self):
+  def _stop_and_resume(self, name, asked, pattern):
+    """Stops a 2-epoch run (2 steps each) when `asked(task)` on an
+    `_EvalCount` proxy; checks the error against `pattern` and that the
+    resumed run ends as an unstopped one. Returns the proxy."""
     straight = loop.train(self._cfg('straight', num_epochs=2), task=self.task)
     final = tiny.weights(self.task)
     tiny.reset(self.task)
-    # No step checkpoints: the stop itself saves, after the 3rd step (mid
-    # epoch 1 of 2 steps each), whenever during that step it was asked.
-    cfg = self._cfg('stopped', num_epochs=2)
-    task = _Proxy(self.task)
-    with self.assertRaisesRegex(
-        loop.TrainingStopped,
-        r'^stopped by SIGTERM at epoch 1, step 1 of 2 \(global step 3\); '
-        r'saved .*ckpt-3$') as caught:
-      loop.train(cfg, task=task,
-                 stop=lambda: 'SIGTERM' if task.calls >= 3 else None)
-    self.assertEqual(task.calls, 3)
+    cfg = self._cfg(name, num_epochs=2)  # No step checkpoints: the stop saves.
+    task = _EvalCount(self.task)
+    with self.assertRaisesRegex(loop.TrainingStopped, pattern) as caught:
+      loop.train(cfg, task=task, stop=lambda: 'SIGTERM' if asked(task)
+                 else None)
     self.assertEqual(caught.exception.reason, 'SIGTERM')
     self.assertEqual(caught.exception.checkpoint,
                      tf.train.latest_checkpoint(cfg.checkpoint_dir))
-    tiny.reset(self.task)
-    resumed = loop.train(cfg, task=self.task)
-    self.assertEqual(os.path.basename(resumed['resumed_from']), 'ckpt-3')
-    self.assertEqual(resumed['step'], 4)
-    for a, b in zip(final, tiny.weights(self.task)):
-      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
-    for split in ('train', 'val'):
-      self.assertAllClose(straight['metrics']['1'][split]['loss_total'],
-                          resumed['metrics']['1'][split]['loss_total'],
-                          rtol=1e-5)
-
-  def test_stop_during_validation_resumes_with_that_validation(self):
-    straight = loop.train(self._cfg('straight', num_epochs=2), task=self.task)
-    final = tiny.weights(self.task)
-    tiny.reset(self.task)
-    # Asked during epoch 0's validation: saved with the epoch's steps done.
-    cfg = self._cfg('stop_in_val', num_epochs=2)
-    task = _EvalCount(self.task)
-    with self.assertRaisesRegex(loop.TrainingStopped,
-                                r'epoch 0, step 2 of 2 \(global step 2\); '
-                                r'saved .*ckpt-2$'):
-      loop.train(cfg, task=task,
-                 stop=lambda: 'SIGINT' if task.evals else None)
-    self.assertEqual((task.calls, task.evals), (2, 1))
-    tiny.reset(self.task)
+    tiny.reset(self.task)  # Only the checkpoint counts.
     resumed = loop.train(cfg, task=self.task)
     self.assertEqual(resumed['step'], 4)
     for a, b in zip(final, tiny.weights(self.task)):
@@ -216,6 +189,22 @@ class TrainingTest(tf.test.TestCase):
         self.assertAllClose(straight['metrics'][epoch][split]['loss_total'],
                             resumed['metrics'][epoch][split]['loss_total'],
                             rtol=1e-5)
+    return task
+
+  def test_stop_saves_mid_epoch_and_resumes_exactly(self):
+    # Asked during the 3rd step (mid epoch 1): saved after it.
+    task = self._stop_and_resume(
+        'stopped', lambda task: task.calls >= 3,
+        r'^stopped by SIGTERM at epoch 1, step 1 of 2 \(global step 3\); '
+        r'saved .*ckpt-3$')
+    self.assertEqual(task.calls, 3)
+
+  def test_stop_during_validation_resumes_with_that_validation(self):
+    # Asked during epoch 0's validation: saved with the epoch's steps done.
+    task = self._stop_and_resume(
+        'stop_in_val', lambda task: task.evals,
+        r'epoch 0, step 2 of 2 \(global step 2\); saved .*ckpt-2$')
+    self.assertEqual((task.calls, task.evals), (2, 1))
 
   def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(self):
     tiny.write_split(self.data, 'train', 12, with_depth=True, seed=5)
