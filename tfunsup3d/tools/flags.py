@@ -274,6 +274,23 @@ def stopped(prog: str, error: Exception, resume: bool) -> int:
   return 128 + int(number)
 
 
+def train_stoppable(cfg: config_lib.Config, name: str):
+  """`loop.train(cfg)` with a first Ctrl-C or SIGTERM turned into a saved
+  stop (`stop_on_signal`; not in multi-worker runs).
+
+  Returns:
+    (the training result, 0), or (None, the exit status) after a stop,
+    reported by `stopped`.
+  """
+  from tfunsup3d.train import loop  # pylint: disable=g-import-not-at-top
+  prog = program_name(name)
+  try:
+    with stop_on_signal(prog, cfg.strategy != 'multi_worker') as stop:
+      return loop.train(cfg, stop=stop), 0
+  except loop.TrainingStopped as e:
+    return None, stopped(prog, e, cfg.resume)
+
+
 def program_name(name: Optional[str] = None) -> str:
   if name:
     return name if name.startswith('tfunsup3d') else f'tfunsup3d-{name}'

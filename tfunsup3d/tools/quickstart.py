@@ -103,7 +103,7 @@ def _data_step(cfg, counts, options):
 
 def main(cfg: config_lib.Config) -> int:
   # pylint: disable=g-import-not-at-top
-  from tfunsup3d.train import evaluate, loop
+  from tfunsup3d.train import evaluate
   cfg = cfg.resolved()
   if cfg.test_data_dir is None:
     cfg.test_data_dir = os.path.join(cfg.train_val_data_dir, 'test')
@@ -112,13 +112,9 @@ def main(cfg: config_lib.Config) -> int:
   _data_step(cfg, counts, synth_params.SynthOptions.for_category(
       FLAGS.category))
   print(f'[2/4] training -> {cfg.checkpoint_dir}')
-  prog = tool_flags.program_name('quickstart')
-  try:
-    with tool_flags.stop_on_signal(prog, cfg.strategy != 'multi_worker'
-                                   ) as stop:
-      result = loop.train(cfg, stop=stop)
-  except loop.TrainingStopped as e:
-    return tool_flags.stopped(prog, e, cfg.resume)
+  result, status = tool_flags.train_stoppable(cfg, 'quickstart')
+  if status:
+    return status
   print(f'      {result["epoch"]} epochs, {result["step"]} steps')
   print('[3/4] testing')
   tested = evaluate.test(cfg, write_images=True)

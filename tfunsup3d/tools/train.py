@@ -35,11 +35,9 @@ def main(cfg: config_lib.Config) -> int:
   image_files.check_split_dir(cfg, 'train')  # before TensorFlow loads
   from tfunsup3d.train import checkpoints, loop  # pylint: disable=g-import-not-at-top
   try:
-    with tool_flags.stop_on_signal(tool_flags.program_name('train'),
-                                   cfg.strategy != 'multi_worker') as stop:
-      result = loop.train(cfg, stop=stop)
-  except loop.TrainingStopped as e:
-    return tool_flags.stopped(tool_flags.program_name('train'), e, cfg.resume)
+    result, status = tool_flags.train_stoppable(cfg, 'train')
+    if status:
+      return status
   except checkpoints.CheckpointError as e:
     raise tool_flags.UserError(str(e)) from e
   except loop.NonFiniteLossError as e:
