@@ -46,6 +46,9 @@ Rows (`--rows`, comma-separated):
                    beats 1, the networks are pulled together towards
                    their copy at the search, its factors moved to that g
                    (`trainers.AmbiguitySearchTask`).
+  view_shift       lever: netV also sees each batch shifted sideways by a
+                   few pixels and must give it the same rotation
+                   (`trainers.ViewShiftTask`).
   The given_* rows (not given_mask) train on random batches of the train
   split held in memory, without the flip augmentation (a flip would negate
   the given yaw and light direction); they localise a shortfall of `unsup`
@@ -108,9 +111,11 @@ ROWS = {
     'coupled_gain': {},  # trained by `train_coupled_gain`
     'coupled_gain_smooth': {},
     'ambiguity_search': {},  # trained by `train_ambiguity_search`
+    'view_shift': {},  # trained by `train_view_shift`
 }
 # Rows that try a change to the method: only run when named in --rows.
-LEVER_ROWS = ('coupled_gain', 'coupled_gain_smooth', 'ambiguity_search')
+LEVER_ROWS = ('coupled_gain', 'coupled_gain_smooth', 'ambiguity_search',
+              'view_shift')
 ROW_TITLES = {
     'unsup': 'Unsup3D (ours, no depth labels)',
     'supervised': 'depth network trained on GT depth (upper bound)',
@@ -134,6 +139,8 @@ ROW_TITLES = {
     'ambiguity_search': 'lever: a line search along the bas-relief '
                         'ambiguity every 50 steps, the networks pulled '
                         'together to its best gain',
+    'view_shift': 'lever: the rotation netV gives a batch and its copy '
+                  'shifted sideways kept equal',
 }
 
 
@@ -526,6 +533,7 @@ def main(argv=None) -> Dict[str, object]:
                'coupled_gain_smooth': functools.partial(
                    trainers.train_coupled_gain, smooth_effective=True),
                'ambiguity_search': trainers.train_ambiguity_search,
+               'view_shift': trainers.train_view_shift,
                }.get(name) or (
                    functools.partial(trainers.train_given,
                                      given=name.removeprefix('given_'))

@@ -319,6 +319,57 @@ class CoupledGainTask(task_lib.Unsup3DTask):
     return result
 
 
+VIEW_SHIFT_PX = 4  # the largest sideways shift of `ViewShiftTask`'s copy
+
+
+def shift_columns(images, shift):
+  """`[B, H, W, C]` moved right by `shift` pixels (an int scalar tensor,
+  |shift| < W), the columns brought in mirrored from the edge (a gather:
+  one compiled program for every shift, where a slice at a varying offset
+  would be compiled again for each)."""
+  width = images.shape[2]
+  source = tf.range(width) - shift
+  source = tf.where(source < 0, -source - 1, source)
+  source = tf.where(source >= width, 2 * width - source - 1, source)
+  return tf.gather(images, source, axis=2)
+
+
+class ViewShiftTask(task_lib.Unsup3DTask):
+  """The method with a view that a sideways shift of the photo must not
+  turn: each step netV also sees the batch moved by a random whole number
+  of pixels in [-VIEW_SHIFT_PX, VIEW_SHIFT_PX] (one per step, seeded by
+  (seed + 1, step)), and `weight` x mean |rotation(moved) - rotation|
+  (netV's raw outputs, in units of `xyz_rotation_range`) joins the loss, so
+  that a position can only be explained by the translation."""
+
+  def __init__(self, cfg, weight: float = 1.0):
+    self.weight = weight
+    super().__init__(cfg)
+
+  def _scalars(self, inputs, epoch, relief=1.0, K=None):
+    result = super()._scalars(inputs, epoch, relief, K)
+    step, images = self.optimizers['netD'].iterations, inputs['image']
+    seed = tf.stack([tf.constant(self.cfg.seed + 1, tf.int32),
+                     tf.cast(step, tf.int32)])
+    shift = tf.random.stateless_uniform([], seed, -VIEW_SHIFT_PX,
+                                        VIEW_SHIFT_PX + 1, dtype=tf.int32)
+    raw, moved = (self.model.netV(im * 2.0 - 1.0)
+                  for im in (images, shift_columns(images, shift)))
+    result['loss_view_shift'] = tf.reduce_mean(
+        tf.abs(moved[:, :3] - raw[:, :3]))
+    result['loss_total'] += self.weight * result['loss_view_shift']
+    return result
+
+
+def train_view_shift(cfg, steps: int, eval_every: int, scorer,
+                     log) -> Dict[str, object]:
+  """A lever row: the method with `ViewShiftTask`."""
+  keras.utils.set_random_seed(cfg.seed)
+  task = ViewShiftTask(cfg)
+  return _loop(cfg, steps, eval_every, log, lambda: scorer(task.model),
+               task.train_step)
+
+
 def train_coupled_gain(cfg, steps: int, eval_every: int, scorer, log,
                        smooth_effective: bool = False) -> Dict[str, object]:
   """A lever row: the method with `CoupledGainTask`."""

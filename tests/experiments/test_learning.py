@@ -428,6 +428,7 @@ class CoupledGainTest(tf.test.TestCase):
     self.assertNotIn('coupled_gain', rows)
     self.assertNotIn('coupled_gain_smooth', rows)
     self.assertNotIn('ambiguity_search', rows)
+    self.assertNotIn('view_shift', rows)
     self.assertIn('unsup', rows)
     self.assertEqual(learning.parse_args(['--rows=coupled_gain']).rows,
                      'coupled_gain')
@@ -534,6 +535,34 @@ class AmbiguitySearchTest(tf.test.TestCase):
     task.search(images)
     self.assertNotAllClose(losses[0], losses[1])
     self.assertAllClose(task.model.canonical(images)['canon_depth'], before)
+
+
+class ViewShiftTest(tf.test.TestCase):
+
+  def test_shift_columns_moves_right_and_mirrors_the_edge(self):
+    images = np.arange(2 * 3 * 5 * 1, dtype=np.float32).reshape(2, 3, 5, 1)
+    row = images[0, 0, :, 0]  # 0 1 2 3 4
+    moved = trainers.shift_columns(tf.constant(images), tf.constant(2))
+    self.assertAllEqual(moved[0, 0, :, 0], [1, 0, 0, 1, 2])
+    self.assertAllEqual(trainers.shift_columns(images, tf.constant(-1))
+                        [0, 0, :, 0], [1, 2, 3, 4, 4])
+    self.assertAllEqual(trainers.shift_columns(images, tf.constant(0)),
+                        images)
+    self.assertAllEqual(row, [0, 1, 2, 3, 4])
+
+  def test_adds_the_invariance_to_the_loss(self):
+    images = np.random.default_rng(0).uniform(
+        0, 1, (4, 64, 64, 3)).astype(np.float32)
+    cfg = tiny.tiny_model().cfg
+    keras.utils.set_random_seed(0)
+    task = trainers.ViewShiftTask(cfg, weight=2.0)
+    keras.utils.set_random_seed(0)
+    plain = task_lib.Unsup3DTask(cfg)
+    want = plain._scalars({'image': images}, 0)  # pylint: disable=protected-access
+    got = task._scalars({'image': images}, 0)  # pylint: disable=protected-access
+    self.assertGreater(float(got['loss_view_shift']), 0.0)
+    self.assertAllClose(got['loss_total'], want['loss_total'] +
+                        2.0 * got['loss_view_shift'], rtol=1e-5)
 
 
 @pytest.mark.slow
