@@ -46,6 +46,18 @@ class _EvalCount(_Proxy):
     return self.task.eval_step(batch, epoch)
 
 
+class _Names(_Proxy):
+  """Records the names of the images each step trains on."""
+
+  def __init__(self, task):
+    super().__init__(task)
+    self.names = []
+
+  def train_step(self, batch, epoch):
+    self.names += list(batch['name'].numpy())
+    return super().train_step(batch, epoch)
+
+
 class _Interrupt(Exception):
   pass
 
@@ -205,6 +217,28 @@ class TrainingTest(tf.test.TestCase):
         'stop_in_val', lambda task: task.evals,
         r'epoch 0, step 2 of 2 \(global step 2\); saved .*ckpt-2$')
     self.assertEqual((task.calls, task.evals), (2, 1))
+
+  def test_resume_with_another_batch_size_goes_on_at_the_same_image(self):
+    # Stopped after 2 steps of 4 images (8 of the epoch's 16 images seen),
+    # resumed with batches of 2: steps 4-7 at the new size, the epoch's
+    # images 8-15 in the same shuffled order (shuffle and flips are drawn
+    # per image, before batching).
+    tiny.write_split(self.data, 'train', 16, with_depth=True, seed=5)
+    cfg = self._cfg('rebatch', num_epochs=1)
+    task = _Proxy(self.task)
+    with self.assertRaises(loop.TrainingStopped):
+      loop.train(cfg, task=task, stop=lambda: 'SIGINT' if task.calls >= 2
+                 else None)
+    small = dataclasses.replace(cfg, batch_size=2)
+    order = [n for batch in loop.train_dataset(small, 0)
+             for n in batch['name'].numpy()]
+    seen = _Names(self.task)
+    with self.assertLogs(level='WARNING') as logs:
+      loop.train(small, task=seen)
+    self.assertEqual(seen.names, order[8:])
+    self.assertIn('batch_size 2 now, 4 when this checkpoint was saved: '
+                  'epoch 0 goes on after its first 8 images (step 4 at the '
+                  'new size)', '\n'.join(logs.output))
 
   def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(self):
     tiny.write_split(self.data, 'train', 12, with_depth=True, seed=5)

@@ -141,11 +141,12 @@ class Checkpoints:
     write_run_file(os.path.join(self.directory, CONFIG_FILE), cfg.to_yaml())
 
   def check_config(self, cfg):
-    """Raises CheckpointError if the run's config.yml has other network
-    sizes than `cfg` (its checkpoints could not load)."""
+    """The run's config.yml as a `Config` (None without one); raises
+    CheckpointError if it has other network sizes than `cfg` (its
+    checkpoints could not load)."""
     path = os.path.join(self.directory, CONFIG_FILE)
     if not os.path.isfile(path):
-      return
+      return None
     from tfunsup3d import config as config_lib  # pylint: disable=g-import-not-at-top
     saved = config_lib.load(path)
     diff = [f'{k}: {getattr(saved, k)!r} in {path}, {getattr(cfg, k)!r} now'
@@ -155,6 +156,7 @@ class Checkpoints:
           'Cannot resume from ' + self.directory + ', the network sizes '
           'differ (' + '; '.join(diff) + '). Use another checkpoint_dir, or '
           'resume=false to start over there.')
+    return saved
 
   def candidates(self) -> List[str]:
     """Checkpoint prefixes to try, newest first (see

@@ -365,8 +365,10 @@ def _resume(cfg: config_lib.Config, task: Unsup3DTask,
   optimisers' lr to `cfg.lr`; returns the restored prefix or None."""
   resumed = None
   if cfg.resume:
-    ckpts.check_config(cfg)
+    saved = ckpts.check_config(cfg)
     resumed = ckpts.restore()
+    if resumed and saved is not None:
+      _rebatch(ckpts.state, saved.batch_size, cfg.batch_size)
   elif ckpts.candidates():
     logging.warning('resume=false: starting over; the checkpoints already in '
                     '%s will be replaced as new ones are saved.',
@@ -386,6 +388,22 @@ def _resume(cfg: config_lib.Config, task: Unsup3DTask,
                    lr, saved)
       opt.learning_rate.assign(lr)
   return resumed
+
+
+def _rebatch(state, saved_batch: int, batch: int):
+  """Keeps a mid-epoch resume at the same place in the epoch's images when
+  the batch size changed (a run resumed with a smaller batch after running
+  out of memory): the epoch's steps done are counted again in batches of
+  the new size (rounded down: at most one batch of images is seen twice)."""
+  done = int(state.epoch_step.numpy())
+  if saved_batch == batch or not done:
+    return
+  images = done * saved_batch
+  state.epoch_step.assign(images // batch)
+  logging.warning(
+      'batch_size %d now, %d when this checkpoint was saved: epoch %d goes '
+      'on after its first %d images (step %d at the new size).', batch,
+      saved_batch, int(state.epoch.numpy()), images, images // batch)
 
 
 def _train_steps(cfg: config_lib.Config) -> int:
