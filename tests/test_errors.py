@@ -52,3 +52,17 @@ def test_write_failure_puts_tensorflows_cause_before_its_long_path():
 ])
 def test_write_failure_names_the_cause_and_the_setting(error, hint):
   assert errors.write_failure(error, 'k') == hint
+
+
+@pytest.mark.parametrize('error,expected', [
+    (tf.errors.ResourceExhaustedError(None, None, 'OOM when allocating x'),
+     'out of memory: OOM when allocating x (lower --batch_size, or for '
+     'training set --remat=true; training resumes from its last '
+     'checkpoint)'),
+    # A full disk is a write failure, not memory.
+    (tf.errors.ResourceExhaustedError(None, None, 'a; No space left on '
+                                      'device'), None),
+    (MemoryError(), None),
+    (ValueError('OOM'), None)])
+def test_out_of_memory(error, expected):
+  assert errors.out_of_memory(error) == expected

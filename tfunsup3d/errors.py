@@ -13,6 +13,7 @@ Exit statuses of every console script:
 
 import errno
 import re
+from typing import Optional
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -54,6 +55,20 @@ def is_disk_failure(error: BaseException) -> bool:
                                       t in text for t in (
                                           'No space left', 'Read-only',
                                           'Permission denied'))
+
+
+def out_of_memory(error: BaseException) -> Optional[str]:
+  """One line for an accelerator or allocator out-of-memory error (a
+  tf.errors.ResourceExhaustedError that is not a full disk), else None."""
+  if (type(error).__name__ != 'ResourceExhaustedError' or
+      is_disk_failure(error)):
+    return None
+  text = str(getattr(error, 'message', None) or error)
+  text = re.sub(r'\{\{[^}]*\}\}\s*', '', text)  # TF's op-name prefix
+  first = ' '.join(text.strip().splitlines()[0].split())[:200] if (
+      text.strip()) else 'ResourceExhaustedError'
+  return (f'out of memory: {first} (lower --batch_size, or for training '
+          'set --remat=true; training resumes from its last checkpoint)')
 
 
 def write_failure(error: BaseException, setting: str) -> str:

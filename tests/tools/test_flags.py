@@ -358,6 +358,28 @@ def test_main_wrapper_reports_a_full_disk_in_one_line(monkeypatch, capsys):
       'disk)\n')
 
 
+def test_main_wrapper_reports_out_of_memory_in_one_line(monkeypatch, capsys):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
+  monkeypatch.delenv(tool_flags.DEBUG_ENV, raising=False)
+
+  def fn(cfg):
+    del cfg
+    raise tf.errors.ResourceExhaustedError(
+        None, None, '{{function_node __inference_step_1}} OOM when allocating '
+        'tensor with shape[64,512,64,64] and type float on GPU:0\n'
+        ' [[{{node conv}}]]\nHint: ...')
+
+  with pytest.raises(SystemExit) as exit_info:
+    tool_flags.main_wrapper(fn, 'train')(['prog'])
+  assert exit_info.value.code == 2
+  assert capsys.readouterr().err == (
+      'tfunsup3d-train: error: out of memory: OOM when allocating tensor '
+      'with shape[64,512,64,64] and type float on GPU:0 (lower --batch_size, '
+      'or for training set --remat=true; training resumes from its last '
+      'checkpoint)\n')
+
+
 def test_main_wrapper_keeps_tracebacks_of_other_os_errors(monkeypatch):
   monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
 

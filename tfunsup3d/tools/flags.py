@@ -373,6 +373,8 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
     except KeyboardInterrupt:
       fail(prog, 'interrupted', 128 + signal.SIGINT)
     except Exception as e:  # pylint: disable=broad-except
+      if not _debug() and errors.out_of_memory(e):
+        fail(prog, errors.out_of_memory(e))
       if _debug() or not errors.is_disk_failure(e):
         raise  # A bug: keep the traceback.
       where = getattr(e, 'filename', None)
