@@ -62,7 +62,9 @@ def test_write_failure_names_the_cause_and_the_setting(error, hint):
     # A full disk is a write failure, not memory.
     (tf.errors.ResourceExhaustedError(None, None, 'a; No space left on '
                                       'device'), None),
-    (MemoryError(), None),
+    (MemoryError(), 'out of memory: MemoryError (lower --batch_size, or for '
+     'training set --remat=true; training resumes from its last '
+     'checkpoint)'),
     (ValueError('OOM'), None)])
 def test_out_of_memory(error, expected):
   assert errors.out_of_memory(error) == expected

@@ -58,15 +58,16 @@ def is_disk_failure(error: BaseException) -> bool:
 
 
 def out_of_memory(error: BaseException) -> Optional[str]:
-  """One line for an accelerator or allocator out-of-memory error (a
+  """One line for an out-of-memory error (Python's MemoryError, or a
   tf.errors.ResourceExhaustedError that is not a full disk), else None."""
-  if (type(error).__name__ != 'ResourceExhaustedError' or
+  if not isinstance(error, MemoryError) and (
+      type(error).__name__ != 'ResourceExhaustedError' or
       is_disk_failure(error)):
     return None
   text = str(getattr(error, 'message', None) or error)
   text = re.sub(r'\{\{[^}]*\}\}\s*', '', text)  # TF's op-name prefix
   first = ' '.join(text.strip().splitlines()[0].split())[:200] if (
-      text.strip()) else 'ResourceExhaustedError'
+      text.strip()) else type(error).__name__
   return (f'out of memory: {first} (lower --batch_size, or for training '
           'set --remat=true; training resumes from its last checkpoint)')
 
