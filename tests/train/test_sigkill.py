@@ -110,7 +110,6 @@ class SigkillTest(tf.test.TestCase):
     self.assertTrue(np.isfinite(
         result['metrics'][str(epoch)]['train']['loss_total']))
 
-
   def test_a_signal_saves_the_state_and_exits_128_plus_its_number(self):
     for sig, name in ((signal.SIGINT, 'SIGINT'), (signal.SIGTERM, 'SIGTERM')):
       with self.subTest(name):
