@@ -12,7 +12,8 @@ Exit status: 0 on success; 2 on bad input, checked before anything is
 built or written (flag or config value, missing or unusable data, a
 checkpoint_dir that is a file or cannot be written), or on a write that
 fails later (full disk: the previous checkpoints stay intact, no partial
-files are left); 3 when a loss became NaN/Inf or the weights diverged (the
+files are left), or when memory runs out (lower --batch_size or set
+--remat=true, then resume); 3 when a loss became NaN/Inf or the weights diverged (the
 one line names the last checkpoint that trains on: resume from it with a
 lower --lr). Always one line `tfunsup3d-train: error: ...` on stderr.
 
