@@ -57,6 +57,11 @@ def is_disk_failure(error: BaseException) -> bool:
                                           'Permission denied'))
 
 
+def _without_op_names(text: str) -> str:
+  """A TF error message without its `{{function_node ...}}` prefixes."""
+  return re.sub(r'\{\{[^}]*\}\}\s*', '', text)
+
+
 def out_of_memory(error: BaseException) -> Optional[str]:
   """One line for an out-of-memory error (Python's MemoryError, or a
   tf.errors.ResourceExhaustedError that is not a full disk), else None."""
@@ -64,8 +69,7 @@ def out_of_memory(error: BaseException) -> Optional[str]:
       type(error).__name__ != 'ResourceExhaustedError' or
       is_disk_failure(error)):
     return None
-  text = str(getattr(error, 'message', None) or error)
-  text = re.sub(r'\{\{[^}]*\}\}\s*', '', text)  # TF's op-name prefix
+  text = _without_op_names(str(getattr(error, 'message', None) or error))
   first = ' '.join(text.strip().splitlines()[0].split())[:200] if (
       text.strip()) else type(error).__name__
   return (f'out of memory: {first} (lower --batch_size, or for training '
@@ -85,7 +89,7 @@ def write_failure(error: BaseException, setting: str) -> str:
   kind = type(error).__name__
   text = (getattr(error, 'strerror', None) or getattr(error, 'message', None)
           or str(error))
-  text = re.sub(r'\{\{[^}]*\}\}\s*', '', str(text))  # TF's op-name prefix
+  text = _without_op_names(str(text))
   where, sep, cause = text.rpartition('; ')  # TF's '<file>; <cause>'
   if sep:
     text = f'{cause}: {where}'  # The cause first: long paths get cut.

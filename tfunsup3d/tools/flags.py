@@ -373,12 +373,11 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
     except KeyboardInterrupt:
       fail(prog, 'interrupted', 128 + signal.SIGINT)
     except Exception as e:  # pylint: disable=broad-except
-      if not _debug() and errors.out_of_memory(e):
-        fail(prog, errors.out_of_memory(e))
-      if _debug() or not errors.is_disk_failure(e):
+      memory = errors.out_of_memory(e)
+      if _debug() or not (memory or errors.is_disk_failure(e)):
         raise  # A bug: keep the traceback.
       where = getattr(e, 'filename', None)
-      fail(prog, f'Cannot write{f" {where}" if where else ""}: '
+      fail(prog, memory or f'Cannot write{f" {where}" if where else ""}: '
            f'{errors.write_failure(e, "the output folder")}')
     return int(status or 0)
 
