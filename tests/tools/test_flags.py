@@ -341,43 +341,36 @@ def test_main_wrapper_refuses_urls_in_the_scripts_own_flags(monkeypatch,
   assert len(ran) == 1
 
 
-def test_main_wrapper_reports_a_full_disk_in_one_line(monkeypatch, capsys):
-  monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
-  monkeypatch.delenv(tool_flags.DEBUG_ENV, raising=False)
-
-  def fn(cfg):
-    del cfg
-    raise OSError(28, 'No space left on device', 'out/a.png')
-
-  with pytest.raises(SystemExit) as exit_info:
-    tool_flags.main_wrapper(fn, 'demo')(['prog'])
-  assert exit_info.value.code == 2
-  assert capsys.readouterr().err == (
-      'tfunsup3d-demo: error: Cannot write out/a.png: No space left on device '
-      '(the disk is full: free space, or set the output folder to another '
-      'disk)\n')
-
-
-def test_main_wrapper_reports_out_of_memory_in_one_line(monkeypatch, capsys):
+def _out_of_memory():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.errors.ResourceExhaustedError(
+      None, None, '{{function_node __inference_step_1}} OOM when allocating '
+      'tensor with shape[64,512,64,64] and type float on GPU:0\n'
+      ' [[{{node conv}}]]\nHint: ...')
+
+
+@pytest.mark.parametrize('script,make_error,message', [
+    ('demo', lambda: OSError(28, 'No space left on device', 'out/a.png'),
+     'Cannot write out/a.png: No space left on device (the disk is full: '
+     'free space, or set the output folder to another disk)'),
+    ('train', _out_of_memory,
+     'out of memory: OOM when allocating tensor with shape[64,512,64,64] and '
+     'type float on GPU:0 (lower --batch_size, or for training set '
+     '--remat=true; training resumes from its last checkpoint)')])
+def test_main_wrapper_reports_a_full_disk_or_memory_in_one_line(
+    monkeypatch, capsys, script, make_error, message):
   monkeypatch.setattr(tool_flags, 'FLAGS', _flag_values([]))
   monkeypatch.delenv(tool_flags.DEBUG_ENV, raising=False)
 
   def fn(cfg):
     del cfg
-    raise tf.errors.ResourceExhaustedError(
-        None, None, '{{function_node __inference_step_1}} OOM when allocating '
-        'tensor with shape[64,512,64,64] and type float on GPU:0\n'
-        ' [[{{node conv}}]]\nHint: ...')
+    raise make_error()
 
   with pytest.raises(SystemExit) as exit_info:
-    tool_flags.main_wrapper(fn, 'train')(['prog'])
+    tool_flags.main_wrapper(fn, script)(['prog'])
   assert exit_info.value.code == 2
   assert capsys.readouterr().err == (
-      'tfunsup3d-train: error: out of memory: OOM when allocating tensor '
-      'with shape[64,512,64,64] and type float on GPU:0 (lower --batch_size, '
-      'or for training set --remat=true; training resumes from its last '
-      'checkpoint)\n')
+      f'tfunsup3d-{script}: error: {message}\n')
 
 
 def test_main_wrapper_keeps_tracebacks_of_other_os_errors(monkeypatch):
