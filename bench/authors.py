@@ -143,6 +143,22 @@ def _vgg16_features(torch):
   return torch.nn.Sequential(*layers)
 
 
+REMAT_VALUES = {'true': True, 'false': False, 'light': 'light',
+                'auto': 'auto'}
+
+
+def add_remat_flag(parser, what: str) -> None:
+  """`--remat[=VALUE]`: config `remat` of `what` (bare: true, the image
+  networks recomputed whole; default: auto, as training decides)."""
+  parser.add_argument(
+      '--remat', nargs='?', const=True, default='auto',
+      type=lambda s: REMAT_VALUES[s.lower()], metavar='{false,light,true,auto}',
+      help=f'config remat of {what}: false, light (the layers between '
+      'convolutions recomputed), true (the image networks recomputed '
+      'whole; also a bare --remat) or auto (the default: light unless the '
+      'whole step is XLA-compiled)')
+
+
 def import_torch(caller: str):
   """`torch`, or SystemExit saying how to install it."""
   try:
@@ -361,8 +377,7 @@ def main(argv=None):
   parser.add_argument('--xla', default='auto', choices=('auto', 'on', 'off'),
                       help='XLA on our whole step and decompose (off: the '
                       'rasteriser alone); auto: config.jit_compile')
-  parser.add_argument('--remat', action='store_true',
-                      help='config remat of our train step')
+  add_remat_flag(parser, 'our train step')
   parser.add_argument('--mixed_precision', default='none',
                       choices=('none', 'bfloat16', 'float16'),
                       help='config mixed_precision of our step and decompose')

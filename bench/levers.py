@@ -13,7 +13,9 @@ Levers (variant A -> variant B; ratio = B / A, below 1: B is faster):
     `anti_aliasing: false` (at S; with `--xla`).
   remat: the image networks' activations kept for the backward pass ->
     recomputed there (`remat: true`; with `--xla`). Peak memory is per
-    process: measure it with `bench.model --what=train [--remat]`.
+    process: measure it with `bench.model --what=train --remat=VALUE`.
+  remat_light: kept -> the layers between the image networks'
+    convolutions recomputed (`remat: light`; with `--xla`).
   vgg_pool: VGG16's max pools as `keras.layers.MaxPooling2D` (before) ->
     `MaxPool2x2` (a reshape and a max: the default; with `--xla`).
 
@@ -61,7 +63,10 @@ LEVERS = {
                     ('float16', None, {'mixed_precision': 'float16'})),
     'anti_aliasing': (('anti_aliased', None, {'anti_aliasing': True}),
                       ('aliased', None, {'anti_aliasing': False})),
-    'remat': (('kept', None, {}), ('recomputed', None, {'remat': True})),
+    'remat': (('kept', None, {'remat': False}),
+              ('recomputed', None, {'remat': True})),
+    'remat_light': (('kept', None, {'remat': False}),
+                    ('light', None, {'remat': 'light'})),
     'vgg_pool': (('keras_max_pool', None, {}, _keras_max_pools),
                  ('reshape_max_pool', None, {})),
 }

@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bench import authors
 from bench import common
 from tfunsup3d import Unsup3D
 from tfunsup3d import config as config_lib
@@ -46,7 +47,7 @@ WHAT = ('decompose', 'train')
 
 
 def build_config(name: str, lam_perc: float, mixed_precision: str = 'none',
-                 remat: bool = False) -> config_lib.Config:
+                 remat='auto') -> config_lib.Config:
   if name == 'full':
     cfg = config_lib.Config()
   elif name == 'quickstart':
@@ -146,10 +147,7 @@ def main(argv=None):
   parser.add_argument('--mixed_precision', default='none',
                       choices=tuple(precision.POLICIES),
                       help='config mixed_precision of both measurements')
-  parser.add_argument('--remat', action='store_true',
-                      help='config remat of the train step (netD, netA '
-                      'and, with the perceptual loss, netC recomputed in '
-                      'the backward pass)')
+  authors.add_remat_flag(parser, 'the train step')
   parser.add_argument('--lam_perc', type=float, default=1.0,
                       help='perceptual loss weight of the train step '
                       '(0 skips VGG16)')

@@ -56,6 +56,8 @@ def test_defaults_match_reference_code_defaults():
     ('jit_compile=true', 'jit_compile', True, bool),
     ('jit_compile=auto', 'jit_compile', 'auto', str),
     ('remat=true', 'remat', True, bool),
+    ('remat=light', 'remat', 'light', str),
+    ('remat=auto', 'remat', 'auto', str),
 ])
 def test_string_overrides_are_typed(override, key, expected, expected_type):
   cfg = config.load(overrides=[override])
@@ -219,6 +221,7 @@ def test_resolved_validates():
     ('zdim_conf', 0), ('gn_channels', 0), ('border_depth', float('nan')),
     ('xyz_rotation_range', -60.0), ('lam_flip_start_epoch', -1),
     ('jit_compile', 'maybe'), ('depth_centering', 'median'),
+    ('remat', 'sometimes'),
     ('num_workers', -3),
 ])
 def test_invalid_values_are_refused_naming_key_and_value(key, value):
@@ -377,3 +380,13 @@ def test_jit_compile_auto_is_whole_step_xla_for_narrow_networks_on_cpu(
   assert auto(jit_compile=True) and not auto(nf_depth=16, jit_compile=False)
   devices['GPU'] = ['a GPU']
   assert auto() and auto(nf_depth=16) and not auto(jit_compile=False)
+
+
+def test_remat_auto_is_light_unless_the_whole_step_is_xla(monkeypatch):
+  monkeypatch.setattr(config, 'jit_compile', lambda cfg: cfg.nf_depth < 32)
+  mode = lambda **kw: config.remat_mode(config.Config(**kw))
+  assert config.Config().remat == 'auto'
+  assert mode() == 'light' and mode(nf_depth=16) == 'none'
+  assert mode(remat=False) == 'none' and mode(remat=True) == 'networks'
+  assert mode(remat='light', nf_depth=16) == 'light'
+  assert mode(remat=True, nf_depth=16) == 'networks'

@@ -539,12 +539,13 @@ class TrainingTest(tf.test.TestCase):
     self._check_remat(xla=True)
 
   def _check_remat(self, xla, perceptual=False):
-    # Config remat: the image networks run again in the backward pass (their
-    # call counted: eagerly, or as they are traced into the XLA step) and
-    # every gradient is the one kept activations give.
+    # Config remat: the image networks (true) or the layers between their
+    # convolutions (light) run again in the backward pass (calls counted:
+    # eagerly, or as they are traced into the XLA step), and every gradient
+    # is the one kept activations give.
     images = _synthetic_images()
     results = {}
-    for remat in (False, True):
+    for remat in (False, True, 'light'):
       keras.utils.set_random_seed(3)
       model = _tiny_model(remat=remat, lam_perc=float(perceptual))
       if perceptual:  # a random VGG16: no weights file in the tests
@@ -552,13 +553,16 @@ class TrainingTest(tf.test.TestCase):
         model.vgg.trainable = False
       model.decompose(images)  # builds the networks before counting
       calls = {}
-      for name in ('netD', 'netA', 'netC', 'netV'):
-        net = getattr(model, name)
+      gn = [layer for layer in model.netD.network_layers
+            if isinstance(layer, keras.layers.GroupNormalization)][-1]
+      for name, layer in [(n, getattr(model, n))
+                          for n in ('netD', 'netA', 'netC', 'netV')] + [
+                              ('netD_gn', gn)]:
 
-        def counted(x, call=net.call, name=name):
+        def counted(x, call=layer.call, name=name, **kwargs):
           calls[name] = calls.get(name, 0) + 1
-          return call(x)
-        net.call = counted
+          return call(x, **kwargs)
+        layer.call = counted
       variables = model.trainable_variables
       forward = {}
 
@@ -569,27 +573,32 @@ class TrainingTest(tf.test.TestCase):
               model.decompose(images, training=True))['loss_total']
         forward.update(calls)
         return loss, tape.gradient(loss, variables)
-      if xla and remat:  # the baseline stays eager: one compile only
+      if xla and remat:  # the baseline stays eager: one compile each
         step = tf.function(step, jit_compile=True)
       loss, grads = step()
       results[remat] = (float(loss), forward, dict(calls), [
           np.zeros(v.shape) if g is None else g.numpy()
           for v, g in zip(variables, grads)])
-    (loss0, fwd0, all0, grads0), (loss1, fwd1, all1, grads1) = (
-        results[False], results[True])
-    self.assertAllClose(loss0, loss1, rtol=1e-5)
-    self.assertEqual(fwd0, {'netD': 1, 'netA': 1, 'netC': 1, 'netV': 1})
-    self.assertEqual(fwd1, fwd0)
+    loss0, fwd0, all0, grads0 = results[False]
+    self.assertEqual(fwd0, {'netD': 1, 'netA': 1, 'netC': 1, 'netV': 1,
+                            'netD_gn': 1})
     self.assertEqual(all0, fwd0)
-    # netC is recomputed only with the perceptual loss (see image_networks).
-    self.assertEqual(all1, {'netD': 2, 'netA': 2, 'netV': 1,
-                            'netC': 2 if perceptual else 1})
-    for g0, g1 in zip(grads0, grads1):
-      if xla:  # XLA sums in another order: equal to float32 rounding
-        self.assertLessEqual(np.linalg.norm(g1 - g0),
-                             1e-3 * np.linalg.norm(g0))
-      else:
-        self.assertAllClose(g0, g1, rtol=1e-5, atol=1e-7)
+    # netC is recomputed whole only with the perceptual loss (see
+    # image_networks); light recomputes layers, not the networks' calls.
+    recomputed = {True: {'netD': 2, 'netA': 2, 'netV': 1, 'netD_gn': 2,
+                         'netC': 2 if perceptual else 1},
+                  'light': dict(fwd0, netD_gn=2)}
+    for remat, expected in recomputed.items():
+      loss1, fwd1, all1, grads1 = results[remat]
+      self.assertAllClose(loss0, loss1, rtol=1e-5)
+      self.assertEqual(fwd1, fwd0)
+      self.assertEqual(all1, expected, remat)
+      for g0, g1 in zip(grads0, grads1):
+        if xla:  # XLA sums in another order: equal to float32 rounding
+          self.assertLessEqual(np.linalg.norm(g1 - g0),
+                               1e-3 * np.linalg.norm(g0))
+        else:
+          self.assertAllClose(g0, g1, rtol=1e-5, atol=1e-7)
 
 
 class ConstructionTest(testcase.TestCase):

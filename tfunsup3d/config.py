@@ -261,11 +261,15 @@ class Config:
   mixed_precision: str = _key(
       'none', 'Compute dtype of the networks: none (float32), bfloat16 or '
       'float16 (with a static loss scale); see networks/precision.py.', _T)
-  remat: bool = _key(
-      False, 'Recompute the image networks (netD, netA; netC with '
-      'lam_perc > 0) in the backward pass instead of keeping their '
-      'activations: less peak memory, more time per step '
-      '(docs/performance.md, "Memory").', _T)
+  remat: Union[bool, str] = _key(
+      'auto', 'What the backward pass recomputes instead of keeping from '
+      'the forward pass (`remat_mode(cfg)`, docs/performance.md, "Memory"): '
+      'false: nothing; light: the normalisations and activations between '
+      'the image networks\' convolutions (less memory, about the same '
+      'time); true: the image networks whole (netD, netA; netC with '
+      'lam_perc > 0: the least memory, more time per step); auto: light '
+      'unless the whole step is XLA-compiled (jit_compile), then false.',
+      _T)
 
   def resolved(self) -> 'Config':
     """Returns a checked copy with derived defaults filled in.
@@ -348,6 +352,8 @@ _CHECKS = (
     ('gn_channels', lambda v: v >= 1, '>= 1 or none'),
     ('jit_compile', lambda v: v in (True, False, 'auto'),
      'true, false or auto'),
+    ('remat', lambda v: v in (True, False, 'light', 'auto'),
+     'true, false, light or auto'),
     ('depth_centering', lambda v: v in ('mean', 'none', 'border'),
      'mean, none or border'),
     ('relief_curriculum', _is_curriculum, _CURRICULUM),
@@ -392,6 +398,20 @@ def jit_compile(cfg: Config) -> bool:
   if any(tf.config.list_logical_devices(kind) for kind in ('GPU', 'TPU')):
     return True
   return cfg.nf_depth < CPU_XLA_MAX_NF
+
+
+def remat_mode(cfg: Config) -> str:
+  """What a training step recomputes: 'networks', 'light' or 'none'.
+
+  The `remat` key's value (true: 'networks', false: 'none'); for `auto`,
+  'light' unless the whole step is XLA-compiled (`jit_compile(cfg)`), where
+  XLA schedules its own buffers and the quickstart's speed was measured.
+  """
+  if cfg.remat == 'auto':
+    return 'none' if jit_compile(cfg) else 'light'
+  if cfg.remat == 'light':
+    return 'light'
+  return 'networks' if cfg.remat else 'none'
 
 
 def check(cfg: Config) -> None:

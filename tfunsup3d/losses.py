@@ -112,7 +112,10 @@ def feature_sum(feat1, feat2, mask=None, conf_sigma=None):
   (sum over the kept entries, their count).
 
   e = (f1 - f2)^2; with sigma: e / (2 sigma^2) + log sigma. The mask is
-  average-pooled to the feature resolution.
+  average-pooled to the feature resolution. The same sum as over every
+  entry, taken over the channels of each pixel first, so that sigma, the
+  log and the mask are not broadcast to (and, for the gradient, kept at)
+  the features' size.
 
   Args:
     feat1: a tensor of shape `[B, h, w, C]`.
@@ -123,14 +126,17 @@ def feature_sum(feat1, feat2, mask=None, conf_sigma=None):
   Returns:
     (sum, count): scalar tensors; the loss is sum / count.
   """
-  loss = tf.square(feat1 - feat2)
+  loss = tf.reduce_sum(tf.square(feat1 - feat2), axis=-1, keepdims=True)
+  channels = tf.cast(tf.shape(feat1)[-1], loss.dtype)
   if conf_sigma is not None:
-    loss = loss / (2.0 * conf_sigma ** 2 + EPS) + tf.math.log(conf_sigma + EPS)
+    loss = loss / (2.0 * conf_sigma ** 2 + EPS) + channels * tf.math.log(
+        conf_sigma + EPS)
   if mask is not None:
     k = mask.shape[1] // feat1.shape[1]
     if k > 1:
       mask = tf.nn.avg_pool2d(tf.cast(mask, loss.dtype), k, k, 'VALID')
-  return _sum_and_count(loss, mask)
+  total, count = _sum_and_count(loss, mask)
+  return total, count * channels
 
 
 def feature_loss(feat1, feat2, mask=None, conf_sigma=None):

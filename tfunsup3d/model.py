@@ -1,5 +1,6 @@
 """The Unsup3D model: five networks, the renderer settings, losses, metrics."""
 
+import functools
 from typing import Dict, Optional, Union
 
 import keras
@@ -237,18 +238,25 @@ class Unsup3D(keras.Model):
 
   def image_networks(self, training: bool = False):
     """netD, netA and netC (None without confidence maps) as `canonical`
-    calls them: with config `remat` and `training`, under
-    `tf.recompute_grad`, so that a gradient taken through them recomputes
-    their activations instead of keeping them from the forward pass (same
-    values and gradients, less memory, more time).
+    calls them. With `training`, per `config.remat_mode`: 'light' runs them
+    with `recompute=True` (the layers between their convolutions are
+    recomputed in the backward pass, see `encoder.run_sequence`);
+    'networks' runs them under `tf.recompute_grad`, so that a gradient taken
+    through them recomputes all their activations instead of keeping them
+    from the forward pass. Either way the same values and gradients, less
+    memory; 'networks' also costs their forward pass again.
 
-    netC only when lam_perc > 0: `tf.recompute_grad` gives a zero gradient,
+    'networks' recomputes netC only when lam_perc > 0: `tf.recompute_grad` gives a zero gradient,
     not None, to a variable the loss does not reach, and without the
     perceptual loss netC's perceptual head is such a variable; a zero
     gradient would still move it (weight decay, Adam), a None does not.
     """
     nets = (self.netD, self.netA, self.netC)
-    if not (training and self.cfg.remat):
+    mode = config_lib.remat_mode(self.cfg) if training else 'none'
+    if mode == 'light':
+      return tuple(None if net is None else
+                   functools.partial(net, recompute=True) for net in nets)
+    if mode == 'none':
       return nets
     recompute = (True, True, self.cfg.lam_perc > 0)
     return tuple(tf.recompute_grad(net) if net is not None and on else net
@@ -373,12 +381,14 @@ class Unsup3D(keras.Model):
     if cfg.lam_perc > 0:
       # The input's features need no gradient: computed apart, the VGG16
       # backward pass runs on the 2B reconstructions only, not on 3B images.
-      f_recon = self.perceptual_features(recon)
+      # One split, not two slices: its gradient is one concatenation, where
+      # each slice's would be a zero-padded copy of the 2B features.
+      f_im, f_flip = tf.split(self.perceptual_features(recon), 2)
       f_in = tf.stop_gradient(self.perceptual_features(inp))
       sums['loss_perc_im'] = losses.feature_sum(
-          f_recon[:b], f_in, mask[:b], outputs['conf_sigma_percl'])
+          f_im, f_in, mask[:b], outputs['conf_sigma_percl'])
       sums['loss_perc_im_flip'] = losses.feature_sum(
-          f_recon[b:], f_in, mask[b:], outputs['conf_sigma_percl_flip'])
+          f_flip, f_in, mask[b:], outputs['conf_sigma_percl_flip'])
     if cfg.supervised_depth:
       if depth_gt is None:
         raise ValueError('supervised_depth needs ground-truth depth '

@@ -1,5 +1,7 @@
 """Tests for tfunsup3d.networks.encoder (Encoder: netL, netV)."""
 
+import functools
+
 from absl.testing import parameterized
 import keras
 import numpy as np
@@ -8,6 +10,7 @@ import tensorflow as tf
 from tests import testcase
 from tests import torch_ops
 from tfunsup3d.networks import encoder as encoder_lib
+from tfunsup3d.networks.ed_deconv import EDDeconv
 from tfunsup3d.networks.encoder import Encoder
 
 _images = testcase.images
@@ -90,6 +93,51 @@ class EncoderTest(testcase.TestCase):
     args.update(kwargs)
     with self.assertRaisesRegex(ValueError, 'Received: '):
       Encoder(**args)
+
+
+class RunSequenceTest(testcase.TestCase):
+  """run_sequence(recompute=True): config remat 'light'."""
+
+  def test_runs_are_cut_after_each_convolution(self):
+    conv = lambda name: keras.layers.Conv2D(1, 1, name=name)
+    layers = [conv('c0'), keras.layers.GroupNormalization(1, name='gn'),
+              keras.layers.ReLU(name='r1'),
+              keras.layers.ZeroPadding2D(1, name='pad'), conv('c1'),
+              keras.layers.ReLU(name='r2'),
+              keras.layers.Conv2DTranspose(1, 1, name='t2'),
+              keras.layers.Activation('tanh', name='tanh'),
+              keras.layers.ReLU(name='r3')]
+    runs = encoder_lib._convolution_runs(layers)  # pylint: disable=protected-access
+    self.assertEqual([[layer.name for layer in run] for run in runs],
+                     [['c0'], ['gn', 'r1', 'pad', 'c1'], ['r2', 't2'],
+                      ['tanh'], ['r3']])
+
+  def test_recompute_keeps_values_and_gradients_and_less_memory(self):
+    # A narrow netD on 8 images (activations outweigh weights): the same
+    # output and gradients; TF's allocator peaks lower while the gradient is
+    # taken (27.0 against 18.8 MiB when written), because only the
+    # convolutions' outputs are kept.
+    keras.utils.set_random_seed(0)
+    net = EDDeconv(cout=1, nf=16, zdim=64, activation=None).build_for(64)
+    x = tf.constant(_images(batch=8) * 2.0 - 1.0)
+
+    def grads(recompute):
+      with tf.GradientTape() as tape:
+        y = net(x, recompute=recompute)
+        loss = tf.reduce_sum(tf.square(y))
+      return [loss] + tape.gradient(loss, net.trainable_variables)
+
+    results, peaks = {}, {}
+    for recompute in (False, True, False, True):  # the second pair: traced
+      fn = tf.function(functools.partial(grads, recompute))
+      fn()
+      tf.config.experimental.reset_memory_stats('CPU:0')
+      results[recompute] = [t.numpy() for t in fn()]
+      peaks[recompute] = tf.config.experimental.get_memory_info(
+          'CPU:0')['peak']
+    for kept, recomputed in zip(results[False], results[True]):
+      self.assertAllClose(kept, recomputed, rtol=1e-5, atol=1e-6)
+    self.assertLess(peaks[True], 0.8 * peaks[False], peaks)
 
 
 if __name__ == '__main__':

@@ -38,6 +38,29 @@ class TorchAdamTest(tf.test.TestCase):
     self.assertAllClose(opt._momentums[0].numpy(), [0.07], rtol=1e-5)
     self.assertAllClose(opt._velocities[0].numpy(), [0.00049], rtol=1e-4)
 
+  def test_weight_decay_waits_for_the_gradient(self):
+    # wd * w depends on nothing else: without a control edge from the
+    # gradient, TF's executor may compute it for every variable at the start
+    # of a step and hold the copies through the whole backward pass.
+    var = keras.Variable(np.ones([4], np.float32))
+    opt = optimizers.TorchAdam(1e-2, l2_weight_decay=0.1)
+    opt.build([var])
+
+    @tf.function
+    def step(g):
+      optimizers.apply_gradients(opt, [tf.identity(g, name='the_gradient')],
+                                 [var])
+    graph = step.get_concrete_function(tf.TensorSpec([4])).graph
+    graphs = [graph] + [f.graph for f in graph._functions.values()  # pylint: disable=protected-access
+                        if hasattr(f, 'graph')]
+    decays = [op for g in graphs for op in g.get_operations()
+              if op.type == 'Mul' and any(
+                  i.op.type == 'ReadVariableOp' for i in op.inputs)]
+    self.assertLen(decays, 1)
+    read = [i.op for i in decays[0].inputs if i.op.type == 'ReadVariableOp']
+    self.assertTrue(read[0].control_inputs,
+                    'the decay reads the variable before the gradient exists')
+
   def test_matches_torch_rule_over_steps(self):
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal((3, 5)).astype(np.float32)

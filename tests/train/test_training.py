@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests import tiny
+from tfunsup3d import config as config_lib
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.train import loop
 from tfunsup3d.train.task import Unsup3DTask
@@ -130,21 +131,23 @@ class TrainingTest(tf.test.TestCase):
               for _ in range(2)]
     kept = tiny.weights(self.task)[:n]
     tiny.reset(self.task)
-    cfg = model.cfg
-    try:
-      model.cfg = dataclasses.replace(cfg, remat=True)
-      task = Unsup3DTask(dataclasses.replace(self.task.cfg, remat=True),
-                         model=model)
-      remat_losses = [float(task.train_step(batch, 0)['loss_total'])
-                      for _ in range(2)]
-      recomputed = [v.numpy() for v in model.weights]
-    finally:
-      model.cfg = cfg
-      tiny.reset(self.task)
-    self.assertAllClose(remat_losses, losses, rtol=1e-5)
     self.assertLess(losses[1], losses[0])  # the step moved the weights
-    for a, b in zip(kept, recomputed):
-      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    cfg = model.cfg
+    self.assertEqual(config_lib.remat_mode(cfg), 'light')  # auto, no XLA
+    for remat in (True, False):
+      try:
+        model.cfg = dataclasses.replace(cfg, remat=remat)
+        task = Unsup3DTask(dataclasses.replace(self.task.cfg, remat=remat),
+                           model=model)
+        remat_losses = [float(task.train_step(batch, 0)['loss_total'])
+                        for _ in range(2)]
+        recomputed = [v.numpy() for v in model.weights]
+      finally:
+        model.cfg = cfg
+        tiny.reset(self.task)
+      self.assertAllClose(remat_losses, losses, rtol=1e-5)
+      for a, b in zip(kept, recomputed):
+        self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
 
   def test_resume_continues_the_same_run(self):
     # Straight: 2 epochs of 2 steps.

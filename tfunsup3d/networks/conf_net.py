@@ -102,10 +102,11 @@ class ConfNet(ImageNetwork):
     build_sequence(self.out_net1_layers, trunk_shape)
     build_sequence(self.out_net2_layers, trunk_shape)
 
-  def call(self, images):
-    features = run_sequence(self.network_layers, images)
-    sigma_l1 = run_sequence(self.out_net1_layers, features)
-    sigma_percl = run_sequence(self.out_net2_layers, features)
+  def call(self, images, recompute: bool = False):
+    """`recompute`: see `run_sequence` (config remat, training only)."""
+    features = run_sequence(self.network_layers, images, recompute)
+    sigma_l1 = run_sequence(self.out_net1_layers, features, recompute)
+    sigma_percl = run_sequence(self.out_net2_layers, features, recompute)
     return sigma_l1, sigma_percl
 
   def compute_output_shape(self, input_shape):

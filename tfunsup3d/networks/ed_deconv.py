@@ -180,8 +180,9 @@ class EDDeconv(ImageNetwork):
       layers.append(keras.layers.Activation('tanh', name='network_43_tanh'))
     self.network_layers = layers
 
-  def call(self, images):
-    return run_sequence(self.network_layers, images)
+  def call(self, images, recompute: bool = False):
+    """`recompute`: see `run_sequence` (config remat, training only)."""
+    return run_sequence(self.network_layers, images, recompute)
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape[:3]) + (self.cout,)

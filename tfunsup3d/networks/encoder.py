@@ -5,10 +5,12 @@ the reference's padded 4x4 stride-2 convolution, input-shape checks, the
 `ImageNetwork` base class), so each of them stays one class per file.
 """
 
+import functools
 from typing import List, Optional, Sequence
 
 import keras
 from keras import ops
+import tensorflow as tf
 
 from tfunsup3d.networks import precision
 
@@ -84,10 +86,51 @@ def build_sequence(layers: Sequence[keras.layers.Layer], input_shape):
   return tuple(x.shape)
 
 
-def run_sequence(layers: Sequence[keras.layers.Layer], x):
+_CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose)
+
+
+def run_sequence(layers: Sequence[keras.layers.Layer], x,
+                 recompute: bool = False):
+  """Runs `layers` in order on `x`.
+
+  Args:
+    layers: the layers.
+    x: their input.
+    recompute: bool. For a gradient taken through the result, keep only the
+      outputs of the convolutions from the forward pass and recompute the
+      cheap layers after each (normalisation, activation, padding,
+      upsampling) in the backward pass: each run of layers that ends in a
+      convolution goes under `tf.recompute_grad`. A convolution's gradient
+      needs its input, not its output, so the recomputed convolution itself
+      is pruned from the graph; what is recomputed is elementwise work and
+      GroupNorm's statistics. The same values and gradients; defaults to
+      False (keep everything).
+
+  Returns:
+    the last layer's output.
+  """
+  if recompute:
+    for group in _convolution_runs(layers):
+      run = functools.partial(run_sequence, group)
+      x = tf.recompute_grad(run)(x) if len(group) > 1 else run(x)
+    return x
   for layer in layers:
     x = layer(x)
   return x
+
+
+def _convolution_runs(layers: Sequence[keras.layers.Layer]):
+  """`layers` cut after each convolution; what follows the last convolution
+  (a final activation) is its own run, as is each run of one layer."""
+  runs, run = [], []
+  for layer in layers:
+    run.append(layer)
+    if isinstance(layer, _CONVOLUTIONS):
+      runs.append(run)
+      run = []
+  if run:
+    runs.extend([layer] for layer in run)
+  return runs
 
 
 class TracksLayerLists:

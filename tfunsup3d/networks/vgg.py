@@ -18,6 +18,7 @@ from typing import Dict, Optional
 import keras
 import numpy as np
 from keras import ops
+import tensorflow as tf
 
 from tfunsup3d.networks.encoder import TracksLayerLists
 from tfunsup3d.networks.encoder import build_sequence
@@ -66,7 +67,7 @@ class MaxPool2x2(keras.layers.Layer):
   """2x2 max pool, stride 2, 'valid' (`keras.layers.MaxPooling2D(2)`'s
   output), written as a reshape and a max over the two window axes.
 
-  Same forward values; the gradient is `reduce_max`'s elementwise one (ties,
+  Same forward values; the gradient is `reduce_max`'s (`_window_max`; ties,
   which follow a ReLU only at 0 where ReLU's gradient is 0 anyway, share it)
   instead of a max-pool gradient, which XLA:CPU expands into a scatter with
   an iota index per input dimension: on the full-size step at batch 64 that
@@ -77,13 +78,38 @@ class MaxPool2x2(keras.layers.Layer):
   def call(self, x):
     _, h, w, c = ops.shape(x)  # static where known, else tensors
     h2, w2 = h // 2, w // 2
-    x = ops.reshape(x[:, :2 * h2, :2 * w2, :], (-1, h2, 2, w2, 2, c))
-    return ops.max(x, axis=(2, 4))
+    return _window_max(ops.reshape(x[:, :2 * h2, :2 * w2, :],
+                                   (-1, h2, 2, w2, 2, c)))
 
   def compute_output_shape(self, input_shape):
     b, h, w, c = input_shape
     return (b, None if h is None else h // 2, None if w is None else w // 2,
             c)
+
+
+@tf.custom_gradient
+def _window_max(windows):
+  """`[B, h, 2, w, 2, C]` -> its max over axes 2 and 4, `[B, h, w, C]`.
+
+  The gradient is `reduce_max`'s (each window's gradient shared by its
+  maxima; divided by 3 rather than multiplied by 1/3, which can differ in
+  the last bit), built from a boolean mask: TF's own keeps a float copy of the
+  windows' indicator, as large as the input, and a transposed copy of it
+  alive at the full-size step's peak; here the mask is boolean and the ties
+  are counted in float16.
+  """
+  peak = tf.reduce_max(windows, axis=(2, 4), keepdims=True)
+
+  def grad(upstream):
+    is_max = tf.equal(windows, peak)
+    # Ties counted in float16 (exact up to 4), one window axis at a time:
+    # a sum over both at once transposes the input first.
+    count = tf.reduce_sum(tf.reduce_sum(tf.cast(is_max, tf.float16), 4,
+                                        keepdims=True), 2, keepdims=True)
+    share = upstream[:, :, tf.newaxis, :, tf.newaxis] / tf.cast(
+        count, upstream.dtype)
+    return tf.where(is_max, share, tf.zeros([], upstream.dtype))
+  return tf.squeeze(peak, (2, 4)), grad
 
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
