@@ -96,18 +96,19 @@ def _window_max(windows):
   the last bit), built from a boolean mask: TF's own keeps a float copy of the
   windows' indicator, as large as the input, and a transposed copy of it
   alive at the full-size step's peak; here the mask is boolean and the ties
-  are counted in float16.
+  are counted on quarters.
   """
   peak = tf.reduce_max(windows, axis=(2, 4), keepdims=True)
 
   def grad(upstream):
     is_max = tf.equal(windows, peak)
-    # Ties counted in float16 (exact up to 4), one window axis at a time:
-    # a sum over both at once transposes the input first.
-    count = tf.reduce_sum(tf.reduce_sum(tf.cast(is_max, tf.float16), 4,
-                                        keepdims=True), 2, keepdims=True)
-    share = upstream[:, :, tf.newaxis, :, tf.newaxis] / tf.cast(
-        count, upstream.dtype)
+    # The ties counted a window position at a time, each a quarter of the
+    # input (a sum over both window axes at once transposes it first).
+    count = 0.0
+    for i in range(2):
+      for j in range(2):
+        count += tf.cast(is_max[:, :, i, :, j], upstream.dtype)
+    share = (upstream / count)[:, :, tf.newaxis, :, tf.newaxis]
     return tf.where(is_max, share, tf.zeros([], upstream.dtype))
   return tf.squeeze(peak, (2, 4)), grad
 
