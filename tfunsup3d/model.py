@@ -246,10 +246,12 @@ class Unsup3D(keras.Model):
     from the forward pass. Either way the same values and gradients, less
     memory; 'networks' also costs their forward pass again.
 
-    'networks' recomputes netC only when lam_perc > 0: `tf.recompute_grad` gives a zero gradient,
-    not None, to a variable the loss does not reach, and without the
-    perceptual loss netC's perceptual head is such a variable; a zero
-    gradient would still move it (weight decay, Adam), a None does not.
+    'networks' recomputes netC only when lam_perc > 0: `tf.recompute_grad`
+    gives a zero gradient, not None, to a variable the loss does not reach,
+    and without the perceptual loss netC's perceptual head is such a
+    variable; a zero gradient would still move it (weight decay, Adam), a
+    None does not. ('light' has no such case: a run of layers whose output
+    the loss does not reach gets no gradient call at all.)
     """
     nets = (self.netD, self.netA, self.netC)
     mode = config_lib.remat_mode(self.cfg) if training else 'none'

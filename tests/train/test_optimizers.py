@@ -51,9 +51,7 @@ class TorchAdamTest(tf.test.TestCase):
       optimizers.apply_gradients(opt, [tf.identity(g, name='the_gradient')],
                                  [var])
     graph = step.get_concrete_function(tf.TensorSpec([4])).graph
-    graphs = [graph] + [f.graph for f in graph._functions.values()  # pylint: disable=protected-access
-                        if hasattr(f, 'graph')]
-    decays = [op for g in graphs for op in g.get_operations()
+    decays = [op for op in graph.get_operations()
               if op.type == 'Mul' and any(
                   i.op.type == 'ReadVariableOp' for i in op.inputs)]
     self.assertLen(decays, 1)

@@ -67,11 +67,11 @@ class MaxPool2x2(keras.layers.Layer):
   """2x2 max pool, stride 2, 'valid' (`keras.layers.MaxPooling2D(2)`'s
   output), written as a reshape and a max over the two window axes.
 
-  Same forward values; the gradient is `reduce_max`'s (`_window_max`; ties,
-  which follow a ReLU only at 0 where ReLU's gradient is 0 anyway, share it)
-  instead of a max-pool gradient, which XLA:CPU expands into a scatter with
-  an iota index per input dimension: on the full-size step at batch 64 that
-  was 0.8 GB of index buffers and a serial scatter of 33M elements.
+  Same forward values; the gradient is `reduce_max`'s (`_window_max`: tied
+  maxima share it) instead of a max-pool gradient (all to one of them),
+  which XLA:CPU expands into a scatter with an iota index per input
+  dimension: on the full-size step at batch 64 that was 0.8 GB of index
+  buffers and a serial scatter of 33M elements.
   `[B, H, W, C]` -> `[B, H // 2, W // 2, C]`.
   """
 
