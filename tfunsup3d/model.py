@@ -381,10 +381,8 @@ class Unsup3D(keras.Model):
     sums['loss_l1_im_flip'] = losses.photometric_sum(
         recon[b:], inp, mask[b:], outputs['conf_sigma_l1_flip'])
     if cfg.lam_perc > 0:
-      # The input's features need no gradient: computed apart, the VGG16
-      # backward pass runs on the 2B reconstructions only, not on 3B images.
-      # One split, not two slices: its gradient is one concatenation, where
-      # each slice's would be a zero-padded copy of the 2B features.
+      # Input features without gradient (VGG16's backward runs on the 2B
+      # recons only); one split: a slice's gradient pads a copy of all 2B.
       f_im, f_flip = tf.split(self.perceptual_features(recon), 2)
       f_in = tf.stop_gradient(self.perceptual_features(inp))
       sums['loss_perc_im'] = losses.feature_sum(
