@@ -337,6 +337,36 @@ class PairedDepthTest(tf.test.TestCase):
     self.assertGreater(len({tuple(e) for e in seq}), 1)  # reshuffled.
     self.assertEqual(seq, self._flip_sequence())  # seeded.
 
+  def test_pair_with_different_exif_orientations_is_skipped(self):
+    # A square photo stored sideways with orientation 6, its depth map saved
+    # untagged from the same stored pixels: each would be read its own way,
+    # so the two no longer line up (the size check cannot see it). Tagged
+    # alike, both turn the same way and stay aligned.
+    split = os.path.join(self.root, 'train')
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for name in ('0006', '0007'):
+      Image.fromarray(np.stack([_coords(16, 16)[..., 0]] * 3, -1)).save(
+          f'{split}/image/{name}_image.png', exif=exif)
+    Image.fromarray(_coords(16, 16)[..., 0]).save(
+        f'{split}/depth/0006_depth.png')
+    Image.fromarray(_coords(16, 16)[..., 0]).save(
+        f'{split}/depth/0007_depth.png', exif=exif)
+    records, skipped = images.list_split(self.cfg, 'train')
+    self.assertEqual([r.name for r in records][-2:],
+                     ['0003_image', '0007_image'])
+    reasons = {os.path.basename(p): r for p, r in skipped.reasons.items()}
+    self.assertEqual(reasons['0006_depth.png'], image_files.ORIENTATION)
+    self.assertIn('0006_depth.png: EXIF orientation differs from image '
+                  '(EXIF orientation 1, image 6; save both upright)',
+                  skipped.summary())
+    batch = [b for b in images.build_dataset(self.cfg, 'train', training=False)
+             if b['name'][0].numpy() == b'0007_image'][0]
+    self.assertAllClose(batch['image'][0, ..., 0], batch['depth_gt'][0, ..., 0],
+                        atol=1e-6)  # turned alike
+    self.assertNotAllClose(batch['depth_gt'][0, ..., 0],
+                           _coords(16, 16)[..., 0] / 255.0)  # and turned
+
   def test_missing_depth_dir_is_an_error(self):
     cfg = _cfg(self.root, load_gt_depth=True,
                paired_data_dir_names=['image', 'nodepth'])

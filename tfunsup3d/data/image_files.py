@@ -31,8 +31,9 @@ depth map yields and `image_size` S):
     2x);
   * not square: max(h, w) > 1.25 min(h, w) (resizing to S x S would squash
     it; use `crop`);
-  * a depth map whose size (width x height) differs from its image's (both
-    are skipped);
+  * a depth map whose size (width x height) differs from its image's, or
+    whose EXIF orientation tag does (each file is turned by its own tag, so
+    a square pair would no longer line up); both are skipped;
   * a path that is not valid UTF-8 (TensorFlow paths are UTF-8 strings).
 """
 
@@ -63,6 +64,7 @@ DEPTH_WITHOUT_IMAGE = 'depth without image'
 FAR_SMALLER = 'far smaller than image_size'
 NOT_SQUARE = 'not square'
 DEPTH_SIZE = 'depth size differs from image'
+ORIENTATION = 'EXIF orientation differs from image'
 BAD_NAME = 'path not UTF-8'
 # See the module docstring: the least side, in units of image_size, and the
 # largest aspect ratio of a crop window.
@@ -141,6 +143,7 @@ class _Probe(NamedTuple):
   height: int = 0
   native: bool = True
   error: Optional[str] = None
+  orientation: int = 1  # EXIF tag: 1 stored upright (`orientation`)
 
 
 _PROBE_CACHE: Dict[Tuple[str, int, int], _Probe] = {}
@@ -282,7 +285,7 @@ def _probe_uncached(path: str) -> _Probe:
   # TensorFlow's decoders ignore EXIF: a tagged file goes through PIL.
   native = (fmt in _NATIVE_FORMATS and (modes is None or mode in modes)
             and turn == 1)
-  return _Probe(width, height, native)
+  return _Probe(width, height, native, orientation=turn)
 
 
 _EXIF_ORIENTATION = 0x0112
@@ -445,6 +448,12 @@ def scan_pairs(root: str, crop: Crop, dir_names: Sequence[str],
     if not skips and (image.width, image.height) != (dmap.width, dmap.height):
       skips = [SkippedFile(depth, DEPTH_SIZE, f'{dmap.width}x{dmap.height}, '
                            f'image {image.width}x{image.height}')]
+    if not skips and image.orientation != dmap.orientation:
+      # Each file is turned upright by its own tag: with different tags the
+      # two would no longer line up (a square pair passes the size check).
+      skips = [SkippedFile(depth, ORIENTATION,
+                           f'EXIF orientation {dmap.orientation}, image '
+                           f'{image.orientation}; save both upright')]
     if skips:  # One entry per pair: the image's problem, else the depth's.
       skipped.entries.append(skips[0])
     else:
