@@ -38,6 +38,7 @@ from experiments import learning
 from experiments import trainers
 from tfunsup3d import config as config_lib
 from tfunsup3d import Unsup3D
+from tfunsup3d import render
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NETS = ('netD', 'netA', 'netL', 'netV')
@@ -63,9 +64,35 @@ def scale_relief(factors: Dict[str, np.ndarray], k: float,
   return out
 
 
-def _factor_model(cfg, factors: Dict[str, np.ndarray], n: int):
+def stretch_map(raw, stretch):
+  """`raw` [n,S,S,C] widened by stretch[:, 0] and heightened by stretch[:, 1]
+  ([n,2], > 0) about the map's centre (bilinear; samples beyond the map's
+  edge repeat its edge): out(u, v) = raw(u / sx, v / sy), u, v in [-1, 1]."""
+  size = tf.shape(raw)[1]
+  axis = tf.linspace(-1.0, 1.0, size)
+  u = axis[None, None, :] / stretch[:, 0, None, None]
+  v = axis[None, :, None] / stretch[:, 1, None, None]
+  grid = tf.stack([tf.broadcast_to(u, tf.shape(raw)[:3]),
+                   tf.broadcast_to(v, tf.shape(raw)[:3])], -1)
+  return render.grid_sample(raw, tf.clip_by_value(grid, -1.0, 1.0))
+
+
+def equivalent_stretch(factors: Dict[str, np.ndarray], k: float) -> np.ndarray:
+  """[n,2] (sx, sy) = cos(yaw) / cos(yaw_k), cos(pitch) / cos(pitch_k), with
+  sin(angle_k) = sin(angle) / k (`scale_relief`): the widening that keeps the
+  canonical map's points where the generator's view puts them, to second
+  order, under an orthographic camera."""
+  angles = factors['view'][:, :2].astype(np.float64)
+  scaled = np.arcsin(np.clip(np.sin(angles) / k, -1.0, 1.0))
+  return (np.cos(angles) / np.cos(scaled))[:, ::-1].astype(np.float32)
+
+
+def _factor_model(cfg, factors: Dict[str, np.ndarray], n: int,
+                  stretch: bool = False):
   """The method with its networks replaced by per-image variables set to the
-  generator's `factors` (netD's raw output; the others before their tanh).
+  generator's `factors` (netD's raw output; the others before their tanh);
+  with `stretch`, netD's map is also widened and heightened per image by the
+  variable `state['stretch']` [n,2] (`stretch_map`).
 
   Returns (model, state, values): `state[name]` is the variable standing for
   net `name`; `values(f)` gives its value for the factors `f`."""
@@ -77,7 +104,12 @@ def _factor_model(cfg, factors: Dict[str, np.ndarray], n: int):
             else np.arctanh(np.clip(trainers.net_output(cfg, f, index, name),
                                     -0.999, 0.999)) for name in NETS}
   state = {name: tf.Variable(v) for name, v in values(factors).items()}
-  model.netD.call = lambda *args, **kwargs: tf.identity(state['netD'])
+  if stretch:
+    state['stretch'] = tf.Variable(tf.ones([n, 2]))
+    model.netD.call = lambda *args, **kwargs: stretch_map(state['netD'],
+                                                          state['stretch'])
+  else:
+    model.netD.call = lambda *args, **kwargs: tf.identity(state['netD'])
   for name in NETS[1:]:
     getattr(model, name).call = (
         lambda *args, var=state[name], **kwargs: tf.tanh(var))
@@ -98,13 +130,17 @@ def _loss(model, cfg, image):
 
 
 def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
-              scales, steps: int, lr: float, log=print):
+              scales, steps: int, lr: float, log=print, stretch: bool = False):
   """Start and end losses of the per-image refit at each relief scale (the
-  photometric loss only: `cfg` without confidence, smoothness, perceptual)."""
+  photometric loss only: `cfg` without confidence, smoothness, perceptual);
+  with `stretch` the held depth map is also widened and heightened per image,
+  starting from `equivalent_stretch` and refitted with the rest."""
   cfg = _photometric(cfg)
   n = len(images)
-  model, state, values = _factor_model(cfg, factors, n)
+  model, state, values = _factor_model(cfg, factors, n, stretch)
   variables = [state[name] for name in NETS[1:]]
+  if stretch:
+    variables.append(state['stretch'])
   image = tf.constant(images)
 
   @tf.function(jit_compile=True)
@@ -121,6 +157,8 @@ def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
                          cfg.max_depth)
     for name, value in values(start).items():
       state[name].assign(value)
+    if stretch:
+      state['stretch'].assign(equivalent_stretch(factors, k))
     opt = keras.optimizers.Adam(lr)
     first = float(loss_and_grads()[0])
     for _ in range(steps):
@@ -134,6 +172,8 @@ def landscape(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
            'yaw_slope': learning.slope(gt_yaw, out['view'].numpy()[:n, 1]),
            'tilt_slope': learning.slope(gt_tilt, learning.light_tilt(
                out['canon_light_d'].numpy()[:n]))}
+    if stretch:
+      row['stretch_x'] = float(np.mean(state['stretch'].numpy()[:, 0]))
     log(json.dumps(row))
     rows.append(row)
   return rows
@@ -181,16 +221,23 @@ def markdown(result: Dict[str, object]) -> str:
       f'`{s["config"]}`; per relief scale k: the generator\'s factors with '
       'relief x k and pitch/yaw/light tilt / k, then albedo, light and view '
       f're-fitted per image ({s["steps"]} Adam steps, lr {s["lr"]}) with the '
-      'depth held. Loss: L1 + lam_flip x L1 of the flipped reconstruction '
-      '(no confidence).', '',
+      'depth held' + (
+          ' but widened and heightened per image (started at the '
+          'second-order equivalent, refitted)' if s.get('stretch') else '') +
+      '. Loss: L1 + lam_flip x L1 of the flipped reconstruction '
+      '(no confidence).' + (
+          f' Config overrides: {s["overrides"]}.' if s.get('overrides')
+          else ''), '',
       '| relief scale k | loss at start | loss after refit | L1 | L1 flip | '
-      'yaw / GT yaw | light tilt / GT tilt |',
-      '|---|---|---|---|---|---|---|']
+      'yaw / GT yaw | light tilt / GT tilt |' + (
+          ' mean widening |' if s.get('stretch') else ''),
+      '|---|---|---|---|---|---|---|' + ('---|' if s.get('stretch') else '')]
   for r in result['rows']:
     lines.append(f'| {r["relief_scale"]:g} | {r["loss_start"]:.4f} | '
                  f'{r["loss_end"]:.4f} | {r["l1_end"]:.4f} | '
                  f'{r["l1_flip_end"]:.4f} | {r["yaw_slope"]:.2f} | '
-                 f'{r["tilt_slope"]:.2f} |')
+                 f'{r["tilt_slope"]:.2f} |' + (
+                     f' {r["stretch_x"]:.3f} |' if 'stretch_x' in r else ''))
   view = result.get('view_from_zero')
   if view:
     lines += [
@@ -220,6 +267,11 @@ def parse_args(argv=None):
   p.add_argument('--out_dir', default=os.path.join(REPO_ROOT, 'experiments',
                                                   'results'))
   p.add_argument('--name', default='relief_landscape')
+  p.add_argument('--stretch', action='store_true',
+                 help='also widen/heighten the held depth per image '
+                 '(equivalent_stretch, refitted)')
+  p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                 help='config override (repeatable)')
   args = p.parse_args(argv)
   try:
     args.scales = [float(x) for x in args.scales.split(',')]
@@ -237,17 +289,20 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Dict[str, object]:
   args = parse_args(argv)
-  cfg = config_lib.load(args.config, [
+  cfg = config_lib.load(args.config, list(args.set) + [
       f'train_val_data_dir={args.data_dir}']).resolved()
   images, factors = trainers.read_split(args.data_dir, 'test',
                                         args.num_images)
-  rows = landscape(cfg, images, factors, args.scales, args.steps, args.lr)
+  rows = landscape(cfg, images, factors, args.scales, args.steps, args.lr,
+                   stretch=args.stretch)
   data_dir = os.path.abspath(args.data_dir)  # relative to the repo if in it
   if data_dir.startswith(REPO_ROOT + os.sep):
     data_dir = os.path.relpath(data_dir, REPO_ROOT)
   result = {'settings': {'config': args.config, 'data_dir': data_dir,
                          'num_images': len(images), 'steps': args.steps,
-                         'lr': args.lr, 'view_steps': args.view_steps},
+                         'lr': args.lr, 'view_steps': args.view_steps,
+                         'overrides': list(args.set),
+                         'stretch': args.stretch},
             'rows': rows}
   if args.view_steps:
     result['view_from_zero'] = view_from_zero(cfg, images, factors,

@@ -108,6 +108,47 @@ class ScaleReliefTest(tf.test.TestCase):
     for v in out.values():  # a constant fit: slope 0, no correlation
       self.assertAllClose([v['slope'], v['corr']], [0.0, 0.0], atol=1e-6)
 
+  def test_stretch_map_scales_about_the_centre_and_repeats_the_edge(self):
+    u = np.linspace(-1.0, 1.0, 9, dtype=np.float32)
+    ramp = np.broadcast_to(u[None, None, :, None], [2, 9, 9, 1])  # = x
+    out = relief_landscape.stretch_map(
+        tf.constant(ramp), tf.constant([[1.0, 1.0], [2.0, 1.0]]))
+    self.assertAllClose(out[0], ramp[0], atol=1e-6)
+    self.assertAllClose(out[1, 4, :, 0], u / 2.0, atol=1e-6)  # widened twice
+    narrowed = relief_landscape.stretch_map(
+        tf.constant(ramp[:1]), tf.constant([[0.5, 1.0]]))
+    self.assertAllClose(narrowed[0, 0, :, 0], np.clip(2.0 * u, -1.0, 1.0),
+                        atol=1e-6)
+    tall = np.transpose(ramp, [0, 2, 1, 3])  # = y
+    out = relief_landscape.stretch_map(tf.constant(tall),
+                                       tf.constant([[1.0, 4.0]] * 2))
+    self.assertAllClose(out[0, :, 0, 0], u / 4.0, atol=1e-6)
+
+  def test_equivalent_stretch(self):
+    factors = {'view': np.array([[0.1, 0.3, 0, 0, 0, 0]], np.float32)}
+    self.assertAllClose(relief_landscape.equivalent_stretch(factors, 1.0),
+                        [[1.0, 1.0]], atol=1e-6)
+    sx = np.cos(0.3) / np.cos(np.arcsin(np.sin(0.3) / 2.0))
+    sy = np.cos(0.1) / np.cos(np.arcsin(np.sin(0.1) / 2.0))
+    self.assertAllClose(relief_landscape.equivalent_stretch(factors, 2.0),
+                        [[sx, sy]], atol=1e-6)
+    self.assertLess(sx, sy)  # the larger turn narrows more
+
+  def test_stretch_refit_starts_at_the_equivalent_stretch(self):
+    rows = relief_landscape.landscape(self.cfg, self.images, self.factors,
+                                      [1.0, 2.0], steps=0, lr=0.01,
+                                      log=lambda msg: None, stretch=True)
+    self.assertAllClose(rows[0]['stretch_x'], 1.0, atol=1e-6)
+    self.assertAllClose(
+        rows[1]['stretch_x'],
+        np.mean(relief_landscape.equivalent_stretch(self.factors, 2.0)[:, 0]),
+        atol=1e-6)
+    plain = relief_landscape.landscape(self.cfg, self.images, self.factors,
+                                       [1.0], steps=0, lr=0.01,
+                                       log=lambda msg: None)
+    self.assertAllClose(rows[0]['loss_start'], plain[0]['loss_start'],
+                        atol=1e-6)  # no stretch at k = 1
+
   def test_refit_lowers_the_loss(self):
     rows = relief_landscape.landscape(self.cfg, self.images, self.factors,
                                       [2.0], steps=5, lr=0.01,
@@ -125,7 +166,8 @@ class CliTest(tf.test.TestCase):
     synth.write_dataset(tmp, {'test': 2}, _cfg(tmp), seed=1)
     result = relief_landscape.main([
         f'--data_dir={tmp}', '--num_images=2', '--scales=1,3', '--steps=1',
-        '--view_steps=2', f'--out_dir={tmp}/o'])
+        '--view_steps=2', f'--out_dir={tmp}/o', '--stretch',
+        '--set', 'depth_centering=none'])
     with open(f'{tmp}/o/relief_landscape.json', encoding='utf-8') as f:
       self.assertEqual(json.load(f), result)
     self.assertEqual([r['relief_scale'] for r in result['rows']], [1.0, 3.0])
@@ -135,6 +177,9 @@ class CliTest(tf.test.TestCase):
       text = f.read()
     self.assertIn('| 3 | ', text)
     self.assertIn('| yaw | ', text)
+    self.assertIn("mean widening |", text)
+    self.assertIn("Config overrides: ['depth_centering=none']", text)
+    self.assertEqual(result['settings']['overrides'], ['depth_centering=none'])
 
   def test_bad_arguments_are_errors(self):
     tmp = tempfile.mkdtemp()
