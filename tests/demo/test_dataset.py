@@ -84,7 +84,7 @@ class WriteCropsTest(unittest.TestCase):
                                   val_fraction=0.0, test_fraction=0.0)
     self.assertEqual(summary['written'], {'train': 2, 'val': 0, 'test': 0})
     self.assertEqual(summary['skipped_by_reason'], {
-        inputs.UNREADABLE: 1, inputs.NO_FACE: 1, dataset.FACE_TOO_SMALL: 1})
+        inputs.UNREADABLE: 1, inputs.NO_FACE: 1, inputs.CROP_TOO_SMALL: 1})
     with open(os.path.join(self.out, dataset.SUMMARY_FILE),
               encoding='utf-8') as f:
       self.assertEqual(json.load(f), summary)

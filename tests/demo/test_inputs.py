@@ -58,12 +58,23 @@ class ReadAndPrepareTest(unittest.TestCase):
         'under the config crop': (inputs.read_and_prepare(
             self.photo, 32, crop_mode='config',
             config_crop=[0, 0, 200, 200]), inputs.TOO_SMALL),
+        # The 90x120 photo's largest square (90) for a 200-pixel network:
+        # upsampled 2.2x, refused as by the data pipeline; 180 would pass.
+        'a crop under half of image_size': (inputs.read_and_prepare(
+            self.photo, 200), inputs.CROP_TOO_SMALL),
+        'a face box under half of it': (inputs.read_and_prepare(
+            self.photo, 32, _Detector(box=[30, 20, 10, 12])),
+                                        inputs.CROP_TOO_SMALL),
     }
     for name, (got, reason) in cases.items():
       with self.subTest(name):
         self.assertIsInstance(got, SkippedFile)
         self.assertEqual(got.reason, reason)
         self.assertIn(reason, str(got))
+    self.assertEqual(cases['a crop under half of image_size'][0].detail,
+                     '90 px for 200')
+    self.assertIsInstance(inputs.read_and_prepare(self.photo, 180),
+                          inputs.Prepared)
     self.assertEqual(cases['detector raised'][0].detail, 'RuntimeError')
     self.assertEqual(cases['unreadable'][0].path, self.broken)
     self.assertTrue(cases['unreadable'][0].detail)

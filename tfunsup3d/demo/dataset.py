@@ -32,7 +32,6 @@ from tfunsup3d.errors import UserError
 
 SPLITS = ('train', 'val', 'test')
 SUMMARY_FILE = 'crop_summary.json'
-FACE_TOO_SMALL = 'crop under half of image_size'
 
 
 def split_of(name: str, val_fraction: float, test_fraction: float,
@@ -109,10 +108,6 @@ def _crop_one(item: inputs.InputImage, image_size: int, detector
   prepared = inputs.read_and_prepare(item.path, image_size, detector)
   if isinstance(prepared, image_files.SkippedFile):
     return prepared
-  side = min(prepared.box[2], prepared.box[3])
-  if 2 * side < image_size:
-    return image_files.SkippedFile(item.path, FACE_TOO_SMALL,
-                                   f'{side} px for {image_size}')
   return prepared.image
 
 

@@ -34,6 +34,8 @@ FACE_MODEL_WORDS = ('face', 'celeba', 'human')
 NO_FACE = 'no face found'
 UNREADABLE = 'not a readable image'
 TOO_SMALL = 'smaller than the crop'
+# The data pipeline's rule (`image_files.size_problem`): upsampled over 2x.
+CROP_TOO_SMALL = 'crop under half of image_size'
 DETECTION_FAILED = 'face detection failed'
 
 
@@ -345,8 +347,10 @@ def read_and_prepare(path: str, image_size: int,
 
   Returns:
     The `Prepared` image, or a `SkippedFile` naming why it cannot be used:
-    UNREADABLE, NO_FACE, DETECTION_FAILED (the detector raised) or
-    TOO_SMALL (smaller than the config crop).
+    UNREADABLE, NO_FACE, DETECTION_FAILED (the detector raised), TOO_SMALL
+    (smaller than the config crop) or CROP_TOO_SMALL (a crop under half of
+    `image_size` would be upsampled more than twice: a blur the model
+    reads as a smooth object, as the data pipeline refuses to train on).
   """
   try:
     image = read_image(path)
@@ -355,10 +359,15 @@ def read_and_prepare(path: str, image_size: int,
     return image_files.SkippedFile(path, UNREADABLE, detail)
   checked = None if detector is None else _SkipDetectorErrors(detector)
   try:
-    return prepare(image, image_size, checked, crop_mode, config_crop)
+    prepared = prepare(image, image_size, checked, crop_mode, config_crop)
   except LookupError as e:  # (reason[, detail]): no face, or the detector
     if type(e) is not LookupError:  # pylint: disable=unidiomatic-typecheck
       raise  # a KeyError or IndexError is a bug, not a skip
     return image_files.SkippedFile(path, *[str(a) for a in e.args[:2]])
   except ValueError as e:
     return image_files.SkippedFile(path, TOO_SMALL, str(e))
+  side = min(prepared.box[2], prepared.box[3])
+  if side < image_files.MIN_SIDE_FRACTION * image_size:
+    return image_files.SkippedFile(path, CROP_TOO_SMALL,
+                                   f'{side} px for {image_size}')
+  return prepared
