@@ -444,6 +444,10 @@ class AmbiguitySearchTest(tf.test.TestCase):
     return np.random.default_rng(seed).uniform(
         0, 1, (2, 64, 64, 3)).astype(np.float32)
 
+  # The two training-step checks of this lever (a documented failure,
+  # docs/experiments.md) take about a minute: `slow` (./test.sh -m slow)
+  # keeps the default suite inside its CI budget; the search is tested below.
+  @pytest.mark.slow
   def test_at_target_one_it_is_the_method(self):
     batch = {'image': self._images()}
     keras.utils.set_random_seed(0)
@@ -459,6 +463,7 @@ class AmbiguitySearchTest(tf.test.TestCase):
                       lever.networks[name].trainable_variables):
         self.assertAllClose(a, b, atol=1e-6, msg=name)
 
+  @pytest.mark.slow
   def test_the_pull_at_a_target_gain(self):
     task = self._task()
     images = self._images(1)
