@@ -116,7 +116,12 @@ class RunSequenceTest(testcase.TestCase):
     # A narrow netD on 8 images (activations outweigh weights): the same
     # output and gradients; TF's allocator peaks lower above what it held
     # before (the process may hold other tests' tensors) while the gradient
-    # is taken, because only the convolutions' outputs are kept.
+    # is taken, because only the convolutions' outputs are kept. The peak
+    # depends on the order two inter-op threads run the ops in (12 calls
+    # each, idle: 13.8-15.8 MiB against 21.9-23.9; one CI run's single
+    # calls: 17.1 against 20.9), so each mode's is the least of four calls
+    # and the bound leaves room: recompute that kept everything would give
+    # about 1.
     keras.utils.set_random_seed(0)
     net = EDDeconv(cout=1, nf=16, zdim=64, activation=None).build_for(64)
     x = tf.constant(_images(batch=8) * 2.0 - 1.0)
@@ -128,17 +133,18 @@ class RunSequenceTest(testcase.TestCase):
       return [loss] + tape.gradient(loss, net.trainable_variables)
 
     results, peaks = {}, {}
-    for recompute in (False, True, False, True):  # the second of each kept
+    for recompute in (False, True):
       fn = tf.function(functools.partial(grads, recompute))
       fn()
-      tf.config.experimental.reset_memory_stats('CPU:0')
-      held = tf.config.experimental.get_memory_info('CPU:0')['current']
-      results[recompute] = [t.numpy() for t in fn()]
-      peaks[recompute] = tf.config.experimental.get_memory_info(
-          'CPU:0')['peak'] - held
+      for _ in range(4):
+        tf.config.experimental.reset_memory_stats('CPU:0')
+        held = tf.config.experimental.get_memory_info('CPU:0')['current']
+        results[recompute] = [t.numpy() for t in fn()]
+        peak = tf.config.experimental.get_memory_info('CPU:0')['peak'] - held
+        peaks[recompute] = min(peaks.get(recompute, peak), peak)
     for kept, recomputed in zip(results[False], results[True]):
       self.assertAllClose(kept, recomputed, rtol=1e-5, atol=1e-6)
-    self.assertLess(peaks[True], 0.8 * peaks[False], peaks)
+    self.assertLess(peaks[True], 0.85 * peaks[False], peaks)
 
 
 if __name__ == '__main__':
