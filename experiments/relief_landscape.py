@@ -215,6 +215,7 @@ def view_from_zero(cfg, images: np.ndarray, factors: Dict[str, np.ndarray],
 
 def markdown(result: Dict[str, object]) -> str:
   s = result['settings']
+  stretch = s.get('stretch')  # results written before --stretch lack it
   lines = [
       '# Relief landscape', '',
       f'{s["num_images"]} test images of `{s["data_dir"]}`, config '
@@ -223,21 +224,21 @@ def markdown(result: Dict[str, object]) -> str:
       f're-fitted per image ({s["steps"]} Adam steps, lr {s["lr"]}) with the '
       'depth held' + (
           ' but widened and heightened per image (started at the '
-          'second-order equivalent, refitted)' if s.get('stretch') else '') +
+          'second-order equivalent, refitted)' if stretch else '') +
       '. Loss: L1 + lam_flip x L1 of the flipped reconstruction '
       '(no confidence).' + (
           f' Config overrides: {s["overrides"]}.' if s.get('overrides')
           else ''), '',
       '| relief scale k | loss at start | loss after refit | L1 | L1 flip | '
       'yaw / GT yaw | light tilt / GT tilt |' + (
-          ' mean widening |' if s.get('stretch') else ''),
-      '|---|---|---|---|---|---|---|' + ('---|' if s.get('stretch') else '')]
+          ' mean widening |' if stretch else ''),
+      '|---|---|---|---|---|---|---|' + ('---|' if stretch else '')]
   for r in result['rows']:
     lines.append(f'| {r["relief_scale"]:g} | {r["loss_start"]:.4f} | '
                  f'{r["loss_end"]:.4f} | {r["l1_end"]:.4f} | '
                  f'{r["l1_flip_end"]:.4f} | {r["yaw_slope"]:.2f} | '
                  f'{r["tilt_slope"]:.2f} |' + (
-                     f' {r["stretch_x"]:.3f} |' if 'stretch_x' in r else ''))
+                     f' {r["stretch_x"]:.3f} |' if stretch else ''))
   view = result.get('view_from_zero')
   if view:
     lines += [

@@ -146,7 +146,6 @@ class ScaleReliefTest(tf.test.TestCase):
                         [[sx, sy]], atol=1e-6)
     self.assertLess(sx, sy)  # the larger turn narrows more
 
-
   def test_refit_lowers_the_loss(self):
     rows = relief_landscape.landscape(self.cfg, self.images, self.factors,
                                       [2.0], steps=5, lr=0.01,
