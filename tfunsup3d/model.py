@@ -11,7 +11,7 @@ from tfunsup3d import losses, metrics, render
 from tfunsup3d.convert.reference import load_vgg16_weights
 from tfunsup3d.factors import confidence, depth as depth_lib, light, view
 from tfunsup3d.networks import ConfNet, EDDeconv, Encoder, VGG16Features
-from tfunsup3d.networks import precision
+from tfunsup3d.networks import encoder, precision
 from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
@@ -73,6 +73,10 @@ class Unsup3D(keras.Model):
       config = config_lib.from_dict(config)
     self.cfg = config.resolved()
     cfg = self.cfg
+    if not encoder.size_fits(cfg.image_size):
+      raise config_lib.ConfigError(
+          f'image_size={cfg.image_size}: the networks take sides that are '
+          f'{encoder.SIZE_RULE} (64, 80, 96, 128, ...)')
     gn = cfg.gn_channels
     with precision.policy_scope(cfg.mixed_precision):
       self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, activation=None,

@@ -31,6 +31,7 @@ CASES = [  # (data maker or None, extra flags, needles of the error line)
     ('good', ['--batch_size=-4'], ['batch_size must be >= 1', '-4']),
     ('good', ['--lr=nan'], ['lr must be a finite number']),
     ('good', ['--min_depth=inf'], ['min_depth must be']),
+    ('good', ['--image_size=70'], ['image_size=70', 'multiples of 16']),
     ('missing', [], ['train data directory does not exist']),
     (_empty_dir, [], ['No usable images for the train split']),
     (_only_bad_files, [], ['No usable images for the train split',

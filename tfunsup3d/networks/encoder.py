@@ -34,22 +34,30 @@ def check_activation(activation: Optional[str]):
                      f'Received: activation={activation!r}')
 
 
-def check_image_shape(class_name: str, input_shape: Sequence[Optional[int]],
-                      channels: Optional[int] = None):
-  """Checks `[B, H, W, C]`: H and W multiples of 16 and >= 64 when known.
+SIZE_RULE = 'multiples of 16 and at least 64'
+
+
+def size_fits(size: int) -> bool:
+  """Whether the networks take images `size` pixels high or wide.
 
   The reference nets end their down path with a 4x4 'valid' convolution on
-  the H/16 x W/16 map, so H/16 and W/16 must be at least 4.
+  the size/16 map, so size must be a multiple of 16 and size/16 at least 4.
   """
+  return size >= 64 and size % 16 == 0
+
+
+def check_image_shape(class_name: str, input_shape: Sequence[Optional[int]],
+                      channels: Optional[int] = None):
+  """Checks `[B, H, W, C]`: H and W `size_fits` when known."""
   shape = tuple(input_shape)
   if len(shape) != 4:
     raise ValueError(f'{class_name} expects images of shape [B, H, W, C]. '
                      f'Received: input_shape={shape}')
   for size in shape[1:3]:
-    if size is not None and (size < 64 or size % 16):
+    if size is not None and not size_fits(size):
       raise ValueError(
-          f'{class_name} needs image height and width that are multiples of '
-          f'16 and at least 64. Received: input_shape={shape}')
+          f'{class_name} needs image height and width that are {SIZE_RULE}. '
+          f'Received: input_shape={shape}')
   if channels is not None and shape[3] is not None and shape[3] != channels:
     raise ValueError(f'{class_name} expects {channels} input channels. '
                      f'Received: input_shape={shape}')
