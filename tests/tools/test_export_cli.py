@@ -81,6 +81,21 @@ def test_tflite_only_netl(workdir, checkpoint):
   assert not os.path.exists(os.path.join(base, 'tiny'))
 
 
+@pytest.mark.parametrize('models, fragment', [
+    ('netX,netD', "Unknown TFLite model(s) ['netX']"),
+    ('', 'No TFLite model named')])
+def test_unknown_tflite_model_is_refused_before_the_saved_model(
+    workdir, checkpoint, models, fragment):
+  # The SavedModel used to be written first, then the name refused.
+  base = os.path.join(workdir, f'models_{len(models)}')
+  _assert_one_line_error(
+      tiny.run_script('export', f'--checkpoint={checkpoint}',
+                      f'--export_dir={base}', '--tflite',
+                      f'--tflite_models={models}'),
+      fragment, 'choose from')
+  assert not os.path.exists(base)
+
+
 def test_tflite_images_must_be_a_folder_with_images(workdir, checkpoint):
   _assert_one_line_error(
       tiny.run_script('export', f'--checkpoint={checkpoint}', '--tflite',

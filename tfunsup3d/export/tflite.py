@@ -97,6 +97,26 @@ def model_functions(model, include_canonical: bool = True
   return fns
 
 
+def select_models(model, names: Optional[Sequence[str]] = None,
+                  include_canonical: bool = True
+                  ) -> Dict[str, Tuple[Callable, List[tf.Variable]]]:
+  """`model_functions` narrowed to `names` (None: all of them).
+
+  Raises:
+    ValueError: `names` is empty or names a model `model` does not have
+      (netC without confidence maps, canonical when not included).
+  """
+  fns = model_functions(model, include_canonical)
+  if names is None:
+    return fns
+  unknown = sorted(set(names) - set(fns))
+  if unknown or not names:
+    raise ValueError(f'Unknown TFLite model(s) {unknown}; choose from '
+                     f'{sorted(fns)}.' if unknown else
+                     f'No TFLite model named; choose from {sorted(fns)}.')
+  return {k: v for k, v in fns.items() if k in names}
+
+
 def _save_for_conversion(fn, variables, spec, directory: str):
   module = tf.Module()
   module.model_variables = list(variables)
@@ -378,13 +398,7 @@ def export_tflite(model, out_dir: str, variants: Sequence[str] = VARIANTS,
   if images is None:
     images = sample_images(size)
   images = np.asarray(images, np.float32)
-  fns = model_functions(model, include_canonical)
-  if names is not None:
-    unknown = sorted(set(names) - set(fns))
-    if unknown:
-      raise ValueError(f'Unknown TFLite model(s) {unknown}; choose from '
-                       f'{sorted(fns)}.')
-    fns = {k: v for k, v in fns.items() if k in names}
+  fns = select_models(model, names, include_canonical)
   os.makedirs(out_dir, exist_ok=True)
   report = _new_report(size, len(images), variants, source, images_from)
   spec = tf.TensorSpec([1, size, size, 3], tf.float32, name=INPUT_NAME)

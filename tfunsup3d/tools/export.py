@@ -124,6 +124,9 @@ def main(cfg: config_lib.Config) -> None:
                              'stage')
   model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
   images = None
+  if FLAGS.tflite:  # refused before anything is written
+    from tfunsup3d.export import tflite  # pylint: disable=g-import-not-at-top
+    tflite.select_models(model, FLAGS.tflite_models)
   if FLAGS.tflite and FLAGS.tflite_images:
     images = measurement_images(FLAGS.tflite_images, FLAGS.tflite_num_images,
                                 model.cfg)
@@ -151,7 +154,6 @@ def main(cfg: config_lib.Config) -> None:
     print(f'tfunsup3d-export: SavedModel written to {path} (signatures '
           f'{", ".join(saved_model.SIGNATURES)})')
   if FLAGS.tflite:
-    from tfunsup3d.export import tflite  # pylint: disable=g-import-not-at-top
     report = tflite.export_tflite(
         model, tflite_dir, FLAGS.tflite_variants, names=FLAGS.tflite_models,
         images=images, source=checkpoint,
