@@ -26,6 +26,14 @@ def test_nothing_to_export():
       'Nothing to export')
 
 
+def test_tflite_flags_without_tflite():
+  # They were ignored: a SavedModel and no TFLite file, status 0.
+  _assert_one_line_error(
+      tiny.run_script('export', '--tflite_models=netD',
+                      '--tflite_num_images=2'),
+      '--tflite_models, --tflite_num_images without --tflite')
+
+
 def test_bad_variant():
   _assert_one_line_error(
       tiny.run_script('export', '--tflite', '--tflite_variants=int4'),
