@@ -111,9 +111,9 @@ def select_models(model, names: Optional[Sequence[str]] = None,
     return fns
   unknown = sorted(set(names) - set(fns))
   if unknown or not names:
-    raise ValueError(f'Unknown TFLite model(s) {unknown}; choose from '
-                     f'{sorted(fns)}.' if unknown else
-                     f'No TFLite model named; choose from {sorted(fns)}.')
+    what = (f'Unknown TFLite model(s) {unknown}' if unknown else
+            'No TFLite model named')
+    raise ValueError(f'{what}; choose from {sorted(fns)}.')
   return {k: v for k, v in fns.items() if k in names}
 
 

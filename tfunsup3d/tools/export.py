@@ -130,12 +130,12 @@ def main(cfg: config_lib.Config) -> None:
                              'stage')
   model, checkpoint = tool_flags.load_model(FLAGS.checkpoint, cfg)
   images = None
-  if FLAGS.tflite:  # refused before anything is written
+  if FLAGS.tflite:  # bad names or images: refused before writing anything
     from tfunsup3d.export import tflite  # pylint: disable=g-import-not-at-top
     tflite.select_models(model, FLAGS.tflite_models)
-  if FLAGS.tflite and FLAGS.tflite_images:
-    images = measurement_images(FLAGS.tflite_images, FLAGS.tflite_num_images,
-                                model.cfg)
+    if FLAGS.tflite_images:
+      images = measurement_images(FLAGS.tflite_images,
+                                  FLAGS.tflite_num_images, model.cfg)
   stages.update(values={'done': 'load'})
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfunsup3d.export import saved_model  # pylint: disable=g-import-not-at-top
