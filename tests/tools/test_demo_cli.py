@@ -64,6 +64,26 @@ def test_turntable_options_out_of_bounds(workdir, flag, needle):
                          needle)
 
 
+@pytest.mark.parametrize('flags, needle', [
+    (('--noanimations', '--fps=24', '--num_frames=8'),
+     '--num_frames, --fps without --animations: add --animations'),
+    (('--noanimations', '--mp4'), '--mp4 without --animations'),
+    (('--nomesh', '--texture=shaded'), '--texture without --mesh'),
+])
+def test_flags_of_a_mode_that_is_off(workdir, flags, needle):
+  # They were ignored without a word.
+  path = tiny.write_image(os.path.join(workdir, 'ok.png'))
+  _assert_one_line_error(tiny.run_script('demo', f'--input={path}', *flags),
+                         needle)
+
+
+def test_turning_off_what_is_off_is_no_error(workdir):
+  # --nomp4 asks for nothing: the run goes on to the next check.
+  _assert_one_line_error(
+      tiny.run_script('demo', f'--input={workdir}/nope.png',
+                      '--noanimations', '--nomp4'), 'not found')
+
+
 def test_missing_checkpoint(workdir):
   path = tiny.write_image(os.path.join(workdir, 'ok.png'))
   _assert_one_line_error(

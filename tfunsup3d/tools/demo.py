@@ -53,6 +53,11 @@ def main(cfg: config_lib.Config) -> None:
   from tfunsup3d.demo import inputs as inputs_lib  # pylint: disable=g-import-not-at-top
   from tfunsup3d.demo import runner  # pylint: disable=g-import-not-at-top
   detect_mode = cli.parse_detect(FLAGS.detect)
+  tool_flags.refuse_unused(('num_frames', 'max_yaw', 'fps', 'mp4'),
+                           FLAGS.animations, '--animations',
+                           'to render the turntables')
+  tool_flags.refuse_unused(('texture',), FLAGS.mesh, '--mesh',
+                           'to write the textured mesh')
   if FLAGS.mesh:
     cli.require_modules('The mesh (--mesh; --nomesh skips it)', 'trimesh')
   images = inputs_lib.list_inputs(FLAGS.input)

@@ -113,12 +113,9 @@ def main(cfg: config_lib.Config) -> None:
   if not FLAGS.saved_model and not FLAGS.tflite:
     raise tool_flags.UserError('Nothing to export: --nosaved_model without '
                                '--tflite.')
-  stray = [f'--{name}' for name in ('tflite_models', 'tflite_variants',
-                                     'tflite_images', 'tflite_num_images')
-           if FLAGS[name].present]
-  if stray and not FLAGS.tflite:  # else silently no TFLite file at all
-    raise tool_flags.UserError(f'{", ".join(stray)} without --tflite: add '
-                               '--tflite to convert to TFLite.')
+  tool_flags.refuse_unused(('tflite_models', 'tflite_variants',
+                            'tflite_images', 'tflite_num_images'),
+                           FLAGS.tflite, '--tflite', 'to convert to TFLite')
   bad = sorted(set(FLAGS.tflite_variants) - set(TFLITE_VARIANTS))
   if bad:
     raise tool_flags.UserError(f'Unknown --tflite_variants {bad}; choose from '

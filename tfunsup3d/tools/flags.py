@@ -323,6 +323,25 @@ def check_local_flags(flag_values: flags.FlagValues) -> None:
                         f'Received: --{name}={value}')
 
 
+def refuse_unused(names: Sequence[str], enabled: bool, enabler: str,
+                  purpose: str, flag_values: flags.FlagValues = FLAGS
+                  ) -> None:
+  """Refuses flags set on the command line that only matter when
+  `enabler` is on, when it is off: they would be ignored without a word.
+  A boolean flag counts only when set true (`--nomp4` asks for nothing).
+
+  Raises:
+    UserError: naming the flags and what to add.
+  """
+  if enabled:
+    return
+  stray = [f'--{name}' for name in names if flag_values[name].present and
+           flag_values[name].value is not False]
+  if stray:
+    raise UserError(f'{", ".join(stray)} without {enabler}: add {enabler} '
+                    f'{purpose}.')
+
+
 def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
                  name: Optional[str] = None) -> Callable[[List[str]], int]:
   """Turns `fn(cfg)` into an absl `main(argv)`.
