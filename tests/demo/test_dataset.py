@@ -176,5 +176,15 @@ class WriteCropsTest(unittest.TestCase):
         '--train_val_data_dir=data/x --test_data_dir=data/x/test'), text)
 
 
+  def test_report_without_a_test_split_trains_without_one(self):
+    # It named a test folder the tool never wrote, which the checkpoint's
+    # config then records for tfunsup3d-test.
+    summary = {'written': {'train': 9, 'val': 1, 'test': 0},
+               'num_skipped': 0, 'skipped_by_reason': {}}
+    text = dataset.report(summary, 'data/x')
+    self.assertTrue(text.endswith(
+        'tfunsup3d-train --train_val_data_dir=data/x --test_data_dir=none'),
+                    text)
+
 if __name__ == '__main__':
   unittest.main()

@@ -38,7 +38,7 @@ def test_writes_a_folder_the_training_pipeline_reads(photos, tmp_path):
       f'tfunsup3d-crop: 3 crop(s) written to {out} (train 3, val 0, test 0); '
       f'1 skipped (not a readable image 1; see {out}/crop_summary.json).')
   assert lines[1] == ('Train on them with: tfunsup3d-train '
-                      f'--train_val_data_dir={out} --test_data_dir={out}/test')
+                      f'--train_val_data_dir={out} --test_data_dir=none')
   with open(out / 'crop_summary.json', encoding='utf-8') as f:
     summary = json.load(f)
   assert summary['skipped'][0]['path'].endswith('truncated.png')

@@ -192,6 +192,6 @@ def report(summary: Dict[str, Any], out_dir: str,
     text += (f'; {summary["num_skipped"]} skipped ({_reasons_text(summary)}; '
              f'see {os.path.join(out_dir, SUMMARY_FILE)})')
   config = f' --config={train_config}' if train_config else ''
+  test_dir = os.path.join(out_dir, 'test') if w['test'] else 'none'
   return (text + '.\nTrain on them with: tfunsup3d-train' + config +
-          f' --train_val_data_dir={out_dir} --test_data_dir='
-          f'{os.path.join(out_dir, "test")}')
+          f' --train_val_data_dir={out_dir} --test_data_dir={test_dir}')
