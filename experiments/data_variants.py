@@ -89,7 +89,7 @@ def variant_data(args, name: str, cfg) -> str:
   data_dir = os.path.join(args.data_root, first)
   trainers.synth_data(data_dir, {'train': args.num_train,
                                  'val': args.num_val, 'test': args.num_test},
-                      cfg, args.data_seed,
+                      trainers.data_config(args, cfg), args.data_seed,
                       synth_params.SynthOptions(**dict(
                           {'zoom': args.zoom}, **options)))
   return data_dir

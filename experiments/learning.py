@@ -473,8 +473,9 @@ def main(argv=None) -> Dict[str, object]:
             'test': args.num_test}
   yaw = {} if args.max_yaw is None else {'max_yaw': args.max_yaw}
   fov = {} if args.data_fov is None else {'data_fov': args.data_fov}
-  data_cfg = (base if args.data_fov is None else
-              config_lib.from_dict({'fov': args.data_fov}, base=base))
+  data_cfg = trainers.data_config(args, base)
+  if args.data_fov is not None:
+    data_cfg = config_lib.from_dict({'fov': args.data_fov}, base=data_cfg)
   trainers.synth_data(args.data_dir, counts, data_cfg, args.data_seed,
                       synth_params.SynthOptions.for_category(
                           args.category, zoom=args.zoom, **yaw))

@@ -225,7 +225,7 @@ def run_zoom(args, zoom: float, log) -> Dict[str, object]:
   cfg = trainers.study_config(args, data_dir)
   trainers.synth_data(data_dir, {'train': args.num_train,
                                  'val': args.num_val, 'test': args.num_test},
-                      cfg, args.data_seed,
+                      trainers.data_config(args, cfg), args.data_seed,
                       synth_params.SynthOptions.for_category('face',
                                                              zoom=zoom))
   scorer = learning.Scorer(cfg, os.path.join(data_dir, 'test', 'factors.npz'))

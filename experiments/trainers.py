@@ -118,25 +118,47 @@ GIVEN_NETS = {'view': 'netV', 'depth': 'netD', 'light': 'netL',
               'albedo': 'netA'}
 
 
+# Config keys that a study's `--set` changes in the model only: its
+# synthetic set is rendered with the `--config` file's values (`data_config`),
+# so that a lever row such as `--set border_depth=1.02` trains on the same
+# set as the method's row, wherever it runs first.
+MODEL_ONLY_KEYS = ('border_depth', 'rot_center_depth', 'anti_aliasing')
+# The rendering settings `bench_meta.json` records (with counts, seed and
+# the `SynthOptions`); the last three only since December 2026.
+_DATA_KEYS = ('image_size', 'fov', 'min_depth', 'max_depth') + MODEL_ONLY_KEYS
+
+
+def data_config(args, cfg):
+  """`cfg` (a study's config, `--set` applied) with `MODEL_ONLY_KEYS` as
+  the `--config` file has them: the config to render its data with."""
+  file_cfg = config_lib.load(args.config).resolved()
+  return dataclasses.replace(cfg, **{k: getattr(file_cfg, k)
+                                     for k in MODEL_ONLY_KEYS})
+
+
 def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
                options=None) -> bool:
   """Writes a `tfunsup3d-synth` set to `data_dir` unless the one there was
-  made with the same counts, seed, rendering settings and `SynthOptions`,
-  its category included (recorded in `bench_meta.json`; options a meta
-  predates count as their value then, `synth.with_predated_options`).
-  Returns whether it wrote one."""
+  made with the same counts, seed, rendering settings (`_DATA_KEYS` of
+  `cfg`) and `SynthOptions`, its category included (recorded in
+  `bench_meta.json`; what a meta predates counts as the value asked for
+  now, `synth.with_predated_options` for the options). Returns whether it
+  wrote one."""
   options = options or synth.SynthOptions()
-  meta = {'counts': dict(counts), 'seed': seed,
-          'image_size': cfg.image_size, 'fov': cfg.fov,
-          'min_depth': cfg.min_depth, 'max_depth': cfg.max_depth,
-          'options': json.loads(json.dumps(dataclasses.asdict(options)))}
+  meta = dict({k: getattr(cfg, k) for k in _DATA_KEYS},
+              counts=dict(counts), seed=seed,
+              options=json.loads(json.dumps(dataclasses.asdict(options))))
   meta_path = os.path.join(data_dir, 'bench_meta.json')
   if os.path.isfile(meta_path):
     with open(meta_path, encoding='utf-8') as f:
-      written = json.load(f)
+      recorded = json.load(f)
+    written = dict(meta, **recorded)
     written['options'] = synth.with_predated_options(
         written.get('options', {}))
     if written == meta:
+      if recorded != meta:  # Record what it predates, from now on.
+        with open(meta_path, 'w', encoding='utf-8') as f:
+          json.dump(meta, f)
       return False
   print(f'generating {counts} -> {data_dir}', flush=True)
   synth.write_dataset(data_dir, counts, cfg, seed=seed, overwrite=True,

@@ -1,5 +1,6 @@
 """Tests for experiments/learning.py: the table, the plot and a tiny end-to-end run."""
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -266,6 +267,38 @@ class LearningBenchTest(tf.test.TestCase):
     self.assertFalse(trainers.synth_data(tmp, counts, cfg, 1, car))
     self.assertTrue(trainers.synth_data(tmp, counts, cfg, 1, face))
 
+
+  def test_synth_data_records_every_rendering_setting(self):
+    # border_depth, rot_center_depth and anti_aliasing were not recorded: a
+    # set rendered with other values was reused.
+    tmp = tempfile.mkdtemp()
+    cfg = config_lib.Config(image_size=32, load_gt_depth=True).resolved()
+    counts = {'test': 2}
+    self.assertTrue(trainers.synth_data(tmp, counts, cfg, 1))
+    meta_path = os.path.join(tmp, 'bench_meta.json')
+    with open(meta_path, encoding='utf-8') as f:
+      meta = json.load(f)
+    self.assertEqual(meta['border_depth'], cfg.border_depth)
+    for key in trainers.MODEL_ONLY_KEYS:  # A meta that predates them.
+      del meta[key]
+    with open(meta_path, 'w', encoding='utf-8') as f:
+      json.dump(meta, f)
+    self.assertFalse(trainers.synth_data(tmp, counts, cfg, 1))
+    other = dataclasses.replace(cfg, border_depth=cfg.border_depth - 0.02)
+    self.assertTrue(trainers.synth_data(tmp, counts, other, 1))
+
+  def test_data_config_keeps_the_config_files_model_only_keys(self):
+    args = learning.parse_args(['--set', 'border_depth=1.02', '--set',
+                                'rot_center_depth=0.95', '--set',
+                                'image_size=96'])
+    cfg = trainers.study_config(args, '/d')
+    data_cfg = trainers.data_config(args, cfg)
+    file_cfg = config_lib.load(args.config).resolved()
+    self.assertEqual((cfg.border_depth, cfg.rot_center_depth), (1.02, 0.95))
+    self.assertEqual((data_cfg.border_depth, data_cfg.rot_center_depth),
+                     (file_cfg.border_depth, file_cfg.rot_center_depth))
+    self.assertNotEqual(file_cfg.border_depth, 1.02)
+    self.assertEqual(data_cfg.image_size, 96)  # A data key: the set's size.
 
 @pytest.mark.slow
 class LossesOnObjectTest(tf.test.TestCase):
