@@ -396,6 +396,82 @@ class OutputLayoutTest(tf.test.TestCase):
     self._check_prior('loss_protrusion', 'lam_protrusion', 2.5,
                       'lam_protrusion', expected, edit=hollow)
 
+  def test_priors_wait_for_prior_start_step(self):
+    model = tiny.tiny_model(min_yaw_std=60.0, lam_yaw_std=2.5,
+                            lam_protrusion=2.5, prior_start_step=10)
+    out = model.decompose(self.images)
+    out = dict(out, canon_depth=2.0 - out['canon_depth'])  # hollow
+    before, after = (model.compute_losses(out, step=tf.constant(s))
+                     for s in (9, 10))
+    self.assertGreater(float(before['loss_yaw_std']), 0.0)
+    self.assertGreater(float(before['loss_protrusion']), 0.0)
+    self.assertAllClose(after['loss_total'] - before['loss_total'],
+                        2.5 * before['loss_yaw_std'], rtol=1e-5)
+    # The protrusion prior never waits; without a step every prior is on.
+    model.cfg = dataclasses.replace(model.cfg, lam_protrusion=0.0)
+    self.assertAllClose(
+        before['loss_total'] - model.compute_losses(
+            out, step=tf.constant(9))['loss_total'],
+        2.5 * before['loss_protrusion'], rtol=1e-5)
+    self.assertAllClose(model.compute_losses(out)['loss_total'],
+                        after['loss_total'] - 2.5 * after['loss_protrusion'],
+                        rtol=1e-5)
+
+  def test_render_view_is_the_reconstruction_where_valid(self):
+    b = len(self.images)
+    factors = {k: self.out[k][:b] for k in (
+        'canon_depth', 'canon_albedo', 'canon_light_a', 'canon_light_b',
+        'canon_light_d')}
+    image = self.model.render_view(factors, self.out['view'][:b])
+    # Valid pixels off the frame's edge (there reconstruct's sampling pads
+    # with 0 where its grid reaches just past the canonical map).
+    mask = self.out['recon_im_mask_both'][:b] > 0
+    mask[:, :2] = mask[:, -2:] = mask[:, :, :2] = mask[:, :, -2:] = False
+    self.assertGreater(mask.mean(), 0.5)
+    self.assertAllClose(np.where(mask, image, 0.0),
+                        np.where(mask, self.out['recon_im'][:b], 0.0),
+                        atol=1e-5)
+    # Elsewhere a colour of the canonical image, not 0.
+    self.assertAllInRange(image, -1.5, 1.5)
+
+  def test_view_cycle(self):
+    model = tiny.tiny_model(lam_view_cycle=2.5, view_cycle_max_yaw=20.0,
+                            prior_start_step=5)
+    b = len(self.images)
+    with tf.GradientTape() as tape:
+      out = model.decompose(self.images)
+      errors = model.view_cycle_errors(out, b, tf.constant(7))
+      total = tf.reduce_sum(errors)
+    # The drawn yaws: uniform in +-20 degrees, in netV's units.
+    full = model.cfg.xyz_rotation_range
+    yaw = tf.random.stateless_uniform(
+        [b], tf.constant([model.cfg.seed + 2, 7]), -1.0, 1.0) * 20.0 / full
+    self.assertAllInRange(yaw, -20.0 / full, 20.0 / full)
+    turned = out['view'][:b].numpy()
+    turned[:, 1] = yaw.numpy() * np.radians(full)
+    image = model.render_view({k: out[k][:b] for k in (
+        'canon_depth', 'canon_albedo', 'canon_light_a', 'canon_light_b',
+        'canon_light_d')}, turned)
+    self.assertAllClose(errors, np.abs(model.netV(image)[:, 1] - yaw),
+                        atol=1e-5)
+    grads = tape.gradient(total, {n: net.trainable_variables for n, net in
+                                  model.networks.items()})
+    for name, g in grads.items():
+      moved = any(x is not None and float(tf.reduce_max(tf.abs(x))) > 0
+                  for x in g)
+      self.assertEqual(moved, name == 'netV', name)
+    self.assertNotAllClose(errors, model.view_cycle_errors(
+        out, b, tf.constant(8)))
+    # In the loss: lam_view_cycle x its mean, from prior_start_step on.
+    before, after = (model.compute_losses(out, step=tf.constant(s))
+                     for s in (4, 5))
+    self.assertAllClose(before['loss_view_cycle'],
+                        np.mean(model.view_cycle_errors(out, b,
+                                                        tf.constant(4))),
+                        rtol=1e-5)
+    with_term = after['loss_total'] - before['loss_total']
+    self.assertAllClose(with_term, 2.5 * after['loss_view_cycle'], rtol=1e-4)
+
 
 class HalvesTest(tf.test.TestCase):
   """decompose = reconstruct(canonical(images)): the B inputs' factors, then

@@ -255,6 +255,22 @@ class Config:
       'border (mean over each, a fraction of the depth range, only when '
       'behind), so that the object stands out of its frame and the hollow '
       'twin of a relief is not learnt; 0: off (the reference).', _T)
+  lam_view_cycle: float = _key(
+      0.0, 'View cycle: each training step the batch\'s canonical factors '
+      '(gradient stopped) are rendered again with the predicted view but a '
+      'yaw drawn uniformly from +-view_cycle_max_yaw, and this weight times '
+      'the mean |netV\'s yaw on those renders - the drawn yaw| (netV\'s '
+      'output units: degrees / xyz_rotation_range) joins the loss, so that '
+      'netV reads the turn from the object, not from where it sits; 0: off '
+      '(the reference).', _T)
+  view_cycle_max_yaw: float = _key(
+      30.0, 'The largest yaw, in degrees, of the view cycle\'s renders (at '
+      'most xyz_rotation_range).', _T)
+  prior_start_step: int = _key(
+      0, 'The training step from which the view cycle and the spread and '
+      'decorrelation priors (min_yaw_std, min_light_tilt_std, '
+      'lam_yaw_shift_corr) apply: they wait until the networks read the '
+      'factors\' directions; 0: from the first step.', _T)
   log_dir: Optional[str] = _key(
       None, 'TensorBoard dir (default checkpoint_dir/logs).', _T)
   export_dir: str = _key('saved_models', 'Base directory of exports.', _E)
@@ -348,6 +364,7 @@ _CHECKS = (
     ('max_steps_per_epoch', lambda v: v >= 1, '>= 1 or none'),
     ('val_max_batches', lambda v: v >= 1, '>= 1 or none'),
     ('save_checkpoint_steps', lambda v: v >= 0, '>= 0'),
+    ('prior_start_step', lambda v: v >= 0, '>= 0'),
     ('lam_flip_start_epoch', lambda v: v >= 0, '>= 0'),
     ('gn_channels', lambda v: v >= 1, '>= 1 or none'),
     ('jit_compile', lambda v: v in (True, False, 'auto'),
@@ -365,7 +382,8 @@ _CHECKS = (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay', 'min_yaw_std',
     'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
-    'lam_yaw_shift_corr', 'lam_protrusion')) + tuple(
+    'lam_yaw_shift_corr', 'lam_protrusion', 'lam_view_cycle',
+    'view_cycle_max_yaw')) + tuple(
         (k, lambda v: v >= 1, '>= 1') for k in (
             'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf')
     ) + tuple((k, is_local_path, LOCAL_PATH) for k in (
@@ -376,7 +394,8 @@ _CHECKS = (
 # (smaller key, larger key): the first must be below (or at) the second.
 _ORDERED = (('min_depth', 'max_depth', '<'),
             ('min_amb_light', 'max_amb_light', '<='),
-            ('min_diff_light', 'max_diff_light', '<='))
+            ('min_diff_light', 'max_diff_light', '<='),
+            ('view_cycle_max_yaw', 'xyz_rotation_range', '<='))
 
 
 # Narrowest netD/netA (nf_depth) whose CPU steps run faster on TF's own

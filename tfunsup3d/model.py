@@ -1,6 +1,7 @@
 """The Unsup3D model: five networks, the renderer settings, losses, metrics."""
 
 import functools
+import math
 from typing import Dict, Optional, Union
 
 import keras
@@ -16,21 +17,24 @@ from tfunsup3d.networks.vgg import MISSING_WEIGHTS_HELP
 
 NETWORK_NAMES = ('netD', 'netA', 'netL', 'netV', 'netC')
 # The batch priors: loss term, config keys of its setting (a minimum
-# spread; 0: off) and of its weight, and its value fn(outputs, B, setting,
-# config).
+# spread; 0: off) and of its weight, its value fn(outputs, B, setting,
+# config), and whether it waits for `prior_start_step`.
 _BATCH_PRIORS = (
     ('loss_yaw_std', 'min_yaw_std', 'lam_yaw_std',
-     lambda out, b, least, _: losses.yaw_spread(out['view'][:b, 1], least)),
+     lambda out, b, least, _: losses.yaw_spread(out['view'][:b, 1], least),
+     True),
     ('loss_light_std', 'min_light_tilt_std', 'lam_light_std',
      lambda out, b, least, _: losses.light_tilt_spread(
-         out['canon_light_d'][:b], least)),
+         out['canon_light_d'][:b], least), True),
     # No setting but its weight (0: off).
     ('loss_yaw_shift_corr', 'lam_yaw_shift_corr', 'lam_yaw_shift_corr',
-     lambda out, b, *_: losses.yaw_shift_correlation(out['view'][:b])),
+     lambda out, b, *_: losses.yaw_shift_correlation(out['view'][:b]), True),
     ('loss_protrusion', 'lam_protrusion', 'lam_protrusion',
      lambda out, b, _, cfg: losses.protrusion(
-         out['canon_depth'][:b], cfg.min_depth, cfg.max_depth)),
+         out['canon_depth'][:b], cfg.min_depth, cfg.max_depth), False),
 )
+_FACTOR_KEYS = ('canon_depth', 'canon_albedo', 'canon_light_a',
+                'canon_light_b', 'canon_light_d')
 # The confidence maps of `canonical` (None without netC).
 CONF_KEYS = ('conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
              'conf_sigma_percl_flip')
@@ -351,8 +355,8 @@ class Unsup3D(keras.Model):
       self.load_perceptual()
     return precision.to_float32(self.vgg(images_pm1))
 
-  def compute_losses(self, outputs, images=None, epoch=0,
-                     depth_gt=None) -> Dict[str, tf.Tensor]:
+  def compute_losses(self, outputs, images=None, epoch=0, depth_gt=None,
+                     step=None) -> Dict[str, tf.Tensor]:
     """The reference's losses (docs/method.md §4), exact on any replicas.
 
     Each term is a mean over the batch, its sum divided by its count by
@@ -368,11 +372,14 @@ class Unsup3D(keras.Model):
       epoch: current epoch (for the lambda_flip schedule).
       depth_gt: ground-truth depth `[B, S, S]`, used only when the config
         asks for the supervised baseline (`supervised_depth`).
+      step: the training step (an integer scalar): the view cycle's draw
+        and `prior_start_step`; None: step 0's draw, the priors on.
 
     Returns:
       dict with loss_l1_im, loss_l1_im_flip, loss_perc_im, loss_perc_im_flip
       (0 when lam_perc == 0), loss_depth_sm (+ loss_depth_gt when
-      supervised, + the batch priors' terms that are on), loss_total.
+      supervised, + loss_view_cycle and the batch priors' terms that are
+      on), loss_total.
     """
     del images
     cfg = self.cfg
@@ -394,23 +401,41 @@ class Unsup3D(keras.Model):
       sums['loss_perc_im_flip'] = losses.feature_sum(
           f_flip, f_in, mask[b:], outputs['conf_sigma_percl_flip'])
     if cfg.supervised_depth:
-      if depth_gt is None:
-        raise ValueError('supervised_depth needs ground-truth depth '
-                         '(load_gt_depth: true).')
-      valid = tf.cast(depth_gt < tf.reduce_max(depth_gt), tf.float32)
-      sums['loss_depth_gt'] = losses.masked_sum(tf.abs(
-          outputs['recon_depth'][:b] - depth_gt) / (
-              cfg.max_depth - cfg.min_depth), valid)
+      sums['loss_depth_gt'] = self._depth_gt_sum(outputs, depth_gt, b)
+    if cfg.lam_view_cycle > 0:
+      sums['loss_view_cycle'] = (tf.reduce_sum(self.view_cycle_errors(
+          outputs, b, step)), tf.cast(b, tf.float32))
     res = losses.global_means(sums, self._prior_means(outputs, b))
     lam_flip = losses.flip_weight(epoch, cfg.lam_flip, cfg.lam_flip_start_epoch)
     res['loss_total'] = losses.total_loss(
         res['loss_l1_im'], res['loss_l1_im_flip'], res.get('loss_perc_im'),
         res.get('loss_perc_im_flip'), res['loss_depth_sm'], lam_flip,
-        cfg.lam_perc, cfg.lam_depth_sm) + res.get('loss_depth_gt', 0.0) + sum(
-            getattr(cfg, lam) * res[k] for k, _, lam, _ in _BATCH_PRIORS
-            if k in res)
+        cfg.lam_perc, cfg.lam_depth_sm) + res.get(
+            'loss_depth_gt', 0.0) + self._weighted_priors(res, step)
     zero = tf.zeros([], tf.float32)
     return dict({'loss_perc_im': zero, 'loss_perc_im_flip': zero}, **res)
+
+  def _depth_gt_sum(self, outputs, depth_gt, b):
+    """(sum, count) of the supervised baseline's L1 on depth (in units of
+    the depth range) over the ground truth's object pixels."""
+    if depth_gt is None:
+      raise ValueError('supervised_depth needs ground-truth depth '
+                       '(load_gt_depth: true).')
+    valid = tf.cast(depth_gt < tf.reduce_max(depth_gt), tf.float32)
+    return losses.masked_sum(tf.abs(outputs['recon_depth'][:b] - depth_gt) / (
+        self.cfg.max_depth - self.cfg.min_depth), valid)
+
+  def _weighted_priors(self, res, step):
+    """The sum of the priors' and the view cycle's terms in `res`, each
+    times its weight; those that wait for `prior_start_step` only from it
+    on (all of them when `step` is None)."""
+    cfg = self.cfg
+    on = (1.0 if step is None or cfg.prior_start_step == 0 else
+          tf.cast(step >= cfg.prior_start_step, tf.float32))
+    terms = [(k, lam, waits) for k, _, lam, _, waits in _BATCH_PRIORS] + [
+        ('loss_view_cycle', 'lam_view_cycle', True)]
+    return sum(getattr(cfg, lam) * res[k] * (on if waits else 1.0)
+               for k, lam, waits in terms if k in res)
 
   def _prior_means(self, outputs, b) -> Dict[str, tuple]:
     """The priors' (mean, count) for `losses.global_means`: the depth
@@ -421,11 +446,61 @@ class Unsup3D(keras.Model):
     replica's batch."""
     means = {'loss_depth_sm': (outputs['loss_depth_sm'],
                                tf.cast(b, tf.float32))}
-    for key, least_key, _, prior in _BATCH_PRIORS:
+    for key, least_key, _, prior, _ in _BATCH_PRIORS:
       least = getattr(self.cfg, least_key)
       if least > 0:
         means[key] = (prior(outputs, b, least, self.cfg), tf.constant(1.0))
     return means
+
+  def view_cycle_errors(self, outputs, b, step=None) -> tf.Tensor:
+    """The view cycle's per-image errors `[B]` (config `lam_view_cycle`).
+
+    The first B rows' canonical factors (gradient stopped) are rendered with
+    their predicted view but a yaw drawn uniformly from
+    +-`view_cycle_max_yaw` (seeded by (seed + 2, step): every replica
+    draws the same pattern for its share), as `reconstruct` renders them,
+    the pixels the map does not cover filled from its nearest edge; the
+    error is |netV's yaw on the render - the drawn yaw|, in netV's output
+    units (degrees / xyz_rotation_range). Only netV gets a gradient.
+
+    Args:
+      outputs: the dict of `decompose`.
+      b: the number of input images B.
+      step: the training step (integer scalar); None: 0.
+    """
+    cfg = self.cfg
+    seed = tf.stack([tf.constant(cfg.seed + 2, tf.int32),
+                     tf.cast(0 if step is None else step, tf.int32)])
+    yaw = tf.random.stateless_uniform([b], seed, -1.0, 1.0) * (
+        cfg.view_cycle_max_yaw / cfg.xyz_rotation_range)
+    factors = {k: tf.stop_gradient(outputs[k][:b]) for k in _FACTOR_KEYS}
+    pose = tf.stop_gradient(outputs['view'][:b])
+    turned = tf.concat([pose[:, :1], yaw[:, None] * (
+        math.pi / 180.0 * cfg.xyz_rotation_range), pose[:, 2:]], 1)
+    image = self.render_view(factors, turned)
+    return tf.abs(precision.to_float32(self.netV(image))[:, 1] - yaw)
+
+  def render_view(self, factors, view) -> tf.Tensor:
+    """Canonical factors rendered from `view`, as an input image.
+
+    Args:
+      factors: dict with canon_depth `[N,S,S]`, canon_albedo `[N,S,S,3]`,
+        canon_light_a, canon_light_b `[N,1]`, canon_light_d `[N,3]`.
+      view: `[N,6]` (radians, scene units).
+
+    Returns:
+      `[N,S,S,3]` in about [-1, 1]: `reconstruct`'s image where it is
+      valid; the pixels the canonical map does not cover take the colour of
+      its nearest edge (`reconstruct` leaves them 0), as a photo shows
+      something there.
+    """
+    cfg = self.cfg
+    depth = render.render_depth(factors['canon_depth'], view, self.K,
+                                cfg.rot_center_depth, cfg.min_depth,
+                                cfg.max_depth, anti_aliasing=cfg.anti_aliasing)
+    grid = tf.clip_by_value(render.inverse_warp_grid(
+        depth, view, self.K, cfg.rot_center_depth), -1.0, 1.0)
+    return render.grid_sample(self.shade(factors)['canon_im'], grid)
 
   def depth_from_png(self, depth_p):
     """Ground-truth depth PNG values p `[B, S, S(, 1)]` -> depth `[B, S, S]`."""

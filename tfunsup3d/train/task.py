@@ -177,7 +177,8 @@ class Unsup3DTask:
     depth_gt = None
     if 'depth_gt' in inputs:
       depth_gt = model.depth_from_png(inputs['depth_gt'])
-    result = model.compute_losses(outputs, epoch=epoch, depth_gt=depth_gt)
+    result = model.compute_losses(outputs, epoch=epoch, depth_gt=depth_gt,
+                                  step=self.optimizers['netD'].iterations)
     if depth_gt is not None:
       per_image = model.compute_metrics(outputs, depth_gt, K)
       images = tf.cast(tf.shape(depth_gt)[0], tf.float32)
