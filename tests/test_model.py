@@ -419,10 +419,9 @@ class OutputLayoutTest(tf.test.TestCase):
 
   def test_render_view_is_the_reconstruction_where_valid(self):
     b = len(self.images)
-    factors = {k: self.out[k][:b] for k in (
-        'canon_depth', 'canon_albedo', 'canon_light_a', 'canon_light_b',
-        'canon_light_d')}
-    image = self.model.render_view(factors, self.out['view'][:b])
+    image = self.model.render_view(self.out['canon_depth'][:b],
+                                   self.out['canon_im'][:b],
+                                   self.out['view'][:b])
     # Valid pixels off the frame's edge (there reconstruct's sampling pads
     # with 0 where its grid reaches just past the canonical map).
     mask = self.out['recon_im_mask_both'][:b] > 0
@@ -449,9 +448,8 @@ class OutputLayoutTest(tf.test.TestCase):
     self.assertAllInRange(yaw, -20.0 / full, 20.0 / full)
     turned = out['view'][:b].numpy()
     turned[:, 1] = yaw.numpy() * np.radians(full)
-    image = model.render_view({k: out[k][:b] for k in (
-        'canon_depth', 'canon_albedo', 'canon_light_a', 'canon_light_b',
-        'canon_light_d')}, turned)
+    image = model.render_view(out['canon_depth'][:b], out['canon_im'][:b],
+                              turned)
     self.assertAllClose(errors, np.abs(model.netV(image)[:, 1] - yaw),
                         atol=1e-5)
     grads = tape.gradient(total, {n: net.trainable_variables for n, net in

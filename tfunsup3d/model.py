@@ -33,8 +33,6 @@ _BATCH_PRIORS = (
      lambda out, b, _, cfg: losses.protrusion(
          out['canon_depth'][:b], cfg.min_depth, cfg.max_depth), False),
 )
-_FACTOR_KEYS = ('canon_depth', 'canon_albedo', 'canon_light_a',
-                'canon_light_b', 'canon_light_d')
 # The confidence maps of `canonical` (None without netC).
 CONF_KEYS = ('conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
              'conf_sigma_percl_flip')
@@ -473,19 +471,20 @@ class Unsup3D(keras.Model):
                      tf.cast(0 if step is None else step, tf.int32)])
     yaw = tf.random.stateless_uniform([b], seed, -1.0, 1.0) * (
         cfg.view_cycle_max_yaw / cfg.xyz_rotation_range)
-    factors = {k: tf.stop_gradient(outputs[k][:b]) for k in _FACTOR_KEYS}
+    depth, image = (tf.stop_gradient(outputs[k][:b])
+                    for k in ('canon_depth', 'canon_im'))
     pose = tf.stop_gradient(outputs['view'][:b])
     turned = tf.concat([pose[:, :1], yaw[:, None] * (
         math.pi / 180.0 * cfg.xyz_rotation_range), pose[:, 2:]], 1)
-    image = self.render_view(factors, turned)
+    image = self.render_view(depth, image, turned)
     return tf.abs(precision.to_float32(self.netV(image))[:, 1] - yaw)
 
-  def render_view(self, factors, view) -> tf.Tensor:
-    """Canonical factors rendered from `view`, as an input image.
+  def render_view(self, canon_depth, canon_im, view) -> tf.Tensor:
+    """A shaded canonical image rendered from `view`, as an input image.
 
     Args:
-      factors: dict with canon_depth `[N,S,S]`, canon_albedo `[N,S,S,3]`,
-        canon_light_a, canon_light_b `[N,1]`, canon_light_d `[N,3]`.
+      canon_depth: `[N,S,S]`.
+      canon_im: `[N,S,S,3]`, the canonical image `shade` gives.
       view: `[N,6]` (radians, scene units).
 
     Returns:
@@ -495,12 +494,12 @@ class Unsup3D(keras.Model):
       something there.
     """
     cfg = self.cfg
-    depth = render.render_depth(factors['canon_depth'], view, self.K,
+    depth = render.render_depth(canon_depth, view, self.K,
                                 cfg.rot_center_depth, cfg.min_depth,
                                 cfg.max_depth, anti_aliasing=cfg.anti_aliasing)
     grid = tf.clip_by_value(render.inverse_warp_grid(
         depth, view, self.K, cfg.rot_center_depth), -1.0, 1.0)
-    return render.grid_sample(self.shade(factors)['canon_im'], grid)
+    return render.grid_sample(canon_im, grid)
 
   def depth_from_png(self, depth_p):
     """Ground-truth depth PNG values p `[B, S, S(, 1)]` -> depth `[B, S, S]`."""
