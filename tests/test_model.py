@@ -439,15 +439,13 @@ class OutputLayoutTest(tf.test.TestCase):
     b = len(self.images)
     with tf.GradientTape() as tape:
       out = model.decompose(self.images)
-      errors = model.view_cycle_errors(out, b, tf.constant(7))
+      errors = model.cycle_errors(out, b, tf.constant(7))
+      self.assertEqual(set(errors), {'loss_view_cycle'})
+      errors = errors['loss_view_cycle']
       total = tf.reduce_sum(errors)
-    # The drawn yaws: uniform in +-20 degrees, in netV's units.
+    yaw, turned = cycle_view(model, out, b, 7)
     full = model.cfg.xyz_rotation_range
-    yaw = tf.random.stateless_uniform(
-        [b], tf.constant([model.cfg.seed + 2, 7]), -1.0, 1.0) * 20.0 / full
     self.assertAllInRange(yaw, -20.0 / full, 20.0 / full)
-    turned = out['view'][:b].numpy()
-    turned[:, 1] = yaw.numpy() * np.radians(full)
     image = model.render_view(out['canon_depth'][:b], out['canon_im'][:b],
                               turned)
     self.assertAllClose(errors, np.abs(model.netV(image)[:, 1] - yaw),
@@ -458,17 +456,69 @@ class OutputLayoutTest(tf.test.TestCase):
       moved = any(x is not None and float(tf.reduce_max(tf.abs(x))) > 0
                   for x in g)
       self.assertEqual(moved, name == 'netV', name)
-    self.assertNotAllClose(errors, model.view_cycle_errors(
-        out, b, tf.constant(8)))
+    self.assertNotAllClose(errors, model.cycle_errors(
+        out, b, tf.constant(8))['loss_view_cycle'])
     # In the loss: lam_view_cycle x its mean, from prior_start_step on.
     before, after = (model.compute_losses(out, step=tf.constant(s))
                      for s in (4, 5))
     self.assertAllClose(before['loss_view_cycle'],
-                        np.mean(model.view_cycle_errors(out, b,
-                                                        tf.constant(4))),
-                        rtol=1e-5)
+                        np.mean(model.cycle_errors(out, b, tf.constant(4))[
+                            'loss_view_cycle']), rtol=1e-5)
     with_term = after['loss_total'] - before['loss_total']
     self.assertAllClose(with_term, 2.5 * after['loss_view_cycle'], rtol=1e-4)
+
+  def test_light_cycle(self):
+    model = tiny.tiny_model(lam_light_cycle=2.5, light_cycle_max_tilt=0.5)
+    b = len(self.images)
+    with tf.GradientTape() as tape:
+      out = model.decompose(self.images)
+      errors = model.cycle_errors(out, b, tf.constant(7))
+      self.assertEqual(set(errors), {'loss_light_cycle'})
+      errors = errors['loss_light_cycle']
+      total = tf.reduce_sum(errors)
+    # The drawn tilts: uniform in +-0.5, netL's units (dx/dz, dy/dz).
+    tilt = tf.random.stateless_uniform(
+        [b, 2], tf.constant([model.cfg.seed + 3, 7]), -1.0, 1.0) * 0.5
+    self.assertAllInRange(tilt, -0.5, 0.5)
+    factors = {k: out[k][:b] for k in (
+        'canon_depth', 'canon_albedo', 'canon_light_a', 'canon_light_b')}
+    d = np.concatenate([tilt, np.ones([b, 1])], 1)
+    factors['canon_light_d'] = d / np.linalg.norm(d, axis=1, keepdims=True)
+    lit = model.shade(factors)['canon_im']  # shaded afresh: normals too
+    image = model.render_view(out['canon_depth'][:b], lit, out['view'][:b])
+    self.assertAllClose(
+        errors, np.abs(model.netL(image)[:, 2:] - tilt).mean(1), atol=1e-5)
+    grads = tape.gradient(total, {n: net.trainable_variables for n, net in
+                                  model.networks.items()})
+    for name, g in grads.items():
+      moved = any(x is not None and float(tf.reduce_max(tf.abs(x))) > 0
+                  for x in g)
+      self.assertEqual(moved, name == 'netL', name)
+    # Both cycles: one render, each network on it with its own draw.
+    both = dataclasses.replace(model.cfg, lam_view_cycle=1.0)
+    model.cfg = both
+    errors = model.cycle_errors(out, b, tf.constant(7))
+    self.assertAllClose(errors['loss_light_cycle'],
+                        np.abs(model.netL(model.render_view(
+                            out['canon_depth'][:b], lit, cycle_view(
+                                model, out, b, 7)[1]))[:, 2:] - tilt).mean(1),
+                        atol=1e-5)
+    losses = model.compute_losses(out, step=tf.constant(7))
+    self.assertAllClose(losses['loss_light_cycle'],
+                        np.mean(errors['loss_light_cycle']), rtol=1e-5)
+
+
+def cycle_view(model, out, b, step):
+  """The view cycle's drawn yaws `[b]` for `step` (uniform in
+  +-view_cycle_max_yaw, in netV's units) and the first `b` predicted views
+  with them in place of the yaw `[b, 6]`."""
+  full = model.cfg.xyz_rotation_range
+  yaw = tf.random.stateless_uniform(
+      [b], tf.constant([model.cfg.seed + 2, step]), -1.0, 1.0) * (
+          model.cfg.view_cycle_max_yaw / full)
+  turned = out['view'][:b].numpy()
+  turned[:, 1] = yaw.numpy() * np.radians(full)
+  return yaw, turned
 
 
 class HalvesTest(tf.test.TestCase):

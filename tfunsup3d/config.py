@@ -266,9 +266,19 @@ class Config:
   view_cycle_max_yaw: float = _key(
       30.0, 'The largest yaw, in degrees, of the view cycle\'s renders (at '
       'most xyz_rotation_range).', _T)
+  lam_light_cycle: float = _key(
+      0.0, 'Light cycle: as the view cycle, for the light: the renders are '
+      'shaded with a light tilt (dx/dz and dy/dz) drawn uniformly from '
+      '+-light_cycle_max_tilt, and this weight times the mean |netL\'s '
+      'tilts on those renders - the drawn ones| joins the loss, so that '
+      'netL reads the light from the shading of the model\'s own depth; '
+      'only netL learns from it; 0: off (the reference).', _T)
+  light_cycle_max_tilt: float = _key(
+      0.75, 'The largest light tilt (dx/dz, dy/dz; at most 1, netL\'s '
+      'range) of the light cycle\'s renders.', _T)
   prior_start_step: int = _key(
-      0, 'The training step from which the view cycle and the spread and '
-      'decorrelation priors (min_yaw_std, min_light_tilt_std, '
+      0, 'The training step from which the view and light cycles and the '
+      'spread and decorrelation priors (min_yaw_std, min_light_tilt_std, '
       'lam_yaw_shift_corr) apply: they wait until the networks read the '
       'factors\' directions; 0: from the first step.', _T)
   log_dir: Optional[str] = _key(
@@ -365,6 +375,7 @@ _CHECKS = (
     ('val_max_batches', lambda v: v >= 1, '>= 1 or none'),
     ('save_checkpoint_steps', lambda v: v >= 0, '>= 0'),
     ('prior_start_step', lambda v: v >= 0, '>= 0'),
+    ('light_cycle_max_tilt', lambda v: 0 <= v <= 1, 'in [0, 1]'),
     ('lam_flip_start_epoch', lambda v: v >= 0, '>= 0'),
     ('gn_channels', lambda v: v >= 1, '>= 1 or none'),
     ('jit_compile', lambda v: v in (True, False, 'auto'),
@@ -383,7 +394,7 @@ _CHECKS = (
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay', 'min_yaw_std',
     'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
     'lam_yaw_shift_corr', 'lam_protrusion', 'lam_view_cycle',
-    'view_cycle_max_yaw')) + tuple(
+    'view_cycle_max_yaw', 'lam_light_cycle')) + tuple(
         (k, lambda v: v >= 1, '>= 1') for k in (
             'nf_depth', 'zdim_depth', 'nf_encoder', 'nf_conf', 'zdim_conf')
     ) + tuple((k, is_local_path, LOCAL_PATH) for k in (

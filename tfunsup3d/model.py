@@ -370,14 +370,14 @@ class Unsup3D(keras.Model):
       epoch: current epoch (for the lambda_flip schedule).
       depth_gt: ground-truth depth `[B, S, S]`, used only when the config
         asks for the supervised baseline (`supervised_depth`).
-      step: the training step (an integer scalar): the view cycle's draw
+      step: the training step (an integer scalar): the cycles' draws
         and `prior_start_step`; None: step 0's draw, the priors on.
 
     Returns:
       dict with loss_l1_im, loss_l1_im_flip, loss_perc_im, loss_perc_im_flip
       (0 when lam_perc == 0), loss_depth_sm (+ loss_depth_gt when
-      supervised, + loss_view_cycle and the batch priors' terms that are
-      on), loss_total.
+      supervised, + loss_view_cycle, loss_light_cycle and the batch
+      priors' terms that are on), loss_total.
     """
     del images
     cfg = self.cfg
@@ -400,9 +400,9 @@ class Unsup3D(keras.Model):
           f_flip, f_in, mask[b:], outputs['conf_sigma_percl_flip'])
     if cfg.supervised_depth:
       sums['loss_depth_gt'] = self._depth_gt_sum(outputs, depth_gt, b)
-    if cfg.lam_view_cycle > 0:
-      sums['loss_view_cycle'] = (tf.reduce_sum(self.view_cycle_errors(
-          outputs, b, step)), tf.cast(b, tf.float32))
+    if cfg.lam_view_cycle > 0 or cfg.lam_light_cycle > 0:
+      for key, errors in self.cycle_errors(outputs, b, step).items():
+        sums[key] = (tf.reduce_sum(errors), tf.cast(b, tf.float32))
     res = losses.global_means(sums, self._prior_means(outputs, b))
     lam_flip = losses.flip_weight(epoch, cfg.lam_flip, cfg.lam_flip_start_epoch)
     res['loss_total'] = losses.total_loss(
@@ -424,14 +424,15 @@ class Unsup3D(keras.Model):
         self.cfg.max_depth - self.cfg.min_depth), valid)
 
   def _weighted_priors(self, res, step):
-    """The sum of the priors' and the view cycle's terms in `res`, each
+    """The sum of the priors' and the cycles' terms in `res`, each
     times its weight; those that wait for `prior_start_step` only from it
     on (all of them when `step` is None)."""
     cfg = self.cfg
     on = (1.0 if step is None or cfg.prior_start_step == 0 else
           tf.cast(step >= cfg.prior_start_step, tf.float32))
     terms = [(k, lam, waits) for k, _, lam, _, waits in _BATCH_PRIORS] + [
-        ('loss_view_cycle', 'lam_view_cycle', True)]
+        ('loss_view_cycle', 'lam_view_cycle', True),
+        ('loss_light_cycle', 'lam_light_cycle', True)]
     return sum(getattr(cfg, lam) * res[k] * (on if waits else 1.0)
                for k, lam, waits in terms if k in res)
 
@@ -450,34 +451,57 @@ class Unsup3D(keras.Model):
         means[key] = (prior(outputs, b, least, self.cfg), tf.constant(1.0))
     return means
 
-  def view_cycle_errors(self, outputs, b, step=None) -> tf.Tensor:
-    """The view cycle's per-image errors `[B]` (config `lam_view_cycle`).
+  def cycle_errors(self, outputs, b, step=None) -> Dict[str, tf.Tensor]:
+    """The view and light cycles' per-image errors (config
+    `lam_view_cycle`, `lam_light_cycle`).
 
-    The first B rows' canonical factors (gradient stopped) are rendered with
-    their predicted view but a yaw drawn uniformly from
-    +-`view_cycle_max_yaw` (seeded by (seed + 2, step): every replica
-    draws the same pattern for its share), as `reconstruct` renders them,
-    the pixels the map does not cover filled from its nearest edge; the
-    error is |netV's yaw on the render - the drawn yaw|, in netV's output
-    units (degrees / xyz_rotation_range). Only netV gets a gradient.
+    The first B rows' canonical factors (gradient stopped) are rendered
+    once more, as `reconstruct` renders them (`render_view`), with the
+    predicted view and light but, for the view cycle, a yaw drawn uniformly
+    from +-`view_cycle_max_yaw` and, for the light cycle, light tilts
+    (dx/dz, dy/dz) drawn uniformly from +-`light_cycle_max_tilt`; the
+    draws are seeded by (seed + 2, step) and (seed + 3, step), so every
+    replica draws the same pattern for its share. The errors are |netV's
+    yaw on the render - the drawn yaw|, in netV's output units (degrees /
+    xyz_rotation_range), and the mean over x and y of |netL's tilt - the
+    drawn tilt|. Only netV and netL get gradients, each from its own error.
 
     Args:
       outputs: the dict of `decompose`.
       b: the number of input images B.
       step: the training step (integer scalar); None: 0.
+
+    Returns:
+      dict with loss_view_cycle and/or loss_light_cycle `[B]`, those on.
     """
     cfg = self.cfg
-    seed = tf.stack([tf.constant(cfg.seed + 2, tf.int32),
-                     tf.cast(0 if step is None else step, tf.int32)])
-    yaw = tf.random.stateless_uniform([b], seed, -1.0, 1.0) * (
-        cfg.view_cycle_max_yaw / cfg.xyz_rotation_range)
-    depth, image = (tf.stop_gradient(outputs[k][:b])
-                    for k in ('canon_depth', 'canon_im'))
-    pose = tf.stop_gradient(outputs['view'][:b])
-    turned = tf.concat([pose[:, :1], yaw[:, None] * (
-        math.pi / 180.0 * cfg.xyz_rotation_range), pose[:, 2:]], 1)
-    image = self.render_view(depth, image, turned)
-    return tf.abs(precision.to_float32(self.netV(image))[:, 1] - yaw)
+    step = tf.cast(0 if step is None else step, tf.int32)
+
+    def draw(offset, shape, largest):
+      seed = tf.stack([tf.constant(cfg.seed + offset, tf.int32), step])
+      return tf.random.stateless_uniform(shape, seed, -1.0, 1.0) * largest
+
+    out = {k: tf.stop_gradient(outputs[k][:b]) for k in (
+        'canon_depth', 'canon_im', 'view')}
+    errors = {}
+    if cfg.lam_light_cycle > 0:
+      tilt = draw(3, [b, 2], cfg.light_cycle_max_tilt)
+      out['canon_im'], _ = render.shade(
+          *(tf.stop_gradient(outputs[k][:b]) for k in (
+              'canon_albedo', 'canon_normal', 'canon_light_a',
+              'canon_light_b')), light.direction(tilt))
+    if cfg.lam_view_cycle > 0:
+      yaw = draw(2, [b], cfg.view_cycle_max_yaw / cfg.xyz_rotation_range)
+      out['view'] = tf.concat([out['view'][:, :1], yaw[:, None] * (
+          math.pi / 180.0 * cfg.xyz_rotation_range), out['view'][:, 2:]], 1)
+    image = self.render_view(out['canon_depth'], out['canon_im'], out['view'])
+    if cfg.lam_view_cycle > 0:
+      errors['loss_view_cycle'] = tf.abs(
+          precision.to_float32(self.netV(image))[:, 1] - yaw)
+    if cfg.lam_light_cycle > 0:
+      errors['loss_light_cycle'] = tf.reduce_mean(tf.abs(
+          precision.to_float32(self.netL(image))[:, 2:] - tilt), 1)
+    return errors
 
   def render_view(self, canon_depth, canon_im, view) -> tf.Tensor:
     """A shaded canonical image rendered from `view`, as an input image.

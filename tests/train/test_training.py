@@ -122,27 +122,31 @@ class TrainingTest(tf.test.TestCase):
     self.assertAllClose(float(self.task.eval_step(batch)['loss_total']),
                         before)
 
-  def test_view_cycle_waits_and_moves_only_the_view_network(self):
+  def test_a_cycle_waits_and_moves_only_its_network(self):
     # prior_start_step=1: the first step (iteration 0) is the method's, the
-    # second adds the view cycle, whose gradient reaches netV alone.
+    # second adds the cycle, whose gradient reaches its network alone.
     batch = next(iter(loop.train_dataset(self._cfg('cycle'), 0)))
-    runs = {}
-    for lam in (0.0, 1.0):
-      keras.utils.set_random_seed(0)
-      task = Unsup3DTask(tiny.tiny_config(
-          load_gt_depth=True, lam_view_cycle=lam, prior_start_step=1))
-      runs[lam] = [task.train_step(batch, 0), task.train_step(batch, 0),
-                   {n: [v.numpy() for v in net.weights]
-                    for n, net in task.model.networks.items()}]
-    plain, cycle = runs[0.0], runs[1.0]
-    self.assertNotIn('loss_view_cycle', plain[0])
-    self.assertAllClose(cycle[0]['loss_total'], plain[0]['loss_total'])
-    self.assertGreater(float(cycle[1]['loss_view_cycle']), 0.0)
-    self.assertAllClose(cycle[1]['loss_total'] - plain[1]['loss_total'],
-                        cycle[1]['loss_view_cycle'], rtol=1e-4)
-    for name, values in plain[2].items():
-      same = all(np.array_equal(a, b) for a, b in zip(values, cycle[2][name]))
-      self.assertEqual(same, name != 'netV', name)
+    for lam_key, loss_key, net in (
+        ('lam_view_cycle', 'loss_view_cycle', 'netV'),
+        ('lam_light_cycle', 'loss_light_cycle', 'netL')):
+      runs = {}
+      for lam in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        task = Unsup3DTask(tiny.tiny_config(
+            load_gt_depth=True, prior_start_step=1, **{lam_key: lam}))
+        runs[lam] = [task.train_step(batch, 0), task.train_step(batch, 0),
+                     {n: [v.numpy() for v in m.weights]
+                      for n, m in task.model.networks.items()}]
+      plain, cycle = runs[0.0], runs[1.0]
+      self.assertNotIn(loss_key, plain[0])
+      self.assertAllClose(cycle[0]['loss_total'], plain[0]['loss_total'])
+      self.assertGreater(float(cycle[1][loss_key]), 0.0)
+      self.assertAllClose(cycle[1]['loss_total'] - plain[1]['loss_total'],
+                          cycle[1][loss_key], rtol=1e-4)
+      for name, values in plain[2].items():
+        same = all(np.array_equal(a, b)
+                   for a, b in zip(values, cycle[2][name]))
+        self.assertEqual(same, name != net, (lam_key, name))
 
   def test_remat_trains_the_same_steps(self):
     # Config remat through the task: the same weights after two steps,
