@@ -20,8 +20,8 @@ Levers (variant A -> variant B; ratio = B / A, below 1: B is faster):
     `MaxPool2x2` (a reshape and a max: the default; with `--xla`).
   view_priors: the method -> with the view cycle and the yaw- and
     light-spread priors of the loose-framing recipe (`lam_view_cycle: 1`,
-    `min_yaw_std: 15`, `min_light_tilt_std: 0.3`; with `--xla`): what the
-    cycle's extra render and netV pass cost.
+    `min_yaw_std: 15`, `min_light_tilt_std: 0.3`, `lam_protrusion: 1`;
+    with `--xla`): what the cycle's extra render and netV pass cost.
 
 Both steps are built and called once first (first call = trace + compile,
 reported), then called `--repeats` times in ABBA order so that load on a
@@ -76,7 +76,8 @@ LEVERS = {
     'view_priors': (('method', None, {}),
                     ('view_priors', None, {'lam_view_cycle': 1.0,
                                            'min_yaw_std': 15.0,
-                                           'min_light_tilt_std': 0.3})),
+                                           'min_light_tilt_std': 0.3,
+                                           'lam_protrusion': 1.0})),
 }
 
 
