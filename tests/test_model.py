@@ -433,16 +433,27 @@ class OutputLayoutTest(tf.test.TestCase):
     # Elsewhere a colour of the canonical image, not 0.
     self.assertAllInRange(image, -1.5, 1.5)
 
+  def _cycle(self, model, key, net):
+    """decompose and `cycle_errors`'s `key` at step 7 `[B]`, checking that
+    the draw gives only that term and its gradient reaches only `net`."""
+    with tf.GradientTape() as tape:
+      out = model.decompose(self.images)
+      errors = model.cycle_errors(out, len(self.images), tf.constant(7))
+      self.assertEqual(set(errors), {key})
+      total = tf.reduce_sum(errors[key])
+    grads = tape.gradient(total, {n: m.trainable_variables for n, m in
+                                  model.networks.items()})
+    for name, g in grads.items():
+      moved = any(x is not None and float(tf.reduce_max(tf.abs(x))) > 0
+                  for x in g)
+      self.assertEqual(moved, name == net, name)
+    return out, errors[key]
+
   def test_view_cycle(self):
     model = tiny.tiny_model(lam_view_cycle=2.5, view_cycle_max_yaw=20.0,
                             prior_start_step=5)
     b = len(self.images)
-    with tf.GradientTape() as tape:
-      out = model.decompose(self.images)
-      errors = model.cycle_errors(out, b, tf.constant(7))
-      self.assertEqual(set(errors), {'loss_view_cycle'})
-      errors = errors['loss_view_cycle']
-      total = tf.reduce_sum(errors)
+    out, errors = self._cycle(model, 'loss_view_cycle', 'netV')
     yaw, turned = cycle_view(model, out, b, 7)
     full = model.cfg.xyz_rotation_range
     self.assertAllInRange(yaw, -20.0 / full, 20.0 / full)
@@ -450,12 +461,6 @@ class OutputLayoutTest(tf.test.TestCase):
                               turned)
     self.assertAllClose(errors, np.abs(model.netV(image)[:, 1] - yaw),
                         atol=1e-5)
-    grads = tape.gradient(total, {n: net.trainable_variables for n, net in
-                                  model.networks.items()})
-    for name, g in grads.items():
-      moved = any(x is not None and float(tf.reduce_max(tf.abs(x))) > 0
-                  for x in g)
-      self.assertEqual(moved, name == 'netV', name)
     self.assertNotAllClose(errors, model.cycle_errors(
         out, b, tf.constant(8))['loss_view_cycle'])
     # In the loss: lam_view_cycle x its mean, from prior_start_step on.
@@ -470,12 +475,7 @@ class OutputLayoutTest(tf.test.TestCase):
   def test_light_cycle(self):
     model = tiny.tiny_model(lam_light_cycle=2.5, light_cycle_max_tilt=0.5)
     b = len(self.images)
-    with tf.GradientTape() as tape:
-      out = model.decompose(self.images)
-      errors = model.cycle_errors(out, b, tf.constant(7))
-      self.assertEqual(set(errors), {'loss_light_cycle'})
-      errors = errors['loss_light_cycle']
-      total = tf.reduce_sum(errors)
+    out, errors = self._cycle(model, 'loss_light_cycle', 'netL')
     # The drawn tilts: uniform in +-0.5, netL's units (dx/dz, dy/dz).
     tilt = tf.random.stateless_uniform(
         [b, 2], tf.constant([model.cfg.seed + 3, 7]), -1.0, 1.0) * 0.5
@@ -488,23 +488,17 @@ class OutputLayoutTest(tf.test.TestCase):
     image = model.render_view(out['canon_depth'][:b], lit, out['view'][:b])
     self.assertAllClose(
         errors, np.abs(model.netL(image)[:, 2:] - tilt).mean(1), atol=1e-5)
-    grads = tape.gradient(total, {n: net.trainable_variables for n, net in
-                                  model.networks.items()})
-    for name, g in grads.items():
-      moved = any(x is not None and float(tf.reduce_max(tf.abs(x))) > 0
-                  for x in g)
-      self.assertEqual(moved, name == 'netL', name)
     # Both cycles: one render, each network on it with its own draw.
-    both = dataclasses.replace(model.cfg, lam_view_cycle=1.0)
-    model.cfg = both
+    model.cfg = dataclasses.replace(model.cfg, lam_view_cycle=1.0)
     errors = model.cycle_errors(out, b, tf.constant(7))
-    self.assertAllClose(errors['loss_light_cycle'],
-                        np.abs(model.netL(model.render_view(
-                            out['canon_depth'][:b], lit, cycle_view(
-                                model, out, b, 7)[1]))[:, 2:] - tilt).mean(1),
-                        atol=1e-5)
-    losses = model.compute_losses(out, step=tf.constant(7))
-    self.assertAllClose(losses['loss_light_cycle'],
+    yaw, turned = cycle_view(model, out, b, 7)
+    image = model.render_view(out['canon_depth'][:b], lit, turned)
+    self.assertAllClose(errors['loss_light_cycle'], np.abs(
+        model.netL(image)[:, 2:] - tilt).mean(1), atol=1e-5)
+    self.assertAllClose(errors['loss_view_cycle'],
+                        np.abs(model.netV(image)[:, 1] - yaw), atol=1e-5)
+    terms = model.compute_losses(out, step=tf.constant(7))
+    self.assertAllClose(terms['loss_light_cycle'],
                         np.mean(errors['loss_light_cycle']), rtol=1e-5)
 
 
