@@ -222,7 +222,8 @@ def test_resolved_validates():
     ('xyz_rotation_range', -60.0), ('lam_flip_start_epoch', -1),
     ('jit_compile', 'maybe'), ('depth_centering', 'median'),
     ('remat', 'sometimes'),
-    ('num_workers', -3),
+    ('num_workers', -3), ('light_cycle_max_tilt', 1.5),
+    ('light_cycle_max_tilt', -0.1), ('lam_light_cycle', -1.0),
 ])
 def test_invalid_values_are_refused_naming_key_and_value(key, value):
   with pytest.raises(config.ConfigError) as info:
