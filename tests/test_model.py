@@ -396,6 +396,33 @@ class OutputLayoutTest(tf.test.TestCase):
     self._check_prior('loss_protrusion', 'lam_protrusion', 2.5,
                       'lam_protrusion', expected, edit=hollow)
 
+  def test_curvature_term_is_on_the_depth_before_its_border(self):
+    model = tiny.tiny_model(lam_depth_curv=2.5, prior_start_step=10)
+    cfg = model.cfg
+    out = model.decompose(self.images)
+    # Before the border is set, as the smoothness; the border columns'
+    # step to border_depth would be charged otherwise.
+    depth = depth_lib.canonical_depth(out['canon_depth_raw'], cfg.min_depth,
+                                      cfg.max_depth)
+    expected = float(depth_lib.curvature(depth, cfg.min_depth,
+                                         cfg.max_depth))
+    self.assertGreater(expected, 0.0)
+    self.assertAllClose(out['loss_depth_curv'], expected, rtol=1e-5)
+    self.assertNotAllClose(expected, float(depth_lib.curvature(
+        out['canon_depth'][:self.B], cfg.min_depth, cfg.max_depth)),
+                           rtol=1e-4)
+    # Weighted into the total from the first step (it does not wait).
+    loss = model.compute_losses(out, step=tf.constant(0))
+    self.assertAllClose(loss['loss_depth_curv'], expected, rtol=1e-5)
+    off = model.compute_losses(
+        {k: v for k, v in out.items() if k != 'loss_depth_curv'},
+        step=tf.constant(0))
+    self.assertNotIn('loss_depth_curv', off)
+    self.assertAllClose(loss['loss_total'] - off['loss_total'],
+                        2.5 * expected, rtol=1e-4)
+    self.assertNotIn('loss_depth_curv',
+                     tiny.tiny_model().canonical(self.images[:1]))
+
   def test_priors_wait_for_prior_start_step(self):
     model = tiny.tiny_model(min_yaw_std=60.0, lam_yaw_std=2.5,
                             lam_protrusion=2.5, prior_start_step=10)

@@ -145,6 +145,12 @@ class Config:
   lam_flip_start_epoch: int = _key(
       0, 'Epoch from which the flip loss is used.', _M)
   lam_depth_sm: float = _key(0.0, 'Weight of the depth smoothness loss.', _M)
+  lam_depth_curv: float = _key(
+      0.0, 'Weight of the depth curvature loss: the mean |second '
+      'difference| of the canonical depth along columns and rows, in units '
+      'of the depth range (factors.depth.curvature), which charges ripples '
+      'of the pixel grid\'s scale far more than a smooth relief; 0: off '
+      '(the reference has none).', _M)
   lr: float = _key(1e-4, 'Adam learning rate (> 0).', _M)
   view_lr_scale: float = _key(
       1.0, 'Learning-rate multiplier of the view network (netV); 1: the '
@@ -391,8 +397,8 @@ _CHECKS = (
      '[fraction in (0, 1], probability in [0, 1]] or none'),
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
-    'lam_perc', 'lam_flip', 'lam_depth_sm', 'weight_decay', 'min_yaw_std',
-    'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
+    'lam_perc', 'lam_flip', 'lam_depth_sm', 'lam_depth_curv', 'weight_decay',
+    'min_yaw_std', 'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
     'lam_yaw_shift_corr', 'lam_protrusion', 'lam_view_cycle',
     'view_cycle_max_yaw', 'lam_light_cycle')) + tuple(
         (k, lambda v: v >= 1, '>= 1') for k in (

@@ -199,7 +199,7 @@ class Unsup3D(keras.Model):
       canon_light_a, canon_light_b `[B,1]`, canon_light_d `[B,3]`, view
       `[B,6]`, conf_sigma_l1, conf_sigma_l1_flip `[B,S,S,1]`,
       conf_sigma_percl, conf_sigma_percl_flip `[B,S/4,S/4,1]` (None without
-      confidence), the scalar loss_depth_sm (depth before its border).
+      confidence), the scalars of `_depth_terms` (loss_depth_sm, ...).
 
     Raises:
       ValueError: `images` is not `[B, S, S, 3]`.
@@ -224,10 +224,9 @@ class Unsup3D(keras.Model):
     out = {
         'input_im': input_im,
         'canon_depth_raw': raw,
-        'loss_depth_sm': depth_lib.smoothness(depth, cfg.min_depth,
-                                              cfg.max_depth),
         'canon_depth': depth_lib.set_border(depth, cfg.border_depth),
         'canon_albedo': net_a(input_im),
+        **self._depth_terms(depth),
     }
     if net_c is not None:
       out.update(confidence.split_sigmas(*net_c(input_im)))
@@ -241,6 +240,15 @@ class Unsup3D(keras.Model):
                                  cfg.xy_translation_range,
                                  cfg.z_translation_range)
     return out
+
+  def _depth_terms(self, depth) -> Dict[str, tf.Tensor]:
+    """loss_depth_sm and, with lam_depth_curv > 0, loss_depth_curv of the
+    canonical depth before its border `[B,S,S]`."""
+    lo, hi = self.cfg.min_depth, self.cfg.max_depth
+    terms = {'loss_depth_sm': depth_lib.smoothness(depth, lo, hi)}
+    if self.cfg.lam_depth_curv > 0:
+      terms['loss_depth_curv'] = depth_lib.curvature(depth, lo, hi)
+    return terms
 
   def image_networks(self, training: bool = False):
     """netD, netA and netC (None without confidence maps) as `canonical`
@@ -431,6 +439,7 @@ class Unsup3D(keras.Model):
     on = (1.0 if step is None or cfg.prior_start_step == 0 else
           tf.cast(step >= cfg.prior_start_step, tf.float32))
     terms = [(k, lam, waits) for k, _, lam, _, waits in _BATCH_PRIORS] + [
+        ('loss_depth_curv', 'lam_depth_curv', False),
         ('loss_view_cycle', 'lam_view_cycle', True),
         ('loss_light_cycle', 'lam_light_cycle', True)]
     return sum(getattr(cfg, lam) * res[k] * (on if waits else 1.0)
@@ -438,13 +447,13 @@ class Unsup3D(keras.Model):
 
   def _prior_means(self, outputs, b) -> Dict[str, tuple]:
     """The priors' (mean, count) for `losses.global_means`: the depth
-    smoothness, a mean over the B images' pixels, and the yaw- and
-    light-spread priors (`min_yaw_std`, `min_light_tilt_std` > 0) and the
-    yaw/shift decorrelation and the protrusion prior (`lam_yaw_shift_corr`,
-    `lam_protrusion` > 0), one value per
-    replica's batch."""
-    means = {'loss_depth_sm': (outputs['loss_depth_sm'],
-                               tf.cast(b, tf.float32))}
+    smoothness and, when on, curvature, means over the B images' pixels,
+    and the yaw- and light-spread priors (`min_yaw_std`,
+    `min_light_tilt_std` > 0) and the yaw/shift decorrelation and the
+    protrusion prior (`lam_yaw_shift_corr`, `lam_protrusion` > 0), one value
+    per replica's batch."""
+    means = {k: (outputs[k], tf.cast(b, tf.float32))
+             for k in ('loss_depth_sm', 'loss_depth_curv') if k in outputs}
     for key, least_key, _, prior, _ in _BATCH_PRIORS:
       least = getattr(self.cfg, least_key)
       if least > 0:

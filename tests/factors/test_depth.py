@@ -108,6 +108,37 @@ class SmoothnessTest(tf.test.TestCase):
                      0.0)
 
 
+class CurvatureTest(tf.test.TestCase):
+
+  def test_plane_is_free(self):
+    ys, xs = np.meshgrid(np.arange(5.0), np.arange(6.0), indexing='ij')
+    plane = tf.constant((1.0 + 0.01 * ys - 0.02 * xs)[None], tf.float32)
+    self.assertAllClose(depth.curvature(plane, 0.9, 1.1), 0.0, atol=1e-6)
+
+  def test_parabola_pays_twice_its_coefficient(self):
+    # z = 1 + a x^2 along the rows: second difference 2a everywhere along
+    # x, 0 along y; range 0.2 -> 2a / 0.2.
+    a = 0.003
+    xs = np.arange(7.0)
+    d = tf.constant(np.tile(1.0 + a * xs ** 2, (2, 4, 1)), tf.float32)
+    self.assertAllClose(depth.curvature(d, 0.9, 1.1), 2 * a / 0.2, atol=1e-5)
+
+  def test_checkerboard_pays_twice_what_smoothness_does(self):
+    # +-e alternating: |second difference| 4e on each axis, |first| 2e.
+    e = 0.01
+    ys, xs = np.meshgrid(np.arange(6), np.arange(6), indexing='ij')
+    d = tf.constant((1.0 + e * (-1.0) ** (ys + xs))[None], tf.float32)
+    self.assertAllClose(depth.curvature(d, 0.9, 1.1), 8 * e / 0.2, atol=1e-5)
+    self.assertAllClose(depth.smoothness(d, 0.9, 1.1), 4 * e / 0.2, atol=1e-5)
+
+  def test_gradient_matches_finite_differences(self):
+    d = tf.constant(np.random.default_rng(0).uniform(0.9, 1.1, (2, 5, 6)),
+                    tf.float64)
+    theoretical, numerical = tf.test.compute_gradient(
+        lambda x: depth.curvature(x, 0.9, 1.1), [d], delta=1e-7)
+    self.assertAllClose(theoretical, numerical, atol=1e-5)
+
+
 class DecodeDepthPngTest(tf.test.TestCase):
 
   def test_endpoints(self):

@@ -72,6 +72,29 @@ def smoothness(depth, min_depth: float, max_depth: float):
   return dy + dx
 
 
+def curvature(depth, min_depth: float, max_depth: float):
+  """Mean absolute second difference of the depth along columns and rows,
+  in units of the depth range (config `lam_depth_curv`).
+
+  A smooth relief pays little (a plane nothing, a parabola z = a x^2 its
+  2a per pixel step), a ripple of the pixel grid's scale much more: a
+  checkerboard of amplitude e pays 4e along each axis, where the first-order
+  `smoothness` charges it 2e, no more than a slope of 2e per pixel.
+
+  Args:
+    depth: `[B, H, W]`, H, W >= 3.
+    min_depth: near end of the depth range.
+    max_depth: far end (> min_depth).
+
+  Returns:
+    A scalar tensor.
+  """
+  scale = max_depth - min_depth
+  dyy = depth[:, 2:, :] - 2.0 * depth[:, 1:-1, :] + depth[:, :-2, :]
+  dxx = depth[:, :, 2:] - 2.0 * depth[:, :, 1:-1] + depth[:, :, :-2]
+  return (tf.reduce_mean(tf.abs(dyy)) + tf.reduce_mean(tf.abs(dxx))) / scale
+
+
 def decode_depth_png(p, min_depth: float, max_depth: float):
   """Ground-truth depth PNG value p in [0, 1] -> depth (1-p) max + p min.
 

@@ -191,7 +191,7 @@ class Visualizer:
     v0 = tf.tile(tf.constant([[-0.1 * math.pi / 180 * 60, 0, 0, 0, 0, 0]]),
                  [b, 1])
     result = {k: v for k, v in out.items()
-              if v is not None and k != 'loss_depth_sm'}
+              if v is not None and not k.startswith('loss_')}
     result['input_im_symline'] = render.symmetry_line(
         out['input_im'], out['recon_depth'][:b], out['view'][:b],
         out['recon_im_mask_both'][:b], model.K, cfg.rot_center_depth)
