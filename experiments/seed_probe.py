@@ -13,9 +13,10 @@ seeds"). This trains one model per seed (`--seeds`) with the config and
 - relief gain: the least-squares factor from the generator's canonical
   relief (about the face mean, on its face mask) to the model's;
 - the reconstruction's mean |error| and its confidence-weighted loss
-  (`losses.photometric_map`) over the valid pixels of the face (the
-  generator's mask, in the canonical frame, as the input view is at most a
-  few degrees away) and of the backdrop ring around it;
+  (`losses.photometric_map`) over the valid pixels of the face and of the
+  backdrop ring around it (the generator's face mask in the canonical
+  frame: in the input view, turned up to 30 degrees, its edge lies a few
+  pixels off);
 - SIDE and MAD (x1e-2, degrees) of the model's canonical depth rendered
   with its own view and with the generator's: a shape error stays with the
   generator's view, a view error goes;
