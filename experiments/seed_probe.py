@@ -33,7 +33,6 @@ check, and its middle row and column against the generator's).
 
 import argparse
 import dataclasses
-import glob
 import json
 import os
 from typing import Dict
@@ -48,7 +47,6 @@ import tensorflow as tf
 
 from experiments import trainers
 from tfunsup3d import losses
-from tfunsup3d import metrics
 from tfunsup3d import render
 from tfunsup3d.data import synth_params
 from tfunsup3d.factors import depth as depth_lib
@@ -83,8 +81,9 @@ def _scores(model, canon_depth, view, gt_depth):
   recon = render.render_depth(canon_depth, view, model.K, cfg.rot_center_depth,
                               cfg.min_depth, cfg.max_depth,
                               anti_aliasing=cfg.anti_aliasing)
-  valid = depth_lib.valid_mask(recon, cfg.min_depth, cfg.max_depth)
-  m = metrics.depth_metrics(recon, valid, gt_depth, model.K)
+  m = model.compute_metrics({'recon_depth': recon, 'recon_im_mask': (
+      depth_lib.valid_mask(recon, cfg.min_depth, cfg.max_depth)[..., None])},
+                            gt_depth)
   return (float(np.nanmean(m['side'].numpy()) * 100),
           float(np.nanmean(m['mad'].numpy())))
 
@@ -126,21 +125,17 @@ def measure(model, images: np.ndarray, depth_p: np.ndarray,
 
 
 def read_test(data_dir: str, count: int):
-  """The first `count` test images `[N,S,S,3]`, depth PNG values `[N,S,S]`
-  in [0, 1] and generator factors."""
-  test = os.path.join(data_dir, 'test')
-  names = sorted(glob.glob(os.path.join(test, 'image', '*')))[:count]
-  images = np.stack([iio.imread(p)[..., :3] for p in names])
-  depths = np.stack([iio.imread(p) for p in sorted(glob.glob(
-      os.path.join(test, 'depth', '*')))[:count]])
+  """The first `count` test images `[N,S,S,3]` in [0, 1], their depth PNG
+  values `[N,S,S]` in [0, 1] and generator factors (`trainers.read_split`)."""
+  images, factors = trainers.read_split(data_dir, 'test', count,
+                                        ('canon_depth', 'face_mask', 'view'))
+  depths = np.stack([iio.imread(os.path.join(
+      data_dir, 'test', 'depth', f'{i:06d}_depth.png'))
+                     for i in range(len(images))])
   if depths.ndim == 4:
     depths = depths[..., 0]
   scale = float(np.iinfo(depths.dtype).max)
-  with np.load(os.path.join(test, 'factors.npz')) as f:
-    factors = {k: f[k][:len(images)]
-               for k in ('canon_depth', 'face_mask', 'view')}
-  return (images.astype(np.float32) / 255.0,
-          depths.astype(np.float32) / scale, factors)
+  return images, depths.astype(np.float32) / scale, factors
 
 
 def probe_seed(cfg, steps: int, checks, data, log) -> list:

@@ -168,17 +168,21 @@ def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
   return True
 
 
-def read_factors(path: str, count=None) -> Dict[str, np.ndarray]:
-  """The generator's factors (first `count`) from a split's factors.npz."""
+def read_factors(path: str, count=None,
+                 keys=_FACTOR_KEYS) -> Dict[str, np.ndarray]:
+  """The generator's factors `keys` (first `count`) from a split's
+  factors.npz."""
   with np.load(path) as f:
-    return {k: f[k][:count] for k in _FACTOR_KEYS}
+    return {k: f[k][:count] for k in keys}
 
 
-def read_split(data_dir: str, split: str, count=None):
+def read_split(data_dir: str, split: str, count=None, keys=_FACTOR_KEYS):
   """A synth split (its first `count` instances) in memory: images
-  [n,S,S,3] in [0, 1] and the generator's factors (`read_factors`)."""
+  [n,S,S,3] in [0, 1] and the generator's factors `keys` (`read_factors`;
+  'view' among them)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  factors = read_factors(os.path.join(data_dir, split, 'factors.npz'), count)
+  factors = read_factors(os.path.join(data_dir, split, 'factors.npz'), count,
+                         keys)
   images = np.stack([np.asarray(Image.open(os.path.join(
       data_dir, split, 'image', f'{i:06d}_image.png')), np.float32) / 255.0
                      for i in range(len(factors['view']))])
