@@ -214,6 +214,20 @@ class FlipWeightTest(tf.test.TestCase):
       self.assertEqual(float(losses.flip_weight(epoch, 0.5, 3)), 0.5)
 
 
+class ScheduledWeightTest(tf.test.TestCase):
+
+  def test_hold_then_linear_then_end(self):
+    got = [float(losses.scheduled_weight(s, 5.0, 1.0, 10, 20))
+           for s in (0, 10, 15, 20, 30, 100)]
+    # 5 + (1 - 5) * clip((s - 10) / 20, 0, 1)
+    self.assertAllClose(got, [5.0, 5.0, 4.0, 3.0, 1.0, 1.0], atol=1e-6)
+
+  def test_no_ramp_jumps_after_hold_and_takes_a_tensor_step(self):
+    got = [float(losses.scheduled_weight(tf.constant(s, tf.int64), 0.0, 2.0,
+                                         4, 0)) for s in (0, 3, 4, 9)]
+    self.assertAllClose(got, [0.0, 0.0, 2.0, 2.0])
+
+
 class YawSpreadTest(tf.test.TestCase):
 
   def test_values(self):

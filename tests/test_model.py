@@ -423,6 +423,23 @@ class OutputLayoutTest(tf.test.TestCase):
     self.assertNotIn('loss_depth_curv',
                      tiny.tiny_model().canonical(self.images[:1]))
 
+  def test_curvature_weight_follows_its_schedule(self):
+    # Weight 4 for 10 steps, then linear to lam_depth_curv = 0 by step 30:
+    # the term is on although its final weight is 0.
+    model = tiny.tiny_model(depth_curv_curriculum=[4.0, 10.0, 20.0])
+    out = model.decompose(self.images)
+    curv = float(out['loss_depth_curv'])
+    self.assertGreater(curv, 0.0)
+    off = model.compute_losses(
+        {k: v for k, v in out.items() if k != 'loss_depth_curv'},
+        step=tf.constant(0))['loss_total']
+    for step, weight in ((0, 4.0), (10, 4.0), (20, 2.0), (30, 0.0),
+                         (None, 0.0)):  # no step: the final weight
+      total = model.compute_losses(
+          out, step=None if step is None else tf.constant(step))
+      self.assertAllClose(total['loss_total'] - off, weight * curv,
+                          atol=1e-6, msg=f'step {step}')
+
   def test_priors_wait_for_prior_start_step(self):
     model = tiny.tiny_model(min_yaw_std=60.0, lam_yaw_std=2.5,
                             lam_protrusion=2.5, prior_start_step=10)

@@ -151,6 +151,11 @@ class Config:
       'of the depth range (factors.depth.curvature), which charges ripples '
       'of the pixel grid\'s scale far more than a smooth relief; 0: off '
       '(the reference has none).', _M)
+  depth_curv_curriculum: Optional[List[float]] = _key(
+      None, 'Curvature weight schedule [start, hold_steps, ramp_steps]: the '
+      'curvature loss weighted start for hold_steps steps, then linearly '
+      'to lam_depth_curv over ramp_steps (evaluation uses lam_depth_curv); '
+      'none: lam_depth_curv from the first step.', _M)
   lr: float = _key(1e-4, 'Adam learning rate (> 0).', _M)
   view_lr_scale: float = _key(
       1.0, 'Learning-rate multiplier of the view network (netV); 1: the '
@@ -392,6 +397,9 @@ _CHECKS = (
      'mean, none or border'),
     ('relief_curriculum', _is_curriculum, _CURRICULUM),
     ('crop_curriculum', _is_curriculum, _CURRICULUM),
+    ('depth_curv_curriculum',
+     lambda v: len(v) == 3 and all(math.isfinite(x) and x >= 0 for x in v),
+     '[start >= 0, hold_steps >= 0, ramp_steps >= 0] or none'),
     ('crop_mix', lambda v: (len(v) == 2 and all(math.isfinite(x) for x in v)
                             and 0 < v[0] <= 1 and 0 <= v[1] <= 1),
      '[fraction in (0, 1], probability in [0, 1]] or none'),

@@ -154,6 +154,29 @@ def flip_weight(epoch, lam_flip: float, lam_flip_start_epoch: int):
   return tf.where(epoch < lam_flip_start_epoch, 1.0, lam_flip)
 
 
+def scheduled_weight(step, start: float, end: float, hold_steps: float,
+                     ramp_steps: float) -> tf.Tensor:
+  """A weight that changes with the training step.
+
+  `start` for the first `hold_steps` steps, then linear to `end` over
+  `ramp_steps` steps, then `end` (at once when `ramp_steps` is 0).
+
+  Args:
+    step: a scalar (number or tensor) of steps taken.
+    start, end: the values before and after the change.
+    hold_steps, ramp_steps: >= 0.
+  Returns:
+    A float32 scalar tensor between `start` and `end`.
+  """
+  step = tf.cast(step, tf.float32)
+  if ramp_steps <= 0:
+    progress = tf.cast(step >= float(hold_steps), tf.float32)
+  else:
+    progress = tf.clip_by_value(
+        (step - float(hold_steps)) / float(ramp_steps), 0.0, 1.0)
+  return start + (end - start) * progress
+
+
 def spread_prior(values, min_std: float):
   """A spread prior: per column, (1 - std / min_std)^2 while the batch's
   values spread less than `min_std`, else 0; the mean over the columns.

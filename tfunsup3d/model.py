@@ -242,11 +242,12 @@ class Unsup3D(keras.Model):
     return out
 
   def _depth_terms(self, depth) -> Dict[str, tf.Tensor]:
-    """loss_depth_sm and, with lam_depth_curv > 0, loss_depth_curv of the
-    canonical depth before its border `[B,S,S]`."""
+    """loss_depth_sm and, with lam_depth_curv > 0 or a
+    depth_curv_curriculum, loss_depth_curv of the canonical depth before
+    its border `[B,S,S]`."""
     lo, hi = self.cfg.min_depth, self.cfg.max_depth
     terms = {'loss_depth_sm': depth_lib.smoothness(depth, lo, hi)}
-    if self.cfg.lam_depth_curv > 0:
+    if self.cfg.lam_depth_curv > 0 or self.cfg.depth_curv_curriculum:
       terms['loss_depth_curv'] = depth_lib.curvature(depth, lo, hi)
     return terms
 
@@ -434,16 +435,21 @@ class Unsup3D(keras.Model):
   def _weighted_priors(self, res, step):
     """The sum of the priors' and the cycles' terms in `res`, each
     times its weight; those that wait for `prior_start_step` only from it
-    on (all of them when `step` is None)."""
+    on (all of them when `step` is None); the curvature's weight at `step`
+    of `depth_curv_curriculum` (lam_depth_curv when `step` is None)."""
     cfg = self.cfg
     on = (1.0 if step is None or cfg.prior_start_step == 0 else
           tf.cast(step >= cfg.prior_start_step, tf.float32))
-    terms = [(k, lam, waits) for k, _, lam, _, waits in _BATCH_PRIORS] + [
-        ('loss_depth_curv', 'lam_depth_curv', False),
-        ('loss_view_cycle', 'lam_view_cycle', True),
-        ('loss_light_cycle', 'lam_light_cycle', True)]
-    return sum(getattr(cfg, lam) * res[k] * (on if waits else 1.0)
-               for k, lam, waits in terms if k in res)
+    curv = cfg.lam_depth_curv
+    if cfg.depth_curv_curriculum and step is not None:
+      start, hold, ramp = cfg.depth_curv_curriculum
+      curv = losses.scheduled_weight(step, start, curv, hold, ramp)
+    terms = [(k, getattr(cfg, lam) * (on if waits else 1.0))
+             for k, _, lam, _, waits in _BATCH_PRIORS] + [
+                 ('loss_depth_curv', curv),
+                 ('loss_view_cycle', cfg.lam_view_cycle * on),
+                 ('loss_light_cycle', cfg.lam_light_cycle * on)]
+    return sum(w * res[k] for k, w in terms if k in res)
 
   def _prior_means(self, outputs, b) -> Dict[str, tuple]:
     """The priors' (mean, count) for `losses.global_means`: the depth

@@ -20,6 +20,7 @@ import math
 
 import tensorflow as tf
 
+from tfunsup3d import losses
 from tfunsup3d.render import camera
 from tfunsup3d.render import reprojection
 
@@ -38,12 +39,7 @@ def ramp(step, start: float, hold_steps: float,
   Returns:
     A float32 scalar tensor in [start, 1].
   """
-  step = tf.cast(step, tf.float32)
-  progress = tf.clip_by_value(
-      (step - float(hold_steps)) / float(max(ramp_steps, 1)), 0.0, 1.0)
-  if ramp_steps <= 0:
-    progress = tf.cast(step >= float(hold_steps), tf.float32)
-  return start + (1.0 - start) * progress
+  return losses.scheduled_weight(step, start, 1.0, hold_steps, ramp_steps)
 
 
 def centre_crop(images, fraction) -> tf.Tensor:
