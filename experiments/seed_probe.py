@@ -47,7 +47,6 @@ import tensorflow as tf
 
 from experiments import trainers
 from tfunsup3d import losses
-from tfunsup3d import render
 from tfunsup3d.data import synth_params
 from tfunsup3d.factors import depth as depth_lib
 from tfunsup3d.train import loop
@@ -78,9 +77,7 @@ def relief_gain(depth: np.ndarray, gt: np.ndarray, face: np.ndarray) -> float:
 
 def _scores(model, canon_depth, view, gt_depth):
   cfg = model.cfg
-  recon = render.render_depth(canon_depth, view, model.K, cfg.rot_center_depth,
-                              cfg.min_depth, cfg.max_depth,
-                              anti_aliasing=cfg.anti_aliasing)
+  recon = model.render_depth(canon_depth, view)
   m = model.compute_metrics({'recon_depth': recon, 'recon_im_mask': (
       depth_lib.valid_mask(recon, cfg.min_depth, cfg.max_depth)[..., None])},
                             gt_depth)

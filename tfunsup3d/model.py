@@ -323,9 +323,7 @@ class Unsup3D(keras.Model):
     out = dict(factors)
     out.update(self._symmetric(factors))
     out.update(self.shade(out, K))
-    recon_depth = render.render_depth(
-        out['canon_depth'], out['view'], K, cfg.rot_center_depth,
-        cfg.min_depth, cfg.max_depth, anti_aliasing=cfg.anti_aliasing)
+    recon_depth = self.render_depth(out['canon_depth'], out['view'], K)
     out['recon_depth'] = recon_depth
     out['recon_normal'] = render.depth_to_normals(recon_depth, K)
     grid = render.inverse_warp_grid(recon_depth, out['view'], K,
@@ -532,13 +530,20 @@ class Unsup3D(keras.Model):
       its nearest edge (`reconstruct` leaves them 0), as a photo shows
       something there.
     """
-    cfg = self.cfg
-    depth = render.render_depth(canon_depth, view, self.K,
-                                cfg.rot_center_depth, cfg.min_depth,
-                                cfg.max_depth, anti_aliasing=cfg.anti_aliasing)
+    depth = self.render_depth(canon_depth, view)
     grid = tf.clip_by_value(render.inverse_warp_grid(
-        depth, view, self.K, cfg.rot_center_depth), -1.0, 1.0)
+        depth, view, self.K, self.cfg.rot_center_depth), -1.0, 1.0)
     return render.grid_sample(canon_im, grid)
+
+  def render_depth(self, canon_depth, view, K=None) -> tf.Tensor:
+    """`render.render_depth` with the configured camera (or `K`), rotation
+    centre, depth range and anti-aliasing: the depth `[N,S,S]` that the
+    canonical depth `[N,S,S]` shows from `view` `[N,6]`."""
+    cfg = self.cfg
+    return render.render_depth(canon_depth, view,
+                               self.K if K is None else K,
+                               cfg.rot_center_depth, cfg.min_depth,
+                               cfg.max_depth, anti_aliasing=cfg.anti_aliasing)
 
   def depth_from_png(self, depth_p):
     """Ground-truth depth PNG values p `[B, S, S(, 1)]` -> depth `[B, S, S]`."""
