@@ -225,7 +225,7 @@ def test_resolved_validates():
     ('num_workers', -3), ('light_cycle_max_tilt', 1.5),
     ('light_cycle_max_tilt', -0.1), ('lam_light_cycle', -1.0),
     ('lam_depth_curv', -0.5), ('lam_depth_curv', float('nan')),
-    ('depth_curv_curriculum', [5.0, 300.0]),
+    ('lam_depth_ripple', -1.0), ('depth_curv_curriculum', [5.0, 300.0]),
     ('depth_curv_curriculum', [-1.0, 300.0, 200.0]),
     ('depth_curv_curriculum', [5.0, float('inf'), 200.0]),
 ])

@@ -423,6 +423,24 @@ class OutputLayoutTest(tf.test.TestCase):
     self.assertNotIn('loss_depth_curv',
                      tiny.tiny_model().canonical(self.images[:1]))
 
+  def test_ripple_term_is_weighted_from_the_first_step(self):
+    model = tiny.tiny_model(lam_depth_ripple=2.5, prior_start_step=10)
+    cfg = model.cfg
+    out = model.decompose(self.images)
+    depth = depth_lib.canonical_depth(out['canon_depth_raw'], cfg.min_depth,
+                                      cfg.max_depth)
+    expected = float(depth_lib.ripple(depth, cfg.min_depth, cfg.max_depth))
+    self.assertGreater(expected, 0.0)
+    self.assertAllClose(out['loss_depth_ripple'], expected, rtol=1e-5)
+    loss = model.compute_losses(out, step=tf.constant(0))
+    off = model.compute_losses(
+        {k: v for k, v in out.items() if k != 'loss_depth_ripple'},
+        step=tf.constant(0))
+    self.assertAllClose(loss['loss_total'] - off['loss_total'],
+                        2.5 * expected, rtol=1e-4)
+    self.assertNotIn('loss_depth_ripple',
+                     tiny.tiny_model().canonical(self.images[:1]))
+
   def test_curvature_weight_follows_its_schedule(self):
     # Weight 4 for 10 steps, then linear to lam_depth_curv = 0 by step 30:
     # the term is on although its final weight is 0.

@@ -151,6 +151,13 @@ class Config:
       'of the depth range (factors.depth.curvature), which charges ripples '
       'of the pixel grid\'s scale far more than a smooth relief; 0: off '
       '(the reference has none).', _M)
+  lam_depth_ripple: float = _key(
+      0.0, 'Weight of the depth ripple loss: the part of the canonical '
+      'depth\'s second differences that changes sign within 4 pixels, in '
+      'units of the depth range (factors.depth.ripple), which charges a '
+      'ripple of the pixel grid\'s scale as lam_depth_curv does and a '
+      'smooth relief or a ridge not at all; 0: off (the reference has '
+      'none).', _M)
   depth_curv_curriculum: Optional[List[float]] = _key(
       None, 'Curvature weight schedule [start, hold_steps, ramp_steps]: the '
       'curvature loss weighted start for hold_steps steps, then linearly '
@@ -405,7 +412,8 @@ _CHECKS = (
      '[fraction in (0, 1], probability in [0, 1]] or none'),
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
-    'lam_perc', 'lam_flip', 'lam_depth_sm', 'lam_depth_curv', 'weight_decay',
+    'lam_perc', 'lam_flip', 'lam_depth_sm', 'lam_depth_curv',
+    'lam_depth_ripple', 'weight_decay',
     'min_yaw_std', 'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
     'lam_yaw_shift_corr', 'lam_protrusion', 'lam_view_cycle',
     'view_cycle_max_yaw', 'lam_light_cycle')) + tuple(

@@ -243,12 +243,15 @@ class Unsup3D(keras.Model):
 
   def _depth_terms(self, depth) -> Dict[str, tf.Tensor]:
     """loss_depth_sm and, with lam_depth_curv > 0 or a
-    depth_curv_curriculum, loss_depth_curv of the canonical depth before
-    its border `[B,S,S]`."""
+    depth_curv_curriculum, loss_depth_curv, and with lam_depth_ripple > 0
+    loss_depth_ripple, of the canonical depth before its border
+    `[B,S,S]`."""
     lo, hi = self.cfg.min_depth, self.cfg.max_depth
     terms = {'loss_depth_sm': depth_lib.smoothness(depth, lo, hi)}
     if self.cfg.lam_depth_curv > 0 or self.cfg.depth_curv_curriculum:
       terms['loss_depth_curv'] = depth_lib.curvature(depth, lo, hi)
+    if self.cfg.lam_depth_ripple > 0:
+      terms['loss_depth_ripple'] = depth_lib.ripple(depth, lo, hi)
     return terms
 
   def image_networks(self, training: bool = False):
@@ -445,19 +448,21 @@ class Unsup3D(keras.Model):
     terms = [(k, getattr(cfg, lam) * (on if waits else 1.0))
              for k, _, lam, _, waits in _BATCH_PRIORS] + [
                  ('loss_depth_curv', curv),
+                 ('loss_depth_ripple', cfg.lam_depth_ripple),
                  ('loss_view_cycle', cfg.lam_view_cycle * on),
                  ('loss_light_cycle', cfg.lam_light_cycle * on)]
     return sum(w * res[k] for k, w in terms if k in res)
 
   def _prior_means(self, outputs, b) -> Dict[str, tuple]:
     """The priors' (mean, count) for `losses.global_means`: the depth
-    smoothness and, when on, curvature, means over the B images' pixels,
+    smoothness and, when on, curvature and ripple, means over the B images' pixels,
     and the yaw- and light-spread priors (`min_yaw_std`,
     `min_light_tilt_std` > 0) and the yaw/shift decorrelation and the
     protrusion prior (`lam_yaw_shift_corr`, `lam_protrusion` > 0), one value
     per replica's batch."""
     means = {k: (outputs[k], tf.cast(b, tf.float32))
-             for k in ('loss_depth_sm', 'loss_depth_curv') if k in outputs}
+             for k in ('loss_depth_sm', 'loss_depth_curv', 'loss_depth_ripple')
+             if k in outputs}
     for key, least_key, _, prior, _ in _BATCH_PRIORS:
       least = getattr(self.cfg, least_key)
       if least > 0:

@@ -139,6 +139,51 @@ class CurvatureTest(tf.test.TestCase):
     self.assertAllClose(theoretical, numerical, atol=1e-5)
 
 
+class RippleTest(tf.test.TestCase):
+
+  def _grid(self, n=12):
+    return np.meshgrid(np.arange(float(n)), np.arange(float(n)),
+                       indexing='ij')
+
+  def test_curvature_of_one_sign_is_free(self):
+    ys, xs = self._grid()
+    bowl = 1.0 + 0.003 * xs ** 2 + 0.001 * ys ** 2
+    crease = 1.0 + 0.01 * np.abs(xs - 5.0)  # one kink: one second difference
+    for d in (bowl, crease):
+      d = tf.constant(d[None], tf.float32)
+      self.assertGreater(float(depth.curvature(d, 0.9, 1.1)), 1e-3)
+      self.assertAllClose(depth.ripple(d, 0.9, 1.1), 0.0, atol=1e-6)
+
+  def test_checkerboard_and_period_four_wave_pay_their_curvature(self):
+    ys, xs = self._grid()
+    e = 0.01
+    for d in (1.0 + e * (-1.0) ** (ys + xs), 1.0 + e * np.sin(np.pi / 2 * xs)):
+      d = tf.constant(d[None], tf.float32)
+      self.assertAllClose(depth.ripple(d, 0.9, 1.1),
+                          depth.curvature(d, 0.9, 1.1), rtol=1e-5)
+    # The checkerboard by hand: |a| = 4e on both axes, range 0.2.
+    self.assertAllClose(depth.ripple(tf.constant(
+        (1.0 + e * (-1.0) ** (ys + xs))[None], tf.float32), 0.9, 1.1),
+                        8 * e / 0.2, atol=1e-5)
+
+  def test_step_costs_half_its_height_in_three_windows(self):
+    # A step h between columns 5 and 6: second differences +h at column 5,
+    # -h at 6 (indices 4, 5 of the 10); 7 windows of 4 per row, 3 hold both
+    # at (2h - 0) / 4 each; none along the columns.
+    h = 0.01
+    _, xs = self._grid()
+    d = tf.constant((1.0 + h * (xs > 5))[None], tf.float32)
+    self.assertAllClose(depth.ripple(d, 0.9, 1.1), 3 * (h / 2) / 7 / 0.2,
+                        atol=1e-6)
+
+  def test_gradient_matches_finite_differences(self):
+    d = tf.constant(np.random.default_rng(1).uniform(0.9, 1.1, (2, 7, 8)),
+                    tf.float64)
+    theoretical, numerical = tf.test.compute_gradient(
+        lambda x: depth.ripple(x, 0.9, 1.1), [d], delta=1e-7)
+    self.assertAllClose(theoretical, numerical, atol=1e-5)
+
+
 class DecodeDepthPngTest(tf.test.TestCase):
 
   def test_endpoints(self):

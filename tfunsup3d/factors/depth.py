@@ -89,10 +89,47 @@ def curvature(depth, min_depth: float, max_depth: float):
   Returns:
     A scalar tensor.
   """
-  scale = max_depth - min_depth
-  dyy = depth[:, 2:, :] - 2.0 * depth[:, 1:-1, :] + depth[:, :-2, :]
-  dxx = depth[:, :, 2:] - 2.0 * depth[:, :, 1:-1] + depth[:, :, :-2]
-  return (tf.reduce_mean(tf.abs(dyy)) + tf.reduce_mean(tf.abs(dxx))) / scale
+  dyy, dxx = _second_differences(depth)
+  return (tf.reduce_mean(tf.abs(dyy)) + tf.reduce_mean(tf.abs(dxx))) / (
+      max_depth - min_depth)
+
+
+def _second_differences(depth):
+  """The second differences of `[B, H, W]` depth along its columns
+  `[B, H-2, W]` and along its rows `[B, H, W-2]`."""
+  return (depth[:, 2:, :] - 2.0 * depth[:, 1:-1, :] + depth[:, :-2, :],
+          depth[:, :, 2:] - 2.0 * depth[:, :, 1:-1] + depth[:, :, :-2])
+
+
+def ripple(depth, min_depth: float, max_depth: float, window: int = 4):
+  """The part of `curvature` that changes sign within `window` pixels, in
+  units of the depth range (config `lam_depth_ripple`).
+
+  Along each axis, over every `window` consecutive second differences a,
+  mean |a| - |mean a|: 0 where the curvature keeps its sign (any parabola,
+  a dome, a single crease), all of mean |a| where it averages out (a
+  checkerboard, a wave of period 2, 4 or `window` pixels). So it charges
+  the pixel-scale ripple `curvature` charges, and not the smooth relief
+  or the ridges `curvature` charges too; a step of height h costs h / 2 in
+  each of the window - 1 windows that hold both of its second differences.
+
+  Args:
+    depth: `[B, H, W]`, H, W >= window + 2.
+    min_depth: near end of the depth range.
+    max_depth: far end (> min_depth).
+    window: the number of consecutive second differences compared, >= 2.
+
+  Returns:
+    A scalar tensor.
+  """
+  def along(a, axis):
+    n = a.shape[axis] - window + 1
+    parts = [tf.gather(a, tf.range(i, i + n), axis=axis)
+             for i in range(window)]
+    return tf.reduce_mean(tf.add_n([tf.abs(x) for x in parts])
+                          - tf.abs(tf.add_n(parts))) / window
+  dyy, dxx = _second_differences(depth)
+  return (along(dyy, 1) + along(dxx, 2)) / (max_depth - min_depth)
 
 
 def decode_depth_png(p, min_depth: float, max_depth: float):
