@@ -396,50 +396,38 @@ class OutputLayoutTest(tf.test.TestCase):
     self._check_prior('loss_protrusion', 'lam_protrusion', 2.5,
                       'lam_protrusion', expected, edit=hollow)
 
-  def test_curvature_term_is_on_the_depth_before_its_border(self):
-    model = tiny.tiny_model(lam_depth_curv=2.5, prior_start_step=10)
+  def _check_depth_term(self, loss_key, lam_key, term):
+    """`loss_key` is `term` of the canonical depth before its border is set
+    (as the smoothness: the border columns' step to border_depth would be
+    charged otherwise), weighted by `lam_key` from the first step (it does
+    not wait for prior_start_step), and absent when the weight is 0."""
+    model = tiny.tiny_model(**{lam_key: 2.5, 'prior_start_step': 10})
     cfg = model.cfg
     out = model.decompose(self.images)
-    # Before the border is set, as the smoothness; the border columns'
-    # step to border_depth would be charged otherwise.
     depth = depth_lib.canonical_depth(out['canon_depth_raw'], cfg.min_depth,
                                       cfg.max_depth)
-    expected = float(depth_lib.curvature(depth, cfg.min_depth,
-                                         cfg.max_depth))
+    expected = float(term(depth, cfg.min_depth, cfg.max_depth))
     self.assertGreater(expected, 0.0)
-    self.assertAllClose(out['loss_depth_curv'], expected, rtol=1e-5)
-    self.assertNotAllClose(expected, float(depth_lib.curvature(
+    self.assertAllClose(out[loss_key], expected, rtol=1e-5)
+    self.assertNotAllClose(expected, float(term(
         out['canon_depth'][:self.B], cfg.min_depth, cfg.max_depth)),
                            rtol=1e-4)
-    # Weighted into the total from the first step (it does not wait).
     loss = model.compute_losses(out, step=tf.constant(0))
-    self.assertAllClose(loss['loss_depth_curv'], expected, rtol=1e-5)
+    self.assertAllClose(loss[loss_key], expected, rtol=1e-5)
     off = model.compute_losses(
-        {k: v for k, v in out.items() if k != 'loss_depth_curv'},
-        step=tf.constant(0))
-    self.assertNotIn('loss_depth_curv', off)
+        {k: v for k, v in out.items() if k != loss_key}, step=tf.constant(0))
+    self.assertNotIn(loss_key, off)
     self.assertAllClose(loss['loss_total'] - off['loss_total'],
                         2.5 * expected, rtol=1e-4)
-    self.assertNotIn('loss_depth_curv',
-                     tiny.tiny_model().canonical(self.images[:1]))
+    self.assertNotIn(loss_key, tiny.tiny_model().canonical(self.images[:1]))
 
-  def test_ripple_term_is_weighted_from_the_first_step(self):
-    model = tiny.tiny_model(lam_depth_ripple=2.5, prior_start_step=10)
-    cfg = model.cfg
-    out = model.decompose(self.images)
-    depth = depth_lib.canonical_depth(out['canon_depth_raw'], cfg.min_depth,
-                                      cfg.max_depth)
-    expected = float(depth_lib.ripple(depth, cfg.min_depth, cfg.max_depth))
-    self.assertGreater(expected, 0.0)
-    self.assertAllClose(out['loss_depth_ripple'], expected, rtol=1e-5)
-    loss = model.compute_losses(out, step=tf.constant(0))
-    off = model.compute_losses(
-        {k: v for k, v in out.items() if k != 'loss_depth_ripple'},
-        step=tf.constant(0))
-    self.assertAllClose(loss['loss_total'] - off['loss_total'],
-                        2.5 * expected, rtol=1e-4)
-    self.assertNotIn('loss_depth_ripple',
-                     tiny.tiny_model().canonical(self.images[:1]))
+  def test_curvature_term_is_on_the_depth_before_its_border(self):
+    self._check_depth_term('loss_depth_curv', 'lam_depth_curv',
+                           depth_lib.curvature)
+
+  def test_ripple_term_is_on_the_depth_before_its_border(self):
+    self._check_depth_term('loss_depth_ripple', 'lam_depth_ripple',
+                           depth_lib.ripple)
 
   def test_curvature_weight_follows_its_schedule(self):
     # Weight 4 for 10 steps, then linear to lam_depth_curv = 0 by step 30:

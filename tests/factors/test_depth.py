@@ -108,6 +108,16 @@ class SmoothnessTest(tf.test.TestCase):
                      0.0)
 
 
+def _check_gradient(test, term, shape):
+  """`term(depth, 0.9, 1.1)`'s gradient against finite differences at a
+  random depth of `shape`."""
+  d = tf.constant(np.random.default_rng(0).uniform(0.9, 1.1, shape),
+                  tf.float64)
+  theoretical, numerical = tf.test.compute_gradient(
+      lambda x: term(x, 0.9, 1.1), [d], delta=1e-7)
+  test.assertAllClose(theoretical, numerical, atol=1e-5)
+
+
 class CurvatureTest(tf.test.TestCase):
 
   def test_plane_is_free(self):
@@ -132,11 +142,7 @@ class CurvatureTest(tf.test.TestCase):
     self.assertAllClose(depth.smoothness(d, 0.9, 1.1), 4 * e / 0.2, atol=1e-5)
 
   def test_gradient_matches_finite_differences(self):
-    d = tf.constant(np.random.default_rng(0).uniform(0.9, 1.1, (2, 5, 6)),
-                    tf.float64)
-    theoretical, numerical = tf.test.compute_gradient(
-        lambda x: depth.curvature(x, 0.9, 1.1), [d], delta=1e-7)
-    self.assertAllClose(theoretical, numerical, atol=1e-5)
+    _check_gradient(self, depth.curvature, (2, 5, 6))
 
 
 class RippleTest(tf.test.TestCase):
@@ -177,11 +183,7 @@ class RippleTest(tf.test.TestCase):
                         atol=1e-6)
 
   def test_gradient_matches_finite_differences(self):
-    d = tf.constant(np.random.default_rng(1).uniform(0.9, 1.1, (2, 7, 8)),
-                    tf.float64)
-    theoretical, numerical = tf.test.compute_gradient(
-        lambda x: depth.ripple(x, 0.9, 1.1), [d], delta=1e-7)
-    self.assertAllClose(theoretical, numerical, atol=1e-5)
+    _check_gradient(self, depth.ripple, (2, 7, 8))
 
 
 class DecodeDepthPngTest(tf.test.TestCase):
