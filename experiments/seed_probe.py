@@ -6,10 +6,11 @@ seeds"). This trains one model per seed (`--seeds`) with the config and
 `--set` overrides, as `experiments.learning` trains its rows, and at each of
 `--checks` measures on the first `--num_images` test images:
 
-- ripple and slope: the canonical depth's mean |second difference|
-  (`factors.depth.curvature`) and mean |first difference| (the smoothness
-  term), in units of the depth range, against the generator's canonical
-  depth's;
+- curvature, ripple and slope: the canonical depth's mean |second
+  difference| (`factors.depth.curvature`), the part of it that changes sign
+  within 4 pixels (`factors.depth.ripple`) and its mean |first difference|
+  (the smoothness term), in units of the depth range, against the
+  generator's canonical depth's;
 - relief gain: the least-squares factor from the generator's canonical
   relief (about the face mean, on its face mask) to the model's;
 - the reconstruction's mean |error| and its confidence-weighted loss
@@ -106,8 +107,10 @@ def measure(model, images: np.ndarray, depth_p: np.ndarray,
       view, tf.constant(factors['view'], tf.float32)))
   lo, hi = cfg.min_depth, cfg.max_depth
   return {
-      'ripple': float(depth_lib.curvature(depth, lo, hi)),
-      'ripple_gt': float(depth_lib.curvature(gt_canon, lo, hi)),
+      'curvature': float(depth_lib.curvature(depth, lo, hi)),
+      'curvature_gt': float(depth_lib.curvature(gt_canon, lo, hi)),
+      'ripple': float(depth_lib.ripple(depth, lo, hi)),
+      'ripple_gt': float(depth_lib.ripple(gt_canon, lo, hi)),
       'slope': float(depth_lib.smoothness(depth, lo, hi)),
       'slope_gt': float(depth_lib.smoothness(gt_canon, lo, hi)),
       'relief_gain': relief_gain(depth.numpy(), gt_canon, face),
@@ -147,8 +150,10 @@ def probe_seed(cfg, steps: int, checks, data, log) -> list:
       step += 1
       if step in checks:
         point = dict(step=step, **measure(task.model, *data))
-        log(f'  seed {cfg.seed} step {step}: ripple {point["ripple"]:.4f} '
-            f'(GT {point["ripple_gt"]:.4f}), err face/ring '
+        log(f'  seed {cfg.seed} step {step}: curvature '
+            f'{point["curvature"]:.4f} (GT {point["curvature_gt"]:.4f}), '
+            f'ripple {point["ripple"]:.4f} (GT {point["ripple_gt"]:.4f}), '
+            f'err face/ring '
             f'{point["err"]["face"]:.3f}/{point["err"]["ring"]:.3f}, SIDE '
             f'{point["side_own_view"]:.3f} (given view '
             f'{point["side_given_view"]:.3f})')
@@ -159,6 +164,13 @@ def probe_seed(cfg, steps: int, checks, data, log) -> list:
   return points
 
 
+def _pair(point, key: str) -> str:
+  """'value (GT value)' of `key` in a probe point; '-' where absent."""
+  if key not in point:
+    return '-'
+  return f'{point[key]:.4f} ({point[key + "_gt"]:.4f})'
+
+
 def markdown(result: Dict[str, object]) -> str:
   s = result['settings']
   lines = [
@@ -166,22 +178,25 @@ def markdown(result: Dict[str, object]) -> str:
       f'Config `{s["config"]}` with {s["overrides"]}; data '
       f'`{s["data_dir"]}`, the first {s["num_images"]} test images. '
       f'{s["machine"]}.', '',
-      '| seed | step | ripple (GT) | slope (GT) | relief gain | '
-      '|error| face / ring | loss face / ring | SIDE / MAD, own view | '
-      'SIDE / MAD, generator\'s view | mean pitch (GT) |',
-      '|---|---|---|---|---|---|---|---|---|---|']
+      '| seed | step | curvature (GT) | ripple (GT) | slope (GT) | '
+      'relief gain | |error| face / ring | loss face / ring | SIDE / MAD, '
+      'own view | SIDE / MAD, generator\'s view | mean pitch (GT) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|']
   for seed, points in result['seeds'].items():
     for p in points:
       lines.append(
-          f'| {seed} | {p["step"]} | {p["ripple"]:.4f} ({p["ripple_gt"]:.4f}) '
+          f'| {seed} | {p["step"]} | {_pair(p, "curvature")} '
+          f'| {_pair(p, "ripple")} '
           f'| {p["slope"]:.4f} ({p["slope_gt"]:.4f}) | {p["relief_gain"]:.2f} '
           f'| {p["err"]["face"]:.3f} / {p["err"]["ring"]:.3f} '
           f'| {p["nll"]["face"]:.3f} / {p["nll"]["ring"]:.3f} '
           f'| {p["side_own_view"]:.3f} / {p["mad_own_view"]:.2f} '
           f'| {p["side_given_view"]:.3f} / {p["mad_given_view"]:.2f} '
           f'| {p["pitch_deg"]:.2f}° ({p["pitch_gt_deg"]:.2f}°) |')
-  lines += ['', 'Ripple: mean |second difference| of the canonical depth, '
-            'slope: mean |first difference|, both in units of the depth '
+  lines += ['', 'Curvature: mean |second difference| of the canonical '
+            'depth; ripple: the part of it that changes sign within 4 '
+            'pixels (-: not measured); slope: mean |first difference|; all '
+            'in units of the depth '
             'range; relief gain: the factor from the generator\'s canonical '
             'relief on the face to the model\'s (1: right depth); error and '
             'loss: the reconstruction\'s mean |error| and confidence-'

@@ -52,7 +52,9 @@ class MeasureTest(tf.test.TestCase):
     self.assertAllClose(got['mad_own_view'], got['mad_given_view'])
     self.assertLess(got['side_own_view'], 1e-3)  # its own depth
     self.assertAllClose(got['relief_gain'], 1.0, rtol=1e-5)
-    self.assertAllClose(got['ripple'], got['ripple_gt'], rtol=1e-5)
+    for key in ('curvature', 'ripple'):
+      self.assertAllClose(got[key], got[key + '_gt'], rtol=1e-5)
+    self.assertLess(got['ripple'], got['curvature'])
     self.assertAllClose(got['pitch_deg'], got['pitch_gt_deg'], rtol=1e-5)
     self.assertEqual(set(got['err']), set(seed_probe.REGIONS))
     self.assertEqual(got['mean_depth'].shape, (64, 64))
@@ -65,7 +67,8 @@ class MeasureTest(tf.test.TestCase):
 class MarkdownTest(tf.test.TestCase):
 
   def test_one_row_per_seed_and_check(self):
-    point = {'step': 300, 'ripple': 0.01, 'ripple_gt': 0.005, 'slope': 0.02,
+    point = {'step': 300, 'curvature': 0.01, 'curvature_gt': 0.005,
+             'ripple': 0.007, 'ripple_gt': 0.001, 'slope': 0.02,
              'slope_gt': 0.018, 'relief_gain': 1.2,
              'err': {'face': 0.1, 'ring': 0.2},
              'nll': {'face': -0.5, 'ring': -0.4}, 'side_own_view': 1.5,
@@ -78,7 +81,10 @@ class MarkdownTest(tf.test.TestCase):
     md = seed_probe.markdown(result)
     self.assertEqual(md.count('\n| 0 | '), 1)
     self.assertEqual(md.count('\n| 1 | '), 2)
-    self.assertIn('| 0.0100 (0.0050) |', md)
+    self.assertIn('| 0.0100 (0.0050) | 0.0070 (0.0010) |', md)
+    # A point measured before the ripple was: '-' in its column.
+    del point['ripple'], point['ripple_gt']
+    self.assertIn('| 0.0100 (0.0050) | - |', seed_probe.markdown(result))
     self.assertIn('| 2.00° (-0.50°) |', md)
 
 
