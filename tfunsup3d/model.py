@@ -455,8 +455,8 @@ class Unsup3D(keras.Model):
 
   def _prior_means(self, outputs, b) -> Dict[str, tuple]:
     """The priors' (mean, count) for `losses.global_means`: the depth
-    smoothness and, when on, curvature and ripple, means over the B images' pixels,
-    and the yaw- and light-spread priors (`min_yaw_std`,
+    smoothness and, when on, curvature and ripple, means over the B images'
+    pixels, and the yaw- and light-spread priors (`min_yaw_std`,
     `min_light_tilt_std` > 0) and the yaw/shift decorrelation and the
     protrusion prior (`lam_yaw_shift_corr`, `lam_protrusion` > 0), one value
     per replica's batch."""
