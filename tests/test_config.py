@@ -228,6 +228,7 @@ def test_resolved_validates():
     ('lam_depth_ripple', -1.0), ('depth_curv_curriculum', [5.0, 300.0]),
     ('depth_curv_curriculum', [-1.0, 300.0, 200.0]),
     ('depth_curv_curriculum', [5.0, float('inf'), 200.0]),
+    ('depth_init_scale', -0.1), ('depth_init_scale', float('nan')),
 ])
 def test_invalid_values_are_refused_naming_key_and_value(key, value):
   with pytest.raises(config.ConfigError) as info:

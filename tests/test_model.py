@@ -7,6 +7,7 @@ import os
 from absl.testing import parameterized
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests import fixtures
@@ -703,6 +704,7 @@ class TrainingTest(tf.test.TestCase):
     self._check_remat(xla=False)
     self._check_remat(xla=False, perceptual=True)
 
+  @pytest.mark.slow  # one XLA compile per remat mode: ~1 min on 2 cores
   def test_remat_recomputes_under_xla(self):
     self._check_remat(xla=True)
 
@@ -808,6 +810,33 @@ class ConstructionTest(testcase.TestCase):
     restored = Unsup3D.from_checkpoint(directory)
     self.assertEqual(restored.cfg.lam_flip, 0.3)
     self.assert_same_model(restored, model, images, 'from_checkpoint')
+
+  def test_depth_init_scale_scales_only_the_depth_nets_last_kernel(self):
+    models = {}
+    for scale in (1.0, 0.5, 0.0):
+      keras.utils.set_random_seed(7)
+      models[scale] = _tiny_model(depth_init_scale=scale)
+    last = {s: m.netD.network_layers[-1].kernel.numpy()
+            for s, m in models.items()}
+    self.assertGreater(np.abs(last[1.0]).max(), 0.0)
+    self.assertAllClose(last[0.5], 0.5 * last[1.0], rtol=1e-6, atol=0)
+    n = len(models[1.0].weights)
+    for i, (a, b) in enumerate(zip(models[1.0].weights, models[0.5].weights)):
+      if a is not models[1.0].netD.network_layers[-1].kernel:
+        self.assertAllEqual(a.numpy(), b.numpy(), msg=f'{i}/{n} {a.path}')
+    # 0: a flat start, the canonical depth one value inside its border.
+    depth = models[0.0].canonical(_synthetic_images(2))['canon_depth']
+    inner = depth.numpy()[:, 4:-4, 4:-4]
+    self.assertAllClose(inner, np.full_like(inner, inner[0, 0, 0]),
+                        atol=1e-6)
+    self.assertGreater(float(tf.math.reduce_std(
+        models[1.0].canonical(_synthetic_images(2))['canon_depth'][
+            :, 4:-4, 4:-4])), 1e-3)
+    # A checkpoint's weights are loaded as saved, not scaled again.
+    directory = os.path.join(self.scratch_dir(), 'half')
+    saving.save(models[0.5], directory)
+    self.assert_same_model(Unsup3D.from_checkpoint(directory), models[0.5],
+                           _synthetic_images(1), 'depth_init_scale')
 
   def test_from_checkpoint_missing_path(self):
     path = os.path.join(self.scratch_dir(), 'nope.pth')

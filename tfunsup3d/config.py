@@ -173,6 +173,11 @@ class Config:
   depth_lr_scale: float = _key(
       1.0, 'Learning-rate multiplier of the depth network (netD); 1: the '
       'reference.', _M)
+  depth_init_scale: float = _key(
+      1.0, 'Multiplier of the depth network\'s last convolution\'s '
+      'initial weights, so of the initial canonical depth\'s relief and '
+      'its pixel-scale ripple (0: a flat start); a fresh model\'s '
+      'initialisation only, loaded weights are kept; 1: the reference.', _M)
   # --- reference keys: renderer ---
   rot_center_depth: Optional[float] = _key(
       None, 'Depth of the rotation centre (default mean depth).', _R)
@@ -413,7 +418,7 @@ _CHECKS = (
 ) + tuple((k, lambda v: v >= 0, '>= 0') for k in (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'lam_depth_curv',
-    'lam_depth_ripple', 'weight_decay',
+    'lam_depth_ripple', 'weight_decay', 'depth_init_scale',
     'min_yaw_std', 'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
     'lam_yaw_shift_corr', 'lam_protrusion', 'lam_view_cycle',
     'view_cycle_max_yaw', 'lam_light_cycle')) + tuple(

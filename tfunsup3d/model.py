@@ -33,6 +33,8 @@ _BATCH_PRIORS = (
      lambda out, b, _, cfg: losses.protrusion(
          out['canon_depth'][:b], cfg.min_depth, cfg.max_depth), False),
 )
+# The canonical depth's regularisers (`Unsup3D._depth_terms`).
+_DEPTH_TERMS = ('loss_depth_sm', 'loss_depth_curv', 'loss_depth_ripple')
 # The confidence maps of `canonical` (None without netC).
 CONF_KEYS = ('conf_sigma_l1', 'conf_sigma_l1_flip', 'conf_sigma_percl',
              'conf_sigma_percl_flip')
@@ -93,6 +95,9 @@ class Unsup3D(keras.Model):
     self.vgg = None
     self.K = render.intrinsics(cfg.image_size, cfg.fov)
     self.build_for(cfg.image_size)
+    if cfg.depth_init_scale != 1:
+      last = self.netD.network_layers[-1].kernel
+      last.assign(last * cfg.depth_init_scale)
 
   # --- construction -------------------------------------------------------
 
@@ -461,8 +466,7 @@ class Unsup3D(keras.Model):
     protrusion prior (`lam_yaw_shift_corr`, `lam_protrusion` > 0), one value
     per replica's batch."""
     means = {k: (outputs[k], tf.cast(b, tf.float32))
-             for k in ('loss_depth_sm', 'loss_depth_curv', 'loss_depth_ripple')
-             if k in outputs}
+             for k in _DEPTH_TERMS if k in outputs}
     for key, least_key, _, prior, _ in _BATCH_PRIORS:
       least = getattr(self.cfg, least_key)
       if least > 0:
