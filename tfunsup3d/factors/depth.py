@@ -124,7 +124,7 @@ def ripple(depth, min_depth: float, max_depth: float, window: int = 4):
   """
   def along(a, axis):
     n = a.shape[axis] - window + 1
-    parts = [tf.gather(a, tf.range(i, i + n), axis=axis)
+    parts = [a[:, i:i + n] if axis == 1 else a[:, :, i:i + n]
              for i in range(window)]
     return tf.reduce_mean(tf.add_n([tf.abs(x) for x in parts])
                           - tf.abs(tf.add_n(parts))) / window
