@@ -56,6 +56,7 @@ class ScaleReliefTest(tf.test.TestCase):
                         atol=1e-6)
     self.assertAllClose(np.linalg.norm(out['light_d'], axis=1), np.ones(4))
 
+  @pytest.mark.slow  # four landscapes: ~30 s on 2 cores
   def test_generator_factors_fit_best_before_any_refit(self):
     # With 0 refit steps the loss is the method's loss of the generator's
     # own factors (k=1; small, but not 0: the generator paints a backdrop
@@ -100,6 +101,7 @@ class ScaleReliefTest(tf.test.TestCase):
           log=lambda msg: None)[0]['loss_start'])
     self.assertLess(losses[0], 0.8 * min(losses[1:]))  # 0.023 vs 0.035
 
+  @pytest.mark.slow  # 300 refit steps: ~25 s on 2 cores
   def test_view_from_zero_reaches_the_generators(self):
     # With depth, albedo and light at the generator's, the loss leads every
     # view component from the zero view (the networks' start) to the truth:
