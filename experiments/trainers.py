@@ -136,6 +136,18 @@ def data_config(args, cfg):
                                      for k in MODEL_ONLY_KEYS})
 
 
+def _differences(old: Dict, new: Dict, prefix: str = '') -> list:
+  """'key old -> new' for each (nested: 'options.zoom') value that differs."""
+  out = []
+  for key in sorted(set(old) | set(new)):
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += _differences(a, b, f'{prefix}{key}.')
+    elif a != b:
+      out.append(f'{prefix}{key} {a} -> {b}')
+  return out
+
+
 def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
                options=None) -> bool:
   """Writes a `tfunsup3d-synth` set to `data_dir` unless the one there was
@@ -160,6 +172,8 @@ def synth_data(data_dir: str, counts: Dict[str, int], cfg, seed: int,
         with open(meta_path, 'w', encoding='utf-8') as f:
           json.dump(meta, f)
       return False
+    print(f'replacing the set in {data_dir}, made with other settings: '
+          + ', '.join(_differences(written, meta)), flush=True)
   print(f'generating {counts} -> {data_dir}', flush=True)
   synth.write_dataset(data_dir, counts, cfg, seed=seed, overwrite=True,
                       options=options)

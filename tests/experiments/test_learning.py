@@ -1,6 +1,8 @@
 """Tests for experiments/learning.py: the table, the plot and a tiny end-to-end run."""
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import tempfile
@@ -285,7 +287,13 @@ class LearningBenchTest(tf.test.TestCase):
       json.dump(meta, f)
     self.assertFalse(trainers.synth_data(tmp, counts, cfg, 1))
     other = dataclasses.replace(cfg, border_depth=cfg.border_depth - 0.02)
-    self.assertTrue(trainers.synth_data(tmp, counts, other, 1))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+      self.assertTrue(trainers.synth_data(tmp, counts, other, 1))
+    # Says what differs before it replaces the set (one setting here).
+    self.assertIn(f'made with other settings: border_depth '
+                  f'{cfg.border_depth} -> {other.border_depth}\n',
+                  out.getvalue())
 
   def test_data_config_keeps_the_config_files_model_only_keys(self):
     args = learning.parse_args(['--set', 'border_depth=1.02', '--set',
