@@ -93,6 +93,21 @@ def test_overrides_apply_on_top_of_yaml(tmp_path):
   assert cfg.num_epochs == 2 and cfg.batch_size == 8
 
 
+def test_later_files_overlay_earlier_ones(tmp_path):
+  base, overlay = tmp_path / 'base.yml', tmp_path / 'overlay.yml'
+  base.write_text('num_epochs: 7\nbatch_size: 8\nlam_flip: 0.5\n')
+  overlay.write_text('batch_size: 4\nlam_protrusion: 1\n')
+  cfg = config.load([str(base), str(overlay)], ['num_epochs=2'])
+  assert (cfg.num_epochs, cfg.batch_size) == (2, 4)  # flag, overlay
+  assert (cfg.lam_flip, cfg.lam_protrusion) == (0.5, 1.0)  # base, overlay
+  assert cfg.lr == config.Config().lr  # neither file: the default
+  assert config.load([str(overlay), str(base)]).batch_size == 8
+  assert config.load([]) == config.load() == config.Config()
+  overlay.write_text('batch_size: 4\nbogus_key: 1\n')
+  with pytest.raises(ValueError, match=f'^Config file {overlay}: .*bogus_key'):
+    config.load([str(base), str(overlay)])
+
+
 def test_unknown_key_raises_naming_it(tmp_path):
   with pytest.raises(ValueError, match='num_epoch_typo'):
     config.load(overrides=['num_epoch_typo=3'])

@@ -40,6 +40,21 @@ def test_config_loads_without_unknown_keys(path):
   assert resolved.border_depth is not None
 
 
+def test_loose_framing_overlay_sets_only_the_loose_framing_keys():
+  overlay = str(CONFIG_DIR / 'loose_framing.yml')
+  assert sorted(config.load_yaml(overlay)) == sorted([
+      'lam_view_cycle', 'view_cycle_max_yaw', 'min_yaw_std',
+      'min_light_tilt_std', 'prior_start_step', 'lam_protrusion',
+      'lam_depth_curv', 'depth_curv_curriculum'])
+  for base in ('quickstart', 'synthcar'):
+    plain, loose = _load(base), config.load(
+        [str(CONFIG_DIR / f'{base}.yml'), overlay])
+    assert loose.lam_view_cycle == 1.0 and loose.lam_protrusion == 1.0
+    assert loose.depth_curv_curriculum == [5.0, 100.0, 100.0]
+    assert (loose.image_size, loose.lr, loose.model_name) == (
+        plain.image_size, plain.lr, plain.model_name)
+
+
 def test_reference_values():
   celeba = _load('train_celeba')
   assert celeba.num_epochs == 30 and celeba.z_translation_range == 0

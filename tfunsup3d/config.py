@@ -693,16 +693,24 @@ def load_yaml(path: str) -> Dict[str, Any]:
   return data
 
 
-def load(path: Optional[str] = None,
+def load(path: Union[None, str, Sequence[str]] = None,
          overrides: Optional[Union[Dict[str, Any], Sequence[str]]] = None
          ) -> Config:
-  """Loads a config: defaults <- YAML file `path` <- `overrides`.
+  """Loads a config: defaults <- YAML file(s) `path` <- `overrides`.
 
   Args:
-    path: optional YAML file with reference keys.
+    path: optional YAML file with reference keys, or a list of them, each
+      applied over the ones before it (a base config, then overlays such as
+      configs/loose_framing.yml).
     overrides: a dict, or a list of 'KEY=VALUE' strings.
   """
-  cfg = from_dict(load_yaml(path)) if path else Config()
+  cfg = Config()
+  for one in ([path] if isinstance(path, str) else path or []):
+    values = load_yaml(one)
+    try:
+      cfg = from_dict(values, base=cfg)
+    except ValueError as e:
+      raise ValueError(f'Config file {one}: {e}') from e
   if overrides:
     if not isinstance(overrides, dict):
       pairs = {}

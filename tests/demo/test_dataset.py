@@ -168,11 +168,13 @@ class WriteCropsTest(unittest.TestCase):
   def test_report_names_counts_skips_and_the_training_command(self):
     summary = {'written': {'train': 8, 'val': 1, 'test': 1},
                'num_skipped': 2, 'skipped_by_reason': {inputs.NO_FACE: 2}}
-    text = dataset.report(summary, 'data/x', 'configs/train_celeba.yml')
+    text = dataset.report(summary, 'data/x', ['configs/train_celeba.yml',
+                                              'configs/loose_framing.yml'])
     self.assertIn('10 crop(s) written to data/x (train 8, val 1, test 1); '
                   '2 skipped (no face found 2;', text)
     self.assertTrue(text.endswith(
         'tfunsup3d-train --config=configs/train_celeba.yml '
+        '--config=configs/loose_framing.yml '
         '--train_val_data_dir=data/x --test_data_dir=data/x/test'), text)
 
 

@@ -73,14 +73,15 @@ def test_help_comes_from_field_metadata():
   assert 'No effect' in flag_values['renderer_min_depth'].help
 
 
-def test_help_config_path():
-  path = tool_flags.help_config_path
-  assert path(['p', '--config=a.yml', '--help']) == 'a.yml'
-  assert path(['p', '--helpfull', '--config', 'b.yml']) == 'b.yml'
-  assert path(['p', '-?', '-config=c.yml', '--config=d.yml']) == 'd.yml'
-  assert path(['p', '--config=a.yml']) is None  # No help asked for.
-  assert path(['p', '--help']) is None
-  assert path(['p', '--', '--config=a.yml', '--help']) is None
+def test_help_config_paths():
+  paths = tool_flags.help_config_paths
+  assert paths(['p', '--config=a.yml', '--help']) == ['a.yml']
+  assert paths(['p', '--helpfull', '--config', 'b.yml']) == ['b.yml']
+  assert paths(['p', '-?', '-config=c.yml', '--config=d.yml']) == [
+      'c.yml', 'd.yml']
+  assert paths(['p', '--config=a.yml']) == []  # No help asked for.
+  assert paths(['p', '--help']) == []
+  assert paths(['p', '--', '--config=a.yml', '--help']) == []
 
 
 def test_show_file_values_sets_the_defaults_help_shows(tmp_path):
@@ -88,7 +89,7 @@ def test_show_file_values_sets_the_defaults_help_shows(tmp_path):
   yml.write_text('image_size: 96\ncrop: [1, 2, 3, 4]\nuse_conf_map: false\n')
   flag_values = flags.FlagValues()
   tool_flags.define_config_flags(flag_values)
-  tool_flags.show_file_values(str(yml), flag_values)
+  tool_flags.show_file_values([str(yml)], flag_values)
   assert flag_values['image_size'].default == 96
   assert flag_values['crop'].default == '[1, 2, 3, 4]'
   assert flag_values['use_conf_map'].default is False
@@ -96,7 +97,22 @@ def test_show_file_values_sets_the_defaults_help_shows(tmp_path):
   assert 'value from' not in flag_values['batch_size'].help
   with pytest.raises(ValueError, match='image_sise'):
     yml.write_text('image_sise: 96\n')
-    tool_flags.show_file_values(str(yml), flag_values)
+    tool_flags.show_file_values([str(yml)], flag_values)
+
+
+def test_show_file_values_of_an_overlay_names_the_last_file(tmp_path):
+  base, overlay = tmp_path / 'base.yml', tmp_path / 'overlay.yml'
+  base.write_text('image_size: 96\nbatch_size: 8\n')
+  overlay.write_text('image_size: 128\nlam_protrusion: 1\n')
+  flag_values = flags.FlagValues()
+  tool_flags.define_config_flags(flag_values)
+  tool_flags.show_file_values([str(base), str(overlay)], flag_values)
+  assert flag_values['image_size'].default == 128
+  assert flag_values['image_size'].help.endswith(f' (value from {overlay})')
+  assert str(base) not in flag_values['image_size'].help
+  assert flag_values['batch_size'].default == 8
+  assert flag_values['batch_size'].help.endswith(f'(value from {base})')
+  assert flag_values['lam_protrusion'].default == 1.0
 
 
 def test_register_key_flags_takes_the_scripts_own_and_the_config_flags():
@@ -547,6 +563,19 @@ def test_script_print_config_shows_the_override():
   assert printed.image_size == _QUICKSTART['image_size']  # From the YAML.
   assert printed.crop == [8, 14, 100, 100]
   assert printed.border_depth == pytest.approx(1.04)  # Resolved.
+
+
+def test_script_overlays_config_files_in_order():
+  overlay = 'configs/loose_framing.yml'
+  proc = _run_script('train', f'--config={QUICKSTART}', f'--config={overlay}',
+                     '--min_yaw_std=30', '--print_config')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  printed = config.from_dict(yaml.safe_load(proc.stdout))
+  assert printed == config.load([QUICKSTART, overlay],
+                                ['min_yaw_std=30']).resolved()
+  assert printed.image_size == _QUICKSTART['image_size']  # Base file.
+  assert printed.lam_view_cycle == 1.0  # Overlay.
+  assert printed.min_yaw_std == 30.0  # Flag over both.
 
 
 @pytest.mark.parametrize('args, reason', [

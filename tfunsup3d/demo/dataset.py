@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -183,15 +183,16 @@ def _reasons_text(summary: Dict[str, Any]) -> str:
 
 
 def report(summary: Dict[str, Any], out_dir: str,
-           train_config: Optional[str] = None) -> str:
-  """The closing lines a user reads: counts, skips, the training command."""
+           train_configs: Sequence[str] = ()) -> str:
+  """The closing lines a user reads: counts, skips, the training command
+  (with the `--config` files `train_configs`)."""
   w = summary['written']
   text = (f'{sum(w.values())} crop(s) written to {out_dir} (train '
           f'{w["train"]}, val {w["val"]}, test {w["test"]})')
   if summary['num_skipped']:
     text += (f'; {summary["num_skipped"]} skipped ({_reasons_text(summary)}; '
              f'see {os.path.join(out_dir, SUMMARY_FILE)})')
-  config = f' --config={train_config}' if train_config else ''
+  config = ''.join(f' --config={path}' for path in train_configs)
   test_dir = os.path.join(out_dir, 'test') if w['test'] else 'none'
   return (text + '.\nTrain on them with: tfunsup3d-train' + config +
           f' --train_val_data_dir={out_dir} --test_data_dir={test_dir}')

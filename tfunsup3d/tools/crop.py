@@ -64,9 +64,8 @@ def main(cfg: config_lib.Config) -> None:
   summary = dataset.write_crops(
       images, FLAGS.output_dir, cfg.image_size, detector,
       FLAGS.val_fraction, FLAGS.test_fraction, cfg.seed, FLAGS.overwrite)
-  config = FLAGS[tool_flags.CONFIG_FLAG].value or None
   print('tfunsup3d-crop: ' + dataset.report(summary, FLAGS.output_dir,
-                                            config))
+                                            tool_flags.config_paths()))
 
 
 def run() -> None:

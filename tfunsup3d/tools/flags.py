@@ -5,7 +5,9 @@ Every script takes `--config=FILE.yml` plus one `--KEY=VALUE` flag per field of
 
   tfunsup3d-train --config=configs/quickstart.yml --num_epochs=2
 
-Values come, in increasing priority, from the `Config` defaults, the YAML file,
+`--config` may be given more than once: each file overlays the ones before it
+(`--config=configs/quickstart.yml --config=configs/loose_framing.yml`).
+Values come, in increasing priority, from the `Config` defaults, the YAML files,
 and the flags the user set explicitly (a flag left out never overrides the
 YAML, even where its absl default differs). Flags of bool/int/float/str fields
 are typed absl flags (`--use_conf_map=false`, `--nouse_conf_map`); optional and
@@ -26,7 +28,7 @@ Help: a flag's help is its Config field's metadata (`config.field_help`).
 script (or a library helper such as tfunsup3d.demo.cli) defines, the config
 flags, --progress and --verbosity (`register_key_flags`); `--helpfull` shows
 every flag. With `--config=FILE`, help shows the values FILE sets as the
-flags' defaults. `--progress` (auto|bar|lines|none) sets the process-wide
+flags' defaults (the last file's value where several set a key). `--progress` (auto|bar|lines|none) sets the process-wide
 progress display (tfunsup3d.progress).
 """
 
@@ -91,11 +93,12 @@ def define_config_flags(flag_values: flags.FlagValues = FLAGS) -> None:
       default; tests pass their own).
   """
   if CONFIG_FLAG not in flag_values:
-    flags.DEFINE_string(
+    flags.DEFINE_multi_string(
         CONFIG_FLAG, None,
         'YAML config file (a reference experiments/*.yml works unchanged). '
-        'Flags set on the command line override its values.',
-        flag_values=flag_values)
+        'Give it more than once to overlay files: each file\'s keys override '
+        'the files before it. Flags set on the command line override them '
+        'all.', flag_values=flag_values)
   if PRINT_CONFIG_FLAG not in flag_values:
     flags.DEFINE_boolean(
         PRINT_CONFIG_FLAG, False,
@@ -192,13 +195,18 @@ def config_from_flags(
     The Config (not `resolved()`).
 
   Raises:
-    FileNotFoundError: the `--config` file does not exist.
+    FileNotFoundError: a `--config` file does not exist.
     ValueError: unknown key in the YAML, or a value of the wrong type.
     absl.flags.Error: unknown flag or bad flag value (command-line form only).
   """
   flag_values = _as_flag_values(argv_or_flags)
-  path = flag_values[CONFIG_FLAG].value or None
-  return config_lib.load(path, explicit_overrides(flag_values))
+  return config_lib.load(config_paths(flag_values),
+                         explicit_overrides(flag_values))
+
+
+def config_paths(flag_values: flags.FlagValues = FLAGS) -> List[str]:
+  """The `--config` files in the order given (later ones overlay)."""
+  return list(flag_values[CONFIG_FLAG].value or [])
 
 
 def _one_line(error: BaseException) -> str:
@@ -418,31 +426,34 @@ def _flag_names(argv: Sequence[str]) -> List[Tuple[int, str, Optional[str]]]:
   return found
 
 
-def help_config_path(argv: Sequence[str]) -> Optional[str]:
-  """The `--config` file of a command line that asks for help, else None."""
+def help_config_paths(argv: Sequence[str]) -> List[str]:
+  """The `--config` files of a command line that asks for help, else []."""
   found = _flag_names(argv)
   if not any(name in _HELP_FLAGS for _, name, _ in found):
-    return None
-  path = None
+    return []
+  paths = []
   for i, name, value in found:
     if name == CONFIG_FLAG:
-      path = value if value is not None else (
-          argv[i + 1] if i + 1 < len(argv) else None)
-  return path or None
+      paths.append(value if value is not None else (
+          argv[i + 1] if i + 1 < len(argv) else ''))
+  return [p for p in paths if p]
 
 
-def show_file_values(path: str, flag_values: flags.FlagValues = FLAGS) -> None:
-  """Makes the defaults `--help` shows the values the config file sets.
+def show_file_values(paths: Sequence[str],
+                     flag_values: flags.FlagValues = FLAGS) -> None:
+  """Makes the defaults `--help` shows the values the config files set.
 
-  Each flag of a key that `path` sets gets that value as its default and
-  `(value from PATH)` at the end of its help.
+  Each flag of a key that a file of `paths` sets gets the value it has after
+  all of them (`config.load`) as its default and `(value from PATH)`, the
+  last file that sets it, at the end of its help.
 
   Raises:
     FileNotFoundError / ValueError: unreadable file, unknown key, bad value.
   """
-  values = config_lib.load_yaml(path)
-  cfg = config_lib.from_dict(values)
-  for name in values:
+  cfg = config_lib.load(paths)
+  source = {name: path for path in paths
+            for name in config_lib.load_yaml(path)}
+  for name, path in source.items():
     value = getattr(cfg, name)
     flag_values.set_default(
         name, value if _is_plain_flag(name) else _default_as_text(value))
@@ -473,9 +484,9 @@ def make_flags_parser(prog: str) -> Callable[[List[str]], List[str]]:
 
   def parse(argv: List[str]) -> List[str]:
     try:
-      path = help_config_path(argv)
-      if path:
-        show_file_values(path)
+      paths = help_config_paths(argv)
+      if paths:
+        show_file_values(paths)
       rest = FLAGS(argv)
       _enable_compile_cache()
       return rest
@@ -565,7 +576,7 @@ def load_model(checkpoint: Optional[str], cfg: config_lib.Config,
     check_checkpoint_exists(checkpoint)
   from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
   path = checkpoint or saving.path_from_config(cfg)
-  file_cfg = config_lib.load(flag_values[CONFIG_FLAG].value or None)
+  file_cfg = config_lib.load(config_paths(flag_values))
   return saving.load(path, file_cfg, **explicit_overrides(flag_values)), path
 
 
