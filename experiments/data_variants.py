@@ -97,7 +97,8 @@ def variant_data(args, name: str, cfg) -> str:
 
 def run_variant(args, name: str) -> Dict[str, object]:
   """Trains the method on one variant; its diagnostics at every eval."""
-  base = config_lib.load(args.config, list(args.set)).resolved()
+  base = config_lib.load(trainers.config_files(args),
+                         list(args.set)).resolved()
   data_dir = variant_data(args, name, base)
   cfg = trainers.study_config(args, data_dir)
   scorer = learning.Scorer(cfg, os.path.join(data_dir, 'test',
@@ -152,7 +153,7 @@ def markdown(result: Dict[str, object]) -> str:
   s = result['settings']
   lines = [
       '# Data variants', '',
-      f'Config `{s["config"]}`, {s["steps"]} steps of batch '
+      f'Config {trainers.config_text(s)}, {s["steps"]} steps of batch '
       f'{s["batch_size"]} per variant, evaluated every {s["eval_every"]}; '
       f'synthetic data (seed {s["data_seed"]}, zoom {s.get("zoom", 1.0)}): '
       f'{s["counts"]}. Relief '
@@ -208,8 +209,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Dict[str, object]:
   args = parse_args(argv)
-  base = config_lib.load(args.config, list(args.set)).resolved()
-  result = {'settings': {'config': args.config, 'overrides': args.set,
+  base = config_lib.load(trainers.config_files(args),
+                         list(args.set)).resolved()
+  result = {'settings': {'config': args.config,
+                         **trainers.overlay_settings(args),
+                         'overrides': args.set,
                          'steps': args.steps, 'eval_every': args.eval_every,
                          'batch_size': base.batch_size,
                          'data_seed': args.data_seed,

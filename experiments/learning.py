@@ -323,7 +323,8 @@ def markdown(result: Dict[str, object]) -> str:
   s = result['settings']
   lines = [
       f'# Learning benchmark: `{result["name"]}`', '',
-      f'Config `{s["config"]}` with {s["overrides"] or "no overrides"}; '
+      f'Config {trainers.config_text(s)} with '
+      f'{s["overrides"] or "no overrides"}; '
       f'{s["steps"]} steps of batch {s["batch_size"]} per row; synthetic '
       f'{s.get("category", "face")} data (seed {s["data_seed"]}, zoom '
       f'{s.get("zoom", 1.0)}'
@@ -483,6 +484,7 @@ def main(argv=None) -> Dict[str, object]:
   json_path = os.path.join(args.out_dir, f'{args.name}.json')
   settings = {'config': os.path.relpath(os.path.abspath(args.config),
                                         REPO_ROOT),
+              **trainers.overlay_settings(args),
               'overrides': args.set, 'steps': args.steps,
               'eval_every': args.eval_every, 'batch_size': base.batch_size,
               'counts': counts, 'data_seed': args.data_seed,

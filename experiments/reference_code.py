@@ -153,9 +153,9 @@ def build_reference_model(args, cfg):
 
 def run(args) -> Dict[str, object]:
   cfg_args = list(args.set)
-  base = config_lib.load(args.config, cfg_args).resolved()
+  base = config_lib.load(trainers.config_files(args), cfg_args).resolved()
   data_dir = data_variants.variant_data(args, 'default', base)
-  cfg = config_lib.load(args.config, cfg_args + [
+  cfg = config_lib.load(trainers.config_files(args), cfg_args + [
       f'train_val_data_dir={data_dir}', 'load_gt_depth=false',
       f'test_data_dir={os.path.join(data_dir, "test")}']).resolved()
   torch, model = build_reference_model(args, cfg)
@@ -213,7 +213,9 @@ def run(args) -> Dict[str, object]:
                    tf.io.encode_png(depth_strip(
                        np.asarray(image), canon,
                        scorer.factors['canon_depth'][:len(image)])))
-  return {'settings': {'config': args.config, 'overrides': args.set,
+  return {'settings': {'config': args.config,
+                       **trainers.overlay_settings(args),
+                       'overrides': args.set,
                        'steps': args.steps, 'eval_every': args.eval_every,
                        'batch_size': cfg.batch_size, 'seed': cfg.seed,
                        'zoom': args.zoom,
@@ -248,7 +250,7 @@ def markdown(result: Dict[str, object]) -> str:
   lines = [
       "# The authors' code on the synthetic data", '',
       f"The authors' Unsup3D (PyTorch {s['torch']}, CPU), config "
-      f"`{s['config']}` {s['overrides']}, "
+      f"{trainers.config_text(s)} {s['overrides']}, "
       f"{sizes} network sizes, seed {s['seed']}, synthetic data zoom "
       f"{s.get('zoom', 1.0)}, {s['steps']} steps of batch "
       f"{s['batch_size']}; diagnostics as `experiments/results/data_variants.md` "

@@ -272,7 +272,8 @@ def markdown(result: Dict[str, object]) -> str:
   s = result['settings']
   lines = [
       f'# Relief pull: `{result["name"]}`', '',
-      f'Config `{s["config"]}` with {s["overrides"] or "no overrides"}; '
+      f'Config {trainers.config_text(s)} with '
+      f'{s["overrides"] or "no overrides"}; '
       f'the method trained {s["steps"]} steps per zoom, measured before '
       f'training and every {s["eval_every"]} steps on the test split '
       f'({s["counts"]["test"]} images) moved along the bas-relief ambiguity '
@@ -376,11 +377,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Dict[str, object]:
   args = parse_args(argv)
-  cfg = config_lib.load(args.config, list(args.set)).resolved()
+  cfg = config_lib.load(trainers.config_files(args),
+                        list(args.set)).resolved()
   result = {'name': args.name, 'settings': {
       'config': os.path.relpath(os.path.abspath(args.config), REPO_ROOT),
-      'overrides': args.set, 'steps': args.steps,
-      'eval_every': args.eval_every, 'eps': args.eps,
+      **trainers.overlay_settings(args), 'overrides': args.set,
+      'steps': args.steps, 'eval_every': args.eval_every, 'eps': args.eps,
       'rim': args.rim, 'gains': args.gains, 'batch_size': cfg.batch_size,
       'counts': {'train': args.num_train, 'val': args.num_val,
                  'test': args.num_test}, 'data_seed': args.data_seed,

@@ -175,7 +175,7 @@ def markdown(result: Dict[str, object]) -> str:
   s = result['settings']
   lines = [
       f'# Seed probe: `{result["name"]}`', '',
-      f'Config `{s["config"]}` with {s["overrides"]}; data '
+      f'Config {trainers.config_text(s)} with {s["overrides"]}; data '
       f'`{s["data_dir"]}`, the first {s["num_images"]} test images. '
       f'{s["machine"]}.', '',
       '| seed | step | curvature (GT) | ripple (GT) | slope (GT) | '
@@ -254,7 +254,8 @@ def main(argv=None) -> Dict[str, object]:
                           'face', zoom=args.zoom))
   data = read_test(args.data_dir, args.num_images)
   result = {'name': args.name, 'settings': {
-      'config': args.config, 'overrides': args.set, 'steps': args.steps,
+      'config': args.config, **trainers.overlay_settings(args),
+      'overrides': args.set, 'steps': args.steps,
       'data_dir': os.path.relpath(args.data_dir, REPO_ROOT),
       'num_images': len(data[0]),
       'machine': f'{os.cpu_count()} CPU cores, TF {tf.__version__}'},

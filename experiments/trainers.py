@@ -38,6 +38,9 @@ def add_run_arguments(p: argparse.ArgumentParser, name: str, steps: int,
   `experiments.data_variants`, `experiments.reference_code`): config, schedule, the
   synthetic set's counts and generator options, output."""
   p.add_argument('--config', default=os.path.join('configs', 'quickstart.yml'))
+  p.add_argument('--overlay', action='append', default=[], metavar='FILE.yml',
+                 help="a config file applied over --config's, as a second "
+                 "--config of the console scripts (repeatable)")
   p.add_argument('--steps', type=int, default=steps)
   p.add_argument('--eval_every', type=int, default=eval_every)
   p.add_argument('--num_train', type=int, default=6000)
@@ -58,11 +61,28 @@ def check_run_arguments(p: argparse.ArgumentParser, args) -> None:
     p.error('--steps, --eval_every and --num_test must be positive')
 
 
+def config_files(args) -> list:
+  """`--config` and the `--overlay` files, in the order they apply."""
+  return [args.config] + list(args.overlay)
+
+
+def overlay_settings(args) -> Dict[str, list]:
+  """What a result's settings record of `--overlay`: nothing without one
+  (the settings of results written before the flag stay equal)."""
+  return {'overlays': list(args.overlay)} if args.overlay else {}
+
+
+def config_text(settings: Dict) -> str:
+  """'`base.yml`' or '`base.yml` + `overlay.yml`' for a result's header."""
+  return ' + '.join(f'`{path}`' for path in [settings['config']] +
+                    list(settings.get('overlays', [])))
+
+
 def study_config(args, data_dir: str):
-  """`--config` with the `--set` overrides, trained and scored on the
-  synthetic set in `data_dir` (its train/val splits, its test split, the
-  ground-truth depth loaded), resolved."""
-  return config_lib.load(args.config, list(args.set) + [
+  """`--config` with the `--overlay` files and `--set` overrides, trained
+  and scored on the synthetic set in `data_dir` (its train/val splits, its
+  test split, the ground-truth depth loaded), resolved."""
+  return config_lib.load(config_files(args), list(args.set) + [
       f'train_val_data_dir={data_dir}', 'load_gt_depth=true',
       f'test_data_dir={os.path.join(data_dir, "test")}']).resolved()
 
@@ -130,8 +150,9 @@ _DATA_KEYS = ('image_size', 'fov', 'min_depth', 'max_depth') + MODEL_ONLY_KEYS
 
 def data_config(args, cfg):
   """`cfg` (a study's config, `--set` applied) with `MODEL_ONLY_KEYS` as
-  the `--config` file has them: the config to render its data with."""
-  file_cfg = config_lib.load(args.config).resolved()
+  the `--config` (and `--overlay`) files have them: the config to render
+  its data with."""
+  file_cfg = config_lib.load(config_files(args)).resolved()
   return dataclasses.replace(cfg, **{k: getattr(file_cfg, k)
                                      for k in MODEL_ONLY_KEYS})
 

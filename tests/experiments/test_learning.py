@@ -308,6 +308,19 @@ class LearningBenchTest(tf.test.TestCase):
     self.assertNotEqual(file_cfg.border_depth, 1.02)
     self.assertEqual(data_cfg.image_size, 96)  # A data key: the set's size.
 
+  def test_overlay_applies_between_the_config_and_the_overrides(self):
+    overlay = os.path.join('configs', 'loose_framing.yml')
+    args = learning.parse_args(['--overlay', overlay,
+                                '--set', 'min_yaw_std=22.5'])
+    cfg = trainers.study_config(args, '/d')
+    self.assertEqual(cfg, config_lib.load(
+        [args.config, overlay], ['min_yaw_std=22.5', 'train_val_data_dir=/d',
+                                 'load_gt_depth=true',
+                                 'test_data_dir=/d/test']).resolved())
+    self.assertEqual((cfg.lam_view_cycle, cfg.min_yaw_std), (1.0, 22.5))
+    self.assertEqual(trainers.study_config(learning.parse_args([]),
+                                           '/d').lam_view_cycle, 0.0)
+
 @pytest.mark.slow
 class LossesOnObjectTest(tf.test.TestCase):
 
