@@ -168,7 +168,12 @@ def test_invalid_yaml_and_non_mapping_raise_value_error(tmp_path):
     (b'\xff\xfebatch_size: 8\n', 'is not UTF-8 text'),
     (b'batch_size: !!python/object/apply:os.system ["true"]\n',
      'not valid YAML'),
-], ids=['duplicate', 'nested_duplicate', 'not_utf8', 'python_tag'])
+    # Nested aliases: ten lines of 9 expand to 9**10 strings.
+    (b'paired_data_dir_names: [&a0 [x, x, x, x, x, x, x, x, x], ' + b', '.join(
+        b'&a%d [' % i + b', '.join([b'*a%d' % (i - 1)] * 9) + b']'
+        for i in range(1, 10)) + b']\n', 'aliases (*name) are not allowed'),
+], ids=['duplicate', 'nested_duplicate', 'not_utf8', 'python_tag',
+        'alias_bomb'])
 def test_a_file_that_cannot_mean_one_config_is_refused(tmp_path, content,
                                                        needle):
   path = tmp_path / 'c.yml'
@@ -176,6 +181,15 @@ def test_a_file_that_cannot_mean_one_config_is_refused(tmp_path, content,
   with pytest.raises(ValueError) as info:
     config.load(str(path))
   assert needle in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_flag_value_is_parsed_as_a_file_is_and_echoed_short():
+  with pytest.raises(ValueError, match='paired_data_dir_names'):
+    config.load(overrides=['paired_data_dir_names=[&a x, *a]'])  # [x, x]
+  huge = '[' + ','.join(['[1]'] * 100000) + ']'
+  with pytest.raises(ValueError) as info:
+    config.load(overrides=[f'paired_data_dir_names={huge}'])
+  assert len(str(info.value)) < 400, len(str(info.value))
 
 
 def test_a_folder_is_no_config_file(tmp_path):
@@ -229,7 +243,9 @@ def test_resolved_validates():
     ('image_size', -64), ('image_size', 1025), ('num_epochs', -1),
     ('lr', 0.0), ('lr', -1e-4),
     ('lr', float('nan')), ('lr', float('inf')), ('fov', 0.0), ('fov', 180.0),
-    ('fov', float('-inf')), ('min_depth', 0.0), ('log_freq', 0),
+    ('fov', float('-inf')), ('fov', 1e-30), ('fov', 0.5),
+    ('max_depth', 1e39), ('lam_flip', -1e39), ('min_depth', 0.0),
+    ('log_freq', 0),
     ('seed', -1), ('max_steps_per_epoch', 0), ('val_max_batches', 0),
     ('save_checkpoint_steps', -1), ('lam_perc', -1.0),
     ('lam_flip', float('nan')), ('weight_decay', -5e-4), ('nf_depth', 0),
@@ -299,6 +315,7 @@ def test_ranges_must_be_ordered(low, high, a, b):
 @pytest.mark.parametrize('values', [
     {'num_epochs': 0}, {'batch_size': 1}, {'image_size': 8}, {'lam_perc': 0.0},
     {'min_amb_light': 0.5, 'max_amb_light': 0.5}, {'fov': 179.0},
+    {'fov': 1.0}, {'max_depth': 3e38},
     {'save_checkpoint_steps': 0}, {'max_steps_per_epoch': 1},
     {'keep_num_checkpoint': -1}, {'save_checkpoint_freq': 0},
     {'num_workers': 0},

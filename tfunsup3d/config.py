@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import math
 import os
+import reprlib
 import typing
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -181,7 +182,7 @@ class Config:
   # --- reference keys: renderer ---
   rot_center_depth: Optional[float] = _key(
       None, 'Depth of the rotation centre (default mean depth).', _R)
-  fov: float = _key(10.0, 'Camera field of view, degrees, in (0, 180).', _R)
+  fov: float = _key(10.0, 'Camera field of view, degrees, in [1, 179].', _R)
   tex_cube_size: int = _compat(
       2, 'Reference neural-renderer texture size.', _R,
       'the rasteriser draws per-pixel depth and the image is warped by '
@@ -393,7 +394,9 @@ _CHECKS = (
     ('log_freq', lambda v: v >= 1, '>= 1'),
     ('seed', lambda v: v >= 0, '>= 0'),
     ('min_depth', lambda v: v > 0, '> 0'),
-    ('fov', lambda v: 0 < v < 180, 'in (0, 180) degrees'),
+    # Under 1 degree the image spans less than the translation range (0.1
+    # at depth 1 in the reference): the object is rendered off-screen.
+    ('fov', lambda v: 1 <= v <= 179, 'in [1, 179] degrees'),
     ('max_steps_per_epoch', lambda v: v >= 1, '>= 1 or none'),
     ('val_max_batches', lambda v: v >= 1, '>= 1 or none'),
     ('save_checkpoint_steps', lambda v: v >= 0, '>= 0'),
@@ -428,6 +431,8 @@ _CHECKS = (
         'checkpoint_dir', 'checkpoint_name', 'test_result_dir',
         'train_val_data_dir', 'test_data_dir', 'vgg16_weights',
         'xla_cache_dir', 'log_dir', 'export_dir'))
+
+_FLOAT32_MAX = 3.4028234663852886e38
 
 # (smaller key, larger key): the first must be below (or at) the second.
 _ORDERED = (('min_depth', 'max_depth', '<'),
@@ -478,6 +483,10 @@ def check(cfg: Config) -> None:
     if isinstance(value, float) and not math.isfinite(value):
       raise ConfigError(f'{name} must be a finite number. Received: '
                         f'{name}={value}')
+    if isinstance(value, float) and abs(value) > _FLOAT32_MAX:
+      raise ConfigError(f'{name} must fit a 32-bit float (at most '
+                        f'{_FLOAT32_MAX:.3g} in size), as the model computes '
+                        f'in float32. Received: {name}={value}')
   for name, test, requirement in _CHECKS:
     value = getattr(cfg, name)
     if value is not None and not test(value):
@@ -599,7 +608,7 @@ def _to_type(tp: Any, value: Any) -> Any:
     (item_tp,) = typing.get_args(tp) or (Any,)
     if isinstance(value, str):
       text = value.strip()
-      parsed = yaml.safe_load(text)
+      parsed = parse_yaml(text)
       # Also accept the flag-friendly 'a,b,c' form.
       value = parsed if isinstance(parsed, list) else (
           [v.strip() for v in text.split(',')] if ',' in text else parsed)
@@ -632,7 +641,14 @@ def _coerce(name: str, value: Any) -> Any:
     except (TypeError, ValueError, yaml.YAMLError):
       continue
   raise ValueError(
-      f'Config key {name!r} expects {expected}. Received: {value!r}')
+      f'Config key {name!r} expects {expected}. Received: '
+      f'{_SHORT_REPR.repr(value)}')
+
+
+# Bounded reprs for messages: a value is echoed, not dumped whole.
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 200
+_SHORT_REPR.maxlist = _SHORT_REPR.maxdict = 8
 
 
 def from_dict(values: Dict[str, Any], base: Optional[Config] = None,
@@ -653,7 +669,15 @@ def from_dict(values: Dict[str, Any], base: Optional[Config] = None,
 class _UniqueKeyLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
   """`yaml.SafeLoader` that refuses a key given twice in one mapping (plain
   YAML loaders keep the last, so `batch_size: 8` above `batch_size: 16`
-  would be dropped without a word)."""
+  would be dropped without a word) and aliases (`*name`: a config needs
+  none, and nested ones expand a few lines into billions of values)."""
+
+  def compose_node(self, parent, index):
+    if self.check_event(yaml.events.AliasEvent):
+      raise yaml.composer.ComposerError(
+          None, None, 'aliases (*name) are not allowed in a config',
+          self.peek_event().start_mark)
+    return super().compose_node(parent, index)
 
   def construct_mapping(self, node, deep=False):
     seen = set()
@@ -664,6 +688,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
             None, None, f'duplicate key {key!r}', key_node.start_mark)
       seen.add(key)
     return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> Any:
+  """`text` parsed as `load_yaml` parses a file: safe tags only, unique
+  keys, no aliases. Raises yaml.YAMLError."""
+  return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 def load_yaml(path: str) -> Dict[str, Any]:

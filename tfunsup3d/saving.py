@@ -138,12 +138,33 @@ def _number(path: str) -> int:
   return int(m.group(1)) if m else -1
 
 
+STATE_FILE = 'checkpoint'  # TF's: which checkpoints a directory keeps
+
+
+def checkpoint_state(directory: str):
+  """`tf.train.get_checkpoint_state(directory)`, None also for a state file
+  that is not text (TF reads a garbled text one as None with a warning,
+  and raises UnicodeDecodeError on bytes)."""
+  try:
+    return tf.train.get_checkpoint_state(directory)
+  except UnicodeDecodeError:
+    logging.warning('The checkpoint state file in %s is not text; the '
+                    'checkpoints are found by their file names.', directory)
+    return None
+
+
+def state_file_damaged(directory: str) -> bool:
+  """Whether `directory` has a state file that does not read as one."""
+  return (os.path.isfile(os.path.join(directory, STATE_FILE)) and
+          checkpoint_state(directory) is None)
+
+
 def checkpoint_candidates(directory: str, prefix: str = PREFIX) -> List[str]:
   """Checkpoint prefixes of `directory`, newest first: those of its state
   file (in the order of saving), else every `<prefix>-N.index` by N."""
   # get_checkpoint_state already joins the file's relative entries to
   # `directory` (joining again broke relative directories).
-  state = tf.train.get_checkpoint_state(directory)
+  state = checkpoint_state(directory)
   paths = []
   if state is not None:
     paths = list(state.all_model_checkpoint_paths)
@@ -236,8 +257,8 @@ def path_from_config(cfg: config_lib.Config) -> str:
     return pths[-1]
   raise CheckpointError(
       f'No checkpoint in {directory} (neither a tfunsup3d checkpoint nor a '
-      'reference .pth): pass --checkpoint=DIR_or_FILE.pth, or set '
-      'checkpoint_dir (and checkpoint_name) to where one is.')
+      'reference .pth): set checkpoint_dir (and checkpoint_name) to where '
+      'one is.')
 
 
 def config_path(checkpoint: str) -> str:
@@ -291,7 +312,11 @@ def _pth_config(path: str, state: Mapping[str, Any]
   text = state.get(PTH_CONFIG_KEY)
   if text is None:  # The authors' files: sizes only; any image_size runs.
     return inferred, tuple(inferred)
-  carried = yaml.safe_load(text) if isinstance(text, str) else None
+  try:
+    carried = config_lib.parse_yaml(text) if isinstance(text, str) else None
+  except yaml.YAMLError as e:
+    raise CheckpointError(f'{path}: its {PTH_CONFIG_KEY!r} entry is not '
+                          f'valid YAML: {_short(e)}') from None
   if not isinstance(carried, dict):
     raise CheckpointError(f'{path}: its {PTH_CONFIG_KEY!r} entry is not a '
                           'YAML mapping of config keys.')

@@ -104,6 +104,26 @@ def test_a_skipped_file_is_one_line_whatever_its_name():
   assert '\n' not in text
 
 
+class FloatImageTest(tf.test.TestCase):
+
+  def test_nan_or_inf_pixels_are_a_counted_skip_not_a_nan_batch(self):
+    root = _tempdir(self)
+    ramp = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    for name, value in (('nan', np.nan), ('inf', np.inf)):
+      bad = ramp.copy()
+      bad[3:5, 3:5] = value
+      _save(f'{root}/train/{name}.tif', Image.fromarray(bad, 'F'))
+    _save(f'{root}/train/finite.tif', Image.fromarray(ramp * 2, 'F'))
+    cfg = _cfg(root, batch_size=1)
+    records, skipped = images.list_split(cfg, 'train')
+    self.assertEqual([r.name for r in records], ['finite'])
+    self.assertEqual(skipped.by_reason(), {image_files.UNREADABLE: 2})
+    self.assertEqual(skipped.summary().count(image_files.NON_FINITE), 2)
+    batch = _collect(images.build_dataset(cfg, 'train', training=False))[0]
+    self.assertAllClose(batch['image'][0, :, :, 0],
+                        np.clip(ramp * 2, 0, 1)[::2, ::2], atol=0.05)
+
+
 class MessyCollectionTest(tf.test.TestCase):
 
   def setUp(self):

@@ -294,6 +294,24 @@ class WriteDatasetTest(tf.test.TestCase):
       synth.write_dataset(root, {'train': 10 ** 11}, _cfg())
     self.assertEqual(os.listdir(root), [])
 
+  def test_ranges_beyond_the_generator_are_refused_writing_nothing(self):
+    root = _tempdir(self)
+    cases = {'non-finite maps': synth.SynthOptions(
+                 param_ranges=(('head_ax', 0.0, 0.0),)),  # a zero-width head
+             'no object in the image': synth.SynthOptions(zoom=0.01),
+             'no object in the image ': synth.SynthOptions.for_category(
+                 'car', zoom=0.01)}
+    for what, options in cases.items():
+      with self.subTest(what):
+        with self.assertRaisesRegex(ValueError, f'Instance 0 of the '
+                                    f'{options.category} generator has '
+                                    f'{what.strip()}'):
+          synth.write_dataset(root, {'train': 2}, _cfg(), options=options)
+        self.assertEqual(os.listdir(root), [])
+    # The edges of the default ranges draw.
+    synth.write_dataset(root, {'train': 2}, _cfg(), options=synth.SynthOptions(
+        param_ranges=(('head_ax', 0.56, 0.56), ('head_pow', 0.8, 0.8))))
+
   def test_render_batch_bounds_the_pixels_of_a_call(self):
     # Up to 128 pixels the batch (and so every output byte) is as it was.
     self.assertEqual([synth.render_batch(s) for s in (16, 64, 128)],

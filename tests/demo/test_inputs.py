@@ -5,6 +5,7 @@ import tempfile
 import unittest
 
 import numpy as np
+from PIL import Image
 
 from tests import tiny
 from tfunsup3d.data.image_files import SkippedFile
@@ -34,6 +35,10 @@ class ReadAndPrepareTest(unittest.TestCase):
     self.broken = os.path.join(tmp, 'broken.jpg')
     with open(self.broken, 'wb') as f:
       f.write(b'not a jpeg')
+    nan = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    nan[4:8, 4:8] = np.nan  # A float TIFF: PIL reads it, NaN and all.
+    self.nan = os.path.join(tmp, 'nan.tif')
+    Image.fromarray(nan, 'F').save(self.nan)
 
   def test_a_usable_photo_is_prepared_as_prepare_does(self):
     got = inputs.read_and_prepare(self.photo, 32)
@@ -49,6 +54,8 @@ class ReadAndPrepareTest(unittest.TestCase):
   def test_each_unusable_input_is_a_skip_naming_why(self):
     cases = {
         'unreadable': (inputs.read_and_prepare(self.broken, 32),
+                       inputs.UNREADABLE),
+        'NaN pixels': (inputs.read_and_prepare(self.nan, 32),
                        inputs.UNREADABLE),
         'no face': (inputs.read_and_prepare(self.photo, 32, _Detector()),
                     inputs.NO_FACE),
@@ -78,6 +85,7 @@ class ReadAndPrepareTest(unittest.TestCase):
     self.assertEqual(cases['detector raised'][0].detail, 'RuntimeError')
     self.assertEqual(cases['unreadable'][0].path, self.broken)
     self.assertTrue(cases['unreadable'][0].detail)
+    self.assertIn('not finite', cases['NaN pixels'][0].detail)
 
 
 if __name__ == '__main__':

@@ -45,6 +45,9 @@ class ListInputsTest(unittest.TestCase):
     self.assertEqual([g.name for g in got], ['a', 'sub_a', 'b', 'a_2'])
     self.assertEqual(got[0].path, a)
     self.assertEqual(got[2].path, b)
+    comma = self._touch('x,y.png')  # Taken whole, as it exists.
+    self.assertEqual([(g.path, g.name) for g in inputs.list_inputs(comma)],
+                     [(comma, 'x_y')])
 
   def test_output_names_keep_any_script_and_stay_short_and_distinct(self):
     names = ['é space.png', '张三.png', 'new\nline.png', '-dash.png',
@@ -85,6 +88,11 @@ class ListInputsTest(unittest.TestCase):
       inputs.list_inputs(' , ')
     with self.assertRaisesRegex(UserError, 'not found'):
       inputs.list_inputs(os.path.join(self.tmp, 'missing.png'))
+    missing = os.path.join(self.tmp, 'p,q.png')
+    with self.assertRaisesRegex(UserError, f'Input not found: '
+                                f'{os.path.join(self.tmp, "p")} '
+                                r'\(--input is split at commas'):
+      inputs.list_inputs(missing)
     os.makedirs(os.path.join(self.tmp, 'empty'))
     self._touch('texts/readme.txt')
     for folder in ('empty', 'texts'):

@@ -268,6 +268,14 @@ class LoadVGG16WeightsTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'block1_conv2'):
       load_vgg16_weights(VGG16Features(), path)
 
+  def test_h5_that_is_no_hdf5_raises_naming_it(self):
+    path = os.path.join(_tempdir(self), 'w.h5')
+    with open(path, 'w') as f:
+      f.write('not hdf5')
+    with self.assertRaisesRegex(ValueError, f'Cannot read the VGG16 weights '
+                                f'{path} as HDF5'):
+      load_vgg16_weights(VGG16Features(), path)
+
   def test_reference_fixture_features(self):
     require_reference(self)
     net = load_vgg16_weights(

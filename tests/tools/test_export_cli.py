@@ -62,7 +62,7 @@ def test_missing_checkpoint(workdir):
 def test_no_checkpoint_anywhere(workdir):
   _assert_one_line_error(
       tiny.run_script('export', f'--checkpoint_dir={workdir}/empty_results'),
-      'No checkpoint')
+      'No checkpoint', 'Or pass --checkpoint=DIR_or_FILE.pth.')
 
 
 def test_checkpoint_of_another_config(workdir, checkpoint):

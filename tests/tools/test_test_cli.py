@@ -134,8 +134,9 @@ def test_a_missing_test_folder_points_to_the_trained_one(run_dir, tmp_path):
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
   cfg = config.from_dict({'checkpoint_dir': str(tmp_path / 'none')})
-  with pytest.raises(CheckpointError, match='No checkpoint in'):
+  with pytest.raises(CheckpointError, match='No checkpoint in') as info:
     evaluate.test(cfg)
+  assert '--checkpoint' not in str(info.value)  # tfunsup3d-test has none.
 
 
 def test_reference_checkpoint_reproduces_reference_scores(tmp_path):

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests import tiny
+from tfunsup3d import saving
 from tfunsup3d.model import Unsup3D
 from tfunsup3d.train import checkpoints
 from tfunsup3d.train import optimizers
@@ -155,6 +156,43 @@ class CheckpointsTest(tf.test.TestCase):
     with open(second + '.index', 'wb') as f:
       f.write(b'not a checkpoint index')
     self._check_fallback(directory, first, second)
+
+  def test_a_state_file_of_bytes_or_garbage_is_rewritten(self):
+    for name, junk in (('bytes', bytes(range(256)) * 2),
+                       ('text', b'no state here: {\n')):
+      with self.subTest(name):
+        directory = self.get_temp_dir() + '/state_' + name
+        first, second = self._save_two(directory)
+        with open(os.path.join(directory, 'checkpoint'), 'wb') as f:
+          f.write(junk)
+        self.assertEqual(saving.checkpoint_candidates(directory),
+                         [second, first])  # by number
+        ckpts = self._checkpoints(directory)
+        self.assertIsNone(ckpts.latest)
+        self.assertEqual(ckpts.restore(), second)
+        self.assertEqual(tf.train.latest_checkpoint(directory), second)
+        third = ckpts.save(2, 9, 3, {})
+        self.assertEqual(ckpts.candidates(), [third, second])
+
+  def test_a_bad_state_file_without_checkpoints_is_set_aside(self):
+    directory = self.get_temp_dir() + '/state_only'
+    os.makedirs(directory)
+    with open(os.path.join(directory, 'checkpoint'), 'wb') as f:
+      f.write(bytes(range(256)))
+    ckpts = self._checkpoints(directory)
+    self.assertIsNone(ckpts.restore())
+    first = ckpts.save(0, 1, 1, {})
+    self.assertEqual(ckpts.candidates(), [first])
+    self.assertEqual(os.listdir(os.path.join(directory, 'corrupt')),
+                     ['checkpoint'])
+
+  def test_a_saved_model_folder_is_not_taken_for_a_run(self):
+    directory = self.get_temp_dir() + '/model_only'
+    saving.save(self.model, directory)
+    self.assertEqual(saving.load(directory).cfg.nf_depth, self.cfg.nf_depth)
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                'holds a saved model, not a training run'):
+      self._checkpoints(directory).restore()
 
   def test_all_unloadable_is_an_error(self):
     directory = self.get_temp_dir() + '/all_bad'

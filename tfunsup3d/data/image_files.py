@@ -275,8 +275,11 @@ def _probe_uncached(path: str) -> _Probe:
         fmt, mode, (width, height) = im.format, im.mode, im.size
         im.load()  # raises OSError for truncated data.
         turn = orientation(im)
+        finite = im.mode != 'F' or bool(np.isfinite(np.asarray(im)).all())
   except Exception as e:  # pylint: disable=broad-except
     return _Probe(error=f'{type(e).__name__}: {e}')
+  if not finite:
+    return _Probe(error=NON_FINITE)
   if width <= 0 or height <= 0:
     return _Probe(error=f'empty image ({width}x{height})')
   if turn in _SWAPS_SIDES:
@@ -288,6 +291,7 @@ def _probe_uncached(path: str) -> _Probe:
   return _Probe(width, height, native, orientation=turn)
 
 
+NON_FINITE = 'pixel values that are not finite (NaN or Inf)'
 _EXIF_ORIENTATION = 0x0112
 _SWAPS_SIDES = (5, 6, 7, 8)  # the transposing orientations
 
@@ -310,10 +314,17 @@ def upright(im: Image.Image) -> Image.Image:
 def rgb01(im: Image.Image) -> np.ndarray:
   """A PIL image as float32 `[H, W, 3]` in [0, 1]: 16-bit and float
   grey scaled (not clipped at 255 as PIL's convert('RGB') would) and
-  repeated, every other mode through convert('RGB') (alpha dropped)."""
+  repeated, every other mode through convert('RGB') (alpha dropped).
+
+  Raises:
+    ValueError: a float image with NaN or infinite pixels (`NON_FINITE`).
+  """
   if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):
     scale = 1.0 if im.mode == 'F' else 1.0 / 65535.0
-    gray = np.clip(np.asarray(im, np.float32) * scale, 0.0, 1.0)
+    gray = np.asarray(im, np.float32) * scale
+    if not np.isfinite(gray).all():
+      raise ValueError(NON_FINITE)
+    gray = np.clip(gray, 0.0, 1.0)
     return np.repeat(gray[..., None], 3, axis=-1)
   return np.asarray(im.convert('RGB'), np.float32) / 255.0
 

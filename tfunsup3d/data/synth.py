@@ -297,11 +297,29 @@ def _render_split_chunk(make_factors, params, cfg, canvas: float):
   if margin:  # the layout keeps its size in pixels on the larger grid
     params = dict(params, zoom=params['zoom'] * (size - 1) / (side - 1))
     cfg = dataclasses.replace(cfg, fov=fov)
-  chunk = make_factors(params, side, cfg.min_depth, cfg.max_depth,
-                       cfg.border_depth)
+  with np.errstate(all='ignore'):  # `_check_chunk` names what went wrong.
+    chunk = make_factors(params, side, cfg.min_depth, cfg.max_depth,
+                         cfg.border_depth)
   crop = slice(margin, margin + size)
   return chunk, [a[:, crop, crop] for a in render_instances(
       chunk, cfg, batch_size=render_batch(size))]
+
+
+def _check_chunk(chunk, images, mask, start: int, options: SynthOptions):
+  """Raises ValueError if an instance has non-finite maps or no object
+  pixel in the image: parameter ranges (`param_ranges`, `zoom`) beyond
+  what the generator can draw."""
+  finite = np.ones(len(images), bool)
+  for maps in [images] + [chunk[k] for k in ('canon_depth', 'canon_albedo')]:
+    finite &= np.isfinite(maps.reshape(len(maps), -1)).all(axis=1)
+  seen = mask.reshape(len(mask), -1).any(axis=1)
+  for i in np.flatnonzero(~finite | ~seen):
+    what = 'non-finite maps' if not finite[i] else 'no object in the image'
+    raise ValueError(
+        f'Instance {start + i} of the {options.category} generator has '
+        f'{what}: its ranges (param_ranges '
+        f'{list(options.param_ranges) or "as drawn by default"}, zoom '
+        f'{options.zoom}) go beyond what it can draw.')
 
 
 def write_split(split_dir: str, n: int, cfg, seed: int,
@@ -327,6 +345,7 @@ def write_split(split_dir: str, n: int, cfg, seed: int,
     chunk, (images, depth, mask) = _render_split_chunk(
         make_factors, {k: v[start:start + batch] for k, v in params.items()},
         cfg, options.canvas)
+    _check_chunk(chunk, images, mask, start, options)
     pngs = depth_to_png(depth, mask, cfg.min_depth, cfg.max_depth)
     for i, image in enumerate(np.round(images * 255.0).astype(np.uint8)):
       for sub, array in (('image', image), ('depth', pngs[i])):

@@ -46,7 +46,7 @@ def mirror(x):
 
 
 def representable(scene, min_depth, max_depth, border_depth):
-  """The scene's depth [n,S,S] as the model can express it (docs/method.md §3).
+  """The scene's depth [n,S,S] as the model can express it (docs/method.md §2).
 
   The model's canonical depth is tanh(raw - mean(raw)) rescaled to
   [min_depth, max_depth], with the two left and right border columns set to

@@ -75,7 +75,8 @@ def list_inputs(spec: str) -> List[InputImage]:
   """Expands `--input` into images to process.
 
   Args:
-    spec: a file, a folder, or a comma-separated list of them. Folders are
+    spec: a file, a folder, or a comma-separated list of them (a path
+      that exists as given is taken whole, commas and all). Folders are
       searched recursively for files with an image extension (`.jpg`,
       `.png`, ...); other files in them are ignored.
 
@@ -89,6 +90,8 @@ def list_inputs(spec: str) -> List[InputImage]:
       in a folder (or in the whole input).
   """
   parts = [p.strip() for p in (spec or '').split(',') if p.strip()]
+  if len(parts) > 1 and os.path.exists(spec):  # A name with a comma in it.
+    parts = [spec]
   if not parts:
     raise UserError('No input: pass --input=IMAGE, --input=FOLDER or '
                     '--input=A.jpg,B.png')
@@ -108,7 +111,9 @@ def list_inputs(spec: str) -> List[InputImage]:
       raise UserError(f'Input is neither a file nor a folder (a FIFO, '
                       f'socket or device?): {part}')
     else:
-      raise UserError(f'Input not found: {part}')
+      raise UserError(f'Input not found: {part}' + (
+          f' (--input is split at commas: {spec!r})' if len(parts) > 1
+          else ''))
   images, used = [], set()
   for path, name in entries:
     base = _safe_name(name.replace(os.sep, '_'))

@@ -220,7 +220,12 @@ def read_keras_h5(path: str) -> Dict[str, np.ndarray]:
         '(pip install h5py); or use torchvision\'s vgg16-397923af.pth.'
     ) from None
   found = {name: {} for _, _, name in CONV_LAYERS}
-  with h5py.File(path, 'r') as f:
+  try:
+    f = h5py.File(path, 'r')
+  except OSError as e:  # Not HDF5, truncated, unreadable.
+    raise ValueError(f'Cannot read the VGG16 weights {path} as HDF5 (Keras '
+                     f'.h5): {" ".join(str(e).split())}') from None
+  with f:
     def names_of(item):
       """Path components and `name` attributes of the item's groups."""
       names = set()

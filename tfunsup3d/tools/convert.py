@@ -35,7 +35,7 @@ FLAGS = flags.FLAGS
 def main(cfg: config_lib.Config) -> None:
   if not FLAGS.input or not FLAGS.output:
     raise tool_flags.UserError('--input and --output are required.')
-  model, _ = tool_flags.load_model(FLAGS.input, cfg)
+  model, _ = tool_flags.load_model(FLAGS.input, cfg, flag='input')
   from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
   written = saving.save(model, FLAGS.output, overwrite=FLAGS.overwrite)
   print(f'wrote {written}')

@@ -568,14 +568,20 @@ def check_checkpoint_exists(path: str) -> None:
 
 
 def load_model(checkpoint: Optional[str], cfg: config_lib.Config,
-               flag_values: flags.FlagValues = FLAGS):
+               flag_values: flags.FlagValues = FLAGS,
+               flag: str = 'checkpoint'):
   """`(model, path)`: `tfunsup3d.saving.load` of `checkpoint` (default: the
   one `cfg` names), the `--config` file under the checkpoint's own config and
-  the flags set explicitly over it."""
+  the flags set explicitly over it. `flag`: the script's flag that gives
+  `checkpoint`, named when there is none."""
   if checkpoint:
     check_checkpoint_exists(checkpoint)
   from tfunsup3d import saving  # pylint: disable=g-import-not-at-top
-  path = checkpoint or saving.path_from_config(cfg)
+  try:
+    path = checkpoint or saving.path_from_config(cfg)
+  except saving.CheckpointError as e:  # A script with --checkpoint: say so.
+    raise saving.CheckpointError(
+        f'{e} Or pass --{flag}=DIR_or_FILE.pth.') from None
   file_cfg = config_lib.load(config_paths(flag_values))
   return saving.load(path, file_cfg, **explicit_overrides(flag_values)), path
 

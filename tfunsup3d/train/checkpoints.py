@@ -94,6 +94,17 @@ class TrainState(tf.Module):
       self.trace.assign(json.dumps(trace))
 
 
+def _model_only(path: str) -> bool:
+  """Whether checkpoint `path` reads and holds a model without the training
+  state `Checkpoints` saves."""
+  try:
+    names = [name for name, _ in tf.train.list_variables(path)]
+  except Exception:  # pylint: disable=broad-except
+    return False  # Damaged: `read_newest`'s message says so.
+  return (any(n.startswith('model/') for n in names) and
+          not any(n.startswith('train_state/') for n in names))
+
+
 class Checkpoints:
   """Saves and restores a training run in `checkpoint_dir`.
 
@@ -122,6 +133,9 @@ class Checkpoints:
   def manager(self) -> tf.train.CheckpointManager:
     if self._manager is None:
       os.makedirs(self.directory, exist_ok=True)
+      if saving.state_file_damaged(self.directory):  # TF would raise.
+        self._move_to_corrupt(os.path.join(self.directory,
+                                           saving.STATE_FILE))
       self._manager = tf.train.CheckpointManager(
           self.checkpoint, self.directory, max_to_keep=self.max_to_keep,
           checkpoint_name=PREFIX)
@@ -130,6 +144,8 @@ class Checkpoints:
   @property
   def latest(self) -> Optional[str]:
     """The newest complete checkpoint's prefix (per the state file)."""
+    if saving.state_file_damaged(self.directory):
+      return None
     return tf.train.latest_checkpoint(self.directory)
 
   def write_config(self, cfg):
@@ -173,12 +189,23 @@ class Checkpoints:
     Raises:
       CheckpointError: checkpoints exist but none loads.
     """
-    path, bad = saving.read_newest(
-        self.checkpoint, self.directory, PREFIX,
-        hint='Remove them, or set resume=false.')
+    try:
+      path, bad = saving.read_newest(
+          self.checkpoint, self.directory, PREFIX,
+          hint='Remove them, or set resume=false.')
+    except CheckpointError:
+      candidates = self.candidates()
+      if candidates and all(map(_model_only, candidates)):
+        raise CheckpointError(
+            f'{self.directory} holds a saved model, not a training run: no '
+            'optimiser state or step count (tfunsup3d-convert and '
+            '`saving.save` write such folders; tfunsup3d-test, -demo and '
+            '-export read it as it is). Train into another checkpoint_dir.'
+        ) from None
+      raise
     if path is None:
       return None
-    if bad:
+    if bad or saving.state_file_damaged(self.directory):  # Rewritten.
       self._drop(bad, keep=[p for p in self.candidates() if p not in bad])
     logging.info('Resumed from %s (epoch %d, step %d).', path,
                  int(self.state.epoch.numpy()), int(self.state.step.numpy()))
@@ -186,17 +213,15 @@ class Checkpoints:
 
   def _drop(self, bad: List[str], keep: List[str]):
     """Moves unloadable checkpoints aside; rewrites the state file."""
-    corrupt = os.path.join(self.directory, CORRUPT_DIR)
-    os.makedirs(corrupt, exist_ok=True)
     for path in bad:
       for f in tf.io.gfile.glob(path + '.*'):
-        shutil.move(f, os.path.join(corrupt, os.path.basename(f)))
+        self._move_to_corrupt(f)
       logging.warning('Moved the files of unloadable checkpoint %s to %s.',
-                      path, corrupt)
+                      path, os.path.join(self.directory, CORRUPT_DIR))
     keep = [os.path.basename(p) for p in reversed(keep)]  # Oldest first.
     # Timestamps after last_preserved_timestamp: without them the manager
     # would keep the older checkpoints forever, outside max_to_keep.
-    state = tf.train.get_checkpoint_state(self.directory)
+    state = saving.checkpoint_state(self.directory)
     known = {} if state is None else {
         os.path.basename(p): t for p, t in zip(
             state.all_model_checkpoint_paths,
@@ -209,6 +234,12 @@ class Checkpoints:
         all_model_checkpoint_timestamps=stamps,
         last_preserved_timestamp=min(stamps) - 1.0)
     self._manager = None  # Re-read the state file.
+
+  def _move_to_corrupt(self, path: str) -> None:
+    """Moves file `path` into the run's `corrupt/` folder."""
+    corrupt = os.path.join(self.directory, CORRUPT_DIR)
+    os.makedirs(corrupt, exist_ok=True)
+    shutil.move(path, os.path.join(corrupt, os.path.basename(path)))
 
   def _remove_partial(self, prefix: str):
     """Removes the files of a failed save of `prefix` (not in the state)."""
