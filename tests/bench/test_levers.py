@@ -6,6 +6,7 @@ import os
 from contextlib import redirect_stdout
 from unittest import mock
 
+import pytest
 import tensorflow as tf
 
 from bench import levers
@@ -30,6 +31,7 @@ class LeversTest(tf.test.TestCase):
                         for p in pools))
     self.assertAllEqual(model.vgg(images), before)
 
+  @pytest.mark.slow  # builds and times both renderers: ~28 s on 2 cores
   def test_anti_aliasing_lever_builds_both_renderers(self):
     built = []
     real = model_bench.build_model

@@ -85,6 +85,7 @@ class ScaleReliefTest(tf.test.TestCase):
         np.mean(relief_landscape.equivalent_stretch(self.factors, 2.0)[:, 0]),
         atol=1e-6)
 
+  @pytest.mark.slow  # three landscapes: ~30 s on 2 cores
   def test_generator_view_conventions_match_the_models(self):
     # The generator's own translation and yaw fit its images better than
     # the same views with either scaled by 1.2: the two agree on units and

@@ -28,8 +28,9 @@ Help: a flag's help is its Config field's metadata (`config.field_help`).
 script (or a library helper such as tfunsup3d.demo.cli) defines, the config
 flags, --progress and --verbosity (`register_key_flags`); `--helpfull` shows
 every flag. With `--config=FILE`, help shows the values FILE sets as the
-flags' defaults (the last file's value where several set a key). `--progress` (auto|bar|lines|none) sets the process-wide
-progress display (tfunsup3d.progress).
+flags' defaults (the last file's value where several set a key).
+`--progress` (auto|bar|lines|none) sets the process-wide progress display
+(tfunsup3d.progress).
 """
 
 import contextlib
