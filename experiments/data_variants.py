@@ -28,7 +28,6 @@ from bench import common
 from experiments import learning
 from experiments import trainers
 from tfunsup3d import baselines
-from tfunsup3d import config as config_lib
 from tfunsup3d.data import synth_params
 from tfunsup3d.train import task as task_lib
 
@@ -97,8 +96,7 @@ def variant_data(args, name: str, cfg) -> str:
 
 def run_variant(args, name: str) -> Dict[str, object]:
   """Trains the method on one variant; its diagnostics at every eval."""
-  base = config_lib.load(trainers.config_files(args),
-                         list(args.set)).resolved()
+  base = trainers.base_config(args)
   data_dir = variant_data(args, name, base)
   cfg = trainers.study_config(args, data_dir)
   scorer = learning.Scorer(cfg, os.path.join(data_dir, 'test',
@@ -209,8 +207,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Dict[str, object]:
   args = parse_args(argv)
-  base = config_lib.load(trainers.config_files(args),
-                         list(args.set)).resolved()
+  base = trainers.base_config(args)
   result = {'settings': {'config': args.config,
                          **trainers.overlay_settings(args),
                          'overrides': args.set,

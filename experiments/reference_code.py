@@ -153,7 +153,7 @@ def build_reference_model(args, cfg):
 
 def run(args) -> Dict[str, object]:
   cfg_args = list(args.set)
-  base = config_lib.load(trainers.config_files(args), cfg_args).resolved()
+  base = trainers.base_config(args)
   data_dir = data_variants.variant_data(args, 'default', base)
   cfg = config_lib.load(trainers.config_files(args), cfg_args + [
       f'train_val_data_dir={data_dir}', 'load_gt_depth=false',

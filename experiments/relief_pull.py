@@ -52,7 +52,6 @@ import tensorflow as tf
 from bench import common
 from experiments import learning
 from experiments import trainers
-from tfunsup3d import config as config_lib
 from tfunsup3d import losses
 from tfunsup3d.data import synth_params
 from tfunsup3d.train import task as task_lib
@@ -377,8 +376,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Dict[str, object]:
   args = parse_args(argv)
-  cfg = config_lib.load(trainers.config_files(args),
-                        list(args.set)).resolved()
+  cfg = trainers.base_config(args)
   result = {'name': args.name, 'settings': {
       'config': os.path.relpath(os.path.abspath(args.config), REPO_ROOT),
       **trainers.overlay_settings(args), 'overrides': args.set,

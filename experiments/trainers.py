@@ -78,6 +78,12 @@ def config_text(settings: Dict) -> str:
                     list(settings.get('overlays', [])))
 
 
+def base_config(args):
+  """`--config` with the `--overlay` files and `--set` overrides, resolved
+  (the data and output keys as the files have them)."""
+  return config_lib.load(config_files(args), list(args.set)).resolved()
+
+
 def study_config(args, data_dir: str):
   """`--config` with the `--overlay` files and `--set` overrides, trained
   and scored on the synthetic set in `data_dir` (its train/val splits, its

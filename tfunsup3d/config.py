@@ -690,9 +690,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
     return super().construct_mapping(node, deep=deep)
 
 
-def parse_yaml(text: str) -> Any:
-  """`text` parsed as `load_yaml` parses a file: safe tags only, unique
-  keys, no aliases. Raises yaml.YAMLError."""
+def parse_yaml(text) -> Any:
+  """YAML `text` (a str or an open file): safe tags only, unique keys, no
+  aliases. Raises yaml.YAMLError."""
   return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
@@ -713,7 +713,7 @@ def load_yaml(path: str) -> Dict[str, Any]:
     raise FileNotFoundError(f'Config file not found: {path}')
   with open(path, 'r', encoding='utf-8') as f:
     try:
-      data = yaml.load(f, Loader=_UniqueKeyLoader) or {}
+      data = parse_yaml(f) or {}
     except UnicodeDecodeError as e:
       raise ValueError(f'Config file {path} is not UTF-8 text: {e}') from e
     except yaml.YAMLError as e:

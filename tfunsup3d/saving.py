@@ -144,12 +144,11 @@ STATE_FILE = 'checkpoint'  # TF's: which checkpoints a directory keeps
 def checkpoint_state(directory: str):
   """`tf.train.get_checkpoint_state(directory)`, None also for a state file
   that is not text (TF reads a garbled text one as None with a warning,
-  and raises UnicodeDecodeError on bytes)."""
+  and raises UnicodeDecodeError on bytes): the checkpoints are then found
+  by their file names (`checkpoint_candidates`)."""
   try:
     return tf.train.get_checkpoint_state(directory)
   except UnicodeDecodeError:
-    logging.warning('The checkpoint state file in %s is not text; the '
-                    'checkpoints are found by their file names.', directory)
     return None
 
 

@@ -313,7 +313,9 @@ def _check_chunk(chunk, images, mask, start: int, options: SynthOptions):
   for maps in [images] + [chunk[k] for k in ('canon_depth', 'canon_albedo')]:
     finite &= np.isfinite(maps.reshape(len(maps), -1)).all(axis=1)
   seen = mask.reshape(len(mask), -1).any(axis=1)
-  for i in np.flatnonzero(~finite | ~seen):
+  bad = np.flatnonzero(~finite | ~seen)
+  if bad.size:
+    i = bad[0]
     what = 'non-finite maps' if not finite[i] else 'no object in the image'
     raise ValueError(
         f'Instance {start + i} of the {options.category} generator has '

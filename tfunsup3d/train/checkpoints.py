@@ -134,6 +134,8 @@ class Checkpoints:
     if self._manager is None:
       os.makedirs(self.directory, exist_ok=True)
       if saving.state_file_damaged(self.directory):  # TF would raise.
+        logging.warning('Moved the unreadable checkpoint state file of %s '
+                        'to %s.', self.directory, CORRUPT_DIR)
         self._move_to_corrupt(os.path.join(self.directory,
                                            saving.STATE_FILE))
       self._manager = tf.train.CheckpointManager(
@@ -205,7 +207,11 @@ class Checkpoints:
       raise
     if path is None:
       return None
-    if bad or saving.state_file_damaged(self.directory):  # Rewritten.
+    damaged = saving.state_file_damaged(self.directory)
+    if damaged:
+      logging.warning('The checkpoint state file in %s does not read; it is '
+                      'rewritten from the checkpoint files.', self.directory)
+    if bad or damaged:
       self._drop(bad, keep=[p for p in self.candidates() if p not in bad])
     logging.info('Resumed from %s (epoch %d, step %d).', path,
                  int(self.state.epoch.numpy()), int(self.state.step.numpy()))
