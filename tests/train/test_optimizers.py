@@ -85,6 +85,35 @@ class TorchAdamTest(tf.test.TestCase):
       keras_opt.apply([tf.constant(g)], [keras_var])
     self.assertGreater(np.abs(keras_var.numpy() - expected).max(), 1e-6)
 
+  def test_step_scalars_are_made_once_for_all_variables(self):
+    # Three variables, one traced step: the beta powers (two Pow ops) are
+    # made once, and each variable still follows torch's rule; update_step
+    # alone (Keras' per-variable entry) makes the same update.
+    rng = np.random.default_rng(1)
+    w0 = [rng.standard_normal(s).astype(np.float32) for s in ([3], [2, 2], [])]
+    grads = [1e-3 * rng.standard_normal(w.shape).astype(np.float32)
+             for w in w0]
+    variables = [keras.Variable(w) for w in w0]
+    opt = optimizers.TorchAdam(1e-3, l2_weight_decay=5e-4)
+    opt.build(variables)
+
+    @tf.function(autograph=False)
+    def step(*g):
+      optimizers.apply_gradients(opt, list(g), variables)
+    graph = step.get_concrete_function(
+        *[tf.TensorSpec(w.shape) for w in w0]).graph
+    self.assertLen([op for op in graph.get_operations()
+                    if op.type == 'Pow'], 2)
+    step(*[tf.constant(g) for g in grads])
+    alone = keras.Variable(w0[1])
+    alone_opt = optimizers.TorchAdam(1e-3, l2_weight_decay=5e-4)
+    alone_opt.build([alone])
+    alone_opt.update_step(tf.constant(grads[1]), alone, 1e-3)
+    for var, w, g in zip(variables, w0, grads):
+      self.assertAllClose(var.numpy(), torch_adam(w, [g], 1e-3, 5e-4),
+                          rtol=1e-5, atol=1e-7)
+    self.assertAllClose(alone.numpy(), variables[1].numpy(), rtol=1e-6)
+
   def test_none_gradients_are_skipped_without_warnings(self):
     a = keras.Variable(np.ones([2], np.float32))
     b = keras.Variable(np.ones([2], np.float32))

@@ -57,7 +57,39 @@ class TorchAdam(keras.optimizers.Adam):
                      beta_2=beta_2, epsilon=epsilon, amsgrad=False, **kwargs)
     self.l2_weight_decay = float(l2_weight_decay)
 
+  def _distributed_tf_update_step(self, distribution, grads_and_vars,
+                                  learning_rate):
+    # Keras' loop over the variables, with the step's scalars (lr, the beta
+    # powers, torch's epsilon) made once per apply and dtype instead of once
+    # per variable: ~8 fewer ops per variable to trace (the tiny model's
+    # step: 1,620 of 13,073 graph nodes). Should Keras rename this method,
+    # `update_step` below still makes the same update, per variable.
+    scalars = {}
+
+    def update(variable, gradient, lr):
+      return self._update(gradient, variable, lr, scalars)
+
+    for gradient, variable in grads_and_vars:
+      distribution.extended.update(variable, update,
+                                   args=(gradient, learning_rate), group=False)
+
+  def _step_scalars(self, dtype, learning_rate, cache: Dict
+                    ) -> Dict[str, tf.Tensor]:
+    if dtype not in cache:
+      t = tf.cast(self.iterations + 1, dtype)
+      b1 = tf.cast(self.beta_1, dtype)
+      b2 = tf.cast(self.beta_2, dtype)
+      b2_power = tf.pow(b2, t)
+      cache[dtype] = dict(
+          beta1_power=tf.pow(b1, t), beta2_power=b2_power,
+          lr=tf.cast(learning_rate, dtype), beta1=b1, beta2=b2,
+          epsilon=tf.cast(self.epsilon, dtype) * tf.sqrt(1.0 - b2_power))
+    return cache[dtype]
+
   def update_step(self, gradient, variable, learning_rate):
+    return self._update(gradient, variable, learning_rate, {})
+
+  def _update(self, gradient, variable, learning_rate, cache: Dict):
     # torch: w -= lr / c1 * m / (sqrt(v) / sqrt(c2) + eps), ci = 1 - bi^t,
     # is TF's fused Adam, w -= lr sqrt(c2) / c1 * m / (sqrt(v) + eps_hat),
     # with eps_hat = eps * sqrt(c2): one op per variable (fast to trace).
@@ -72,18 +104,12 @@ class TorchAdam(keras.optimizers.Adam):
         decay = tf.cast(self.l2_weight_decay, dtype) * tf.convert_to_tensor(
             variable)
       gradient += decay
-    t = tf.cast(self.iterations + 1, dtype)
-    b1 = tf.cast(self.beta_1, dtype)
-    b2 = tf.cast(self.beta_2, dtype)
-    b2_power = tf.pow(b2, t)
     index = self._get_variable_index(variable)
     m, v = self._momentums[index], self._velocities[index]
     tf.raw_ops.ResourceApplyAdam(
-        var=variable.handle, m=m.handle, v=v.handle,
-        beta1_power=tf.pow(b1, t), beta2_power=b2_power,
-        lr=tf.cast(learning_rate, dtype), beta1=b1, beta2=b2,
-        epsilon=tf.cast(self.epsilon, dtype) * tf.sqrt(1.0 - b2_power),
-        grad=gradient, use_locking=False, use_nesterov=False)
+        var=variable.handle, m=m.handle, v=v.handle, grad=gradient,
+        use_locking=False, use_nesterov=False,
+        **self._step_scalars(dtype, learning_rate, cache))
 
   def get_config(self):
     config = super().get_config()
