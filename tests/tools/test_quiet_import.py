@@ -29,12 +29,22 @@ NOTICES = [
     'to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR '
     '(303)',
     'W0000 00:00:1796528748.818310   30981 some.cc:1] a warning',
+    # A step loaded from the persistent compile cache (tfunsup3d/compile_cache.py).
+    'E0000 00:00:1796676959.248500    9040 text_format.cc:378] Error parsing '
+    'text-format tensorflow.XlaSerializedCacheEntry: 2:1: Expected '
+    'identifier, got: 5',
+    'E0000 00:00:1796676959.270046    9040 cpu_aot_loader.cc:220] Loading '
+    'XLA:CPU AOT result. Target machine feature +prefer-no-scatter is not  '
+    'supported on the host machine. ... could lead to execution errors such '
+    'as SIGILL.',
 ]
 
 
 def test_notices_are_recognised_and_other_lines_are_not():
   assert all(quiet_import.is_notice(line) for line in NOTICES)
   for line in ('E0000 00:00:1.0   1 op_kernel.cc:1] OOM when allocating',
+               'E0000 00:00:1.0   1 cpu_aot_loader.cc:220] Loading XLA:CPU AOT '
+               'result. Target machine feature +avx512f is not supported',
                'F0000 00:00:1.0   1 x.cc:1] Check failed',
                'UserWarning: something', 'tfunsup3d-train: error: x',
                'Traceback (most recent call last):', '  I0000 indented', ''):
@@ -50,11 +60,13 @@ def _python(code, cwd):
 
 def _noisy_module(directory, body=''):
   """A module `noisy` that writes notices and two kept lines to fd 2 (one
-  from C-level writes, one a Python warning) when imported."""
+  from C-level writes, one a Python warning) when imported; its NOTICES are
+  all of NOTICES, one per line."""
   lines = '\n'.join(NOTICES[:3] + ['kept: an error TensorFlow reports'])
   with open(os.path.join(directory, 'noisy.py'), 'w', encoding='utf-8') as f:
     f.write(textwrap.dedent(f'''\
         import os, warnings
+        NOTICES = {''.join(line + chr(10) for line in NOTICES)!r}
         os.write(2, {lines + chr(10)!r}.encode())
         warnings.warn('kept: a Python warning')
         {body}
@@ -68,11 +80,16 @@ def test_held_back_keeps_all_but_the_notices_and_restores_stderr():
         import importlib.machinery, os, sys
         from tfunsup3d.tools import quiet_import
         calls = []
+        stderr = sys.stderr
         with quiet_import.held_back('noisy', after=calls.append):
           os.write(2, b'before the import\\n')  # not held: no import yet
           import noisy
           import noisy  # the second import is plain
+          # The runtime's lines after the import are filtered too.
+          os.write(2, noisy.NOTICES.encode() + b'kept: a later error\\n')
+          assert sys.stderr is not stderr
         print('after the block', file=sys.stderr)
+        assert sys.stderr is stderr
         assert [m.__name__ for m in calls] == ['noisy'], calls
         assert isinstance(noisy.__loader__,
                           importlib.machinery.SourceFileLoader)
@@ -83,11 +100,62 @@ def test_held_back_keeps_all_but_the_notices_and_restores_stderr():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[0] == 'before the import', lines
-    assert lines[-1] == 'after the block', lines
+    assert lines[-1] == 'after the block', lines  # the filter wrote all first
     assert 'kept: an error TensorFlow reports' in lines
+    assert 'kept: a later error' in lines
     assert any('kept: a Python warning' in line for line in lines)
     assert not any(quiet_import.is_notice(line) for line in lines), lines
-    assert len(lines) == 5, lines  # the warning is two lines (source line)
+    assert len(lines) == 6, lines  # the warning is two lines (source line)
+
+
+def test_python_writes_to_a_terminal_still_see_a_terminal():
+  # Progress bars ask sys.stderr.isatty(): the filter must not hide the tty.
+  import pty  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as tmp:
+    _noisy_module(tmp)
+    leader, follower = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, tmp]))
+    code = textwrap.dedent('''
+        import sys
+        from tfunsup3d.tools import quiet_import
+        with quiet_import.held_back('noisy', after=lambda m: None):
+          import noisy
+          print('tty:', sys.stderr.isatty(), file=sys.stderr, flush=True)
+        ''')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=tmp, env=env,
+                          stderr=follower, stdout=subprocess.PIPE, text=True,
+                          timeout=120, check=False)
+    os.close(follower)
+    written = b''
+    while True:
+      try:
+        chunk = os.read(leader, 65536)
+      except OSError:  # EIO: nothing more on this pty
+        break
+      if not chunk:
+        break
+      written += chunk
+    os.close(leader)
+  assert proc.returncode == 0, written
+  assert b'tty: True' in written, written
+  assert b'I0000' not in written, written
+
+
+def test_what_is_written_before_a_crash_is_kept():
+  # TF's fatal checks write a line, then abort: the filter still writes it.
+  with tempfile.TemporaryDirectory() as tmp:
+    _noisy_module(tmp)
+    proc = _python('''
+        import os
+        from tfunsup3d.tools import quiet_import
+        with quiet_import.held_back('noisy', after=lambda m: None):
+          import noisy
+          os.write(2, b'F0000 00:00:1.0   1 x.cc:1] Check failed: x\\n')
+          os.abort()
+        ''', tmp)
+  assert proc.returncode != 0
+  assert 'F0000 00:00:1.0   1 x.cc:1] Check failed: x' in proc.stderr
+  assert 'I0000' not in proc.stderr, proc.stderr
 
 
 def test_an_import_that_fails_still_reports_what_it_wrote():
@@ -108,18 +176,20 @@ def test_an_import_that_fails_still_reports_what_it_wrote():
     assert 'I0000' not in proc.stderr
 
 
-def test_without_a_temporary_file_nothing_is_held():
-  # A full disk: the import goes on and its lines go through.
+def test_without_a_filter_process_nothing_is_held():
+  # No process to start: the import goes on and its lines go through.
   with tempfile.TemporaryDirectory() as tmp:
     _noisy_module(tmp)
     proc = _python('''
-        import tempfile
+        import subprocess, sys
         from tfunsup3d.tools import quiet_import
-        def full(*args, **kwargs):
-          raise OSError(28, 'No space left on device')
-        tempfile.TemporaryFile = full
+        def refused(*args, **kwargs):
+          raise OSError(11, 'Resource temporarily unavailable')
+        subprocess.Popen = refused
+        stderr = sys.stderr
         with quiet_import.held_back('noisy', after=lambda m: None):
           import noisy
+          assert sys.stderr is stderr
         print('imported')
         ''', tmp)
     assert proc.returncode == 0, proc.stderr

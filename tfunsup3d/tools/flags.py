@@ -362,8 +362,8 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
   errors (EXPECTED_ERRORS) and writes the disk refuses (full, read-only:
   `errors.is_disk_failure`) become one line `tfunsup3d-<name>: error:
   <reason>` on stderr and exit status 2; any other exception is a bug and
-  keeps its traceback. TensorFlow's start-up notices are held back
-  (`quiet_import`) unless TFUNSUP3D_DEBUG is set.
+  keeps its traceback. TensorFlow's notices (start-up and runtime C++ log
+  lines) are held back (`quiet_import`) unless TFUNSUP3D_DEBUG is set.
 
   Args:
     fn: takes the Config; returns None (success) or an int exit status.
@@ -390,7 +390,7 @@ def main_wrapper(fn: Callable[[config_lib.Config], Optional[int]],
         sys.stdout.write(resolved.to_yaml())
         return 0
       with (contextlib.nullcontext() if _debug() else
-            quiet_import.held_back()):  # TF's start-up notices
+            quiet_import.held_back()):  # TF's C++ notices
         status = fn(cfg)
       if not status or status > 128:  # Success, or stopped by a signal.
         compile_cache.publish()  # What this run compiled, for later runs.

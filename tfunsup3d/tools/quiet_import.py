@@ -1,89 +1,201 @@
-"""TensorFlow's start-up log lines, held back from the console scripts' stderr.
+"""TensorFlow's notices, held back from the console scripts' stderr.
 
 Importing TensorFlow 2.21 writes some ten lines to stderr from C++ before any
 logging is configured (`TF_CPP_MIN_LOG_LEVEL` does not reach them): "All log
 messages before absl::InitializeLog() ...", oneDNN and CPU-instruction
 notices, "Could not find cuda drivers", and on a machine without a GPU
-driver "failed call to cuInit". Before a one-line error, or a progress bar,
-they are noise. `held_back(module)` makes the first import of `module`
-(TensorFlow) and its device listing write stderr into a temporary file, then
-writes back every line that is not such a notice (`is_notice`): Python
-warnings, TensorFlow's errors and anything else stay. The console scripts
-run inside it (`flags.main_wrapper`) unless TFUNSUP3D_DEBUG is set.
+driver "failed call to cuInit". Later, its C++ runtime logs more: "XLA
+service ... initialized", "Compiled cluster using XLA!", and when a step is
+loaded from the persistent compile cache (`compile_cache`) two errors that
+are not: "Error parsing text-format tensorflow.XlaSerializedCacheEntry" (TF
+tries text before binary) and "Target machine feature +prefer-no-scatter is
+not supported ... could lead to execution errors such as SIGILL" (a tuning
+preference, not an instruction set; the cache is per machine). Before a
+one-line error or a progress bar they are noise.
+
+`held_back(module)` filters file descriptor 2 from the first import of
+`module` (TensorFlow) to the end of the block: C++ writes go through a pipe
+to a small filter process that writes every line but such notices
+(`is_notice`) to the real stderr, while Python's `sys.stderr` (warnings,
+logging, progress bars, the one-line errors) writes to the real stderr
+directly, so a terminal is still a terminal. The filter process outlives a
+crash of the script: what TF writes before an abort is not lost. The console
+scripts run inside it (`flags.main_wrapper`) unless TFUNSUP3D_DEBUG is set.
 """
 
 import contextlib
 import importlib.abc
 import importlib.machinery
+import logging
 import os
 import re
+import subprocess
 import sys
-import tempfile
-from typing import Iterator
+from typing import Iterator, Optional
 
 _NOTICE = re.compile(
     r'^(WARNING: All log messages before absl::InitializeLog\(\) is called'
     r'|[IW]\d{4} '  # INFO and WARNING lines of the C++ log
     r'|To enable the following instructions:'  # an INFO line's second line
-    r'|E\d{4} .*failed call to cuInit)')  # no GPU driver on this machine
+    r'|E\d{4} .*failed call to cuInit'  # no GPU driver on this machine
+    r'|E\d{4} .*\] Error parsing text-format tensorflow\.XlaSerializedCache'
+    r'|E\d{4} .*\] Loading XLA:CPU AOT result\. Target machine feature '
+    r'\+prefer-)')
+
+# The filter process: stdin is the pipe, stdout the real stderr. It ignores
+# the terminal's Ctrl-C (the script reports it) and ends when every writer
+# has closed the pipe.
+_FILTER = r"""
+import os, re, signal, sys
+for name in ('SIGINT', 'SIGTERM', 'SIGHUP'):
+  if hasattr(signal, name):
+    signal.signal(getattr(signal, name), signal.SIG_IGN)
+notice = re.compile(sys.argv[1].encode())
+def put(data):
+  try:
+    while data:
+      data = data[os.write(1, data):]
+  except OSError:
+    pass  # stderr gone: keep draining so the script never blocks
+rest = b''
+while True:
+  chunk = os.read(0, 65536)
+  if not chunk:
+    break
+  lines = (rest + chunk).split(b'\n')
+  rest = lines.pop()
+  put(b''.join(line + b'\n' for line in lines if not notice.match(line)))
+if rest and not notice.match(rest):
+  put(rest)
+"""
 
 
 def is_notice(line: str) -> bool:
-  """Whether `line` is one of TensorFlow's start-up notices."""
+  """Whether `line` is one of TensorFlow's notices."""
   return bool(_NOTICE.match(line))
 
 
-@contextlib.contextmanager
-def _stderr_filtered() -> Iterator[None]:
-  """Sends file descriptor 2 to a temporary file for the block, then writes
-  its lines but the notices back to stderr (also when the block raises).
-  Without a writable temporary directory (a full disk) nothing is held."""
-  try:
-    held_file = tempfile.TemporaryFile()
-  except OSError:
-    yield
-    return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  with held_file as held:
-    os.dup2(held.fileno(), 2)
+def _handlers():
+  loggers = [logging.getLogger()] + [
+      logger for logger in logging.Logger.manager.loggerDict.values()
+      if isinstance(logger, logging.Logger)]
+  return [h for logger in loggers for h in logger.handlers] + [
+      h for h in (_absl_handler(),) if h is not None]
+
+
+def _absl_handler():
+  absl_logging = sys.modules.get('absl.logging')
+  handler = absl_logging and absl_logging.get_absl_handler()
+  return getattr(handler, 'python_handler', None)
+
+
+def _point_streams(old, new) -> None:
+  """`sys.stderr` and the logging handlers writing to `old` write to `new`."""
+  if sys.stderr is old:
+    sys.stderr = new
+  for handler in _handlers():
+    if getattr(handler, 'stream', None) is old:
+      handler.stream = new
+
+
+class _Filter:
+  """File descriptor 2 through the filter process while started; Python's
+  `sys.stderr` on a copy of the real one."""
+
+  def __init__(self):
+    self._real: Optional[int] = None
+    self._process = None
+    self._saved = self._direct = None
+
+  def start(self) -> None:
+    """Starts filtering; without a pipe or a process, leaves stderr as is."""
+    sys.stderr.flush()
     try:
-      yield
+      real = os.dup(2)
+    except OSError:
+      return  # no stderr at all
+    read = write = None
+    try:
+      read, write = os.pipe()
+      self._process = subprocess.Popen(  # pylint: disable=consider-using-with
+          [sys.executable, '-I', '-S', '-c', _FILTER, _NOTICE.pattern],
+          stdin=read, stdout=real, stderr=subprocess.DEVNULL, close_fds=True)
+      self._direct = os.fdopen(
+          os.dup(real), 'w', buffering=1, errors='backslashreplace',
+          encoding=getattr(sys.stderr, 'encoding', None) or 'utf-8')
+      os.dup2(write, 2)
+    except (OSError, ValueError):
+      if self._direct is not None:
+        self._direct.close()
+      os.close(real)
+      real = None
     finally:
+      for fd in (read, write):
+        if fd is not None:
+          os.close(fd)
+    if real is None:
+      self._stop_process()  # its pipe is closed: it ends at once
+    self._real = real
+
+  def direct_python(self) -> None:
+    """From now on Python's stderr writes skip the filter (what Python
+    logged during the import, e.g. a font cache note, went through it)."""
+    if self._real is not None and self._saved is None:
       sys.stderr.flush()
-      os.dup2(saved, 2)
-      os.close(saved)
-      held.seek(0)
-      text = held.read().decode('utf-8', 'replace')
-      kept = [line for line in text.splitlines() if not is_notice(line)]
-      if kept:
-        sys.stderr.write('\n'.join(kept) + '\n')
-        sys.stderr.flush()
+      self._saved = sys.stderr
+      _point_streams(self._saved, self._direct)
+
+  def stop(self) -> None:
+    """Puts fd 2 and the streams back; waits for the filter to write all."""
+    if self._real is None:
+      return
+    if self._saved is not None:
+      _point_streams(self._direct, self._saved)
+    try:
+      self._direct.close()
+      sys.stderr.flush()
+    except OSError:
+      pass  # stderr gone (a closed terminal): nothing to write to
+    os.dup2(self._real, 2)  # The pipe's last writer here: the filter ends.
+    os.close(self._real)
+    self._real = None
+    self._stop_process()
+
+  def _stop_process(self) -> None:
+    if self._process is not None:
+      try:
+        self._process.wait(timeout=10)  # a child still holding the pipe
+      except subprocess.TimeoutExpired:
+        pass
+      self._process = None
 
 
 class _Loader(importlib.abc.Loader):
-  """Runs another loader's `exec_module` with stderr filtered."""
+  """Starts the filter, then runs another loader's `exec_module`."""
 
-  def __init__(self, loader, after):
+  def __init__(self, loader, after, live):
     self._loader = loader
     self._after = after
+    self._live = live
 
   def create_module(self, spec):
     return self._loader.create_module(spec)
 
   def exec_module(self, module):
     module.__loader__ = module.__spec__.loader = self._loader
-    with _stderr_filtered():
-      self._loader.exec_module(module)
-      self._after(module)
+    self._live.start()
+    self._loader.exec_module(module)
+    self._after(module)
+    self._live.direct_python()
 
 
 class _Finder(importlib.abc.MetaPathFinder):
   """Finds `name` once, as the path finder does, with a filtering loader."""
 
-  def __init__(self, name: str, after):
+  def __init__(self, name: str, after, live):
     self.name = name
     self._after = after
+    self._live = live
 
   def find_spec(self, fullname, path=None, target=None):
     if fullname != self.name:
@@ -91,7 +203,7 @@ class _Finder(importlib.abc.MetaPathFinder):
     self.remove()
     spec = importlib.machinery.PathFinder.find_spec(fullname, path)
     if spec is not None and spec.loader is not None:
-      spec.loader = _Loader(spec.loader, self._after)
+      spec.loader = _Loader(spec.loader, self._after, self._live)
     return spec
 
   def remove(self) -> None:
@@ -106,15 +218,18 @@ def _list_devices(tf) -> None:
 @contextlib.contextmanager
 def held_back(module: str = 'tensorflow', after=_list_devices
               ) -> Iterator[None]:
-  """Within the block, the first import of top-level `module` (and
-  `after(module)`, default: TensorFlow's device listing) writes no
-  start-up notices to stderr. A no-op when `module` is already imported."""
+  """From the first import of top-level `module` in the block (followed by
+  `after(module)`, default: TensorFlow's device listing) to the block's
+  end, TensorFlow's notices (`is_notice`) do not reach stderr. A no-op when
+  `module` is already imported."""
   if module in sys.modules:
     yield
     return
-  finder = _Finder(module, after)
+  live = _Filter()
+  finder = _Finder(module, after, live)
   sys.meta_path.insert(0, finder)
   try:
     yield
   finally:
     finder.remove()
+    live.stop()
