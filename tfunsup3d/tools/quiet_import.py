@@ -100,10 +100,9 @@ def _point_streams(old, new) -> None:
 
 class _Filter:
   """File descriptor 2 through the filter process while started; Python's
-  `sys.stderr` on a copy of the real one."""
+  `sys.stderr` on a copy of the real one (`_direct`, None when not started)."""
 
   def __init__(self):
-    self._real: Optional[int] = None
     self._process = None
     self._saved = self._direct = None
 
@@ -111,7 +110,9 @@ class _Filter:
     """Starts filtering; without a pipe or a process, leaves stderr as is."""
     sys.stderr.flush()
     try:
-      real = os.dup(2)
+      direct = os.fdopen(
+          os.dup(2), 'w', buffering=1, errors='backslashreplace',
+          encoding=getattr(sys.stderr, 'encoding', None) or 'utf-8')
     except OSError:
       return  # no stderr at all
     read = write = None
@@ -119,46 +120,44 @@ class _Filter:
       read, write = os.pipe()
       self._process = subprocess.Popen(  # pylint: disable=consider-using-with
           [sys.executable, '-I', '-S', '-c', _FILTER, _NOTICE.pattern],
-          stdin=read, stdout=real, stderr=subprocess.DEVNULL, close_fds=True)
-      self._direct = os.fdopen(
-          os.dup(real), 'w', buffering=1, errors='backslashreplace',
-          encoding=getattr(sys.stderr, 'encoding', None) or 'utf-8')
+          stdin=read, stdout=direct.fileno(), stderr=subprocess.DEVNULL,
+          close_fds=True)
       os.dup2(write, 2)
     except (OSError, ValueError):
-      if self._direct is not None:
-        self._direct.close()
-      os.close(real)
-      real = None
+      direct.close()
+      direct = None
     finally:
       for fd in (read, write):
         if fd is not None:
           os.close(fd)
-    if real is None:
+    if direct is None:
       self._stop_process()  # its pipe is closed: it ends at once
-    self._real = real
+    self._direct = direct
 
   def direct_python(self) -> None:
     """From now on Python's stderr writes skip the filter (what Python
     logged during the import, e.g. a font cache note, went through it)."""
-    if self._real is not None and self._saved is None:
+    if self._direct is not None and self._saved is None:
       sys.stderr.flush()
       self._saved = sys.stderr
       _point_streams(self._saved, self._direct)
 
   def stop(self) -> None:
     """Puts fd 2 and the streams back; waits for the filter to write all."""
-    if self._real is None:
+    if self._direct is None:
       return
     if self._saved is not None:
       _point_streams(self._direct, self._saved)
     try:
-      self._direct.close()
-      sys.stderr.flush()
+      sys.stderr.flush()  # into the pipe, before it closes
     except OSError:
       pass  # stderr gone (a closed terminal): nothing to write to
-    os.dup2(self._real, 2)  # The pipe's last writer here: the filter ends.
-    os.close(self._real)
-    self._real = None
+    os.dup2(self._direct.fileno(), 2)  # The pipe's last writer here: it ends.
+    try:
+      self._direct.close()
+    except OSError:
+      pass
+    self._direct = None
     self._stop_process()
 
   def _stop_process(self) -> None:
