@@ -260,6 +260,9 @@ def test_resolved_validates():
     ('depth_curv_curriculum', [-1.0, 300.0, 200.0]),
     ('depth_curv_curriculum', [5.0, float('inf'), 200.0]),
     ('depth_init_scale', -0.1), ('depth_init_scale', float('nan')),
+    ('lr_decay', [100.0, 50.0]), ('lr_decay', [100.0, 50.0, 0.0]),
+    ('lr_decay', [100.0, 50.0, 1.5]), ('lr_decay', [-1.0, 50.0, 0.1]),
+    ('lr_decay', [100.0, float('nan'), 0.1]),
 ])
 def test_invalid_values_are_refused_naming_key_and_value(key, value):
   with pytest.raises(config.ConfigError) as info:

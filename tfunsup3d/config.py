@@ -165,6 +165,11 @@ class Config:
       'to lam_depth_curv over ramp_steps (evaluation uses lam_depth_curv); '
       'none: lam_depth_curv from the first step.', _M)
   lr: float = _key(1e-4, 'Adam learning rate (> 0).', _M)
+  lr_decay: Optional[List[float]] = _key(
+      None, 'Learning-rate schedule [hold_steps, ramp_steps, final_scale]: '
+      'every network\'s learning rate held for hold_steps steps, then '
+      'linearly to final_scale times it over ramp_steps; none: constant '
+      '(the reference).', _M)
   view_lr_scale: float = _key(
       1.0, 'Learning-rate multiplier of the view network (netV); 1: the '
       'reference.', _M)
@@ -415,6 +420,9 @@ _CHECKS = (
     ('depth_curv_curriculum',
      lambda v: len(v) == 3 and all(math.isfinite(x) and x >= 0 for x in v),
      '[start >= 0, hold_steps >= 0, ramp_steps >= 0] or none'),
+    ('lr_decay', lambda v: (len(v) == 3 and all(math.isfinite(x) for x in v)
+                            and v[0] >= 0 and v[1] >= 0 and 0 < v[2] <= 1),
+     '[hold_steps >= 0, ramp_steps >= 0, final_scale in (0, 1]] or none'),
     ('crop_mix', lambda v: (len(v) == 2 and all(math.isfinite(x) for x in v)
                             and 0 < v[0] <= 1 and 0 <= v[1] <= 1),
      '[fraction in (0, 1], probability in [0, 1]] or none'),

@@ -11,11 +11,13 @@ from tfunsup3d.train import optimizers
 
 
 def torch_adam(w, grads, lr, wd, betas=(0.9, 0.999), eps=1e-8):
-  """torch.optim.Adam(weight_decay=wd).step(), transcribed in float64."""
+  """torch.optim.Adam(weight_decay=wd).step(), transcribed in float64; `lr`
+  a number or one per step."""
   w = np.asarray(w, np.float64)
   m, v = np.zeros_like(w), np.zeros_like(w)
   b1, b2 = betas
-  for t, g in enumerate(grads, 1):
+  lrs = np.broadcast_to(lr, [len(grads)])
+  for t, (g, lr) in enumerate(zip(grads, lrs), 1):
     g = g + wd * w  # L2 added to the gradient (not decoupled).
     m = b1 * m + (1 - b1) * g
     v = b2 * v + (1 - b2) * g * g
@@ -140,9 +142,29 @@ class TorchAdamTest(tf.test.TestCase):
     self.assertAllClose(again.epsilon, 1e-8)
     self.assertAllClose(float(again.learning_rate), 3e-4)
 
-
-if __name__ == '__main__':
-  tf.test.main()
+  def test_lr_decay_follows_its_schedule_by_hand(self):
+    # hold 2, ramp 2, to 0.25: steps 0-2 at lr, step 3 at 0.625 lr (half
+    # way), steps 4 and 5 at 0.25 lr; the update is torch's with that lr.
+    rng = np.random.default_rng(2)
+    w0 = rng.standard_normal([4]).astype(np.float32)
+    grads = [1e-3 * rng.standard_normal([4]).astype(np.float32)
+             for _ in range(6)]
+    var = keras.Variable(w0)
+    opt = optimizers.TorchAdam(1e-2, l2_weight_decay=5e-4,
+                               lr_decay=[2, 2, 0.25])
+    opt.build([var])
+    step = tf.function(lambda g: optimizers.apply_gradients(opt, [g], [var]))
+    for g in grads:
+      step(tf.constant(g))
+    lrs = 1e-2 * np.array([1, 1, 1, 0.625, 0.25, 0.25])
+    self.assertAllClose(var.numpy(), torch_adam(w0, grads, lrs, 5e-4),
+                        rtol=1e-5, atol=1e-7)
+    # Can fail: a constant rate ends elsewhere.
+    self.assertNotAllClose(var.numpy(), torch_adam(w0, grads, 1e-2, 5e-4),
+                           rtol=1e-4, atol=1e-6)
+    self.assertAllClose(float(opt.learning_rate), 1e-2)  # What is saved.
+    again = optimizers.TorchAdam.from_config(opt.get_config())
+    self.assertEqual(again.lr_decay, [2.0, 2.0, 0.25])
 
 
 class BuildOptimizersTest(tf.test.TestCase):
@@ -157,3 +179,16 @@ class BuildOptimizersTest(tf.test.TestCase):
     self.assertAllClose(float(opts['netV'].learning_rate), 6e-4)
     self.assertAllClose(float(opts['netL'].learning_rate), 1e-3)
     self.assertAllClose(float(opts['netD'].learning_rate), 1e-4)
+
+  def test_lr_decay_from_the_config(self):
+    nets = {'netD': keras.Sequential([keras.Input((2,)),
+                                      keras.layers.Dense(1)])}
+    cfg = config.Config(lr_decay=[10, 5, 0.1]).resolved()
+    opt = optimizers.build_optimizers(nets, cfg)['netD']
+    self.assertEqual(opt.lr_decay, [10.0, 5.0, 0.1])
+    self.assertIsNone(optimizers.build_optimizers(
+        nets, config.Config().resolved())['netD'].lr_decay)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -19,6 +19,8 @@ from typing import Dict, Optional, Sequence
 import keras
 import tensorflow as tf
 
+from tfunsup3d import losses
+
 
 @keras.saving.register_keras_serializable(package='tfunsup3d')
 class TorchAdam(keras.optimizers.Adam):
@@ -31,6 +33,10 @@ class TorchAdam(keras.optimizers.Adam):
     epsilon: float, added to the bias-corrected sqrt(v). Defaults to 1e-8.
     l2_weight_decay: float, PyTorch's `weight_decay` (L2 added to the
       gradient). Defaults to 0.
+    lr_decay: None (a constant learning rate, as the reference's) or
+      (hold_steps, ramp_steps, final_scale): the learning rate times 1 for
+      the first `hold_steps` steps (`iterations`), then linearly to
+      `final_scale` over `ramp_steps` steps, then `final_scale`.
     **kwargs: passed to `keras.optimizers.Adam` (not `weight_decay`, which
       is Keras' decoupled decay: use `l2_weight_decay`).
 
@@ -44,7 +50,8 @@ class TorchAdam(keras.optimizers.Adam):
 
   def __init__(self, learning_rate: float = 1e-4, beta_1: float = 0.9,
                beta_2: float = 0.999, epsilon: float = 1e-8,
-               l2_weight_decay: float = 0.0, **kwargs):
+               l2_weight_decay: float = 0.0,
+               lr_decay: Optional[Sequence[float]] = None, **kwargs):
     if kwargs.get('weight_decay'):
       raise ValueError('TorchAdam: use l2_weight_decay (PyTorch semantics), '
                        'not weight_decay (decoupled). Received: weight_decay='
@@ -56,6 +63,7 @@ class TorchAdam(keras.optimizers.Adam):
     super().__init__(learning_rate=learning_rate, beta_1=beta_1,
                      beta_2=beta_2, epsilon=epsilon, amsgrad=False, **kwargs)
     self.l2_weight_decay = float(l2_weight_decay)
+    self.lr_decay = None if lr_decay is None else [float(v) for v in lr_decay]
 
   def _distributed_tf_update_step(self, distribution, grads_and_vars,
                                   learning_rate):
@@ -80,9 +88,14 @@ class TorchAdam(keras.optimizers.Adam):
       b1 = tf.cast(self.beta_1, dtype)
       b2 = tf.cast(self.beta_2, dtype)
       b2_power = tf.pow(b2, t)
+      lr = tf.cast(learning_rate, dtype)
+      if self.lr_decay:
+        hold, ramp, final = self.lr_decay
+        lr *= tf.cast(losses.scheduled_weight(self.iterations, 1.0, final,
+                                              hold, ramp), dtype)
       cache[dtype] = dict(
           beta1_power=tf.pow(b1, t), beta2_power=b2_power,
-          lr=tf.cast(learning_rate, dtype), beta1=b1, beta2=b2,
+          lr=lr, beta1=b1, beta2=b2,
           epsilon=tf.cast(self.epsilon, dtype) * tf.sqrt(1.0 - b2_power))
     return cache[dtype]
 
@@ -116,6 +129,7 @@ class TorchAdam(keras.optimizers.Adam):
     config.pop('amsgrad', None)
     config.pop('weight_decay', None)
     config['l2_weight_decay'] = self.l2_weight_decay
+    config['lr_decay'] = self.lr_decay
     return config
 
 
@@ -142,6 +156,7 @@ def build_optimizers(networks: Dict[str, keras.Model], cfg
   optimizers = {}
   for name, net in networks.items():
     opt = TorchAdam(network_lr(cfg, name), 0.9, 0.999, 1e-8, cfg.weight_decay,
+                    lr_decay=cfg.lr_decay,
                     name=name.replace('net', 'optimizer'))
     opt.build(net.trainable_variables)
     optimizers[name] = opt
