@@ -426,6 +426,18 @@ class OutputLayoutTest(tf.test.TestCase):
     self._check_depth_term('loss_depth_curv', 'lam_depth_curv',
                            depth_lib.curvature)
 
+  def test_curvature_min_radius_reaches_the_term(self):
+    model = tiny.tiny_model(lam_depth_curv=1.0, depth_curv_min_radius=0.8)
+    cfg = model.cfg
+    out = model.decompose(self.images)
+    depth = depth_lib.canonical_depth(out['canon_depth_raw'], cfg.min_depth,
+                                      cfg.max_depth)
+    band = float(depth_lib.curvature(depth, cfg.min_depth, cfg.max_depth,
+                                     0.8))
+    self.assertAllClose(out['loss_depth_curv'], band, rtol=1e-5)
+    self.assertNotAllClose(band, float(depth_lib.curvature(
+        depth, cfg.min_depth, cfg.max_depth)), rtol=1e-3)
+
   def test_ripple_term_is_on_the_depth_before_its_border(self):
     self._check_depth_term('loss_depth_ripple', 'lam_depth_ripple',
                            depth_lib.ripple)

@@ -164,6 +164,10 @@ class Config:
       'curvature loss weighted start for hold_steps steps, then linearly '
       'to lam_depth_curv over ramp_steps (evaluation uses lam_depth_curv); '
       'none: lam_depth_curv from the first step.', _M)
+  depth_curv_min_radius: float = _key(
+      0.0, 'The curvature loss only over the canonical depth at least this '
+      'far from its centre, in half-sides (the corners are at 1.41): the '
+      'band around a loosely framed object; 0: the whole map.', _M)
   lr: float = _key(1e-4, 'Adam learning rate (> 0).', _M)
   lr_decay: Optional[List[float]] = _key(
       None, 'Learning-rate schedule [hold_steps, ramp_steps, final_scale]: '
@@ -430,6 +434,7 @@ _CHECKS = (
     'xyz_rotation_range', 'xy_translation_range', 'z_translation_range',
     'lam_perc', 'lam_flip', 'lam_depth_sm', 'lam_depth_curv',
     'lam_depth_ripple', 'weight_decay', 'depth_init_scale',
+    'depth_curv_min_radius',
     'min_yaw_std', 'lam_yaw_std', 'min_light_tilt_std', 'lam_light_std',
     'lam_yaw_shift_corr', 'lam_protrusion', 'lam_view_cycle',
     'view_cycle_max_yaw', 'lam_light_cycle')) + tuple(

@@ -254,7 +254,8 @@ class Unsup3D(keras.Model):
     lo, hi = self.cfg.min_depth, self.cfg.max_depth
     terms = {'loss_depth_sm': depth_lib.smoothness(depth, lo, hi)}
     if self.cfg.lam_depth_curv > 0 or self.cfg.depth_curv_curriculum:
-      terms['loss_depth_curv'] = depth_lib.curvature(depth, lo, hi)
+      terms['loss_depth_curv'] = depth_lib.curvature(
+          depth, lo, hi, self.cfg.depth_curv_min_radius)
     if self.cfg.lam_depth_ripple > 0:
       terms['loss_depth_ripple'] = depth_lib.ripple(depth, lo, hi)
     return terms

@@ -144,6 +144,25 @@ class CurvatureTest(tf.test.TestCase):
   def test_gradient_matches_finite_differences(self):
     _check_gradient(self, depth.curvature, (2, 5, 6))
 
+  def test_min_radius_charges_only_the_band_around_the_centre(self):
+    # 8x8, pixel centres at -1, -5/7, ..., 1: a checkerboard inside radius
+    # 0.5 and flat beyond. Every second difference at radius >= 0.8 reads
+    # pixels at radius >= 0.8 - 2/7 > 0.5 only: flat, free; the whole map
+    # pays. The checkerboard everywhere pays 4e per axis in any band.
+    c = np.linspace(-1.0, 1.0, 8)
+    r = np.hypot(*np.meshgrid(c, c, indexing='ij'))
+    e = 0.01
+    board = e * (-1.0) ** np.add.outer(np.arange(8), np.arange(8))
+    centre = tf.constant((1.0 + board * (r < 0.5))[None], tf.float32)
+    self.assertAllClose(depth.curvature(centre, 0.9, 1.1, 0.8), 0.0)
+    self.assertGreater(float(depth.curvature(centre, 0.9, 1.1)), 0.01)
+    everywhere = tf.constant((1.0 + board)[None], tf.float32)
+    for radius in (0.0, 0.8, 1.2):
+      self.assertAllClose(depth.curvature(everywhere, 0.9, 1.1, radius),
+                          8 * e / 0.2, atol=1e-5)
+    _check_gradient(self, lambda x, lo, hi: depth.curvature(x, lo, hi, 0.8),
+                    (2, 8, 8))
+
 
 class RippleTest(tf.test.TestCase):
 

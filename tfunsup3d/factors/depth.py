@@ -72,7 +72,8 @@ def smoothness(depth, min_depth: float, max_depth: float):
   return dy + dx
 
 
-def curvature(depth, min_depth: float, max_depth: float):
+def curvature(depth, min_depth: float, max_depth: float,
+              min_radius: float = 0.0):
   """Mean absolute second difference of the depth along columns and rows,
   in units of the depth range (config `lam_depth_curv`).
 
@@ -85,12 +86,26 @@ def curvature(depth, min_depth: float, max_depth: float):
     depth: `[B, H, W]`, H, W >= 3.
     min_depth: near end of the depth range.
     max_depth: far end (> min_depth).
+    min_radius: >= 0; the means are over the second differences at least
+      this far from the map's centre (in half-sides: the corners are at
+      sqrt(2); config `depth_curv_min_radius`); 0: all of them.
 
   Returns:
     A scalar tensor.
   """
   dyy, dxx = _second_differences(depth)
-  return (tf.reduce_mean(tf.abs(dyy)) + tf.reduce_mean(tf.abs(dxx))) / (
+  if min_radius <= 0:
+    return (tf.reduce_mean(tf.abs(dyy)) + tf.reduce_mean(tf.abs(dxx))) / (
+        max_depth - min_depth)
+  h, w = depth.shape[1], depth.shape[2]
+  ys = tf.linspace(-1.0, 1.0, h)[:, None]
+  xs = tf.linspace(-1.0, 1.0, w)[None, :]
+  far = tf.cast(tf.sqrt(ys ** 2 + xs ** 2) >= min_radius, depth.dtype)
+
+  def band_mean(a, band):  # a: [B, h', w'], band: [h', w'] of 0/1.
+    count = tf.maximum(tf.reduce_sum(band), 1.0)
+    return tf.reduce_mean(tf.reduce_sum(tf.abs(a) * band, [1, 2])) / count
+  return (band_mean(dyy, far[1:-1, :]) + band_mean(dxx, far[:, 1:-1])) / (
       max_depth - min_depth)
 
 
