@@ -16,13 +16,13 @@ def torch_adam(w, grads, lr, wd, betas=(0.9, 0.999), eps=1e-8):
   w = np.asarray(w, np.float64)
   m, v = np.zeros_like(w), np.zeros_like(w)
   b1, b2 = betas
-  lrs = np.broadcast_to(lr, [len(grads)])
-  for t, (g, lr) in enumerate(zip(grads, lrs), 1):
+  for t, (g, step_lr) in enumerate(
+      zip(grads, np.broadcast_to(lr, [len(grads)])), 1):
     g = g + wd * w  # L2 added to the gradient (not decoupled).
     m = b1 * m + (1 - b1) * g
     v = b2 * v + (1 - b2) * g * g
     denom = np.sqrt(v) / np.sqrt(1 - b2 ** t) + eps
-    w = w - lr / (1 - b1 ** t) * m / denom
+    w = w - step_lr / (1 - b1 ** t) * m / denom
   return w
 
 
